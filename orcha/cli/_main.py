@@ -1,0 +1,73 @@
+"""``orcha`` subcommands. Errors are printed as one clear line and exit with status 2, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+import platformdirs
+
+from orcha import __version__
+from orcha.errors import OrchaError
+
+
+def default_db_path() -> str:
+    """The embedded database under the user's data directory (``$ORCHA_DB`` overrides it)."""
+    return os.environ.get("ORCHA_DB") or os.path.join(platformdirs.user_data_dir("orcha"), "orcha.db")
+
+
+def _db_info(args: argparse.Namespace) -> int:
+    from orcha.io.store import SCHEMA_VERSION, Store
+
+    if not os.path.exists(args.db):
+        print(f"orcha: no database at {args.db} (it is created on first use)", file=sys.stderr)
+        return 2
+    with Store(args.db, readonly=True) as store:
+        dashboard = store.dashboard()
+        print(f"database        {store.path}")
+        print(f"schema version  {store.schema_version} (this orcha: {SCHEMA_VERSION})")
+        print(f"objectives      {len(dashboard.objectives)} shown")
+        print(f"sessions        {len(dashboard.sessions)}")
+        print(f"targets         {len(dashboard.targets)}")
+        print(f"open questions  {len(dashboard.open_questions)}")
+        print(f"pull requests   {len(dashboard.pull_requests)}")
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from orcha.io.store import Store
+
+    with Store(args.db) as store:
+        print(f"{store.path}: schema version {store.schema_version}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="orcha", description="Supervise a team of AI coding agents.")
+    parser.add_argument("--version", action="version", version=f"orcha {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    db = commands.add_parser("db", help="inspect or upgrade the database")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
+    for name, handler, text in (
+        ("info", _db_info, "show the schema version and what the database holds"),
+        ("upgrade", _db_upgrade, "create the database or run pending migrations"),
+    ):
+        sub = db_commands.add_parser(name, help=text)
+        sub.add_argument("--db", default=default_db_path(), help="database file (default: %(default)s)")
+        sub.set_defaults(handler=handler)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``orcha`` command line and return its exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except OrchaError as exc:
+        print(f"orcha: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,66 @@
+"""The apsw store: the only way to orcha's SQLite database.
+
+:class:`Store` is synchronous: every public method is one short transaction on its own connection. Open one
+``Store`` per thread (apsw connections are not shared between threads here); async callers run store calls
+in a worker thread with ``trio.to_thread.run_sync``. The web layer reads through stores opened with
+``readonly=True``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+from orcha.io.store._dashboard import DashboardMixin
+from orcha.io.store._db import Database
+from orcha.io.store._records import RecordsMixin
+from orcha.io.store._schema import SCHEMA_VERSION
+from orcha.io.store._sessions import SessionsMixin
+from orcha.io.store._targets import SlotClaim, TargetsMixin
+from orcha.io.store._transcripts import MAX_PAGE, TranscriptsMixin
+from orcha.redact import DEFAULT_REDACTOR, Redactor
+
+__all__ = ["MAX_PAGE", "SCHEMA_VERSION", "SlotClaim", "Store"]
+
+
+class Store(SessionsMixin, TargetsMixin, TranscriptsMixin, RecordsMixin, DashboardMixin):
+    """orcha's state in SQLite (WAL): current-state tables, an append-only audit log, transcripts.
+
+    Opening a writable store creates the file and runs pending migrations. Every method validates its
+    input, runs in one transaction, and raises an :class:`~orcha.errors.OrchaError` on refusal.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: Callable[[], float] = time.time,
+        readonly: bool = False,
+        redactor: Redactor = DEFAULT_REDACTOR,
+        busy_timeout_ms: int = 10_000,
+    ) -> None:
+        self._db = Database(path, clock=clock, readonly=readonly, busy_timeout_ms=busy_timeout_ms)
+        self._redactor = redactor
+
+    @property
+    def path(self) -> str:
+        return self._db.path
+
+    @property
+    def schema_version(self) -> int:
+        return self._db.schema_version
+
+    @property
+    def connection(self) -> object:
+        """The underlying apsw connection, for tracing in tests and diagnostics only."""
+        return self._db.conn
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,173 @@
+"""The one gateway to the SQLite file: connection set-up, migrations and short transactions."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import apsw
+
+from orcha.errors import StoreError
+from orcha.io import txguard
+from orcha.io.store._schema import MIGRATIONS, SCHEMA_VERSION
+
+Row = dict[str, Any]
+Params = Sequence[Any] | dict[str, Any]
+
+
+class Tx:
+    """An open transaction: run statements, read rows, append audit events. ``now`` is fixed for its life."""
+
+    def __init__(self, conn: apsw.Connection, now: float) -> None:
+        self._conn = conn
+        self.now = now
+
+    def execute(self, sql: str, params: Params = ()) -> None:
+        self._conn.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Sequence[Params]) -> None:
+        self._conn.executemany(sql, rows)
+
+    def rows(self, sql: str, params: Params = ()) -> list[Row]:
+        cursor = self._conn.cursor()
+        cursor.execute(sql, params)
+        try:
+            names = [d[0] for d in cursor.get_description()]
+        except apsw.ExecutionCompleteError:
+            return []
+        return [dict(zip(names, values, strict=True)) for values in cursor]
+
+    def row(self, sql: str, params: Params = ()) -> Row | None:
+        found = self.rows(sql, params)
+        return found[0] if found else None
+
+    def value(self, sql: str, params: Params = ()) -> Any:
+        for values in self._conn.execute(sql, params):
+            return values[0]
+        return None
+
+    def changes(self) -> int:
+        return self._conn.changes()
+
+    def event(
+        self,
+        kind: str,
+        /,
+        *,
+        objective_id: str | None = None,
+        session_id: str | None = None,
+        target_id: str | None = None,
+        **data: Any,
+    ) -> int:
+        """Append one audit event in this transaction and return its id."""
+        self._conn.execute(
+            "INSERT INTO events (ts, kind, objective_id, session_id, target_id, data) VALUES (?, ?, ?, ?, ?, ?)",
+            (self.now, kind, objective_id, session_id, target_id, json.dumps(data, sort_keys=True, default=str)),
+        )
+        return self._conn.last_insert_rowid()
+
+
+class Database:
+    """One apsw connection to one database file, with WAL, a busy timeout of seconds and migrations.
+
+    Use :meth:`write` for a ``BEGIN IMMEDIATE`` transaction and :meth:`read` for a consistent snapshot.
+    Transactions are short and synchronous; nothing external may run inside one (see ``txguard``).
+    A connection belongs to one thread at a time: open one ``Database`` per thread.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: Callable[[], float] = time.time,
+        busy_timeout_ms: int = 10_000,
+        readonly: bool = False,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.clock = clock
+        self.readonly = readonly
+        txguard.install()
+        flags = apsw.SQLITE_OPEN_READONLY if readonly else apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
+        try:
+            if not readonly and self.path != ":memory:":
+                parent = os.path.dirname(os.path.abspath(self.path))
+                os.makedirs(parent, exist_ok=True)
+            self.conn = apsw.Connection(self.path, flags=flags)
+            self.conn.set_busy_timeout(busy_timeout_ms)
+            if not readonly:
+                self.conn.pragma("journal_mode", "wal")
+                self.conn.pragma("synchronous", "normal")
+            self.conn.pragma("foreign_keys", True)
+        except (apsw.Error, OSError) as exc:
+            raise StoreError(f"cannot open database {self.path!r}: {exc}") from exc
+        if not readonly:
+            self._migrate()
+        else:
+            self._check_version()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.conn.pragma("user_version"))
+
+    def _check_version(self) -> None:
+        version = self.schema_version
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"database {self.path!r} has schema version {version}, newer than this orcha ({SCHEMA_VERSION}); "
+                "upgrade orcha"
+            )
+
+    def _migrate(self) -> None:
+        self._check_version()
+        if self.schema_version == SCHEMA_VERSION:
+            return
+        with self.write() as tx:
+            current = int(tx.value("PRAGMA user_version"))
+            for _name, sql in MIGRATIONS[current:]:
+                self.conn.execute(sql)
+            tx.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            if current < SCHEMA_VERSION:
+                tx.event("schema_migrated", from_version=current, to_version=SCHEMA_VERSION)
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Tx]:
+        """A ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on any exception."""
+        yield from self._transaction("BEGIN IMMEDIATE")
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Tx]:
+        """A read transaction: every statement inside sees the same snapshot."""
+        yield from self._transaction("BEGIN")
+
+    def _transaction(self, begin: str) -> Iterator[Tx]:
+        if not self.conn.get_autocommit():
+            raise StoreError("nested store transaction: a store method called another inside its transaction")
+        with txguard.transaction_open():
+            try:
+                self.conn.execute(begin)
+            except apsw.Error as exc:
+                raise StoreError(f"cannot begin a transaction: {exc}") from exc
+            try:
+                yield Tx(self.conn, self.clock())
+            except apsw.Error as exc:
+                self._rollback()
+                raise StoreError(f"database error: {exc}") from exc
+            except BaseException:
+                self._rollback()
+                raise
+            try:
+                self.conn.execute("COMMIT")
+            except apsw.Error as exc:
+                self._rollback()
+                raise StoreError(f"commit failed: {exc}") from exc
+
+    def _rollback(self) -> None:
+        if not self.conn.get_autocommit():
+            self.conn.execute("ROLLBACK")

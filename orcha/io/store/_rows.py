@@ -1,0 +1,202 @@
+"""Rows to domain values: one function per table, the only place that knows both shapes."""
+
+from __future__ import annotations
+
+import json
+
+from orcha.io.store._db import Row
+from orcha.model import (
+    Artifact,
+    Audience,
+    Event,
+    Note,
+    Objective,
+    ObjectiveStatus,
+    PRFeedback,
+    PRState,
+    PullRequest,
+    Question,
+    QuestionStatus,
+    Session,
+    SessionMode,
+    SessionRole,
+    SessionStatus,
+    Target,
+    TargetKind,
+    TargetStatus,
+    TranscriptEntry,
+    TranscriptKind,
+    Usage,
+    Workspace,
+    WorkspaceKind,
+)
+
+SESSION_COLUMNS = (
+    "id, objective_id, role, agent, prompt, status, mode, target_id, workspace_id, parent_session_id, "
+    "provider_session_id, attach_command, pause_reason, status_reason, model_calls, errors, input_tokens, "
+    "output_tokens, cost_usd, transcript_seq, created_at, updated_at"
+)
+
+
+def objective(row: Row) -> Objective:
+    return Objective(
+        id=row["id"],
+        title=row["title"],
+        prompt=row["prompt"],
+        agent=row["agent"],
+        status=ObjectiveStatus(row["status"]),
+        repo=row["repo"],
+        base_branch=row["base_branch"],
+        summary=row["summary"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def session(row: Row, depends_on: tuple[str, ...]) -> Session:
+    return Session(
+        id=row["id"],
+        objective_id=row["objective_id"],
+        role=SessionRole(row["role"]),
+        agent=row["agent"],
+        prompt=row["prompt"],
+        status=SessionStatus(row["status"]),
+        mode=SessionMode(row["mode"]),
+        target_id=row["target_id"],
+        workspace_id=row["workspace_id"],
+        parent_session_id=row["parent_session_id"],
+        depends_on=depends_on,
+        provider_session_id=row["provider_session_id"],
+        attach_command=row["attach_command"],
+        pause_reason=row["pause_reason"],
+        status_reason=row["status_reason"],
+        usage=Usage(
+            model_calls=row["model_calls"],
+            errors=row["errors"],
+            input_tokens=row["input_tokens"],
+            output_tokens=row["output_tokens"],
+            cost_usd=row["cost_usd"],
+        ),
+        transcript_seq=row["transcript_seq"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def target(row: Row) -> Target:
+    return Target(
+        id=row["id"],
+        name=row["name"],
+        kind=TargetKind(row["kind"]),
+        host=row["host"],
+        user=row["user"],
+        port=row["port"],
+        work_root=row["work_root"],
+        capacity_sessions=row["capacity_sessions"],
+        status=TargetStatus(row["status"]),
+        metadata=json.loads(row["metadata"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def workspace(row: Row) -> Workspace:
+    return Workspace(
+        id=row["id"],
+        objective_id=row["objective_id"],
+        kind=WorkspaceKind(row["kind"]),
+        target_id=row["target_id"],
+        path=row["path"],
+        repo=row["repo"],
+        base_branch=row["base_branch"],
+        branch=row["branch"],
+        created_at=row["created_at"],
+    )
+
+
+def pull_request(row: Row) -> PullRequest:
+    return PullRequest(
+        id=row["id"],
+        objective_id=row["objective_id"],
+        session_id=row["session_id"],
+        url=row["url"],
+        number=row["number"],
+        branch=row["branch"],
+        base=row["base"],
+        title=row["title"],
+        state=PRState(row["state"]),
+        head_sha=row["head_sha"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def pr_feedback(row: Row) -> PRFeedback:
+    return PRFeedback(
+        id=row["id"],
+        pr_id=row["pr_id"],
+        external_id=row["external_id"],
+        kind=row["kind"],
+        author=row["author"],
+        body=row["body"],
+        follow_up_session_id=row["follow_up_session_id"],
+        created_at=row["created_at"],
+    )
+
+
+def question(row: Row) -> Question:
+    return Question(
+        id=row["id"],
+        objective_id=row["objective_id"],
+        asked_by=row["asked_by"],
+        audience=Audience(row["audience"]),
+        text=row["text"],
+        status=QuestionStatus(row["status"]),
+        answer=row["answer"],
+        created_at=row["created_at"],
+        answered_at=row["answered_at"],
+    )
+
+
+def artifact(row: Row) -> Artifact:
+    return Artifact(
+        id=row["id"],
+        objective_id=row["objective_id"],
+        session_id=row["session_id"],
+        name=row["name"],
+        uri=row["uri"],
+        kind=row["kind"],
+        created_at=row["created_at"],
+    )
+
+
+def note(row: Row) -> Note:
+    return Note(
+        id=row["id"],
+        objective_id=row["objective_id"],
+        session_id=row["session_id"],
+        text=row["text"],
+        created_at=row["created_at"],
+    )
+
+
+def event(row: Row) -> Event:
+    return Event(
+        id=row["id"],
+        ts=row["ts"],
+        kind=row["kind"],
+        objective_id=row["objective_id"],
+        session_id=row["session_id"],
+        target_id=row["target_id"],
+        data=json.loads(row["data"]),
+    )
+
+
+def transcript_entry(row: Row) -> TranscriptEntry:
+    return TranscriptEntry(
+        session_id=row["session_id"],
+        seq=row["seq"],
+        kind=TranscriptKind(row["kind"]),
+        body=row["body"],
+        ts=row["ts"],
+    )

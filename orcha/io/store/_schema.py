@@ -1,0 +1,189 @@
+"""The schema, as ordered forward migrations; ``PRAGMA user_version`` records how many have run."""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    (
+        "initial schema",
+        """
+        CREATE TABLE objectives (
+            id TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            status TEXT NOT NULL,
+            repo TEXT,
+            base_branch TEXT,
+            summary TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE INDEX objectives_by_status ON objectives(status, updated_at);
+
+        CREATE TABLE targets (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            host TEXT,
+            user TEXT,
+            port INTEGER,
+            work_root TEXT NOT NULL,
+            capacity_sessions INTEGER NOT NULL CHECK (capacity_sessions >= 0),
+            status TEXT NOT NULL,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+
+        CREATE TABLE workspaces (
+            id TEXT PRIMARY KEY,
+            objective_id TEXT NOT NULL REFERENCES objectives(id),
+            kind TEXT NOT NULL,
+            target_id TEXT REFERENCES targets(id),
+            path TEXT,
+            repo TEXT,
+            base_branch TEXT,
+            branch TEXT,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX workspaces_by_objective ON workspaces(objective_id);
+
+        CREATE TABLE sessions (
+            id TEXT PRIMARY KEY,
+            objective_id TEXT NOT NULL REFERENCES objectives(id),
+            role TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            status TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            target_id TEXT REFERENCES targets(id),
+            workspace_id TEXT REFERENCES workspaces(id),
+            parent_session_id TEXT REFERENCES sessions(id),
+            provider_session_id TEXT,
+            attach_command TEXT,
+            pause_reason TEXT,
+            status_reason TEXT,
+            model_calls INTEGER NOT NULL DEFAULT 0,
+            errors INTEGER NOT NULL DEFAULT 0,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            transcript_seq INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE INDEX sessions_by_objective ON sessions(objective_id);
+        CREATE INDEX sessions_by_status ON sessions(status);
+
+        CREATE TABLE session_deps (
+            session_id TEXT NOT NULL REFERENCES sessions(id),
+            depends_on TEXT NOT NULL REFERENCES sessions(id),
+            PRIMARY KEY (session_id, depends_on)
+        ) WITHOUT ROWID;
+        CREATE INDEX session_deps_by_dependency ON session_deps(depends_on);
+
+        CREATE TABLE target_slots (
+            session_id TEXT PRIMARY KEY REFERENCES sessions(id),
+            target_id TEXT NOT NULL REFERENCES targets(id),
+            claimed_at REAL NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX target_slots_by_target ON target_slots(target_id);
+
+        CREATE TABLE locks (
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            acquired_at REAL NOT NULL,
+            PRIMARY KEY (kind, key)
+        ) WITHOUT ROWID;
+        CREATE INDEX locks_by_owner ON locks(owner);
+
+        CREATE TABLE pull_requests (
+            id TEXT PRIMARY KEY,
+            objective_id TEXT NOT NULL REFERENCES objectives(id),
+            session_id TEXT REFERENCES sessions(id),
+            url TEXT NOT NULL UNIQUE,
+            number INTEGER NOT NULL,
+            branch TEXT NOT NULL,
+            base TEXT NOT NULL,
+            title TEXT NOT NULL DEFAULT '',
+            state TEXT NOT NULL,
+            head_sha TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE INDEX pull_requests_by_objective ON pull_requests(objective_id);
+        CREATE INDEX pull_requests_by_state ON pull_requests(state);
+
+        CREATE TABLE pr_feedback (
+            id TEXT PRIMARY KEY,
+            pr_id TEXT NOT NULL REFERENCES pull_requests(id),
+            external_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            author TEXT NOT NULL,
+            body TEXT NOT NULL,
+            follow_up_session_id TEXT REFERENCES sessions(id),
+            created_at REAL NOT NULL,
+            UNIQUE (pr_id, external_id)
+        );
+
+        CREATE TABLE questions (
+            id TEXT PRIMARY KEY,
+            objective_id TEXT NOT NULL REFERENCES objectives(id),
+            asked_by TEXT,
+            audience TEXT NOT NULL,
+            text TEXT NOT NULL,
+            status TEXT NOT NULL,
+            answer TEXT,
+            created_at REAL NOT NULL,
+            answered_at REAL
+        );
+        CREATE INDEX questions_by_status ON questions(status);
+        CREATE INDEX questions_by_objective ON questions(objective_id);
+
+        CREATE TABLE artifacts (
+            id TEXT PRIMARY KEY,
+            objective_id TEXT NOT NULL REFERENCES objectives(id),
+            session_id TEXT REFERENCES sessions(id),
+            name TEXT NOT NULL,
+            uri TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX artifacts_by_objective ON artifacts(objective_id);
+
+        CREATE TABLE notes (
+            id TEXT PRIMARY KEY,
+            objective_id TEXT NOT NULL REFERENCES objectives(id),
+            session_id TEXT REFERENCES sessions(id),
+            text TEXT NOT NULL,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX notes_by_objective ON notes(objective_id);
+
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            kind TEXT NOT NULL,
+            objective_id TEXT,
+            session_id TEXT,
+            target_id TEXT,
+            data TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX events_by_objective ON events(objective_id, id);
+        CREATE INDEX events_by_session ON events(session_id, id);
+
+        CREATE TABLE transcript (
+            session_id TEXT NOT NULL REFERENCES sessions(id),
+            seq INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            body TEXT NOT NULL,
+            ts REAL NOT NULL,
+            PRIMARY KEY (session_id, seq)
+        ) WITHOUT ROWID;
+        """,
+    ),
+)
+"""Forward migrations in order. Append new ones; never edit one that has shipped."""
+
+SCHEMA_VERSION = len(MIGRATIONS)

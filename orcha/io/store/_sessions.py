@@ -1,0 +1,359 @@
+"""Objectives and sessions: creation, reads, validated status changes and usage counters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from orcha import ids
+from orcha.errors import ConflictError, InvalidInputError, NotFoundError
+from orcha.io.store import _rows
+from orcha.io.store._db import Database, Tx
+from orcha.model import (
+    Objective,
+    ObjectiveStatus,
+    Session,
+    SessionMode,
+    SessionRole,
+    SessionStatus,
+    Usage,
+)
+from orcha.transitions import (
+    sessions_ending_with_objective,
+    validate_objective_transition,
+    validate_session_transition,
+)
+
+_UNSET = object()
+
+
+def load_session(tx: Tx, session_id: str) -> Session:
+    row = tx.row(f"SELECT {_rows.SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,))
+    if row is None:
+        raise NotFoundError("session", session_id)
+    deps = tuple(
+        r["depends_on"] for r in tx.rows("SELECT depends_on FROM session_deps WHERE session_id = ?", (session_id,))
+    )
+    return _rows.session(row, deps)
+
+
+def load_sessions(tx: Tx, where: str, params: Sequence[object] = ()) -> list[Session]:
+    rows = tx.rows(f"SELECT {_rows.SESSION_COLUMNS} FROM sessions WHERE {where}", params)
+    if not rows:
+        return []
+    deps: dict[str, list[str]] = {}
+    wanted = [r["id"] for r in rows]
+    for chunk_start in range(0, len(wanted), 500):
+        chunk = wanted[chunk_start : chunk_start + 500]
+        marks = ",".join("?" * len(chunk))
+        for dep in tx.rows(f"SELECT session_id, depends_on FROM session_deps WHERE session_id IN ({marks})", chunk):
+            deps.setdefault(dep["session_id"], []).append(dep["depends_on"])
+    return [_rows.session(r, tuple(deps.get(r["id"], ()))) for r in rows]
+
+
+def load_objective(tx: Tx, objective_id: str) -> Objective:
+    row = tx.row("SELECT * FROM objectives WHERE id = ?", (objective_id,))
+    if row is None:
+        raise NotFoundError("objective", objective_id)
+    return _rows.objective(row)
+
+
+def move_session(tx: Tx, session: Session, status: SessionStatus, reason: str | None) -> None:
+    """Move ``session`` to ``status`` (validated) and, when terminal, give back its slot and its locks."""
+    validate_session_transition(session.status, status)
+    tx.execute(
+        "UPDATE sessions SET status = ?, status_reason = ?, updated_at = ? WHERE id = ?",
+        (status, reason, tx.now, session.id),
+    )
+    if status.is_terminal:
+        tx.execute("DELETE FROM target_slots WHERE session_id = ?", (session.id,))
+        tx.execute("DELETE FROM locks WHERE owner = ?", (session.id,))
+    tx.event(
+        "session_status",
+        objective_id=session.objective_id,
+        session_id=session.id,
+        target_id=session.target_id,
+        old=session.status,
+        new=status,
+        reason=reason,
+    )
+
+
+class SessionsMixin:
+    _db: Database
+
+    # --- objectives ---------------------------------------------------------------------------------------
+
+    def create_objective(
+        self,
+        *,
+        title: str,
+        prompt: str,
+        agent: str,
+        repo: str | None = None,
+        base_branch: str | None = None,
+        manager_mode: SessionMode = SessionMode.INTERACTIVE,
+    ) -> tuple[Objective, Session]:
+        """Create an objective together with its manager session (queued), in one transaction."""
+        if not title.strip():
+            raise InvalidInputError("title must not be empty", field="title")
+        if not agent.strip():
+            raise InvalidInputError("agent must not be empty", field="agent")
+        objective_id = ids.new_id("objective")
+        manager_id = ids.new_id("session")
+        with self._db.write() as tx:
+            tx.execute(
+                "INSERT INTO objectives (id, title, prompt, agent, status, repo, base_branch, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (objective_id, title, prompt, agent, ObjectiveStatus.ACTIVE, repo, base_branch, tx.now, tx.now),
+            )
+            tx.event("objective_created", objective_id=objective_id, title=title, agent=agent)
+            _insert_session(
+                tx,
+                session_id=manager_id,
+                objective_id=objective_id,
+                role=SessionRole.MANAGER,
+                agent=agent,
+                prompt=prompt,
+                mode=manager_mode,
+            )
+            return load_objective(tx, objective_id), load_session(tx, manager_id)
+
+    def get_objective(self, objective_id: str) -> Objective:
+        with self._db.read() as tx:
+            return load_objective(tx, objective_id)
+
+    def list_objectives(self, *, status: ObjectiveStatus | None = None, limit: int = 200) -> list[Objective]:
+        with self._db.read() as tx:
+            if status is None:
+                rows = tx.rows("SELECT * FROM objectives ORDER BY created_at DESC LIMIT ?", (limit,))
+            else:
+                rows = tx.rows(
+                    "SELECT * FROM objectives WHERE status = ? ORDER BY created_at DESC LIMIT ?", (status, limit)
+                )
+            return [_rows.objective(r) for r in rows]
+
+    def finish_objective(
+        self, objective_id: str, status: ObjectiveStatus, *, summary: str | None = None
+    ) -> tuple[Objective, list[Session]]:
+        """End an objective (validated) and cancel its live sessions, in one transaction.
+
+        Returns the objective and the sessions that were ended because of it.
+        """
+        with self._db.write() as tx:
+            current = load_objective(tx, objective_id)
+            validate_objective_transition(current.status, status)
+            tx.execute(
+                "UPDATE objectives SET status = ?, summary = COALESCE(?, summary), updated_at = ? WHERE id = ?",
+                (status, summary, tx.now, objective_id),
+            )
+            tx.event("objective_status", objective_id=objective_id, old=current.status, new=status, summary=summary)
+            sessions = load_sessions(tx, "objective_id = ?", (objective_id,))
+            by_id = {s.id: s for s in sessions}
+            ended = []
+            for ending in sessions_ending_with_objective(status, sessions):
+                move_session(tx, by_id[ending.session_id], ending.status, ending.reason)
+                ended.append(load_session(tx, ending.session_id))
+            return load_objective(tx, objective_id), ended
+
+    # --- sessions -----------------------------------------------------------------------------------------
+
+    def create_session(
+        self,
+        *,
+        objective_id: str,
+        agent: str,
+        prompt: str,
+        role: SessionRole = SessionRole.WORKER,
+        mode: SessionMode = SessionMode.INTERACTIVE,
+        parent_session_id: str | None = None,
+        depends_on: Iterable[str] = (),
+        target_id: str | None = None,
+        workspace_id: str | None = None,
+    ) -> Session:
+        """Create a queued session in an active objective; dependencies must be sessions of that objective."""
+        if not agent.strip():
+            raise InvalidInputError("agent must not be empty", field="agent")
+        deps = tuple(dict.fromkeys(depends_on))
+        session_id = ids.new_id("session")
+        with self._db.write() as tx:
+            objective = load_objective(tx, objective_id)
+            if objective.status is not ObjectiveStatus.ACTIVE:
+                raise ConflictError(f"objective {objective_id} is {objective.status}: it takes no new sessions")
+            for dep in deps:
+                owner = tx.value("SELECT objective_id FROM sessions WHERE id = ?", (dep,))
+                if owner != objective_id:
+                    raise InvalidInputError(
+                        f"depends_on names {dep!r}, which is not a session of objective {objective_id}",
+                        field="depends_on",
+                    )
+            if parent_session_id is not None:
+                owner = tx.value("SELECT objective_id FROM sessions WHERE id = ?", (parent_session_id,))
+                if owner != objective_id:
+                    raise InvalidInputError(
+                        f"parent session {parent_session_id!r} is not in objective {objective_id}",
+                        field="parent_session_id",
+                    )
+            if target_id is not None and tx.value("SELECT 1 FROM targets WHERE id = ?", (target_id,)) is None:
+                raise NotFoundError("target", target_id)
+            _insert_session(
+                tx,
+                session_id=session_id,
+                objective_id=objective_id,
+                role=role,
+                agent=agent,
+                prompt=prompt,
+                mode=mode,
+                parent_session_id=parent_session_id,
+                target_id=target_id,
+                workspace_id=workspace_id,
+                depends_on=deps,
+            )
+            return load_session(tx, session_id)
+
+    def get_session(self, session_id: str) -> Session:
+        with self._db.read() as tx:
+            return load_session(tx, session_id)
+
+    def list_sessions(
+        self, *, objective_id: str | None = None, statuses: Iterable[SessionStatus] | None = None
+    ) -> list[Session]:
+        """Sessions, oldest first, filtered by objective and/or status."""
+        clauses, params = ["1"], []
+        if objective_id is not None:
+            clauses.append("objective_id = ?")
+            params.append(objective_id)
+        if statuses is not None:
+            wanted = [str(s) for s in statuses]
+            clauses.append(f"status IN ({','.join('?' * len(wanted))})" if wanted else "0")
+            params.extend(wanted)
+        with self._db.read() as tx:
+            return load_sessions(tx, " AND ".join(clauses) + " ORDER BY created_at, rowid", params)
+
+    def update_session_status(
+        self,
+        session_id: str,
+        status: SessionStatus,
+        *,
+        reason: str | None = None,
+        pause_reason: str | object | None = _UNSET,
+    ) -> Session:
+        """Move a session to ``status``, validated inside the ``BEGIN IMMEDIATE`` transaction that writes it.
+
+        Raises :class:`InvalidTransitionError` for an illegal move (e.g. anything out of a terminal status).
+        A terminal status releases the session's target slot and locks in the same transaction. Pausing
+        records ``pause_reason``; leaving ``paused`` clears it.
+        """
+        with self._db.write() as tx:
+            session = load_session(tx, session_id)
+            move_session(tx, session, status, reason)
+            if pause_reason is not _UNSET:
+                tx.execute("UPDATE sessions SET pause_reason = ? WHERE id = ?", (pause_reason, session_id))
+            elif status is SessionStatus.PAUSED:
+                tx.execute("UPDATE sessions SET pause_reason = ? WHERE id = ?", (reason, session_id))
+            elif session.status is SessionStatus.PAUSED:
+                tx.execute("UPDATE sessions SET pause_reason = NULL WHERE id = ?", (session_id,))
+            return load_session(tx, session_id)
+
+    def set_session_fields(
+        self,
+        session_id: str,
+        *,
+        mode: SessionMode | None = None,
+        target_id: str | None = None,
+        workspace_id: str | None = None,
+        provider_session_id: str | None = None,
+        attach_command: str | None = None,
+        agent: str | None = None,
+    ) -> Session:
+        """Record runtime facts of a session (where it runs, its provider id, how to attach). ``None`` keeps."""
+        fields = {
+            "mode": mode,
+            "target_id": target_id,
+            "workspace_id": workspace_id,
+            "provider_session_id": provider_session_id,
+            "attach_command": attach_command,
+            "agent": agent,
+        }
+        changes = {k: v for k, v in fields.items() if v is not None}
+        with self._db.write() as tx:
+            session = load_session(tx, session_id)
+            if changes:
+                assignments = ", ".join(f"{name} = ?" for name in changes)
+                tx.execute(
+                    f"UPDATE sessions SET {assignments}, updated_at = ? WHERE id = ?",
+                    (*changes.values(), tx.now, session_id),
+                )
+                tx.event(
+                    "session_fields",
+                    objective_id=session.objective_id,
+                    session_id=session_id,
+                    **{k: str(v) for k, v in changes.items()},
+                )
+            return load_session(tx, session_id)
+
+    def add_session_usage(self, session_id: str, delta: Usage, *, cost_total_usd: float | None = None) -> Session:
+        """Add ``delta`` to a session's counters; ``cost_total_usd`` replaces the cost (providers report totals)."""
+        with self._db.write() as tx:
+            load_session(tx, session_id)
+            tx.execute(
+                "UPDATE sessions SET model_calls = model_calls + ?, errors = errors + ?, "
+                "input_tokens = input_tokens + ?, output_tokens = output_tokens + ?, "
+                "cost_usd = CASE WHEN ? IS NULL THEN cost_usd + ? ELSE ? END, updated_at = ? WHERE id = ?",
+                (
+                    delta.model_calls,
+                    delta.errors,
+                    delta.input_tokens,
+                    delta.output_tokens,
+                    cost_total_usd,
+                    delta.cost_usd,
+                    cost_total_usd,
+                    tx.now,
+                    session_id,
+                ),
+            )
+            return load_session(tx, session_id)
+
+
+def _insert_session(
+    tx: Tx,
+    *,
+    session_id: str,
+    objective_id: str,
+    role: SessionRole,
+    agent: str,
+    prompt: str,
+    mode: SessionMode,
+    parent_session_id: str | None = None,
+    target_id: str | None = None,
+    workspace_id: str | None = None,
+    depends_on: tuple[str, ...] = (),
+) -> None:
+    tx.execute(
+        "INSERT INTO sessions (id, objective_id, role, agent, prompt, status, mode, target_id, workspace_id,"
+        " parent_session_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            session_id,
+            objective_id,
+            role,
+            agent,
+            prompt,
+            SessionStatus.QUEUED,
+            mode,
+            target_id,
+            workspace_id,
+            parent_session_id,
+            tx.now,
+            tx.now,
+        ),
+    )
+    tx.executemany(
+        "INSERT INTO session_deps (session_id, depends_on) VALUES (?, ?)", [(session_id, d) for d in depends_on]
+    )
+    tx.event(
+        "session_created",
+        objective_id=objective_id,
+        session_id=session_id,
+        role=role,
+        agent=agent,
+        depends_on=list(depends_on),
+    )

@@ -1,0 +1,232 @@
+"""Targets, their atomic session slots, and the row-unique locks."""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import apsw
+
+from orcha import ids
+from orcha.errors import ConflictError, InvalidInputError, LockNotHeldError, NotFoundError
+from orcha.io.store import _rows
+from orcha.io.store._db import Database, Tx
+from orcha.model import LockKind, SessionStatus, Target, TargetKind, TargetStatus
+from orcha.transitions import validate_target_transition
+
+
+class SlotClaim(enum.StrEnum):
+    """The outcome of :meth:`TargetsMixin.claim_target_slot`."""
+
+    CLAIMED = "claimed"
+    ALREADY_HELD = "already_held"
+    FULL = "full"
+    TARGET_UNAVAILABLE = "target_unavailable"
+    SESSION_ENDED = "session_ended"
+
+    @property
+    def granted(self) -> bool:
+        return self in (SlotClaim.CLAIMED, SlotClaim.ALREADY_HELD)
+
+
+def _load_target(tx: Tx, target_id: str) -> Target:
+    row = tx.row("SELECT * FROM targets WHERE id = ?", (target_id,))
+    if row is None:
+        raise NotFoundError("target", target_id)
+    return _rows.target(row)
+
+
+class TargetsMixin:
+    _db: Database
+
+    # --- targets ------------------------------------------------------------------------------------------
+
+    def create_target(
+        self,
+        *,
+        name: str,
+        kind: TargetKind,
+        work_root: str,
+        capacity_sessions: int,
+        host: str | None = None,
+        user: str | None = None,
+        port: int | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        status: TargetStatus = TargetStatus.OFFLINE,
+    ) -> Target:
+        """Register a target. New targets start ``offline`` until a doctor passes, unless told otherwise."""
+        if not name.strip():
+            raise InvalidInputError("name must not be empty", field="name")
+        if capacity_sessions < 0:
+            raise InvalidInputError("capacity_sessions must be >= 0", field="capacity_sessions")
+        if kind is TargetKind.SSH and not host:
+            raise InvalidInputError("an ssh target needs a host", field="host")
+        target_id = ids.new_id("target")
+        with self._db.write() as tx:
+            try:
+                tx.execute(
+                    "INSERT INTO targets (id, name, kind, host, user, port, work_root, capacity_sessions, status,"
+                    " metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        target_id,
+                        name,
+                        kind,
+                        host,
+                        user,
+                        port,
+                        work_root,
+                        capacity_sessions,
+                        status,
+                        json.dumps(dict(metadata or {}), sort_keys=True),
+                        tx.now,
+                        tx.now,
+                    ),
+                )
+            except apsw.ConstraintError as exc:
+                raise ConflictError(f"a target named {name!r} already exists") from exc
+            tx.event("target_created", target_id=target_id, name=name, kind=kind, status=status)
+            return _load_target(tx, target_id)
+
+    def get_target(self, target_id: str) -> Target:
+        with self._db.read() as tx:
+            return _load_target(tx, target_id)
+
+    def find_target(self, name_or_id: str) -> Target:
+        """The target with this id or, failing that, this name."""
+        with self._db.read() as tx:
+            row = tx.row("SELECT * FROM targets WHERE id = ? OR name = ? ORDER BY id = ? DESC", (name_or_id,) * 3)
+            if row is None:
+                raise NotFoundError("target", name_or_id)
+            return _rows.target(row)
+
+    def list_targets(self) -> list[Target]:
+        with self._db.read() as tx:
+            return [_rows.target(r) for r in tx.rows("SELECT * FROM targets ORDER BY created_at, name")]
+
+    def set_target_status(self, target_id: str, status: TargetStatus, *, reason: str | None = None) -> Target:
+        """Move a target to ``status``, validated by the target state machine in the same transaction."""
+        with self._db.write() as tx:
+            target = _load_target(tx, target_id)
+            validate_target_transition(target.status, status)
+            tx.execute("UPDATE targets SET status = ?, updated_at = ? WHERE id = ?", (status, tx.now, target_id))
+            tx.event("target_status", target_id=target_id, old=target.status, new=status, reason=reason)
+            return _load_target(tx, target_id)
+
+    def set_target_capacity(self, target_id: str, capacity_sessions: int) -> Target:
+        """Change a target's capacity. Lowering it below the load takes no slot away; it only stops claims."""
+        if capacity_sessions < 0:
+            raise InvalidInputError("capacity_sessions must be >= 0", field="capacity_sessions")
+        with self._db.write() as tx:
+            _load_target(tx, target_id)
+            tx.execute(
+                "UPDATE targets SET capacity_sessions = ?, updated_at = ? WHERE id = ?",
+                (capacity_sessions, tx.now, target_id),
+            )
+            tx.event("target_capacity", target_id=target_id, capacity_sessions=capacity_sessions)
+            return _load_target(tx, target_id)
+
+    # --- slots --------------------------------------------------------------------------------------------
+
+    def claim_target_slot(self, target_id: str, session_id: str) -> SlotClaim:
+        """Atomically claim one of ``target_id``'s session slots for ``session_id``.
+
+        Granted only while the target is online and its claimed slots are below capacity; never exceeds
+        capacity, whatever the number of concurrent claimers (``BEGIN IMMEDIATE`` serializes them). A session
+        holds at most one slot; claiming again on the same target is :attr:`SlotClaim.ALREADY_HELD`.
+        """
+        with self._db.write() as tx:
+            target = _load_target(tx, target_id)
+            status = tx.value("SELECT status FROM sessions WHERE id = ?", (session_id,))
+            if status is None:
+                raise NotFoundError("session", session_id)
+            held_on = tx.value("SELECT target_id FROM target_slots WHERE session_id = ?", (session_id,))
+            if held_on == target_id:
+                return SlotClaim.ALREADY_HELD
+            if held_on is not None:
+                raise ConflictError(f"session {session_id} already holds a slot on target {held_on}")
+            if SessionStatus(status).is_terminal:
+                return SlotClaim.SESSION_ENDED
+            if not target.status.accepts_sessions:
+                return SlotClaim.TARGET_UNAVAILABLE
+            load = tx.value("SELECT COUNT(*) FROM target_slots WHERE target_id = ?", (target_id,))
+            if load >= target.capacity_sessions:
+                return SlotClaim.FULL
+            tx.execute(
+                "INSERT INTO target_slots (session_id, target_id, claimed_at) VALUES (?, ?, ?)",
+                (session_id, target_id, tx.now),
+            )
+            tx.execute(
+                "UPDATE sessions SET target_id = ?, updated_at = ? WHERE id = ?", (target_id, tx.now, session_id)
+            )
+            tx.event("slot_claimed", target_id=target_id, session_id=session_id, load=load + 1)
+            return SlotClaim.CLAIMED
+
+    def release_target_slot(self, session_id: str) -> bool:
+        """Give back the slot ``session_id`` holds; ``False`` when it held none."""
+        with self._db.write() as tx:
+            target_id = tx.value("SELECT target_id FROM target_slots WHERE session_id = ?", (session_id,))
+            if target_id is None:
+                return False
+            tx.execute("DELETE FROM target_slots WHERE session_id = ?", (session_id,))
+            tx.event("slot_released", target_id=target_id, session_id=session_id)
+            return True
+
+    def target_loads(self) -> dict[str, int]:
+        """Claimed slots per target id (targets with none are absent)."""
+        with self._db.read() as tx:
+            rows = tx.rows("SELECT target_id, COUNT(*) AS n FROM target_slots GROUP BY target_id")
+            return {r["target_id"]: r["n"] for r in rows}
+
+    # --- locks --------------------------------------------------------------------------------------------
+
+    def acquire_lock(self, kind: LockKind, key: str, owner: str) -> bool:
+        """Take the ``kind`` lock on ``key`` for ``owner``; ``False`` (and no change) when another holds it.
+
+        Re-acquiring a lock one already holds succeeds. The primary key on ``(kind, key)`` makes a second
+        holder impossible, whatever the interleaving.
+        """
+        if not key or not owner:
+            raise InvalidInputError("a lock needs a key and an owner")
+        with self._db.write() as tx:
+            tx.execute(
+                "INSERT OR IGNORE INTO locks (kind, key, owner, acquired_at) VALUES (?, ?, ?, ?)",
+                (kind, key, owner, tx.now),
+            )
+            if tx.changes():
+                tx.event("lock_acquired", lock_kind=kind, key=key, owner=owner)
+                return True
+            return bool(tx.value("SELECT owner = ? FROM locks WHERE kind = ? AND key = ?", (owner, kind, key)))
+
+    def release_lock(self, kind: LockKind, key: str, owner: str) -> None:
+        """Release a lock ``owner`` holds; raises :class:`LockNotHeldError` otherwise."""
+        with self._db.write() as tx:
+            holder = tx.value("SELECT owner FROM locks WHERE kind = ? AND key = ?", (kind, key))
+            if holder != owner:
+                held = f"held by {holder!r}" if holder else "not held"
+                raise LockNotHeldError(f"{owner!r} cannot release the {kind} lock on {key!r}: it is {held}")
+            tx.execute("DELETE FROM locks WHERE kind = ? AND key = ?", (kind, key))
+            tx.event("lock_released", lock_kind=kind, key=key, owner=owner)
+
+    def lock_holder(self, kind: LockKind, key: str) -> str | None:
+        with self._db.read() as tx:
+            holder = tx.value("SELECT owner FROM locks WHERE kind = ? AND key = ?", (kind, key))
+            return str(holder) if holder is not None else None
+
+    def release_locks_of(self, owner: str, *, reason: str) -> int:
+        """Recovery: release every lock ``owner`` holds (an owner known to be dead). Returns how many."""
+        with self._db.write() as tx:
+            tx.execute("DELETE FROM locks WHERE owner = ?", (owner,))
+            released = tx.changes()
+            if released:
+                tx.event("locks_recovered", owner=owner, released=released, reason=reason)
+            return released
+
+    def list_locks(self) -> list[tuple[LockKind, str, str]]:
+        """Every held lock as ``(kind, key, owner)``."""
+        with self._db.read() as tx:
+            return [
+                (LockKind(r["kind"]), r["key"], r["owner"])
+                for r in tx.rows("SELECT kind, key, owner FROM locks ORDER BY kind, key")
+            ]

@@ -1,0 +1,315 @@
+"""The domain model: what orcha knows about, as frozen attrs values.
+
+Rows read from the store come back as these classes; changing one means asking the store (or, from issue 3
+on, the owning actor) for a new one. Times are Unix seconds (``float``).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import attrs
+
+# --- statuses and kinds -------------------------------------------------------------------------------
+
+
+class SessionRole(enum.StrEnum):
+    MANAGER = "manager"
+    WORKER = "worker"
+
+
+class SessionStatus(enum.StrEnum):
+    QUEUED = "queued"
+    WAITING_CAPACITY = "waiting_capacity"
+    STARTING = "starting"
+    RUNNING = "running"
+    WAITING_INPUT = "waiting_input"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_SESSION_STATUSES
+
+    @property
+    def is_live(self) -> bool:
+        return not self.is_terminal
+
+
+TERMINAL_SESSION_STATUSES = frozenset({SessionStatus.COMPLETED, SessionStatus.FAILED, SessionStatus.CANCELED})
+
+
+class SessionMode(enum.StrEnum):
+    """How a session is steered: a new turn in the live process, or cancel + resume."""
+
+    INTERACTIVE = "interactive"
+    NONINTERACTIVE = "noninteractive"
+
+
+class ObjectiveStatus(enum.StrEnum):
+    ACTIVE = "active"
+    DONE = "done"
+    CANCELED = "canceled"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self is not ObjectiveStatus.ACTIVE
+
+
+class TargetKind(enum.StrEnum):
+    LOCAL = "local"
+    SSH = "ssh"
+
+
+class TargetStatus(enum.StrEnum):
+    ONLINE = "online"
+    DRAINING = "draining"
+    DISABLED = "disabled"
+    OFFLINE = "offline"
+
+    @property
+    def accepts_sessions(self) -> bool:
+        return self is TargetStatus.ONLINE
+
+
+class WorkspaceKind(enum.StrEnum):
+    ISOLATED = "isolated"
+    SHARED_SCRATCH = "shared_scratch"
+    PR_BRANCH = "pr_branch"
+
+
+class PRState(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+    MERGED = "merged"
+
+
+class QuestionStatus(enum.StrEnum):
+    OPEN = "open"
+    ANSWERED = "answered"
+    DISMISSED = "dismissed"
+
+
+class Audience(enum.StrEnum):
+    """Who a question is for: the human user, or the objective's manager session."""
+
+    USER = "user"
+    MANAGER = "manager"
+
+
+class LockKind(enum.StrEnum):
+    """Row-unique locks: one writer per workspace, one updater per PR branch."""
+
+    WORKSPACE = "workspace"
+    PR_BRANCH = "pr_branch"
+
+
+class TranscriptKind(enum.StrEnum):
+    """Kinds of transcript lines; the normalized event stream of every provider maps onto these."""
+
+    USER = "user"
+    TEXT = "text"
+    TOOL_CALL = "tool_call"
+    TOOL_RESULT = "tool_result"
+    ERROR = "error"
+    USAGE = "usage"
+    QUESTION = "question"
+    SYSTEM = "system"
+    SCREEN = "screen"
+
+
+# --- entities -------------------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Objective:
+    id: str
+    title: str
+    prompt: str
+    agent: str
+    status: ObjectiveStatus = ObjectiveStatus.ACTIVE
+    repo: str | None = None
+    base_branch: str | None = None
+    summary: str | None = None
+    created_at: float
+    updated_at: float
+
+
+@attrs.frozen(kw_only=True)
+class Usage:
+    """What a session has consumed so far."""
+
+    model_calls: int = 0
+    errors: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@attrs.frozen(kw_only=True)
+class Session:
+    id: str
+    objective_id: str
+    role: SessionRole
+    agent: str
+    prompt: str
+    status: SessionStatus = SessionStatus.QUEUED
+    mode: SessionMode = SessionMode.INTERACTIVE
+    target_id: str | None = None
+    workspace_id: str | None = None
+    parent_session_id: str | None = None
+    depends_on: tuple[str, ...] = ()
+    provider_session_id: str | None = None
+    attach_command: str | None = None
+    pause_reason: str | None = None
+    status_reason: str | None = None
+    usage: Usage = Usage()
+    transcript_seq: int = 0
+    created_at: float
+    updated_at: float
+
+
+@attrs.frozen(kw_only=True)
+class Target:
+    id: str
+    name: str
+    kind: TargetKind
+    host: str | None = None
+    user: str | None = None
+    port: int | None = None
+    work_root: str
+    capacity_sessions: int
+    status: TargetStatus = TargetStatus.ONLINE
+    metadata: dict[str, Any] = attrs.field(factory=dict)
+    created_at: float
+    updated_at: float
+
+    @property
+    def identity_file(self) -> str | None:
+        value = self.metadata.get("identity_file")
+        return str(value) if value is not None else None
+
+    @property
+    def bootstrap(self) -> str | None:
+        value = self.metadata.get("bootstrap")
+        return str(value) if value is not None else None
+
+
+@attrs.frozen(kw_only=True)
+class Workspace:
+    id: str
+    objective_id: str
+    kind: WorkspaceKind
+    target_id: str | None = None
+    path: str | None = None
+    repo: str | None = None
+    base_branch: str | None = None
+    branch: str | None = None
+    created_at: float
+
+
+@attrs.frozen(kw_only=True)
+class PullRequest:
+    id: str
+    objective_id: str
+    session_id: str | None = None
+    url: str
+    number: int
+    branch: str
+    base: str
+    title: str = ""
+    state: PRState = PRState.OPEN
+    head_sha: str | None = None
+    created_at: float
+    updated_at: float
+
+
+@attrs.frozen(kw_only=True)
+class PRFeedback:
+    """One piece of review feedback; ``external_id`` dedupes it across polls and restarts."""
+
+    id: str
+    pr_id: str
+    external_id: str
+    kind: str
+    author: str
+    body: str
+    created_at: float
+    follow_up_session_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Question:
+    id: str
+    objective_id: str
+    asked_by: str | None
+    audience: Audience
+    text: str
+    status: QuestionStatus = QuestionStatus.OPEN
+    answer: str | None = None
+    created_at: float
+    answered_at: float | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Artifact:
+    id: str
+    objective_id: str
+    session_id: str | None
+    name: str
+    uri: str
+    kind: str = "file"
+    created_at: float
+
+
+@attrs.frozen(kw_only=True)
+class Note:
+    id: str
+    objective_id: str
+    session_id: str | None
+    text: str
+    created_at: float
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    """One row of the append-only audit log; ``id`` increases and doubles as a stream cursor."""
+
+    id: int
+    ts: float
+    kind: str
+    objective_id: str | None = None
+    session_id: str | None = None
+    target_id: str | None = None
+    data: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class TranscriptLine:
+    """A line to append; the store assigns its ``seq``."""
+
+    session_id: str
+    kind: TranscriptKind
+    body: str
+    ts: float | None = None
+
+
+@attrs.frozen(kw_only=True)
+class TranscriptEntry:
+    session_id: str
+    seq: int
+    kind: TranscriptKind
+    body: str
+    ts: float
+
+
+@attrs.frozen(kw_only=True)
+class TranscriptPage:
+    """One page of a transcript; pass ``next_after`` as ``after`` to read on (it is ``after`` at the end)."""
+
+    items: tuple[TranscriptEntry, ...]
+    next_after: int

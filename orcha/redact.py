@@ -1,0 +1,58 @@
+"""Keep secrets out of transcripts and logs.
+
+A :class:`Redactor` masks two things: secrets orcha itself knows (tokens it minted, configured keys), and
+text that looks like a credential (API keys, bearer tokens, ``password=...``). The store redacts every
+transcript line before it is written, and the log handler redacts every record.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+MASK = "[REDACTED]"
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}"), rf"\1 {MASK}"),
+    (re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"), MASK),
+    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"), MASK),
+    (re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"), MASK),
+    (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), MASK),
+    (re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"), MASK),
+    (
+        re.compile(
+            r"(?i)\b([A-Z0-9_]*(?:api[_-]?key|secret|token|password|passwd)[A-Z0-9_]*)(\"?\s*[=:]\s*\"?)([^\s\"',;]{4,})"
+        ),
+        rf"\1\2{MASK}",
+    ),
+)
+
+
+class Redactor:
+    """Masks known secrets and credential-shaped text. Thread-safe; ``add_secret`` may be called any time."""
+
+    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
+        self._lock = threading.Lock()
+        self._secrets: frozenset[str] = frozenset()
+        for secret in secrets:
+            self.add_secret(secret)
+
+    def add_secret(self, secret: str) -> None:
+        """Mask every later occurrence of ``secret`` (ignored when shorter than 6 characters)."""
+        if len(secret) < 6:
+            return
+        with self._lock:
+            self._secrets = self._secrets | {secret}
+
+    def redact(self, text: str) -> str:
+        """Return ``text`` with known secrets and credential-shaped substrings masked."""
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            if secret in text:
+                text = text.replace(secret, MASK)
+        for pattern, replacement in _PATTERNS:
+            text = pattern.sub(replacement, text)
+        return text
+
+
+DEFAULT_REDACTOR = Redactor()
+"""The process-wide redactor used by the store and the log handler unless one is passed in."""

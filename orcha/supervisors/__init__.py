@@ -1,0 +1,1 @@
+"""Supervisors: nurseries with a restart policy that keep the actor tree alive."""

@@ -1,0 +1,88 @@
+"""Read models: the small rows the dashboard shows. They never carry transcript content."""
+
+from __future__ import annotations
+
+import attrs
+
+from orcha.model import (
+    Audience,
+    ObjectiveStatus,
+    PRState,
+    SessionMode,
+    SessionRole,
+    SessionStatus,
+    TargetKind,
+    TargetStatus,
+    Usage,
+)
+
+
+@attrs.frozen(kw_only=True)
+class ObjectiveRow:
+    id: str
+    title: str
+    agent: str
+    status: ObjectiveStatus
+    created_at: float
+    updated_at: float
+
+
+@attrs.frozen(kw_only=True)
+class SessionRow:
+    id: str
+    objective_id: str
+    role: SessionRole
+    agent: str
+    status: SessionStatus
+    mode: SessionMode
+    target_id: str | None
+    workspace_id: str | None
+    pr_url: str | None
+    attach_command: str | None
+    pause_reason: str | None
+    usage: Usage
+    transcript_lines: int
+    updated_at: float
+
+
+@attrs.frozen(kw_only=True)
+class TargetRow:
+    id: str
+    name: str
+    kind: TargetKind
+    host: str | None
+    status: TargetStatus
+    capacity_sessions: int
+    load: int
+
+
+@attrs.frozen(kw_only=True)
+class QuestionRow:
+    id: str
+    objective_id: str
+    asked_by: str | None
+    audience: Audience
+    text: str
+    created_at: float
+
+
+@attrs.frozen(kw_only=True)
+class PRRow:
+    id: str
+    objective_id: str
+    session_id: str | None
+    url: str
+    number: int
+    branch: str
+    state: PRState
+
+
+@attrs.frozen(kw_only=True)
+class Dashboard:
+    """Everything the dashboard shows at a glance, in one consistent snapshot."""
+
+    objectives: tuple[ObjectiveRow, ...]
+    sessions: tuple[SessionRow, ...]
+    targets: tuple[TargetRow, ...]
+    open_questions: tuple[QuestionRow, ...]
+    pull_requests: tuple[PRRow, ...]

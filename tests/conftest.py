@@ -1,0 +1,31 @@
+"""Shared fixtures: a fresh store on a temporary file, and small builders for rows the tests need."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from orcha.io.store import Store
+from orcha.model import Session, Target, TargetKind, TargetStatus
+
+
+@pytest.fixture
+def db_path(tmp_path) -> str:
+    return str(tmp_path / "orcha.db")
+
+
+@pytest.fixture
+def store(db_path) -> Iterator[Store]:
+    with Store(db_path) as opened:
+        yield opened
+
+
+def make_target(store: Store, name: str = "local", *, capacity: int = 3, status=TargetStatus.ONLINE) -> Target:
+    return store.create_target(
+        name=name, kind=TargetKind.LOCAL, work_root="/tmp/orcha", capacity_sessions=capacity, status=status
+    )
+
+
+def make_worker(store: Store, objective_id: str, **kwargs) -> Session:
+    return store.create_session(objective_id=objective_id, agent="fake", prompt="do it", **kwargs)

@@ -1,0 +1,37 @@
+"""Secrets never reach transcripts or logs."""
+
+from __future__ import annotations
+
+import pytest
+
+from orcha.redact import MASK, Redactor
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Authorization: Bearer abcdef0123456789abcdef",
+        "key sk-ant-api03-abcdefghijklmnopqrstuvwx",
+        "token ghp_abcdefghijklmnopqrstuvwxyz0123",
+        "ANTHROPIC_API_KEY=hunter2hunter2",
+        'password: "correct-horse"',
+        "aws AKIAABCDEFGHIJKLMNOP",
+    ],
+)
+def test_credential_shaped_text_is_masked(text):
+    redacted = Redactor().redact(text)
+    assert MASK in redacted
+    for secret in ("abcdef0123456789abcdef", "abcdefghijklmnopqrstuvwx", "hunter2hunter2", "correct-horse",
+                   "ABCDEFGHIJKLMNOP", "ghp_abcdefghij"):  # fmt: skip
+        assert secret not in redacted
+
+
+def test_known_secrets_are_masked_wherever_they_appear():
+    redactor = Redactor()
+    redactor.add_secret("s3cr3t-session-token")
+    assert redactor.redact("url?token=s3cr3t-session-token&x=1").count("s3cr3t") == 0
+
+
+def test_ordinary_text_is_left_alone():
+    text = "Refactored the token parser; see tests/test_tokens.py (42 passed)."
+    assert Redactor().redact(text) == text
