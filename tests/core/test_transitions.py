@@ -29,8 +29,8 @@ LEGAL_SESSION = {
     (S.PAUSED, S.RUNNING), (S.PAUSED, S.QUEUED), (S.PAUSED, S.FAILED), (S.PAUSED, S.CANCELED),
 }  # fmt: skip
 
-O = ObjectiveStatus
-LEGAL_OBJECTIVE = {(O.ACTIVE, O.DONE), (O.ACTIVE, O.CANCELED), (O.ACTIVE, O.FAILED)}
+OS = ObjectiveStatus
+LEGAL_OBJECTIVE = {(OS.ACTIVE, OS.DONE), (OS.ACTIVE, OS.CANCELED), (OS.ACTIVE, OS.FAILED)}
 
 T = TargetStatus
 LEGAL_TARGET = {
@@ -58,7 +58,7 @@ def test_session_transition(current, requested, legal):
         assert f"{current!s}" in str(info.value)
 
 
-@pytest.mark.parametrize(("current", "requested", "legal"), _cases(list(O), LEGAL_OBJECTIVE))
+@pytest.mark.parametrize(("current", "requested", "legal"), _cases(list(OS), LEGAL_OBJECTIVE))
 def test_objective_transition(current, requested, legal):
     if legal:
         validate_objective_transition(current, requested)
@@ -98,7 +98,7 @@ def _session(sid: str, status: SessionStatus, depends_on: tuple[str, ...] = ()) 
     )
 
 
-@pytest.mark.parametrize("end", [O.DONE, O.CANCELED, O.FAILED])
+@pytest.mark.parametrize("end", [OS.DONE, OS.CANCELED, OS.FAILED])
 def test_an_ending_objective_cancels_only_its_live_sessions(end):
     sessions = [_session("a", S.RUNNING), _session("b", S.COMPLETED), _session("c", S.QUEUED), _session("d", S.FAILED)]
     endings = sessions_ending_with_objective(end, sessions)
@@ -107,7 +107,7 @@ def test_an_ending_objective_cancels_only_its_live_sessions(end):
 
 
 def test_an_active_objective_ends_no_session():
-    assert sessions_ending_with_objective(O.ACTIVE, [_session("a", S.RUNNING)]) == []
+    assert sessions_ending_with_objective(OS.ACTIVE, [_session("a", S.RUNNING)]) == []
 
 
 def test_dependents_of_a_failed_session_are_canceled():

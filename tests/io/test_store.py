@@ -57,7 +57,7 @@ def test_an_objective_needs_a_title_and_an_agent(store, field, kwargs):
 
 
 def test_a_terminal_session_never_changes_again(store):
-    objective, manager = store.create_objective(title="t", prompt="p", agent="fake")
+    _objective, manager = store.create_objective(title="t", prompt="p", agent="fake")
     _run_to(store, manager.id, S.STARTING, S.RUNNING, S.CANCELED)
     before = store.get_session(manager.id)
     for late in (S.COMPLETED, S.RUNNING, S.FAILED, S.QUEUED):
@@ -174,7 +174,7 @@ def test_finishing_an_objective_cancels_its_live_sessions_in_the_same_transactio
 
 def test_dependencies_must_be_sessions_of_the_same_objective(store):
     first, _ = store.create_objective(title="a", prompt="p", agent="fake")
-    second, other_manager = store.create_objective(title="b", prompt="p", agent="fake")
+    _second, other_manager = store.create_objective(title="b", prompt="p", agent="fake")
     with pytest.raises(InvalidInputError) as info:
         make_worker(store, first.id, depends_on=[other_manager.id])
     assert info.value.field == "depends_on"
@@ -272,3 +272,11 @@ def test_a_readonly_store_reads_and_refuses_writes(db_path):
         assert len(reader.list_objectives()) == 1
         with pytest.raises(StoreError):
             reader.create_objective(title="u", prompt="p", agent="fake")
+
+
+def test_a_finished_session_takes_no_lock(store):
+    _, manager = store.create_objective(title="t", prompt="p", agent="fake")
+    store.update_session_status(manager.id, S.CANCELED)
+    with pytest.raises(ConflictError, match="finished session"):
+        store.acquire_lock(LockKind.WORKSPACE, "wsp_1", manager.id)
+    assert store.list_locks() == []

@@ -288,7 +288,8 @@ class RecordsMixin:
         self, after: int = 0, *, limit: int = 500, objective_id: str | None = None, session_id: str | None = None
     ) -> list[Event]:
         """Audit events with ``id > after``, oldest first."""
-        clauses, params = ["id > ?"], [after]
+        clauses: list[str] = ["id > ?"]
+        params: list[object] = [after]
         if objective_id is not None:
             clauses.append("objective_id = ?")
             params.append(objective_id)

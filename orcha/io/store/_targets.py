@@ -179,17 +179,27 @@ class TargetsMixin:
             rows = tx.rows("SELECT target_id, COUNT(*) AS n FROM target_slots GROUP BY target_id")
             return {r["target_id"]: r["n"] for r in rows}
 
+    def slot_holders(self) -> dict[str, str]:
+        """Every claimed slot, as session id → target id."""
+        with self._db.read() as tx:
+            rows = tx.rows("SELECT session_id, target_id FROM target_slots")
+            return {r["session_id"]: r["target_id"] for r in rows}
+
     # --- locks --------------------------------------------------------------------------------------------
 
     def acquire_lock(self, kind: LockKind, key: str, owner: str) -> bool:
         """Take the ``kind`` lock on ``key`` for ``owner``; ``False`` (and no change) when another holds it.
 
-        Re-acquiring a lock one already holds succeeds. The primary key on ``(kind, key)`` makes a second
-        holder impossible, whatever the interleaving.
+        Re-acquiring a lock one already holds succeeds. An owner that is a finished session is refused with
+        :class:`ConflictError`: late work of a canceled session never takes a workspace. The primary key on
+        ``(kind, key)`` makes a second holder impossible, whatever the interleaving.
         """
         if not key or not owner:
             raise InvalidInputError("a lock needs a key and an owner")
         with self._db.write() as tx:
+            owner_status = tx.value("SELECT status FROM sessions WHERE id = ?", (owner,))
+            if owner_status is not None and SessionStatus(owner_status).is_terminal:
+                raise ConflictError(f"session {owner} is {owner_status}: a finished session takes no locks")
             tx.execute(
                 "INSERT OR IGNORE INTO locks (kind, key, owner, acquired_at) VALUES (?, ?, ?, ?)",
                 (kind, key, owner, tx.now),

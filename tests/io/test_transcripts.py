@@ -1,0 +1,123 @@
+"""Transcripts: group-committed appends, cursor pages, and a dashboard that never reads them."""
+
+from __future__ import annotations
+
+import json
+
+import apsw
+import cattrs
+import pytest
+
+from orcha.errors import InvalidInputError, NotFoundError
+from orcha.model import SessionStatus, TranscriptKind, TranscriptLine
+from tests.conftest import make_target
+
+LINES = 100_000
+BATCH = 1_000
+
+
+def _fill(store, session_id: str, count: int, batch: int = BATCH) -> None:
+    for start in range(0, count, batch):
+        store.append_transcript(
+            [
+                TranscriptLine(session_id=session_id, kind=TranscriptKind.TEXT, body=f"line {n} " + "x" * 40)
+                for n in range(start + 1, min(start + batch, count) + 1)
+            ]
+        )
+
+
+def test_pagination_over_100k_lines_returns_every_line_once_in_order(store):
+    _, manager = store.create_objective(title="t", prompt="p", agent="fake")
+    _fill(store, manager.id, LINES)
+    seen: list[int] = []
+    after = 0
+    while True:
+        page = store.read_transcript(manager.id, after=after, limit=1000)
+        if not page.items:
+            assert page.next_after == after
+            break
+        seen.extend(entry.seq for entry in page.items)
+        assert all(entry.body.startswith(f"line {entry.seq} ") for entry in page.items)
+        after = page.next_after
+    assert seen == list(range(1, LINES + 1))
+    assert store.get_session(manager.id).transcript_seq == LINES
+
+
+def test_a_batch_of_many_sessions_lines_is_one_transaction_with_gapless_seqs(store):
+    objective, manager = store.create_objective(title="t", prompt="p", agent="fake")
+    worker = store.create_session(objective_id=objective.id, agent="fake", prompt="w")
+    commits = []
+    store.connection.set_commit_hook(lambda: commits.append(1) or False)
+    entries = store.append_transcript(
+        [TranscriptLine(session_id=sid, kind=TranscriptKind.TEXT, body=str(n))
+         for n, sid in enumerate([manager.id, worker.id, manager.id, manager.id, worker.id])]
+    )  # fmt: skip
+    assert len(commits) == 1
+    assert [(e.session_id == manager.id, e.seq) for e in entries] == [
+        (True, 1), (False, 1), (True, 2), (True, 3), (False, 2)
+    ]  # fmt: skip
+
+
+def test_a_batch_naming_an_unknown_session_writes_nothing(store):
+    _, manager = store.create_objective(title="t", prompt="p", agent="fake")
+    with pytest.raises(NotFoundError):
+        store.append_transcript(
+            [TranscriptLine(session_id=manager.id, kind=TranscriptKind.TEXT, body="kept?"),
+             TranscriptLine(session_id="ses_nobody", kind=TranscriptKind.TEXT, body="x")]
+        )  # fmt: skip
+    assert store.read_transcript(manager.id).items == ()
+
+
+def test_transcript_bodies_are_redacted_before_they_are_stored(store):
+    _, manager = store.create_objective(title="t", prompt="p", agent="fake")
+    store.append_transcript(
+        [TranscriptLine(session_id=manager.id, kind=TranscriptKind.TOOL_RESULT,
+                        body="export ANTHROPIC_API_KEY=sk-ant-api03-0123456789abcdefghij")]
+    )  # fmt: skip
+    raw = [row[0] for row in store.connection.execute("SELECT body FROM transcript")]
+    assert raw and all("0123456789abcdefghij" not in body for body in raw)
+
+
+@pytest.mark.parametrize(("after", "limit", "field"), [(-1, 10, "after"), (0, 0, "limit"), (0, 1001, "limit")])
+def test_bad_page_arguments_are_refused(store, after, limit, field):
+    _, manager = store.create_objective(title="t", prompt="p", agent="fake")
+    with pytest.raises(InvalidInputError) as info:
+        store.read_transcript(manager.id, after=after, limit=limit)
+    assert info.value.field == field
+
+
+def _dashboard_json(store) -> bytes:
+    return json.dumps(cattrs.Converter().unstructure(store.dashboard())).encode()
+
+
+def test_the_dashboard_stays_small_and_never_reads_the_transcript_table(store):
+    target = make_target(store)
+    objective, manager = store.create_objective(title="Port subsystem to Rust", prompt="p", agent="claude")
+    store.claim_target_slot(target.id, manager.id)
+    store.update_session_status(manager.id, SessionStatus.STARTING)
+    store.ask_question(objective_id=objective.id, asked_by=manager.id, text="Which crate?")
+    size_before = len(_dashboard_json(store))
+    _fill(store, manager.id, LINES, batch=10_000)
+
+    tables_read: set[str] = set()
+    statements: list[str] = []
+
+    def authorizer(op, p1, p2, db_name, trigger):
+        if op == apsw.SQLITE_READ:
+            tables_read.add(p1)
+        return apsw.SQLITE_OK
+
+    store.connection.set_authorizer(authorizer)
+    store.connection.set_exec_trace(lambda cursor, sql, bindings: statements.append(sql) or True)
+    try:
+        body = _dashboard_json(store)
+    finally:
+        store.connection.set_authorizer(None)
+        store.connection.set_exec_trace(None)
+
+    assert statements, "the trace saw the dashboard's statements"
+    assert {"objectives", "sessions", "targets", "questions"} <= tables_read
+    assert "transcript" not in tables_read
+    assert len(body) < 64 * 1024
+    assert len(body) - size_before <= len(str(LINES))  # only the line count grew
+    assert json.loads(body)["sessions"][0]["transcript_lines"] == LINES
