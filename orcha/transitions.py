@@ -83,21 +83,29 @@ class SessionEnding:
 
 
 def sessions_ending_with_objective(
-    objective_status: ObjectiveStatus, sessions: Iterable[Session]
+    objective_status: ObjectiveStatus, sessions: Iterable[Session], *, completed_by: str | None = None
 ) -> list[SessionEnding]:
     """What happens to an objective's live sessions when it reaches a terminal ``objective_status``.
 
     An objective that ends (done, canceled or failed) leaves no session running: every live session is
-    canceled, with a reason naming the objective's end. Finished sessions are left as they are.
+    canceled, with a reason naming the objective's end. The session that declared the objective done
+    (``completed_by``, its manager) completes instead, when it may. Finished sessions are left as they are.
     """
     if not objective_status.is_terminal:
         return []
     reason = f"objective {objective_status}"
-    return [
-        SessionEnding(session_id=s.id, status=SessionStatus.CANCELED, reason=reason)
-        for s in sessions
-        if s.status.is_live
-    ]
+    endings = []
+    for s in sessions:
+        if not s.status.is_live:
+            continue
+        completes = (
+            objective_status is ObjectiveStatus.DONE
+            and s.id == completed_by
+            and SessionStatus.COMPLETED in SESSION_TRANSITIONS[s.status]
+        )
+        status = SessionStatus.COMPLETED if completes else SessionStatus.CANCELED
+        endings.append(SessionEnding(session_id=s.id, status=status, reason=reason))
+    return endings
 
 
 def dependents_to_cancel(failed_or_canceled: str, sessions: Iterable[Session]) -> list[SessionEnding]:

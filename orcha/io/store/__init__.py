@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from orcha.io.store._dashboard import DashboardMixin
 from orcha.io.store._db import Database
+from orcha.io.store._providers import ProvidersMixin
 from orcha.io.store._records import RecordsMixin
 from orcha.io.store._schema import SCHEMA_VERSION
 from orcha.io.store._sessions import SessionsMixin
@@ -24,7 +25,7 @@ from orcha.redact import DEFAULT_REDACTOR, Redactor
 __all__ = ["MAX_PAGE", "SCHEMA_VERSION", "SlotClaim", "Store"]
 
 
-class Store(SessionsMixin, TargetsMixin, TranscriptsMixin, RecordsMixin, DashboardMixin):
+class Store(SessionsMixin, TargetsMixin, TranscriptsMixin, RecordsMixin, ProvidersMixin, DashboardMixin):
     """orcha's state in SQLite (WAL): current-state tables, an append-only audit log, transcripts.
 
     Opening a writable store creates the file and runs pending migrations. Every method validates its

@@ -183,6 +183,18 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        "provider limits",
+        """
+        CREATE TABLE provider_limits (
+            agent TEXT PRIMARY KEY,
+            exhausted_until REAL,
+            billing INTEGER NOT NULL DEFAULT 0,
+            reason TEXT NOT NULL DEFAULT '',
+            updated_at REAL NOT NULL
+        );
+        """,
+    ),
 )
 """Forward migrations in order. Append new ones; never edit one that has shipped."""
 

@@ -133,11 +133,17 @@ class SessionsMixin:
             return [_rows.objective(r) for r in rows]
 
     def finish_objective(
-        self, objective_id: str, status: ObjectiveStatus, *, summary: str | None = None
+        self,
+        objective_id: str,
+        status: ObjectiveStatus,
+        *,
+        summary: str | None = None,
+        completed_by: str | None = None,
     ) -> tuple[Objective, list[Session]]:
         """End an objective (validated) and cancel its live sessions, in one transaction.
 
-        Returns the objective and the sessions that were ended because of it.
+        ``completed_by`` names the session (the manager) that declared the objective done: it completes
+        instead of being canceled. Returns the objective and the sessions that were ended because of it.
         """
         with self._db.write() as tx:
             current = load_objective(tx, objective_id)
@@ -150,7 +156,7 @@ class SessionsMixin:
             sessions = load_sessions(tx, "objective_id = ?", (objective_id,))
             by_id = {s.id: s for s in sessions}
             ended = []
-            for ending in sessions_ending_with_objective(status, sessions):
+            for ending in sessions_ending_with_objective(status, sessions, completed_by=completed_by):
                 move_session(tx, by_id[ending.session_id], ending.status, ending.reason)
                 ended.append(load_session(tx, ending.session_id))
             return load_objective(tx, objective_id), ended
@@ -253,6 +259,24 @@ class SessionsMixin:
             elif session.status is SessionStatus.PAUSED:
                 tx.execute("UPDATE sessions SET pause_reason = NULL WHERE id = ?", (session_id,))
             return load_session(tx, session_id)
+
+    def count_sessions(self, statuses: Iterable[SessionStatus]) -> int:
+        """How many sessions are in one of ``statuses`` (served by the status index)."""
+        wanted = [str(s) for s in statuses]
+        if not wanted:
+            return 0
+        with self._db.read() as tx:
+            return int(tx.value(f"SELECT COUNT(*) FROM sessions WHERE status IN ({','.join('?' * len(wanted))})",
+                                wanted))  # fmt: skip
+
+    def session_statuses(self, session_ids: Iterable[str]) -> dict[str, SessionStatus]:
+        """The status of each named session that exists."""
+        wanted = list(dict.fromkeys(session_ids))
+        if not wanted:
+            return {}
+        with self._db.read() as tx:
+            rows = tx.rows(f"SELECT id, status FROM sessions WHERE id IN ({','.join('?' * len(wanted))})", wanted)
+            return {r["id"]: SessionStatus(r["status"]) for r in rows}
 
     def set_session_fields(
         self,

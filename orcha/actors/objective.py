@@ -1,0 +1,81 @@
+"""The objective actor: serializes what changes an objective (spawns, its end) and reacts to session ends."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from orcha.actors.mailbox import Mailbox, answer
+from orcha.actors.messages import Finish, ObjectiveMessage, SessionEnded, Spawn
+from orcha.errors import ConflictError, OrchaError
+from orcha.model import Objective, Session, SessionStatus
+from orcha.transitions import dependents_to_cancel
+
+if TYPE_CHECKING:
+    from orcha.actors.orchestrator import Orchestrator
+
+log = logging.getLogger(__name__)
+
+
+class ObjectiveActor:
+    def __init__(self, orchestrator: Orchestrator, objective_id: str) -> None:
+        self.id = objective_id
+        self.name = f"objective:{objective_id}"
+        self.mailbox: Mailbox[ObjectiveMessage] = Mailbox(self.name)
+        self._orch = orchestrator
+
+    async def run(self) -> None:
+        """Handle messages until the objective ends."""
+        try:
+            async for envelope in self.mailbox.receive:
+                match envelope.message:
+                    case Spawn() as spawn:
+                        await answer(envelope, lambda m=spawn: self._spawn(m))
+                    case Finish() as finish:
+                        await answer(envelope, lambda m=finish: self._finish(m))
+                        objective = await self._orch.db.run(lambda s: s.get_objective(self.id))
+                        if objective.status.is_terminal:
+                            return
+                    case SessionEnded() as ended:
+                        await self._session_ended(ended)
+        finally:
+            self.mailbox.close()
+            self._orch.objective_actor_exited(self.id)
+
+    async def _spawn(self, spawn: Spawn) -> Session:
+        agent = self._orch.providers.check_agent(spawn.agent)
+        target_id = None
+        if spawn.target_id is not None:
+            target_id = (await self._orch.db.run(lambda s: s.find_target(spawn.target_id or ""))).id
+        session = await self._orch.db.run(
+            lambda s: s.create_session(
+                objective_id=self.id, agent=agent, prompt=spawn.prompt, role=spawn.role,
+                parent_session_id=spawn.parent_session_id, depends_on=spawn.depends_on, target_id=target_id,
+            )
+        )  # fmt: skip
+        self._orch.scheduler.wake()
+        return session
+
+    async def _finish(self, finish: Finish) -> Objective:
+        objective, ended = await self._orch.db.run(
+            lambda s: s.finish_objective(
+                self.id, finish.status, summary=finish.summary, completed_by=finish.completed_by
+            )
+        )
+        for session in ended:
+            self._orch.stop_session_actor(session.id, f"objective {finish.status}")
+        self._orch.scheduler.wake()
+        self._orch.announce("objective", objective.id)
+        return objective
+
+    async def _session_ended(self, ended: SessionEnded) -> None:
+        if ended.status not in (SessionStatus.FAILED, SessionStatus.CANCELED):
+            return
+        sessions = await self._orch.db.run(lambda s: s.list_sessions(objective_id=self.id))
+        for ending in dependents_to_cancel(ended.session_id, sessions):
+            try:
+                await self._orch.cancel_session(ending.session_id, ending.reason)
+            except ConflictError:
+                continue  # it ended meanwhile
+            except OrchaError as exc:
+                log.warning("could not cancel dependent %s: %s", ending.session_id, exc)

@@ -1,0 +1,183 @@
+"""The PR workflow: publish, update (with push safety and one updater per branch), comment, refresh."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import trio
+
+from orcha.actors.messages import Spawn
+from orcha.errors import ConflictError, InvalidInputError, LockHeldError, PushRefusedError
+from orcha.model import Audience, LockKind, ObjectiveStatus, PRState, PullRequest, SessionRole, WorkspaceKind
+from orcha.push import PushVerdict, evaluate_push
+
+if TYPE_CHECKING:
+    from orcha.actors.orchestrator import Orchestrator
+
+log = logging.getLogger(__name__)
+
+
+def branch_lock_key(repo: str, branch: str) -> str:
+    return f"{repo}#{branch}"
+
+
+class PullRequestWorkflow:
+    def __init__(self, orchestrator: Orchestrator) -> None:
+        self._orch = orchestrator
+
+    async def _repo_and_base(self, objective_id: str) -> tuple[str, str]:
+        objective = await self._orch.db.run(lambda s: s.get_objective(objective_id))
+        return objective.repo or self._orch.config.default_repo, objective.base_branch or "main"
+
+    async def _pr_in_objective(self, pr_id: str, objective_id: str) -> PullRequest:
+        pr = await self._orch.db.run(lambda s: s.get_pull_request(pr_id))
+        if pr.objective_id != objective_id:
+            raise InvalidInputError(f"pull request {pr_id} is not in objective {objective_id}", field="pr")
+        return pr
+
+    async def publish(self, session_id: str, *, title: str, body: str) -> PullRequest:
+        """Push the session's branch and open a PR for it (under the branch's one-updater lock)."""
+        if not title.strip():
+            raise InvalidInputError("a pull request needs a title", field="title")
+        session = await self._orch.db.run(lambda s: s.get_session(session_id))
+        repo, base = await self._repo_and_base(session.objective_id)
+        branch = f"orcha/{session.id}"
+        existing = await self._orch.db.run(lambda s: s.list_pull_requests(objective_id=session.objective_id))
+        for pr in existing:
+            if pr.branch == branch:
+                raise ConflictError(f"branch {branch} already has {pr.url}; use update_pr")
+        key = branch_lock_key(repo, branch)
+        async with self._branch_lock(key, session_id):
+            await self._orch.forge.push(repo=repo, branch=branch)
+            opened = await self._orch.forge.open_pr(repo=repo, branch=branch, base=base, title=title, body=body)
+        pr = await self._orch.db.run(
+            lambda s: s.create_pull_request(
+                objective_id=session.objective_id,
+                session_id=session_id,
+                url=opened.url,
+                number=opened.number,
+                branch=branch,
+                base=base,
+                title=title,
+                head_sha=opened.head_sha,
+            )
+        )
+        self._orch.announce("pr", pr.id)
+        return pr
+
+    async def update(self, session_id: str, pr_id: str, *, force: bool = False, reason: str | None = None) -> str:
+        """Push to a PR's branch if push safety allows; a closed PR asks the manager instead."""
+        session = await self._orch.db.run(lambda s: s.get_session(session_id))
+        pr = await self._pr_in_objective(pr_id, session.objective_id)
+        pr = await self._sync(pr)
+        decision = evaluate_push(pr, force=force, reason=reason)
+        if decision.verdict is PushVerdict.REFUSE:
+            await self._orch.db.run(
+                lambda s: s.record_event(
+                    "push_refused",
+                    objective_id=pr.objective_id,
+                    session_id=session_id,
+                    pr_id=pr.id,
+                    force=force,
+                    why=decision.explanation,
+                )
+            )
+            raise PushRefusedError(decision.explanation)
+        if decision.verdict is PushVerdict.ASK_MANAGER:
+            question = await self._orch.ask(
+                pr.objective_id, session_id,
+                f"PR #{pr.number} ({pr.url}) is closed. Reopen it, or open a new PR from branch {pr.branch}?",
+                Audience.MANAGER,
+            )  # fmt: skip
+            return f"{decision.explanation}; asked the manager (question {question.id})"
+        repo, _ = await self._repo_and_base(pr.objective_id)
+        async with self._branch_lock(branch_lock_key(repo, pr.branch), session_id):
+            sha = await self._orch.forge.push(repo=repo, branch=pr.branch, force=decision.force)
+        await self._orch.db.run(lambda s: s.update_pull_request(pr.id, head_sha=sha))
+        await self._orch.db.run(
+            lambda s: s.record_event(
+                "pr_pushed",
+                objective_id=pr.objective_id,
+                session_id=session_id,
+                pr_id=pr.id,
+                head_sha=sha,
+                force=decision.force,
+                reason=decision.recorded_reason,
+            )
+        )
+        self._orch.announce("pr", pr.id)
+        return f"pushed {sha[:12]} to {pr.branch} (PR #{pr.number})"
+
+    async def comment(self, session_id: str, pr_id: str, body: str) -> None:
+        if not body.strip():
+            raise InvalidInputError("a comment needs a body", field="body")
+        session = await self._orch.db.run(lambda s: s.get_session(session_id))
+        pr = await self._pr_in_objective(pr_id, session.objective_id)
+        await self._orch.forge.comment(pr.url, body)
+        await self._orch.db.run(
+            lambda s: s.record_event("pr_commented", objective_id=pr.objective_id, session_id=session_id, pr_id=pr.id)
+        )
+
+    async def _sync(self, pr: PullRequest) -> PullRequest:
+        snapshot = await self._orch.forge.refresh_pr(pr.url)  # no transaction is open here
+        return await self._orch.db.run(
+            lambda s: s.update_pull_request(pr.id, state=snapshot.pr.state, head_sha=snapshot.pr.head_sha)
+        )
+
+    async def refresh(self, pr_id: str) -> int:
+        """Sync a PR and spawn one follow-up for its feedback not yet handled. Returns sessions spawned."""
+        pr = await self._orch.db.run(lambda s: s.get_pull_request(pr_id))
+        snapshot = await self._orch.forge.refresh_pr(pr.url)
+        pr = await self._orch.db.run(
+            lambda s: s.update_pull_request(pr.id, state=snapshot.pr.state, head_sha=snapshot.pr.head_sha)
+        )
+        for item in snapshot.feedback:
+            await self._orch.db.run(
+                lambda s, f=item: s.add_pr_feedback(
+                    pr_id=pr.id, external_id=f.external_id, kind=f.kind, author=f.author, body=f.body
+                )
+            )
+        pending = [
+            f for f in await self._orch.db.run(lambda s: s.list_pr_feedback(pr.id)) if not f.follow_up_session_id
+        ]
+        if not pending or pr.state is not PRState.OPEN:
+            return 0
+        objective = await self._orch.db.run(lambda s: s.get_objective(pr.objective_id))
+        if objective.status is not ObjectiveStatus.ACTIVE:
+            return 0
+        agent = objective.agent
+        if pr.session_id is not None:
+            agent = (await self._orch.db.run(lambda s: s.get_session(pr.session_id or ""))).agent
+        comments = "\n".join(f"- {f.author} ({f.kind}): {f.body}" for f in pending)
+        prompt = f"Address the review feedback on PR #{pr.number} ({pr.id}, branch {pr.branch}):\n{comments}"
+        session = await self._orch.spawn(
+            pr.objective_id,
+            Spawn(prompt=prompt, agent=agent, role=SessionRole.WORKER, parent_session_id=pr.session_id,
+                  workspace_kind=WorkspaceKind.PR_BRANCH),
+        )  # fmt: skip
+        for f in pending:
+            await self._orch.db.run(lambda s, fid=f.id: s.set_feedback_follow_up(fid, session.id))
+        log.info("PR %s: %d new feedback item(s), follow-up %s", pr.url, len(pending), session.id)
+        return 1
+
+    def _branch_lock(self, key: str, owner: str) -> _BranchLock:
+        return _BranchLock(self._orch, key, owner)
+
+
+class _BranchLock:
+    """Hold the one-updater lock on a PR branch for the duration of a push."""
+
+    def __init__(self, orchestrator: Orchestrator, key: str, owner: str) -> None:
+        self._orch, self._key, self._owner = orchestrator, key, owner
+
+    async def __aenter__(self) -> None:
+        if not await self._orch.db.run(lambda s: s.acquire_lock(LockKind.PR_BRANCH, self._key, self._owner)):
+            holder = await self._orch.db.run(lambda s: s.lock_holder(LockKind.PR_BRANCH, self._key))
+            raise LockHeldError(LockKind.PR_BRANCH, self._key, holder or "someone")
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        with trio.CancelScope(shield=True):
+            held = await self._orch.db.run(lambda s: s.lock_holder(LockKind.PR_BRANCH, self._key))
+            if held == self._owner:
+                await self._orch.db.run(lambda s: s.release_lock(LockKind.PR_BRANCH, self._key, self._owner))

@@ -1,0 +1,95 @@
+"""The target actor: one per machine; drains, disables, enables and runs the doctor, one request at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import attrs
+
+from orcha.actors.mailbox import Mailbox, answer
+from orcha.actors.messages import Disable, Drain, Enable, RunDoctor, TargetMessage
+from orcha.model import Target, TargetStatus
+
+if TYPE_CHECKING:
+    from orcha.actors.orchestrator import Orchestrator
+
+
+@attrs.frozen(kw_only=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str = ""
+    required: bool = True
+
+
+@attrs.frozen(kw_only=True)
+class DoctorReport:
+    checks: tuple[Check, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks if c.required)
+
+    @property
+    def missing(self) -> list[str]:
+        return [f"{c.name}: {c.detail}" if c.detail else c.name for c in self.checks if c.required and not c.ok]
+
+
+Doctor = Callable[[Target], Awaitable[DoctorReport]]
+
+
+@attrs.frozen(kw_only=True)
+class TargetReply:
+    target: Target
+    report: DoctorReport | None = None
+
+
+class TargetActor:
+    def __init__(self, orchestrator: Orchestrator, target_id: str) -> None:
+        self.id = target_id
+        self.name = f"target:{target_id}"
+        self.mailbox: Mailbox[TargetMessage] = Mailbox(self.name)
+        self._orch = orchestrator
+
+    async def run(self) -> None:
+        async for envelope in self.mailbox.receive:
+            match envelope.message:
+                case Drain():
+                    await answer(envelope, lambda: self._move(TargetStatus.DRAINING, "drained by the user"))
+                case Disable():
+                    await answer(envelope, lambda: self._move(TargetStatus.DISABLED, "disabled by the user"))
+                case Enable():
+                    await answer(envelope, self._enable)
+                case RunDoctor():
+                    await answer(envelope, self._doctor)
+
+    async def _move(self, status: TargetStatus, reason: str) -> TargetReply:
+        target = await self._orch.db.run(lambda s: s.set_target_status(self.id, status, reason=reason))
+        self._orch.scheduler.wake()
+        self._orch.announce("target", self.id)
+        return TargetReply(target=target)
+
+    async def _enable(self) -> TargetReply:
+        current = await self._orch.db.run(lambda s: s.get_target(self.id))
+        if current.status is TargetStatus.DRAINING:
+            return await self._move(TargetStatus.ONLINE, "enabled by the user")
+        return await self._doctor(enabling=True)
+
+    async def _doctor(self, *, enabling: bool = False) -> TargetReply:
+        target = await self._orch.db.run(lambda s: s.get_target(self.id))
+        report = await self._orch.doctor(target)  # outside any transaction
+        await self._orch.db.run(
+            lambda s: s.record_event(
+                "target_doctor", target_id=self.id, ok=report.ok, checks=[attrs.asdict(c) for c in report.checks]
+            )
+        )
+        wanted = target.status
+        if report.ok and (target.status is TargetStatus.OFFLINE or enabling):
+            wanted = TargetStatus.ONLINE
+        elif not report.ok and (target.status in (TargetStatus.ONLINE, TargetStatus.DRAINING) or enabling):
+            wanted = TargetStatus.OFFLINE
+        if wanted is not target.status:
+            reason = "doctor passed" if report.ok else "doctor failed: " + "; ".join(report.missing)
+            target = (await self._move(wanted, reason)).target
+        return TargetReply(target=target, report=report)

@@ -1,0 +1,292 @@
+"""The tools a session drives orcha with (MCP's tool list): schemas, validation, one code path.
+
+:class:`SessionTools` is scoped to one calling session: it acts only within that session's objective. Every
+tool calls the same orchestrator operations the HTTP API uses. Bad arguments, unknown ids, ids of another
+objective and refusals come back as error outcomes with a clear message; nothing is half-applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from orcha.actors.messages import Spawn
+from orcha.agents.tools import ToolOutcome
+from orcha.errors import InvalidInputError, NotFoundError, OrchaError
+from orcha.model import ObjectiveStatus, QuestionStatus, Session, SessionRole, WorkspaceKind
+
+if TYPE_CHECKING:
+    from orcha.actors.orchestrator import Orchestrator
+
+_STR = {"type": "string"}
+_STR_LIST = {"type": "array", "items": {"type": "string"}}
+
+
+def _schema(properties: Mapping[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {"type": "object", "properties": dict(properties), "required": list(required), "additionalProperties": False}
+
+
+@attrs.frozen(kw_only=True)
+class ToolSpec:
+    name: str
+    description: str
+    input_schema: Mapping[str, Any]
+    read_only: bool = False
+
+
+TOOL_SPECS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        name="spawn_session",
+        description="Start a new session (a worker by default) in your objective. It is queued and started by "
+        "the scheduler when its dependencies have completed and a target has room. Returns its session id.",
+        input_schema=_schema(
+            {
+                "prompt": {"type": "string", "description": "What the session must do, in full."},
+                "agent": {"type": "string", "description": "Agent name (e.g. claude, codex). Default: yours."},
+                "role": {"type": "string", "enum": ["worker", "manager"], "description": "Default worker."},
+                "target": {"type": "string", "description": "Target name or id to pin the session to."},
+                "depends_on": {**_STR_LIST, "description": "Session ids that must complete first."},
+                "repo": {"type": "string", "description": "Repository to check out (default: the objective's)."},
+                "base_branch": {"type": "string", "description": "Branch to start from (default: main)."},
+                "workspace_kind": {"type": "string", "enum": [str(k) for k in WorkspaceKind]},
+            },
+            ("prompt",),
+        ),
+    ),
+    ToolSpec(
+        name="ask_user",
+        description="Ask the human user a question. It appears on the dashboard; the answer comes back to you.",
+        input_schema=_schema({"question": _STR}, ("question",)),
+    ),
+    ToolSpec(
+        name="publish_pr",
+        description="Push a session's branch (yours by default) and open a pull request for it.",
+        input_schema=_schema({"title": _STR, "body": _STR, "session": _STR}, ("title",)),
+    ),
+    ToolSpec(
+        name="update_pr",
+        description="Push new commits to a pull request's branch. A merged PR is refused; a closed PR asks the "
+        "manager; force=true needs a reason, which is recorded.",
+        input_schema=_schema({"pr": _STR, "force": {"type": "boolean"}, "reason": _STR}, ("pr",)),
+    ),
+    ToolSpec(
+        name="comment_pr",
+        description="Comment on a pull request of your objective.",
+        input_schema=_schema({"pr": _STR, "body": _STR}, ("pr", "body")),
+    ),
+    ToolSpec(
+        name="create_note",
+        description="Record a durable note on the objective (decisions, findings, hand-offs).",
+        input_schema=_schema({"text": _STR}, ("text",)),
+    ),
+    ToolSpec(
+        name="mark_objective_done",
+        description="Declare the objective done with a summary. Sessions still running are canceled.",
+        input_schema=_schema({"summary": _STR}, ("summary",)),
+    ),
+    ToolSpec(
+        name="cancel_session",
+        description="Cancel a session of your objective, with a reason.",
+        input_schema=_schema({"session": _STR, "reason": _STR}, ("session",)),
+    ),
+    ToolSpec(
+        name="list_sessions",
+        description="The sessions of your objective: id, role, agent, status, target, PR.",
+        input_schema=_schema({}),
+        read_only=True,
+    ),
+    ToolSpec(
+        name="session_status",
+        description="One session of your objective in detail (status, reason, usage).",
+        input_schema=_schema({"session": _STR}, ("session",)),
+        read_only=True,
+    ),
+    ToolSpec(
+        name="read_transcript",
+        description="Read a page of a session's transcript: lines with seq > after, at most limit (≤ 1000).",
+        input_schema=_schema(
+            {"session": _STR, "after": {"type": "integer"}, "limit": {"type": "integer"}}, ("session",)
+        ),
+        read_only=True,
+    ),
+    ToolSpec(
+        name="list_questions",
+        description="Open questions of your objective (for the user and for you).",
+        input_schema=_schema({}),
+        read_only=True,
+    ),
+    ToolSpec(
+        name="list_prs",
+        description="Pull requests of your objective with their state.",
+        input_schema=_schema({}),
+        read_only=True,
+    ),
+)
+SPECS_BY_NAME = {spec.name: spec for spec in TOOL_SPECS}
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,), "boolean": (bool,), "array": (list,)}
+
+
+def validate_arguments(spec: ToolSpec, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """Check ``arguments`` against the tool's schema; raise :class:`InvalidInputError` naming the field."""
+    if not isinstance(arguments, Mapping):
+        raise InvalidInputError(f"{spec.name} takes an object of arguments")
+    properties = spec.input_schema["properties"]
+    for name in arguments:
+        if name not in properties:
+            known = ", ".join(properties) or "none"
+            raise InvalidInputError(f"{spec.name} has no argument {name!r} (arguments: {known})", field=name)
+    for name in spec.input_schema["required"]:
+        if arguments.get(name) in (None, ""):
+            raise InvalidInputError(f"{spec.name} needs {name!r}", field=name)
+    for name, value in arguments.items():
+        expected = properties[name].get("type")
+        types = _JSON_TYPES.get(expected, (object,))
+        if value is not None and (not isinstance(value, types) or (expected == "integer" and isinstance(value, bool))):
+            raise InvalidInputError(f"{spec.name}: {name!r} must be a {expected}", field=name)
+        if expected == "array" and value is not None and not all(isinstance(v, str) for v in value):
+            raise InvalidInputError(f"{spec.name}: {name!r} must be a list of strings", field=name)
+        allowed = properties[name].get("enum")
+        if allowed is not None and value is not None and value not in allowed:
+            raise InvalidInputError(f"{spec.name}: {name!r} must be one of {', '.join(allowed)}", field=name)
+    return dict(arguments)
+
+
+def session_row(session: Session) -> dict[str, Any]:
+    return {
+        "id": session.id, "role": str(session.role), "agent": session.agent, "status": str(session.status),
+        "mode": str(session.mode), "target_id": session.target_id, "depends_on": list(session.depends_on),
+        "status_reason": session.status_reason, "pause_reason": session.pause_reason,
+    }  # fmt: skip
+
+
+class SessionTools:
+    """The tool surface of one session (implements :class:`orcha.agents.tools.ToolSurface`)."""
+
+    def __init__(self, orchestrator: Orchestrator, session_id: str) -> None:
+        self._orch = orchestrator
+        self.session_id = session_id
+        self._handlers: dict[str, Callable[[dict[str, Any]], Awaitable[ToolOutcome]]] = {
+            spec.name: getattr(self, f"_{spec.name}") for spec in TOOL_SPECS
+        }
+
+    async def call(self, name: str, arguments: Mapping[str, Any]) -> ToolOutcome:
+        spec = SPECS_BY_NAME.get(name)
+        if spec is None:
+            return ToolOutcome(text=f"unknown tool {name!r}; tools: {', '.join(SPECS_BY_NAME)}", is_error=True)
+        try:
+            return await self._handlers[name](validate_arguments(spec, arguments))
+        except OrchaError as exc:
+            return ToolOutcome(text=str(exc), data={"error": exc.code}, is_error=True)
+
+    async def _me(self) -> Session:
+        return await self._orch.db.run(lambda s: s.get_session(self.session_id))
+
+    async def _mine(self, session_id: str) -> Session:
+        me = await self._me()
+        try:
+            other = await self._orch.db.run(lambda s: s.get_session(session_id))
+        except NotFoundError:
+            raise InvalidInputError(f"no session {session_id!r} in your objective", field="session") from None
+        if other.objective_id != me.objective_id:
+            raise InvalidInputError(f"no session {session_id!r} in your objective", field="session")
+        return other
+
+    # --- tools ---
+
+    async def _spawn_session(self, args: dict[str, Any]) -> ToolOutcome:
+        me = await self._me()
+        for dep in args.get("depends_on") or ():
+            await self._mine(dep)
+        session = await self._orch.spawn(
+            me.objective_id,
+            Spawn(
+                prompt=args["prompt"], agent=args.get("agent") or me.agent,
+                role=SessionRole(args.get("role") or "worker"), parent_session_id=me.id, target_id=args.get("target"),
+                depends_on=tuple(args.get("depends_on") or ()), repo=args.get("repo"),
+                base_branch=args.get("base_branch"),
+                workspace_kind=WorkspaceKind(args["workspace_kind"]) if args.get("workspace_kind") else None,
+            ),
+        )  # fmt: skip
+        return ToolOutcome(text=f"spawned session {session.id} ({session.status})", data=session_row(session))
+
+    async def _ask_user(self, args: dict[str, Any]) -> ToolOutcome:
+        me = await self._me()
+        question = await self._orch.ask_user(me.id, args["question"])
+        return ToolOutcome(text=f"asked the user (question {question.id}); the answer will come as a message",
+                           data={"question_id": question.id})  # fmt: skip
+
+    async def _publish_pr(self, args: dict[str, Any]) -> ToolOutcome:
+        session_id = (await self._mine(args["session"])).id if args.get("session") else self.session_id
+        pr = await self._orch.pull_requests.publish(session_id, title=args["title"], body=args.get("body") or "")
+        return ToolOutcome(text=f"opened {pr.url} (PR #{pr.number}, id {pr.id})",
+                           data={"pr_id": pr.id, "url": pr.url, "number": pr.number})  # fmt: skip
+
+    async def _update_pr(self, args: dict[str, Any]) -> ToolOutcome:
+        result = await self._orch.pull_requests.update(
+            self.session_id, args["pr"], force=bool(args.get("force")), reason=args.get("reason")
+        )
+        return ToolOutcome(text=result)
+
+    async def _comment_pr(self, args: dict[str, Any]) -> ToolOutcome:
+        await self._orch.pull_requests.comment(self.session_id, args["pr"], args["body"])
+        return ToolOutcome(text="commented")
+
+    async def _create_note(self, args: dict[str, Any]) -> ToolOutcome:
+        me = await self._me()
+        note = await self._orch.db.run(
+            lambda s: s.add_note(objective_id=me.objective_id, session_id=me.id, text=args["text"])
+        )
+        return ToolOutcome(text=f"noted ({note.id})", data={"note_id": note.id})
+
+    async def _mark_objective_done(self, args: dict[str, Any]) -> ToolOutcome:
+        me = await self._me()
+        objective = await self._orch.finish_objective(
+            me.objective_id, ObjectiveStatus.DONE, summary=args["summary"], completed_by=me.id
+        )
+        return ToolOutcome(text=f"objective {objective.id} is {objective.status}")
+
+    async def _cancel_session(self, args: dict[str, Any]) -> ToolOutcome:
+        target = await self._mine(args["session"])
+        reason = args.get("reason") or f"canceled by {self.session_id}"
+        session = await self._orch.cancel_session(target.id, reason)
+        return ToolOutcome(text=f"session {session.id} is {session.status}", data=session_row(session))
+
+    async def _list_sessions(self, args: dict[str, Any]) -> ToolOutcome:
+        me = await self._me()
+        sessions = await self._orch.db.run(lambda s: s.list_sessions(objective_id=me.objective_id))
+        rows = [session_row(s) for s in sessions]
+        text = "\n".join(f"{r['id']} {r['role']} {r['agent']} {r['status']}" for r in rows)
+        return ToolOutcome(text=text or "no sessions", data={"sessions": rows})
+
+    async def _session_status(self, args: dict[str, Any]) -> ToolOutcome:
+        session = await self._mine(args["session"])
+        row = {**session_row(session), "usage": attrs.asdict(session.usage), "prompt": session.prompt[:500]}
+        return ToolOutcome(text=f"{session.id} is {session.status}", data=row)
+
+    async def _read_transcript(self, args: dict[str, Any]) -> ToolOutcome:
+        session = await self._mine(args["session"])
+        after, limit = args.get("after") or 0, args.get("limit") or 100
+        page = await self._orch.db.run(lambda s: s.read_transcript(session.id, after=after, limit=limit))
+        items = [{"seq": e.seq, "kind": str(e.kind), "body": e.body} for e in page.items]
+        text = "\n".join(f"[{i['seq']}] {i['kind']}: {i['body']}" for i in items)
+        return ToolOutcome(text=text or "no lines", data={"items": items, "next_after": page.next_after})
+
+    async def _list_questions(self, args: dict[str, Any]) -> ToolOutcome:
+        me = await self._me()
+        questions = await self._orch.db.run(
+            lambda s: s.list_questions(status=QuestionStatus.OPEN, objective_id=me.objective_id)
+        )
+        rows = [{"id": q.id, "audience": str(q.audience), "asked_by": q.asked_by, "text": q.text} for q in questions]
+        return ToolOutcome(text="\n".join(f"{r['id']}: {r['text']}" for r in rows) or "no open questions",
+                           data={"questions": rows})  # fmt: skip
+
+    async def _list_prs(self, args: dict[str, Any]) -> ToolOutcome:
+        me = await self._me()
+        prs = await self._orch.db.run(lambda s: s.list_pull_requests(objective_id=me.objective_id))
+        rows = [{"id": p.id, "url": p.url, "number": p.number, "branch": p.branch, "state": str(p.state),
+                 "session_id": p.session_id} for p in prs]  # fmt: skip
+        return ToolOutcome(text="\n".join(f"{r['id']} #{r['number']} {r['state']} {r['url']}" for r in rows)
+                           or "no pull requests", data={"prs": rows})  # fmt: skip

@@ -1,0 +1,340 @@
+"""An in-process, scriptable, deterministic agent provider.
+
+A script is a sequence of steps (say something, call a tool, edit a file, ask a question, hit an error, run
+out of quota, wait, complete). Each step that stands for a model call reports one model call of usage. The
+fake keeps each conversation's place in its script by provider session id, so ``resume`` carries on where the
+last turn stopped, as a real agent's conversation does. It records what it received (starts, resumes, sent
+messages, cancels) so tests can prove how a session was steered.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+import trio
+
+from orcha.agents.contract import (
+    AgentError,
+    AgentEvent,
+    Capabilities,
+    Exhausted,
+    ProviderSessionStarted,
+    QuestionAsked,
+    StartRequest,
+    TextOut,
+    ToolCall,
+    ToolResult,
+    TurnCompleted,
+    UsageReport,
+)
+from orcha.model import TERMINAL_SESSION_STATUSES
+
+# --- script steps ---------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Say:
+    text: str
+
+
+@attrs.frozen
+class Call:
+    """Call an orchestrator tool (spawn_session, publish_pr, …) through the session's tool surface."""
+
+    tool: str
+    arguments: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Edit:
+    """Change a file (an agent-local tool: it shows in the transcript, orcha is not involved)."""
+
+    path: str
+    summary: str = "edited"
+
+
+@attrs.frozen
+class Ask:
+    """Ask the user; the turn ends and the script goes on with the answer as the next turn."""
+
+    question: str
+
+
+@attrs.frozen
+class Fail:
+    """Hit an error (a failing tool, an API error) and carry on."""
+
+    message: str
+
+
+@attrs.frozen
+class Exhaust:
+    """Run out of quota: the run ends; ``resets_in`` seconds until the window resets (``None``: unknown)."""
+
+    message: str = "usage limit reached"
+    resets_in: float | None = None
+    billing: bool = False
+
+
+@attrs.frozen
+class Wait:
+    seconds: float
+
+
+@attrs.frozen
+class EndTurn:
+    """End the turn without finishing the script (the next turn goes on from here)."""
+
+    text: str = ""
+
+
+@attrs.frozen
+class Complete:
+    text: str = "done"
+    failed: bool = False
+
+
+@attrs.frozen
+class AwaitTeam:
+    """Poll ``list_sessions`` until every worker of the objective has ended, then report."""
+
+    poll_seconds: float = 1.0
+
+
+Step = Say | Call | Edit | Ask | Fail | Exhaust | Wait | EndTurn | Complete | AwaitTeam
+ScriptFactory = Callable[[StartRequest], Sequence[Step]]
+
+_TURN_ENDERS = (Ask, EndTurn, Complete)
+
+
+@attrs.define
+class _Conversation:
+    provider_session_id: str
+    steps: tuple[Step, ...]
+    position: int = 0
+    cost_usd: float = 0.0
+
+
+@attrs.frozen(kw_only=True)
+class Received:
+    """One thing the fake was asked to do, in order: ``start``, ``resume``, ``send`` or ``cancel``."""
+
+    action: str
+    session_id: str
+    text: str = ""
+    provider_session_id: str | None = None
+
+
+class FakeProvider:
+    """A scriptable provider. ``interactive`` chooses how it is steered (send vs cancel + resume)."""
+
+    def __init__(
+        self,
+        scripts: ScriptFactory,
+        *,
+        name: str = "fake",
+        interactive: bool = True,
+        late_completion: bool = False,
+        cost_per_call: float = 0.001,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.name = name
+        self.clock = clock
+        self.capabilities = Capabilities(interactive=interactive, screen=False)
+        self._scripts = scripts
+        self._late_completion = late_completion
+        self._cost_per_call = cost_per_call
+        self._ids = itertools.count(1)
+        self._conversations: dict[str, _Conversation] = {}
+        self.received: list[Received] = []
+
+    # --- what tests read ---
+
+    def actions(self, action: str, session_id: str | None = None) -> list[Received]:
+        return [r for r in self.received if r.action == action and session_id in (None, r.session_id)]
+
+    # --- the provider contract ---
+
+    async def start(self, request: StartRequest) -> FakeRun:
+        await trio.lowlevel.checkpoint()
+        psid = f"{self.name}-{next(self._ids)}-{request.session_id}"
+        self._conversations[psid] = _Conversation(psid, tuple(self._scripts(request)))
+        self.received.append(Received(action="start", session_id=request.session_id, text=request.prompt,
+                                      provider_session_id=psid))  # fmt: skip
+        return FakeRun(self, request, self._conversations[psid], request.prompt, announce=True)
+
+    async def resume(self, request: StartRequest, provider_session_id: str, text: str) -> FakeRun:
+        await trio.lowlevel.checkpoint()
+        conversation = self._conversations.get(provider_session_id)
+        if conversation is None:
+            raise LookupError(f"no conversation found with session id {provider_session_id}")
+        self.received.append(Received(action="resume", session_id=request.session_id, text=text,
+                                      provider_session_id=provider_session_id))  # fmt: skip
+        return FakeRun(self, request, conversation, text, announce=True)
+
+
+class FakeRun:
+    """One run of a fake conversation; its event iterator keeps its place across cancellation."""
+
+    def __init__(
+        self,
+        provider: FakeProvider,
+        request: StartRequest,
+        conversation: _Conversation,
+        first_input: str,
+        *,
+        announce: bool,
+    ) -> None:
+        self._provider = provider
+        self._request = request
+        self._conversation = conversation
+        self._pending: collections.deque[AgentEvent] = collections.deque()
+        self._pending_tool: Call | None = None
+        self._inputs_send, self._inputs = trio.open_memory_channel[str](100)
+        self._turn_open = True
+        self._ended = False
+        self._canceled = False
+        self._late: list[AgentEvent] = []
+        if announce:
+            self._pending.append(ProviderSessionStarted(provider_session_id=conversation.provider_session_id))
+
+    @property
+    def provider_session_id(self) -> str:
+        return self._conversation.provider_session_id
+
+    def events(self) -> AsyncIterator[AgentEvent]:
+        return self
+
+    def __aiter__(self) -> FakeRun:
+        return self
+
+    async def __anext__(self) -> AgentEvent:
+        while True:
+            if self._canceled:
+                if self._late:
+                    return self._late.pop(0)
+                raise StopAsyncIteration
+            if self._pending:
+                return self._pending.popleft()
+            if self._pending_tool is not None:
+                await self._finish_tool(self._pending_tool)
+                continue
+            if self._ended:
+                raise StopAsyncIteration
+            if not self._turn_open:
+                if not self._provider.capabilities.interactive:
+                    self._ended = True
+                    continue
+                try:
+                    await self._inputs.receive()
+                except (trio.EndOfChannel, trio.ClosedResourceError):
+                    self._ended = True
+                    continue
+                self._turn_open = True
+                continue
+            await self._step()
+
+    async def send(self, text: str) -> None:
+        if not self._provider.capabilities.interactive:
+            raise RuntimeError("this fake run is not interactive: steer it with cancel + resume")
+        self._provider.received.append(Received(action="send", session_id=self._request.session_id, text=text,
+                                                provider_session_id=self.provider_session_id))  # fmt: skip
+        await self._inputs_send.send(text)
+
+    async def cancel(self) -> None:
+        if self._canceled:
+            return
+        self._provider.received.append(Received(action="cancel", session_id=self._request.session_id,
+                                                provider_session_id=self.provider_session_id))  # fmt: skip
+        self._canceled = True
+        if self._provider._late_completion and self._turn_open:
+            self._late.append(TurnCompleted(final_text="(late) finished after all"))
+        self._inputs_send.close()
+        await trio.lowlevel.checkpoint()
+
+    # --- the script ---
+
+    def _model_call(self, text: str) -> UsageReport:
+        self._conversation.cost_usd += self._provider._cost_per_call
+        return UsageReport(model_calls=1, input_tokens=100 + len(text) // 4, output_tokens=20 + len(text) // 8,
+                           cost_total_usd=round(self._conversation.cost_usd, 6))  # fmt: skip
+
+    def _end_turn(self, event: AgentEvent) -> None:
+        self._pending.append(event)
+        self._turn_open = False
+
+    async def _step(self) -> None:
+        conversation = self._conversation
+        if conversation.position >= len(conversation.steps):
+            self._end_turn(TurnCompleted(final_text="ok"))
+            return
+        step = conversation.steps[conversation.position]
+        conversation.position += 1
+        match step:
+            case Say(text):
+                self._pending.extend([self._model_call(text), TextOut(text=text)])
+            case Call(tool, arguments):
+                self._pending.extend(
+                    [
+                        self._model_call(tool),
+                        ToolCall(call_id=f"call_{conversation.position}", name=tool, arguments=dict(arguments)),
+                    ]
+                )
+                self._pending_tool = step
+            case Edit(path, summary):
+                call_id = f"edit_{conversation.position}"
+                self._pending.extend(
+                    [
+                        self._model_call(path),
+                        ToolCall(call_id=call_id, name="Edit", arguments={"file_path": path}),
+                        ToolResult(call_id=call_id, output=summary),
+                    ]
+                )
+            case Ask(question):
+                self._pending.extend([self._model_call(question), QuestionAsked(text=question)])
+                self._end_turn(TurnCompleted(final_text=question))
+            case Fail(message):
+                self._pending.extend([self._model_call(message), AgentError(message=message)])
+            case Exhaust(message, resets_in, billing):
+                resets_at = None if resets_in is None else self._provider.clock() + resets_in
+                self._pending.append(Exhausted(message=message, resets_at=resets_at, billing=billing))
+                self._turn_open = False
+                self._ended = True
+            case Wait(seconds):
+                await trio.sleep(seconds)
+            case EndTurn(text):
+                self._end_turn(TurnCompleted(final_text=text))
+            case Complete(text, failed):
+                self._pending.append(self._model_call(text))
+                self._end_turn(TurnCompleted(final_text=text, failed=failed))
+            case AwaitTeam(poll_seconds):
+                summary = await self._await_team(poll_seconds)
+                self._pending.extend([self._model_call(summary), TextOut(text=summary)])
+
+    async def _finish_tool(self, step: Call) -> None:
+        self._pending_tool = None
+        call_id = f"call_{self._conversation.position}"
+        if self._request.tools is None:
+            self._pending.append(ToolResult(call_id=call_id, output="no tools available", is_error=True))
+            return
+        outcome = await self._request.tools.call(step.tool, step.arguments)
+        self._pending.append(ToolResult(call_id=call_id, output=outcome.text, is_error=outcome.is_error))
+        if outcome.is_error:
+            self._pending.append(AgentError(message=f"{step.tool}: {outcome.text}"))
+
+    async def _await_team(self, poll_seconds: float) -> str:
+        if self._request.tools is None:
+            return "no tools: cannot watch the team"
+        terminal = {str(s) for s in TERMINAL_SESSION_STATUSES}
+        while True:
+            outcome = await self._request.tools.call("list_sessions", {})
+            workers = [s for s in outcome.data.get("sessions", ()) if s.get("role") == "worker"]
+            if workers and all(s.get("status") in terminal for s in workers):
+                counts = collections.Counter(s["status"] for s in workers)
+                return "team finished: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+            await trio.sleep(poll_seconds)

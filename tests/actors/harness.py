@@ -1,0 +1,69 @@
+"""A running orchestrator on a virtual clock, with fake agents, a fake forge and a real store file."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+
+import trio
+
+from orcha.actors.orchestrator import LocalTarget, Orchestrator, OrchestratorConfig
+from orcha.actors.target import Check, DoctorReport
+from orcha.agents.contract import StartRequest
+from orcha.agents.fake import FakeProvider, Step
+from orcha.agents.registry import ProviderRegistry
+from orcha.agents.scripts import default_script
+from orcha.forge import FakeForge
+from orcha.io.gateway import StoreGateway
+from orcha.io.store import Store
+from orcha.model import Target
+
+EPOCH = 1_800_000_000.0
+
+
+def wall_clock() -> float:
+    return EPOCH + trio.current_time()
+
+
+async def passing_doctor(target: Target) -> DoctorReport:
+    return DoctorReport(checks=(Check(name="work_root", ok=True),))
+
+
+def fake(scripts: Callable[[StartRequest], Sequence[Step]] = default_script, **kwargs) -> FakeProvider:
+    return FakeProvider(scripts, clock=wall_clock, **kwargs)
+
+
+@contextlib.asynccontextmanager
+async def running(
+    tmp_path,
+    *,
+    providers: dict[str, FakeProvider] | None = None,
+    fallback_order: Sequence[str] = (),
+    forge: FakeForge | None = None,
+    config: OrchestratorConfig | None = None,
+    capacity: int = 4,
+) -> AsyncIterator[Orchestrator]:
+    store = Store(tmp_path / "orcha.db", clock=wall_clock)
+    registry = ProviderRegistry(providers or {"claude": fake()}, fallback_order=fallback_order)
+    config = config or OrchestratorConfig(local_target=LocalTarget(capacity_sessions=capacity),
+                                          pr_poll_interval=3600)  # fmt: skip
+    orchestrator = Orchestrator(db=StoreGateway(store, inline=True), providers=registry, forge=forge or FakeForge(),
+                                doctor=passing_doctor, config=config, clock=wall_clock)  # fmt: skip
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(orchestrator.run)
+            yield orchestrator
+            nursery.cancel_scope.cancel()
+    finally:
+        store.close()
+
+
+async def wait_until(check: Callable[[], Awaitable[bool]], *, timeout: float = 3600, step: float = 0.25) -> None:
+    """Poll ``check`` on the virtual clock until it holds; fail after ``timeout`` virtual seconds."""
+    with trio.fail_after(timeout):
+        while not await check():
+            await trio.sleep(step)
+
+
+def store_of(orchestrator: Orchestrator) -> Store:
+    return orchestrator.db.store  # type: ignore[attr-defined]
