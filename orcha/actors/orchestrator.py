@@ -166,25 +166,34 @@ class Orchestrator:
                               capacity_sessions=local.capacity_sessions)  # fmt: skip
 
     def _start_target_actor(self, target_id: str) -> None:
-        async def run() -> None:
-            actor = TargetActor(self, target_id)
-            self._targets[target_id] = actor
-            await actor.run()
-
-        self._targets_sup.start_child(ChildSpec(name=f"target:{target_id}", run=run, restart=Restart.PERMANENT))
+        self._supervise(self._targets, target_id, lambda: TargetActor(self, target_id), self._targets_sup,
+                        Restart.PERMANENT)  # fmt: skip
 
     def _start_objective_actor(self, objective_id: str) -> None:
-        actor = ObjectiveActor(self, objective_id)
-        self._objectives[objective_id] = actor
+        self._supervise(self._objectives, objective_id, lambda: ObjectiveActor(self, objective_id),
+                        self._objectives_sup, Restart.TRANSIENT)  # fmt: skip
+
+    def _supervise(
+        self,
+        registry: dict[str, Any],
+        key: str,
+        make: Callable[[], TargetActor | ObjectiveActor],
+        supervisor: Supervisor,
+        restart: Restart,
+    ) -> None:
+        """Register an actor at once (so it takes messages before its task runs); a restart gets a fresh one."""
+        actor = make()
+        registry[key] = actor
+        first_run = True
 
         async def run() -> None:
-            current = self._objectives.get(objective_id)
-            if current is None or current.mailbox.receive._closed:  # restarted after a crash: a fresh inbox
-                current = ObjectiveActor(self, objective_id)
-                self._objectives[objective_id] = current
-            await current.run()
+            nonlocal first_run
+            if not first_run:
+                registry[key] = make()
+            first_run = False
+            await registry[key].run()
 
-        self._objectives_sup.start_child(ChildSpec(name=actor.name, run=run, restart=Restart.TRANSIENT))
+        supervisor.start_child(ChildSpec(name=actor.name, run=run, restart=restart))
 
     def start_session_actor(self, session: Session) -> None:
         """Called by the scheduler once the session holds a slot and is ``starting``."""

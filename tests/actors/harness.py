@@ -58,10 +58,10 @@ async def running(
         store.close()
 
 
-async def wait_until(check: Callable[[], Awaitable[bool]], *, timeout: float = 3600, step: float = 0.25) -> None:
-    """Poll ``check`` on the virtual clock until it holds; fail after ``timeout`` virtual seconds."""
-    with trio.fail_after(timeout):
-        while not await check():
+async def wait_until(check: Callable[[], Awaitable[bool]], *, within: float = 3600, step: float = 0.25) -> None:
+    """Poll ``check`` on the virtual clock until it holds; fail after ``within`` virtual seconds."""
+    with trio.fail_after(within):
+        while not await check():  # noqa: ASYNC110 - polling the store on a virtual clock is the point
             await trio.sleep(step)
 
 
