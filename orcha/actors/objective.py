@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import TYPE_CHECKING
 
@@ -30,9 +31,9 @@ class ObjectiveActor:
             async for envelope in self.mailbox.receive:
                 match envelope.message:
                     case Spawn() as spawn:
-                        await answer(envelope, lambda m=spawn: self._spawn(m))
+                        await answer(envelope, functools.partial(self._spawn, spawn))
                     case Finish() as finish:
-                        await answer(envelope, lambda m=finish: self._finish(m))
+                        await answer(envelope, functools.partial(self._finish, finish))
                         objective = await self._orch.db.run(lambda s: s.get_objective(self.id))
                         if objective.status.is_terminal:
                             return

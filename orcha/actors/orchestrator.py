@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from operator import methodcaller
 from typing import Any
 
 import attrs
@@ -151,10 +152,9 @@ class Orchestrator:
         for session in stale:
             with contextlib.suppress(InvalidTransitionError):
                 await self.db.run(
-                    lambda s, sid=session.id: s.update_session_status(
-                        sid, SessionStatus.FAILED, reason="interrupted: orcha stopped while it ran"
-                    )
-                )
+                    methodcaller("update_session_status", session.id, SessionStatus.FAILED,
+                                 reason="interrupted: orcha stopped while it ran")
+                )  # fmt: skip
 
     async def _ensure_local_target(self) -> None:
         local = self.config.local_target

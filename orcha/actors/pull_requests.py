@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from operator import methodcaller
 from typing import TYPE_CHECKING
 
 import trio
@@ -134,10 +135,9 @@ class PullRequestWorkflow:
         )
         for item in snapshot.feedback:
             await self._orch.db.run(
-                lambda s, f=item: s.add_pr_feedback(
-                    pr_id=pr.id, external_id=f.external_id, kind=f.kind, author=f.author, body=f.body
-                )
-            )
+                methodcaller("add_pr_feedback", pr_id=pr.id, external_id=item.external_id, kind=item.kind,
+                             author=item.author, body=item.body)
+            )  # fmt: skip
         pending = [
             f for f in await self._orch.db.run(lambda s: s.list_pr_feedback(pr.id)) if not f.follow_up_session_id
         ]
@@ -157,7 +157,7 @@ class PullRequestWorkflow:
                   workspace_kind=WorkspaceKind.PR_BRANCH),
         )  # fmt: skip
         for f in pending:
-            await self._orch.db.run(lambda s, fid=f.id: s.set_feedback_follow_up(fid, session.id))
+            await self._orch.db.run(methodcaller("set_feedback_follow_up", f.id, session.id))
         log.info("PR %s: %d new feedback item(s), follow-up %s", pr.url, len(pending), session.id)
         return 1
 

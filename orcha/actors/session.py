@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import json
 import logging
 import math
 from collections.abc import AsyncIterator
+from operator import methodcaller
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -158,10 +160,9 @@ class SessionActor:
             async for event in self._events:
                 kind = "late_completion_dropped" if isinstance(event, TurnCompleted) else "late_event_dropped"
                 await self._orch.db.run(
-                    lambda s, e=event, k=kind: s.record_event(
-                        k, objective_id=self._session.objective_id, session_id=self.id, event=type(e).__name__
-                    )
-                )
+                    methodcaller("record_event", kind, objective_id=self._session.objective_id, session_id=self.id,
+                                 event=type(event).__name__)
+                )  # fmt: skip
         self._events = None
 
     async def _read_mailbox(self) -> None:
@@ -177,9 +178,9 @@ class SessionActor:
                     self._life.cancel()
                     await answer(envelope, _value(None))
                 case Steer(text=text):
-                    await answer(envelope, lambda t=text: self._accept_input(t, steer=True))
+                    await answer(envelope, functools.partial(self._accept_input, text, steer=True))
                 case Answer(question_id=question_id, text=text):
-                    await answer(envelope, lambda q=question_id, t=text: self._accept_answer(q, t))
+                    await answer(envelope, functools.partial(self._accept_answer, question_id, text))
 
     async def _accept_input(self, text: str, *, steer: bool) -> None:
         if steer:

@@ -146,7 +146,7 @@ def validate_arguments(spec: ToolSpec, arguments: Mapping[str, Any]) -> dict[str
         types = _JSON_TYPES.get(expected, (object,))
         if value is not None and (not isinstance(value, types) or (expected == "integer" and isinstance(value, bool))):
             raise InvalidInputError(f"{spec.name}: {name!r} must be a {expected}", field=name)
-        if expected == "array" and value is not None and not all(isinstance(v, str) for v in value):
+        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
             raise InvalidInputError(f"{spec.name}: {name!r} must be a list of strings", field=name)
         allowed = properties[name].get("enum")
         if allowed is not None and value is not None and value not in allowed:
