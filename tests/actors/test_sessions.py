@@ -324,3 +324,16 @@ async def test_the_clock_starts_at_the_epoch(autojump_clock):
     from tests.actors.harness import wall_clock
 
     assert wall_clock() == pytest.approx(EPOCH + trio.current_time())
+
+
+async def test_new_work_wakes_the_scheduler_at_once(tmp_path, autojump_clock):
+    config = OrchestratorConfig(schedule_interval=3600, pr_poll_interval=3600)
+    async with running(tmp_path, providers={"claude": fake(idle_manager([Complete("ok")]))}, config=config) as orch:
+        store = store_of(orch)
+        await trio.sleep(100)  # the idle tick is an hour away
+        started = trio.current_time()
+        objective, manager = await orch.create_objective(title="t", prompt="p", agent="claude")
+        await _status_is(store, manager.id, S.RUNNING)
+        worker = await orch.spawn_session(objective.id, prompt="w")
+        await _status_is(store, worker.id, S.COMPLETED)
+        assert trio.current_time() - started < 5

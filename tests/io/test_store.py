@@ -280,3 +280,13 @@ def test_a_finished_session_takes_no_lock(store):
     with pytest.raises(ConflictError, match="finished session"):
         store.acquire_lock(LockKind.WORKSPACE, "wsp_1", manager.id)
     assert store.list_locks() == []
+
+
+def test_runnable_sessions_are_found_by_index_not_by_scanning_history(store):
+    plan = " ".join(
+        str(row)
+        for row in store.connection.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM sessions WHERE status IN ('queued', 'waiting_capacity')"
+        )
+    )
+    assert "sessions_by_status" in plan
