@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from orcha.errors import ConflictError, InvalidTransitionError
-from orcha.model import SessionStatus
+from orcha.errors import ConflictError, InvalidTransitionError, OrchaError
+from orcha.model import LockKind, Session, SessionStatus
 from orcha.scheduling import (
     LIVE_STATUSES,
     RUNNABLE_STATUSES,
@@ -68,7 +68,7 @@ class Scheduler:
             session = by_id[decision.session_id]
             match decision:
                 case StartOn(target_id=target_id):
-                    await self._start(session.id, session.status, target_id)
+                    await self._start(session, target_id)
                 case AwaitCapacity(reason=reason):
                     if session.status is SessionStatus.QUEUED:
                         await self._move(session.id, SessionStatus.WAITING_CAPACITY, reason)
@@ -86,14 +86,29 @@ class Scheduler:
         await self._orch.session_moved(session)
         return True
 
-    async def _start(self, session_id: str, status: SessionStatus, target_id: str) -> None:
+    async def _start(self, session: Session, target_id: str) -> None:
+        """Take the workspace's writer lock (if it has one), claim a slot, move to ``starting``, start the actor."""
+        session_id, status = session.id, session.status
+        workspace = session.workspace_id
+        if workspace is not None and not await self._orch.db.run(
+            lambda s: s.acquire_lock(LockKind.WORKSPACE, workspace, session_id)
+        ):
+            return  # another session writes there now; its end releases the lock and wakes us
         claim = await self._orch.db.run(lambda s: s.claim_target_slot(target_id, session_id))
         if not claim.granted:
+            await self._release_workspace(session)
             if status is SessionStatus.QUEUED:
                 await self._move(session_id, SessionStatus.WAITING_CAPACITY, f"slot claim: {claim}")
             return
         if not await self._move(session_id, SessionStatus.STARTING, f"placed on {target_id}"):
             await self._orch.db.run(lambda s: s.release_target_slot(session_id))
+            await self._release_workspace(session)
             return
-        session = await self._orch.db.run(lambda s: s.get_session(session_id))
-        self._orch.start_session_actor(session)
+        started = await self._orch.db.run(lambda s: s.get_session(session_id))
+        self._orch.start_session_actor(started)
+
+    async def _release_workspace(self, session: Session) -> None:
+        workspace = session.workspace_id
+        if workspace is not None:
+            with contextlib.suppress(OrchaError):
+                await self._orch.db.run(lambda s: s.release_lock(LockKind.WORKSPACE, workspace, session.id))

@@ -337,3 +337,25 @@ async def test_new_work_wakes_the_scheduler_at_once(tmp_path, autojump_clock):
         worker = await orch.spawn_session(objective.id, prompt="w")
         await _status_is(store, worker.id, S.COMPLETED)
         assert trio.current_time() - started < 5
+
+
+async def test_one_writer_per_workspace_the_second_session_waits_for_the_first(tmp_path, autojump_clock):
+    from orcha.model import LockKind, WorkspaceKind
+
+    provider = fake(idle_manager([Say("writing"), Wait(50), Complete("ok")]))
+    async with running(tmp_path, providers={"claude": provider}) as orch:
+        store = store_of(orch)
+        objective, _ = await orch.create_objective(title="t", prompt="p", agent="claude")
+        scratch = store.create_workspace(objective_id=objective.id, kind=WorkspaceKind.SHARED_SCRATCH)
+        first = store.create_session(objective_id=objective.id, agent="claude", prompt="a", workspace_id=scratch.id)
+        second = store.create_session(objective_id=objective.id, agent="claude", prompt="b", workspace_id=scratch.id)
+        orch.scheduler.wake()
+        await _status_is(store, first.id, S.RUNNING)
+        await trio.sleep(20)
+        assert store.get_session(second.id).status is S.QUEUED
+        assert store.lock_holder(LockKind.WORKSPACE, scratch.id) == first.id
+        await _status_is(store, second.id, S.RUNNING)
+        assert store.get_session(first.id).status is S.COMPLETED
+        assert store.lock_holder(LockKind.WORKSPACE, scratch.id) == second.id
+        await _status_is(store, second.id, S.COMPLETED)
+        assert store.lock_holder(LockKind.WORKSPACE, scratch.id) is None
