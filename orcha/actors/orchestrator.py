@@ -401,6 +401,15 @@ class Orchestrator:
             raise ConflictError(f"session {session_id} is {session.status}, not paused or waiting")
         return await self.steer(session_id, text or "Continue.")
 
+    async def screen(self, session: Session) -> str:
+        """The live terminal of a session whose agent runs in one (tmux); a ConflictError for the others."""
+        if not self.providers.provider(session.agent).capabilities.screen:
+            raise ConflictError(f"session {session.id} has no screen: agent {session.agent!r} does not run in tmux")
+        actor = self._sessions.get(session.id)
+        if actor is None:
+            raise ConflictError(f"session {session.id} is {session.status}: it has no live screen")
+        return await actor.snapshot()
+
     async def ask_user(self, session_id: str, text: str) -> Question:
         session = await self.db.run(lambda s: s.get_session(session_id))
         return await self.ask(session.objective_id, session_id, text, Audience.USER)

@@ -39,7 +39,7 @@ from orcha.agents.contract import (
     UsageReport,
 )
 from orcha.agents.registry import Exhaustion
-from orcha.errors import InvalidTransitionError
+from orcha.errors import ConflictError, InvalidTransitionError
 from orcha.model import (
     Audience,
     ObjectiveStatus,
@@ -443,6 +443,13 @@ class SessionActor:
         if self._waiting_question is not None:
             question_id, self._waiting_question = self._waiting_question, None
             await self._orch.close_question_automatically(question_id, note)
+
+    async def snapshot(self) -> str:
+        """The run's screen, for providers that have one."""
+        snapshot = getattr(self._run, "snapshot", None)
+        if snapshot is None:
+            raise ConflictError(f"session {self.id} has no live screen right now")
+        return str(await snapshot())
 
     # --- plumbing -----------------------------------------------------------------------------------------
 

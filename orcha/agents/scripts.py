@@ -21,8 +21,10 @@ def manager_script(request: StartRequest) -> list[Step]:
     title = request.prompt.strip().splitlines()[0][:80] if request.prompt.strip() else "the objective"
     return [
         Say(f"Planning: {title}. I will split it into two independent parts."),
+        Wait(1.0),
         Call("spawn_session", {"prompt": f"Part 1 of: {title}. Implement it and open a PR."}),
         Call("spawn_session", {"prompt": f"Part 2 of: {title}. Implement it and open a PR."}),
+        Call("ask_user", {"question": f"For {title!r}: anything the workers should keep in mind?"}),
         AwaitTeam(poll_seconds=0.5),
         Call("create_note", {"text": f"Both parts of {title!r} are done; see the PRs."}),
         Call("mark_objective_done", {"summary": f"{title}: two workers, two PRs."}),
@@ -34,8 +36,9 @@ def worker_script(request: StartRequest) -> list[Step]:
     part = request.session_id[-4:]
     return [
         Say("Reading the code and planning the change."),
-        Wait(1.0),
+        Wait(2.0),
         Edit(f"src/part_{part}.py", "wrote the change"),
+        Wait(2.0),
         Call("publish_pr", {"title": f"{request.prompt.splitlines()[0][:60]}", "body": "Implements the part."}),
         Complete("PR published"),
     ]

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import platformdirs
 
 from orcha import __version__
+from orcha.cli import _serve
 from orcha.errors import OrchaError
 
 
@@ -48,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orcha", description="Supervise a team of AI coding agents.")
     parser.add_argument("--version", action="version", version=f"orcha {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the orchestrator, the API and the dashboard")
+    _serve.add_arguments(serve, default_db_path())
+    serve.set_defaults(handler=_serve.serve)
 
     db = commands.add_parser("db", help="inspect or upgrade the database")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-from orcha.io.store._db import Database
+from orcha.errors import InvalidInputError
+from orcha.io.store._db import Database, Row
 from orcha.model import (
     Audience,
     ObjectiveStatus,
     PRState,
-    QuestionStatus,
     SessionMode,
     SessionRole,
     SessionStatus,
@@ -21,7 +21,7 @@ from orcha.views import Dashboard, ObjectiveRow, PRRow, QuestionRow, SessionRow,
 
 # Active objectives first, then the most recently changed; the sessions and PRs shown are theirs.
 _OBJECTIVES_SQL = """
-    SELECT id, title, agent, status, created_at, updated_at FROM objectives
+    SELECT id, title, agent, status, created_at, updated_at FROM objectives WHERE {where}
     ORDER BY status = 'active' DESC, updated_at DESC LIMIT ?
 """
 _SESSIONS_SQL = """
@@ -29,22 +29,56 @@ _SESSIONS_SQL = """
            s.attach_command, s.pause_reason, s.model_calls, s.errors, s.input_tokens, s.output_tokens,
            s.cost_usd, s.transcript_seq, s.updated_at,
            (SELECT url FROM pull_requests p WHERE p.session_id = s.id ORDER BY p.created_at DESC LIMIT 1) AS pr_url
-    FROM sessions s WHERE s.objective_id IN (SELECT value FROM json_each(?))
+    FROM sessions s WHERE {where}
     ORDER BY s.created_at, s.rowid
 """
 _TARGETS_SQL = """
     SELECT t.id, t.name, t.kind, t.host, t.status, t.capacity_sessions,
            (SELECT COUNT(*) FROM target_slots ts WHERE ts.target_id = t.id) AS load
-    FROM targets t ORDER BY t.created_at, t.name
+    FROM targets t WHERE {where} ORDER BY t.created_at, t.name
 """
 _QUESTIONS_SQL = """
     SELECT id, objective_id, asked_by, audience, substr(text, 1, 500) AS text, created_at FROM questions
-    WHERE status = ? ORDER BY created_at LIMIT 200
+    WHERE status = 'open' AND {where} ORDER BY created_at LIMIT 200
 """
 _PRS_SQL = """
     SELECT id, objective_id, session_id, url, number, branch, state FROM pull_requests
-    WHERE objective_id IN (SELECT value FROM json_each(?)) ORDER BY created_at
+    WHERE {where} ORDER BY created_at
 """
+_IN_SHOWN = "objective_id IN (SELECT value FROM json_each(?))"
+
+
+def _objective(r: Row) -> ObjectiveRow:
+    return ObjectiveRow(id=r["id"], title=r["title"], agent=r["agent"], status=ObjectiveStatus(r["status"]),
+                        created_at=r["created_at"], updated_at=r["updated_at"])  # fmt: skip
+
+
+def _session(r: Row) -> SessionRow:
+    return SessionRow(
+        id=r["id"], objective_id=r["objective_id"], role=SessionRole(r["role"]), agent=r["agent"],
+        status=SessionStatus(r["status"]), mode=SessionMode(r["mode"]), target_id=r["target_id"],
+        workspace_id=r["workspace_id"], pr_url=r["pr_url"], attach_command=r["attach_command"],
+        pause_reason=r["pause_reason"],
+        usage=Usage(model_calls=r["model_calls"], errors=r["errors"], input_tokens=r["input_tokens"],
+                    output_tokens=r["output_tokens"], cost_usd=r["cost_usd"]),
+        transcript_lines=r["transcript_seq"], updated_at=r["updated_at"],
+    )  # fmt: skip
+
+
+def _target(r: Row) -> TargetRow:
+    return TargetRow(id=r["id"], name=r["name"], kind=TargetKind(r["kind"]), host=r["host"],
+                     status=TargetStatus(r["status"]), capacity_sessions=r["capacity_sessions"],
+                     load=r["load"])  # fmt: skip
+
+
+def _question(r: Row) -> QuestionRow:
+    return QuestionRow(id=r["id"], objective_id=r["objective_id"], asked_by=r["asked_by"],
+                       audience=Audience(r["audience"]), text=r["text"], created_at=r["created_at"])  # fmt: skip
+
+
+def _pr(r: Row) -> PRRow:
+    return PRRow(id=r["id"], objective_id=r["objective_id"], session_id=r["session_id"], url=r["url"],
+                 number=r["number"], branch=r["branch"], state=PRState(r["state"]))  # fmt: skip
 
 
 class DashboardMixin:
@@ -53,78 +87,30 @@ class DashboardMixin:
     def dashboard(self, *, objective_limit: int = 100) -> Dashboard:
         """Objectives (active first), their sessions and PRs, all targets with load, and open questions."""
         with self._db.read() as tx:
-            objectives = tuple(
-                ObjectiveRow(
-                    id=r["id"],
-                    title=r["title"],
-                    agent=r["agent"],
-                    status=ObjectiveStatus(r["status"]),
-                    created_at=r["created_at"],
-                    updated_at=r["updated_at"],
-                )
-                for r in tx.rows(_OBJECTIVES_SQL, (objective_limit,))
-            )
+            objectives = tuple(_objective(r) for r in tx.rows(_OBJECTIVES_SQL.format(where="1"), (objective_limit,)))
             shown = json.dumps([o.id for o in objectives])
-            sessions = tuple(
-                SessionRow(
-                    id=r["id"],
-                    objective_id=r["objective_id"],
-                    role=SessionRole(r["role"]),
-                    agent=r["agent"],
-                    status=SessionStatus(r["status"]),
-                    mode=SessionMode(r["mode"]),
-                    target_id=r["target_id"],
-                    workspace_id=r["workspace_id"],
-                    pr_url=r["pr_url"],
-                    attach_command=r["attach_command"],
-                    pause_reason=r["pause_reason"],
-                    usage=Usage(
-                        model_calls=r["model_calls"],
-                        errors=r["errors"],
-                        input_tokens=r["input_tokens"],
-                        output_tokens=r["output_tokens"],
-                        cost_usd=r["cost_usd"],
-                    ),
-                    transcript_lines=r["transcript_seq"],
-                    updated_at=r["updated_at"],
-                )
-                for r in tx.rows(_SESSIONS_SQL, (shown,))
+            return Dashboard(
+                objectives=objectives,
+                sessions=tuple(_session(r) for r in tx.rows(_SESSIONS_SQL.format(where="s." + _IN_SHOWN), (shown,))),
+                targets=tuple(_target(r) for r in tx.rows(_TARGETS_SQL.format(where="1"))),
+                open_questions=tuple(_question(r) for r in tx.rows(_QUESTIONS_SQL.format(where="1"))),
+                pull_requests=tuple(_pr(r) for r in tx.rows(_PRS_SQL.format(where=_IN_SHOWN), (shown,))),
             )
-            targets = tuple(
-                TargetRow(
-                    id=r["id"],
-                    name=r["name"],
-                    kind=TargetKind(r["kind"]),
-                    host=r["host"],
-                    status=TargetStatus(r["status"]),
-                    capacity_sessions=r["capacity_sessions"],
-                    load=r["load"],
-                )
-                for r in tx.rows(_TARGETS_SQL)
-            )
-            questions = tuple(
-                QuestionRow(
-                    id=r["id"],
-                    objective_id=r["objective_id"],
-                    asked_by=r["asked_by"],
-                    audience=Audience(r["audience"]),
-                    text=r["text"],
-                    created_at=r["created_at"],
-                )
-                for r in tx.rows(_QUESTIONS_SQL, (QuestionStatus.OPEN,))
-            )
-            prs = tuple(
-                PRRow(
-                    id=r["id"],
-                    objective_id=r["objective_id"],
-                    session_id=r["session_id"],
-                    url=r["url"],
-                    number=r["number"],
-                    branch=r["branch"],
-                    state=PRState(r["state"]),
-                )
-                for r in tx.rows(_PRS_SQL, (shown,))
-            )
-        return Dashboard(
-            objectives=objectives, sessions=sessions, targets=targets, open_questions=questions, pull_requests=prs
-        )
+
+    def dashboard_row(
+        self, kind: str, ident: str
+    ) -> ObjectiveRow | SessionRow | TargetRow | QuestionRow | PRRow | None:
+        """The dashboard's row for one changed thing (``None`` when it is gone, e.g. an answered question)."""
+        queries = {
+            "objective": (_OBJECTIVES_SQL.format(where="id = ?"), (ident, 1), _objective),
+            "session": (_SESSIONS_SQL.format(where="s.id = ?"), (ident,), _session),
+            "target": (_TARGETS_SQL.format(where="t.id = ?"), (ident,), _target),
+            "question": (_QUESTIONS_SQL.format(where="id = ?"), (ident,), _question),
+            "pr": (_PRS_SQL.format(where="id = ?"), (ident,), _pr),
+        }
+        if kind not in queries:
+            raise InvalidInputError(f"no dashboard rows of kind {kind!r}", field="kind")
+        sql, params, make = queries[kind]
+        with self._db.read() as tx:
+            row = tx.row(sql, params)
+        return make(row) if row is not None else None  # type: ignore[operator]

@@ -300,3 +300,8 @@ class RecordsMixin:
         with self._db.read() as tx:
             rows = tx.rows(f"SELECT * FROM events WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ?", params)
             return [_rows.event(r) for r in rows]
+
+    def latest_event_id(self) -> int:
+        """The id of the newest audit event (0 when there is none): where a new live subscriber starts."""
+        with self._db.read() as tx:
+            return int(tx.value("SELECT COALESCE(MAX(id), 0) FROM events"))

@@ -1,0 +1,162 @@
+"""``orcha serve``: the orchestrator, the API, the streams and the dashboard in one trio process."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import os
+import signal
+import sys
+import time
+
+import platformdirs
+import trio
+
+from orcha.redact import DEFAULT_REDACTOR
+
+log = logging.getLogger("orcha")
+
+FAKE_AGENTS = ("claude", "codex", "shell", "fake")
+
+
+class _RedactingFilter(logging.Filter):
+    """Secrets never reach the log: every record is redacted before it is written."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = DEFAULT_REDACTOR.redact(record.getMessage())
+        record.args = None
+        return True
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_RedactingFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("hypercorn.access", "httpx", "mcp"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def add_arguments(parser: argparse.ArgumentParser, default_db: str) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    parser.add_argument(
+        "--port", type=int, default=8080, help="port to bind; 0 picks a free one (default: %(default)s)"
+    )
+    parser.add_argument("--db", default=default_db, help="SQLite database file (default: %(default)s)")
+    agents = parser.add_mutually_exclusive_group()
+    agents.add_argument(
+        "--fake-agents",
+        dest="real_agents",
+        action="store_false",
+        default=False,
+        help="serve every agent name with the scripted fake provider (the default)",
+    )
+    agents.add_argument(
+        "--real-agents", dest="real_agents", action="store_true", help="drive the real claude / codex CLIs"
+    )
+    parser.add_argument("--real-forge", action="store_true", help="git + gh instead of the in-memory fake forge")
+    parser.add_argument("--tmux", action="store_true", help="run sessions in attachable tmux sessions")
+    parser.add_argument("--max-concurrent", type=int, default=8, help="global cap on live sessions (default: 8)")
+    parser.add_argument("--capacity", type=int, default=4, help="session slots of the local target (default: 4)")
+    parser.add_argument(
+        "--schedule-interval",
+        type=float,
+        default=2.0,
+        help="idle scheduler tick in seconds; new work wakes it at once (default: 2)",
+    )
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("ORCHA_TOKEN"),
+        help="require this bearer token on /api, /ws and /mcp (default: $ORCHA_TOKEN)",
+    )
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])  # fmt: skip
+
+
+def check_arguments(args: argparse.Namespace) -> str | None:
+    """A clear refusal for arguments orcha cannot serve with, else ``None``."""
+    from orcha.web.server import is_loopback
+
+    if not 0 <= args.port <= 65535:
+        return f"--port must be between 0 and 65535, not {args.port}"
+    if args.max_concurrent < 1:
+        return "--max-concurrent must be at least 1"
+    if args.capacity < 0:
+        return "--capacity must be >= 0"
+    if args.schedule_interval <= 0:
+        return "--schedule-interval must be positive"
+    if not is_loopback(args.host) and not args.token:
+        return f"refusing to listen on {args.host} without a token: pass --token (or set ORCHA_TOKEN)"
+    for flag, wanted in (("--real-agents", args.real_agents), ("--real-forge", args.real_forge), ("--tmux", args.tmux)):
+        if wanted:
+            return f"{flag} is not available in this build yet; run with fake agents and the fake forge"
+    return None
+
+
+def serve(args: argparse.Namespace) -> int:
+    problem = check_arguments(args)
+    if problem is not None:
+        print(f"orcha serve: {problem}", file=sys.stderr)
+        return 2
+    configure_logging(args.log_level)
+    if args.token:
+        DEFAULT_REDACTOR.add_secret(args.token)
+    try:
+        trio.run(_serve, args)
+    except OSError as exc:
+        print(f"orcha serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    from orcha.actors.orchestrator import LocalTarget, Orchestrator, OrchestratorConfig
+    from orcha.agents.fake import FakeProvider
+    from orcha.agents.registry import ProviderRegistry
+    from orcha.agents.scripts import default_script
+    from orcha.forge import FakeForge
+    from orcha.io.doctor import local_doctor
+    from orcha.io.gateway import StoreGateway
+    from orcha.io.store import Store
+    from orcha.web.app import create_app
+    from orcha.web.context import WebContext
+    from orcha.web.server import serve_web
+
+    started = time.monotonic()
+    store = Store(args.db)
+    reader = Store(args.db, readonly=True)
+    providers = {name: FakeProvider(default_script, name=name, interactive=name != "codex") for name in FAKE_AGENTS}
+    work_root = os.path.join(platformdirs.user_data_dir("orcha"), "work")
+    config = OrchestratorConfig(
+        max_concurrent=args.max_concurrent,
+        schedule_interval=args.schedule_interval,
+        local_target=LocalTarget(capacity_sessions=args.capacity, work_root=work_root),
+    )
+    orchestrator = Orchestrator(
+        db=StoreGateway(store),
+        providers=ProviderRegistry(providers, fallback_order=("claude", "codex")),
+        forge=FakeForge(),
+        doctor=local_doctor(fake_agents=not args.real_agents),
+        config=config,
+        clock=time.time,
+    )
+    app = create_app(WebContext(orchestrator=orchestrator, reader=StoreGateway(reader), token=args.token))
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(orchestrator.run)
+            urls = await nursery.start(functools.partial(serve_web, app, host=args.host, port=args.port))
+            log.info("orcha is ready in %.2fs: dashboard on %s (database %s, fake agents, fake forge)",
+                     time.monotonic() - started, urls[0], args.db)  # fmt: skip
+            print(f"orcha: dashboard on {urls[0]}/", file=sys.stderr, flush=True)
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for received in signals:
+                    log.info("received %s: shutting down", signal.Signals(received).name)
+                    nursery.cancel_scope.cancel()
+                    break
+    finally:
+        store.close()
+        reader.close()

@@ -1,0 +1,137 @@
+"""Live streams: SSE of a session's transcript and of state changes, and the dashboard's websocket.
+
+SSE streams lift Quart's 60 s response timeout, send only committed rows (they read on the web's read-only
+connection), resume from ``Last-Event-ID`` or ``?after=``, and send a keep-alive comment when idle.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import trio
+from quart import Blueprint, Response, make_response, request, websocket
+
+from orcha.actors.orchestrator import Change
+from orcha.errors import InvalidInputError
+from orcha.web.api import context, orch
+from orcha.web.json import to_data
+
+streams = Blueprint("streams", __name__)
+PAGE = 500
+COALESCE_SECONDS = 0.1
+
+
+def sse(*, data: Any, event: str | None = None, ident: int | None = None) -> bytes:
+    lines = []
+    if ident is not None:
+        lines.append(f"id: {ident}")
+    if event is not None:
+        lines.append(f"event: {event}")
+    lines.append(f"data: {json.dumps(data, separators=(',', ':'), default=str)}")
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+def resume_cursor() -> int:
+    """Where a stream starts: after ``Last-Event-ID`` (a reconnecting EventSource) or ``?after=``."""
+    raw = request.headers.get("Last-Event-ID") or request.args.get("after") or "0"
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInputError("Last-Event-ID / after must be an integer", field="after") from None
+    if value < 0:
+        raise InvalidInputError("Last-Event-ID / after must be >= 0", field="after")
+    return value
+
+
+async def _wait_for(
+    changes: trio.MemoryReceiveChannel[Change], wanted: Callable[[Change], bool], keepalive: float
+) -> bool:
+    """Wait for a wanted change until the keep-alive interval passes; ``False`` when it passed."""
+    with trio.move_on_after(keepalive):
+        while True:
+            if wanted(await changes.receive()):
+                return True
+    return False
+
+
+async def _streaming(body: AsyncIterator[bytes]) -> Response:
+    response: Response = await make_response(
+        body, 200, {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+    response.timeout = None  # an SSE stream lives as long as its client
+    return response
+
+
+@streams.get("/api/sessions/<session_id>/stream")
+async def session_stream(session_id: str) -> Response:
+    cursor = resume_cursor()
+    ctx = context()  # the body runs outside the request context
+    await ctx.read(lambda s: s.get_session(session_id))  # 404 before the stream starts
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal cursor
+        async with ctx.orchestrator.subscribe() as changes:
+            yield b"retry: 2000\n\n"
+            while True:
+                page = await ctx.read(lambda s: s.read_transcript(session_id, after=cursor, limit=PAGE))
+                for entry in page.items:
+                    yield sse(ident=entry.seq, event="line",
+                              data={"seq": entry.seq, "kind": str(entry.kind), "body": entry.body, "ts": entry.ts})  # fmt: skip
+                cursor = page.next_after
+                if len(page.items) == PAGE:
+                    continue
+                session = await ctx.read(lambda s: s.get_session(session_id))
+                if session.status.is_terminal and session.transcript_seq <= cursor:
+                    yield sse(event="end", data={"status": str(session.status), "next_after": cursor})
+                    return
+                if not await _wait_for(changes, lambda c: c.id == session_id, ctx.keepalive_seconds):
+                    yield b": keep-alive\n\n"
+
+    return await _streaming(body())
+
+
+@streams.get("/api/events/stream")
+async def events_stream() -> Response:
+    explicit = request.headers.get("Last-Event-ID") or request.args.get("after")
+    cursor = resume_cursor()
+    ctx = context()
+    if not explicit:  # a new subscriber starts from now
+        cursor = await ctx.read(lambda s: s.latest_event_id())
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal cursor
+        async with ctx.orchestrator.subscribe() as changes:
+            yield b"retry: 2000\n\n"
+            while True:
+                events = await ctx.read(lambda s: s.events_after(cursor, limit=PAGE))
+                for event in events:
+                    yield sse(ident=event.id, event=event.kind, data=to_data(event))
+                    cursor = event.id
+                if len(events) == PAGE:
+                    continue
+                if not await _wait_for(changes, lambda c: c.kind != "transcript", ctx.keepalive_seconds):
+                    yield b": keep-alive\n\n"
+
+    return await _streaming(body())
+
+
+@streams.websocket("/ws")
+async def dashboard_socket() -> None:
+    """The dashboard's live channel: a snapshot, then one delta per changed row (coalesced)."""
+    async with orch().subscribe() as changes:
+        snapshot = await context().read(lambda s: s.dashboard())
+        await websocket.send(json.dumps({"type": "snapshot", "dashboard": to_data(snapshot)}, default=str))
+        while True:
+            pending = {await changes.receive()}
+            with trio.move_on_after(COALESCE_SECONDS):
+                while True:
+                    pending.add(await changes.receive())
+            for change in sorted(pending, key=lambda c: (c.kind, c.id)):
+                if change.kind == "transcript":
+                    delta: dict[str, Any] = {"type": "delta", "kind": "transcript", "id": change.id}
+                else:
+                    row = await context().read(lambda s, c=change: s.dashboard_row(c.kind, c.id))
+                    delta = {"type": "delta", "kind": change.kind, "id": change.id, "row": to_data(row)}
+                await websocket.send(json.dumps(delta, default=str))

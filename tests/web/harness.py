@@ -1,0 +1,95 @@
+"""A real HTTP server in the test's nursery: orchestrator, store on a file, hypercorn on 127.0.0.1:0."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+
+import attrs
+import httpx
+import trio
+
+from orcha.actors.orchestrator import LocalTarget, Orchestrator, OrchestratorConfig
+from orcha.agents.contract import StartRequest
+from orcha.agents.fake import AwaitTeam, Call, Complete, Edit, FakeProvider, Say, Step, Wait
+from orcha.agents.registry import ProviderRegistry
+from orcha.forge import FakeForge
+from orcha.io.gateway import StoreGateway
+from orcha.io.store import Store
+from orcha.model import SessionRole
+from orcha.web.app import create_app
+from orcha.web.context import WebContext
+from orcha.web.server import serve_web
+from tests.actors.harness import passing_doctor
+
+
+def quick_team(request: StartRequest) -> Sequence[Step]:
+    """The default team's shape, without the demo's pauses."""
+    if request.role is SessionRole.MANAGER:
+        return [
+            Say("planning"),
+            Call("spawn_session", {"prompt": "part 1"}),
+            Call("spawn_session", {"prompt": "part 2"}),
+            Call("ask_user", {"question": "Which license?"}),
+            AwaitTeam(poll_seconds=0.05),
+            Call("mark_objective_done", {"summary": "two PRs"}),
+            Complete("done"),
+        ]
+    if request.prompt.startswith("slow"):
+        return [Say("slow"), Wait(60), Complete("ok")]
+    return [Say("working"), Edit("a.py"), Call("publish_pr", {"title": request.prompt}), Complete("ok")]
+
+
+@attrs.define
+class Served:
+    url: str
+    orchestrator: Orchestrator
+    store: Store  # the test's own read-only connection, for assertions from the trio thread
+    reader: Store
+    forge: FakeForge
+    client: httpx.AsyncClient
+
+
+@contextlib.asynccontextmanager
+async def served(
+    tmp_path,
+    *,
+    scripts: Callable[[StartRequest], Sequence[Step]] = quick_team,
+    token: str | None = None,
+    keepalive: float = 15.0,
+) -> AsyncIterator[Served]:
+    writer = Store(tmp_path / "orcha.db")
+    reader = Store(tmp_path / "orcha.db", readonly=True)
+    store = Store(tmp_path / "orcha.db", readonly=True)
+    forge = FakeForge()
+    providers = {"claude": FakeProvider(scripts, name="claude"),
+                 "codex": FakeProvider(scripts, name="codex", interactive=False)}  # fmt: skip
+    orchestrator = Orchestrator(
+        db=StoreGateway(writer), providers=ProviderRegistry(providers), forge=forge, doctor=passing_doctor,
+        config=OrchestratorConfig(local_target=LocalTarget(capacity_sessions=4, work_root=str(tmp_path / "work")),
+                                  schedule_interval=0.5, pr_poll_interval=3600),
+        clock=time.time,
+    )  # fmt: skip
+    app = create_app(WebContext(orchestrator=orchestrator, reader=StoreGateway(reader), token=token,
+                                keepalive_seconds=keepalive))  # fmt: skip
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(orchestrator.run)
+            urls = await nursery.start(functools.partial(serve_web, app, host="127.0.0.1", port=0))
+            async with httpx.AsyncClient(base_url=urls[0], headers=headers, timeout=30) as client:
+                yield Served(url=urls[0], orchestrator=orchestrator, store=store, reader=reader, forge=forge,
+                             client=client)  # fmt: skip
+            nursery.cancel_scope.cancel()
+    finally:
+        for opened in (writer, reader, store):
+            opened.close()
+
+
+async def eventually(check: Callable[[], bool], *, within: float = 30.0) -> None:
+    """Wait (real time) until ``check()`` holds."""
+    with trio.fail_after(within):
+        while not check():  # noqa: ASYNC110 - polling the store is the point
+            await trio.sleep(0.05)

@@ -1,0 +1,184 @@
+"""Every endpoint over real HTTP: success and error paths, JSON errors, never a 500 for bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from orcha.model import ObjectiveStatus, SessionStatus
+from orcha.web.app import create_app
+from orcha.web.context import WebContext
+from tests.web.harness import eventually, served
+
+S = SessionStatus
+
+
+def _error(response, status: int, code: str | None = None, field: str | None = None) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()["error"]
+    assert body["message"]
+    if code is not None:
+        assert body["code"] == code
+    if field is not None:
+        assert body["field"] == field
+    return body
+
+
+async def test_objectives_create_list_detail_cancel(tmp_path):
+    async with served(tmp_path) as srv:
+        created = await srv.client.post("/api/objectives",
+                                        json={"title": "Port subsystem to Rust", "prompt": "...", "agent": "claude"})  # fmt: skip
+        assert created.status_code == 201
+        objective = created.json()
+        assert objective["status"] == "active" and objective["manager_session_id"].startswith("ses_")
+        await eventually(lambda: srv.store.get_objective(objective["id"]).status is ObjectiveStatus.DONE)
+        listed = (await srv.client.get("/api/objectives")).json()["items"]
+        assert [o["id"] for o in listed] == [objective["id"]]
+        detail = (await srv.client.get(f"/api/objectives/{objective['id']}")).json()
+        assert len(detail["sessions"]) == 3 and len(detail["pull_requests"]) == 2
+        assert {"questions", "artifacts", "notes"} <= set(detail)
+        assert (await srv.client.get("/api/objectives", params={"status": "done"})).json()["items"]
+        _error(await srv.client.post(f"/api/objectives/{objective['id']}/cancel"), 409, "invalid_transition")
+
+        second = (await srv.client.post("/api/objectives", json={"title": "t", "agent": "codex"})).json()
+        canceled = await srv.client.post(f"/api/objectives/{second['id']}/cancel", json={"reason": "changed my mind"})
+        assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
+        assert srv.store.get_session(second["manager_session_id"]).status is S.CANCELED
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"prompt": "p", "agent": "claude"}, "title"),
+        ({"title": "  ", "agent": "claude"}, "title"),
+        ({"title": "t"}, "agent"),
+        ({"title": "t", "agent": "gpt-9"}, "agent"),
+        ({"title": 5, "agent": "claude"}, "title"),
+        ({"title": "t", "agent": "claude", "repo": ["x"]}, "repo"),
+    ],
+)
+async def test_creating_an_objective_with_bad_fields_is_a_400_naming_the_field(tmp_path, body, field):
+    async with served(tmp_path) as srv:
+        _error(await srv.client.post("/api/objectives", json=body), 400, "invalid_input", field)
+        assert srv.store.list_objectives() == []
+
+
+@pytest.mark.parametrize("raw", ["{not json", "[1, 2]", '"text"'])
+async def test_malformed_bodies_are_a_400(tmp_path, raw):
+    async with served(tmp_path) as srv:
+        response = await srv.client.post("/api/objectives", content=raw, headers={"Content-Type": "application/json"})
+        _error(response, 400, "invalid_input")
+
+
+async def test_unknown_ids_and_routes_are_404(tmp_path):
+    async with served(tmp_path) as srv:
+        for path in ("/api/objectives/obj_000000000000", "/api/sessions/ses_000000000000",
+                     "/api/sessions/ses_000000000000/messages", "/api/nothing-here"):  # fmt: skip
+            _error(await srv.client.get(path), 404)
+        for path in ("/api/sessions/ses_x/steer", "/api/questions/q_x/answer", "/api/targets/tgt_x/drain"):
+            body = {"text": "x", "answer": "x"}
+            _error(await srv.client.post(path, json=body), 404)
+        _error(await srv.client.delete("/api/dashboard"), 405)
+
+
+async def test_sessions_messages_steer_cancel_resume_screen(tmp_path):
+    async with served(tmp_path) as srv:
+        objective = (await srv.client.post("/api/objectives", json={"title": "t", "agent": "claude"})).json()
+        await eventually(lambda: srv.store.get_objective(objective["id"]).status is ObjectiveStatus.DONE)
+        manager_id = objective["manager_session_id"]
+        session = (await srv.client.get(f"/api/sessions/{manager_id}")).json()
+        assert session["role"] == "manager" and session["status"] == "completed"
+
+        first = (await srv.client.get(f"/api/sessions/{manager_id}/messages", params={"limit": 2})).json()
+        assert [i["seq"] for i in first["items"]] == [1, 2] and first["next_after"] == 2
+        rest = (await srv.client.get(f"/api/sessions/{manager_id}/messages", params={"after": 2})).json()
+        assert rest["items"][0]["seq"] == 3 and set(rest["items"][0]) == {"seq", "kind", "body", "ts"}
+        for params in ({"after": "x"}, {"after": -1}, {"limit": 0}, {"limit": 5000}):
+            _error(await srv.client.get(f"/api/sessions/{manager_id}/messages", params=params), 400, "invalid_input")
+
+        _error(await srv.client.post(f"/api/sessions/{manager_id}/steer", json={"text": "more"}), 409)
+        _error(await srv.client.post(f"/api/sessions/{manager_id}/steer", json={}), 400, field="text")
+        _error(await srv.client.post(f"/api/sessions/{manager_id}/cancel"), 409)
+        _error(await srv.client.post(f"/api/sessions/{manager_id}/resume"), 409)
+        _error(await srv.client.get(f"/api/sessions/{manager_id}/screen"), 409)
+
+        slow = await srv.orchestrator.spawn_session((await srv.client.post(
+            "/api/objectives", json={"title": "t2", "agent": "claude"})).json()["id"], prompt="slow worker")  # fmt: skip
+        await eventually(lambda: srv.store.get_session(slow.id).status is S.RUNNING)
+        steered = await srv.client.post(f"/api/sessions/{slow.id}/steer", json={"text": "hurry up"})
+        assert steered.status_code == 200
+        canceled = await srv.client.post(f"/api/sessions/{slow.id}/cancel", json={"reason": "enough"})
+        assert canceled.status_code == 200
+        assert (canceled.json()["status"], canceled.json()["status_reason"]) == ("canceled", "enough")
+
+
+async def test_questions_answer_once(tmp_path):
+    async with served(tmp_path) as srv:
+        objective = (await srv.client.post("/api/objectives", json={"title": "t", "agent": "claude"})).json()
+        await eventually(lambda: bool(srv.store.list_questions()))
+        [question] = (await srv.client.get("/api/questions", params={"status": "open"})).json()["items"]
+        assert question["objective_id"] == objective["id"] and question["text"] == "Which license?"
+        _error(await srv.client.post(f"/api/questions/{question['id']}/answer", json={"answer": " "}), 400,
+               field="answer")  # fmt: skip
+        answered = await srv.client.post(f"/api/questions/{question['id']}/answer", json={"answer": "MIT"})
+        assert answered.status_code == 200 and answered.json()["status"] == "answered"
+        _error(await srv.client.post(f"/api/questions/{question['id']}/answer", json={"answer": "GPL"}), 409)
+        assert (await srv.client.get("/api/questions", params={"status": "open"})).json()["items"] == []
+        _error(await srv.client.get("/api/questions", params={"status": "maybe"}), 400, field="status")
+
+
+async def test_prs_and_targets(tmp_path):
+    async with served(tmp_path) as srv:
+        objective = (await srv.client.post("/api/objectives", json={"title": "t", "agent": "claude"})).json()
+        await eventually(lambda: srv.store.get_objective(objective["id"]).status is ObjectiveStatus.DONE)
+        prs = (await srv.client.get("/api/prs")).json()["items"]
+        assert len(prs) == 2 and {p["state"] for p in prs} == {"open"}
+        assert (await srv.client.get("/api/prs", params={"state": "merged"})).json()["items"] == []
+
+        [local] = (await srv.client.get("/api/targets")).json()["items"]
+        assert (local["name"], local["status"], local["load"]) == ("local", "online", 0)
+        added = await srv.client.post("/api/targets", json={"name": "box2", "kind": "local",
+                                                            "work_root": str(tmp_path / "w2"), "capacity_sessions": 2})  # fmt: skip
+        assert (
+            added.status_code == 201 and added.json()["doctor"]["ok"] and added.json()["target"]["status"] == "online"
+        )
+        box = added.json()["target"]["id"]
+        _error(await srv.client.post("/api/targets", json={"name": "box2", "kind": "local", "work_root": "/w"}), 409)
+        _error(await srv.client.post("/api/targets", json={"name": "b", "kind": "ssh", "work_root": "/w"}), 400,
+               field="host")  # fmt: skip
+        _error(await srv.client.post("/api/targets", json={"name": "b", "kind": "moon", "work_root": "/w"}), 400,
+               field="kind")  # fmt: skip
+        _error(await srv.client.post("/api/targets", json={"name": "b", "kind": "local", "work_root": "/w",
+                                                           "capacity_sessions": -1}), 400, field="capacity_sessions")  # fmt: skip
+        drained = (await srv.client.post(f"/api/targets/{box}/drain")).json()
+        assert drained["target"]["status"] == "draining"
+        assert (await srv.client.post(f"/api/targets/{box}/enable")).json()["target"]["status"] == "online"
+        assert (await srv.client.post(f"/api/targets/{box}/disable")).json()["target"]["status"] == "disabled"
+        _error(await srv.client.post(f"/api/targets/{box}/drain"), 409, "invalid_transition")
+        doctor = (await srv.client.post(f"/api/targets/{box}/doctor")).json()
+        assert doctor["doctor"]["ok"] and doctor["target"]["status"] == "disabled"
+
+
+async def test_the_openapi_document_lists_every_route(tmp_path):
+    async with served(tmp_path) as srv:
+        doc = (await srv.client.get("/api/openapi.json")).json()
+        assert doc["openapi"].startswith("3.1")
+        app = create_app(WebContext(orchestrator=srv.orchestrator, reader=srv.orchestrator.db))
+        routes = {r.rule.replace("<", "{").replace(">", "}") for r in app.url_map.iter_rules()}
+        api_routes = {r for r in routes if r.startswith("/api/") and r != "/api/openapi.json"}
+        assert api_routes and api_routes <= set(doc["paths"])
+        for path in ("/api/objectives", "/api/objectives/{objective_id}", "/api/dashboard",
+                     "/api/sessions/{session_id}/stream", "/api/questions/{question_id}/answer", "/api/targets",
+                     "/api/events/stream"):  # fmt: skip
+            assert path in doc["paths"]
+
+
+async def test_a_token_guards_api_websocket_and_streams(tmp_path):
+    async with served(tmp_path, token="s3cret-token-123") as srv:
+        import httpx
+
+        async with httpx.AsyncClient(base_url=srv.url) as anonymous:
+            _error(await anonymous.get("/api/dashboard"), 401, "unauthorized")
+            _error(await anonymous.get("/api/dashboard", headers={"Authorization": "Bearer wrong"}), 401)
+            assert (await anonymous.get("/api/dashboard", params={"token": "s3cret-token-123"})).status_code == 200
+            assert (await anonymous.get("/")).status_code == 200  # the page itself; it carries no data
+        assert (await srv.client.get("/api/dashboard")).status_code == 200

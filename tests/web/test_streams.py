@@ -1,0 +1,159 @@
+"""SSE and websocket streams over real HTTP; the small-dashboard guarantee through the API."""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import apsw
+import trio
+from trio_websocket import open_websocket_url
+
+from orcha.agents.fake import Say, Wait
+from orcha.model import SessionRole, SessionStatus, TranscriptKind, TranscriptLine
+from tests.web.harness import eventually, quick_team, served
+
+
+def idle_manager(request):
+    return [Say("hello"), Wait(3600)] if request.role is SessionRole.MANAGER else quick_team(request)
+
+
+async def read_events(response, count: int | None = None, *, until_event: str | None = None) -> list[dict]:
+    """Parse SSE frames from an httpx streaming response."""
+    events, frame = [], {}
+    async for line in response.aiter_lines():
+        if line == "":
+            if "data" in frame:
+                events.append(frame)
+                if (count is not None and len(events) >= count) or frame.get("event") == until_event:
+                    return events
+            frame = {}
+        elif line.startswith(":"):
+            frame.setdefault("comments", []).append(line)
+            if until_event == "comment":
+                return [{"comment": line}]
+        else:
+            key, _, value = line.partition(": ")
+            frame[key] = value
+    return events
+
+
+async def _append(srv, session_id: str, first: int, last: int) -> None:
+    lines = [TranscriptLine(session_id=session_id, kind=TranscriptKind.TEXT, body=f"line {n}")
+             for n in range(first, last + 1)]  # fmt: skip
+    await srv.orchestrator.db.run(lambda s: s.append_transcript(lines))
+    srv.orchestrator.transcript_appended(session_id)
+
+
+async def test_sse_reconnect_with_last_event_id_gets_exactly_the_missed_lines(tmp_path):
+    async with served(tmp_path, scripts=idle_manager) as srv:
+        objective = (await srv.client.post("/api/objectives", json={"title": "t", "agent": "claude"})).json()
+        sid = objective["manager_session_id"]
+        await eventually(lambda: srv.store.get_session(sid).transcript_seq >= 1)
+        base = srv.store.get_session(sid).transcript_seq
+        await _append(srv, sid, 1, 10)
+        url = f"/api/sessions/{sid}/stream"
+        async with srv.client.stream("GET", url) as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            first = await read_events(response, count=base + 4)
+        last_id = int(first[-1]["id"])
+        await _append(srv, sid, 11, 20)
+        async with srv.client.stream("GET", url, headers={"Last-Event-ID": str(last_id)}) as response:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(srv.orchestrator.cancel_session, sid, "done watching")
+                rest = await read_events(response, until_event="end")
+        seqs = [int(e["id"]) for e in first] + [int(e["id"]) for e in rest if e.get("event") == "line"]
+        total = srv.store.get_session(sid).transcript_seq
+        assert seqs == list(range(1, total + 1))  # no duplicates, no gaps
+        assert json.loads(rest[-1]["data"])["status"] == "canceled"
+        async with srv.client.stream("GET", url, params={"after": total - 2}) as response:
+            tail = await read_events(response, until_event="end")
+        assert [int(e["id"]) for e in tail if e.get("event") == "line"] == [total - 1, total]
+
+
+async def test_an_idle_stream_sends_keep_alive_comments(tmp_path):
+    async with served(tmp_path, scripts=idle_manager, keepalive=0.2) as srv:
+        objective = (await srv.client.post("/api/objectives", json={"title": "t", "agent": "claude"})).json()
+        sid = objective["manager_session_id"]
+        await eventually(lambda: srv.store.get_session(sid).status is SessionStatus.RUNNING)
+        seq = srv.store.get_session(sid).transcript_seq
+        with trio.fail_after(10):
+            async with srv.client.stream("GET", f"/api/sessions/{sid}/stream?after={seq + 100}") as response:
+                [frame] = await read_events(response, until_event="comment")
+        assert frame["comment"] == ": keep-alive"
+
+
+async def test_the_events_stream_resumes_from_the_last_event_id(tmp_path):
+    async with served(tmp_path, scripts=idle_manager) as srv:
+        async with srv.client.stream("GET", "/api/events/stream") as response, trio.open_nursery() as nursery:
+            nursery.start_soon(functools.partial(srv.client.post, "/api/objectives",
+                                                 json={"title": "t", "agent": "claude"}))  # fmt: skip
+            first = await read_events(response, count=2)
+        assert [e["event"] for e in first] == ["objective_created", "session_created"]
+        async with srv.client.stream("GET", "/api/events/stream",
+                                     headers={"Last-Event-ID": first[-1]["id"]}) as response:  # fmt: skip
+            [after] = await read_events(response, count=1)
+        assert int(after["id"]) == int(first[-1]["id"]) + 1
+        assert json.loads(after["data"])["kind"] == after["event"]
+
+
+async def test_the_websocket_sends_a_snapshot_then_deltas(tmp_path):
+    async with served(tmp_path) as srv:
+        ws_url = srv.url.replace("http://", "ws://") + "/ws"
+        async with open_websocket_url(ws_url) as ws:
+            snapshot = json.loads(await ws.get_message())
+            assert snapshot["type"] == "snapshot"
+            assert [t["name"] for t in snapshot["dashboard"]["targets"]] == ["local"]
+            objective = (await srv.client.post("/api/objectives", json={"title": "t", "agent": "claude"})).json()
+            seen: dict[str, set] = {}
+            with trio.fail_after(20):
+                while (len(seen.get("pr", ())) < 2 or len(seen.get("session", ())) < 3
+                       or objective["id"] not in seen.get("objective", ())):  # fmt: skip
+                    delta = json.loads(await ws.get_message())
+                    assert delta["type"] == "delta"
+                    seen.setdefault(delta["kind"], set()).add(delta["id"])
+                    if delta["kind"] == "session" and delta["row"]:
+                        assert "transcript" not in json.dumps(delta["row"]).replace("transcript_lines", "")
+            assert len(seen["session"]) == 3
+
+
+async def test_a_websocket_without_the_token_is_refused(tmp_path):
+    from trio_websocket import ConnectionRejected
+
+    async with served(tmp_path, token="tok-123456") as srv:
+        ws_url = srv.url.replace("http://", "ws://") + "/ws"
+        try:
+            async with open_websocket_url(ws_url):
+                raise AssertionError("connected without a token")
+        except ConnectionRejected as rejected:
+            assert rejected.status_code == 401
+        async with open_websocket_url(ws_url + "?token=tok-123456") as ws:
+            assert json.loads(await ws.get_message())["type"] == "snapshot"
+
+
+async def test_the_dashboard_api_stays_small_and_never_reads_transcripts(tmp_path):
+    async with served(tmp_path, scripts=idle_manager) as srv:
+        objective = (await srv.client.post("/api/objectives", json={"title": "t", "agent": "claude"})).json()
+        sid = objective["manager_session_id"]
+        for start in range(1, 100_001, 10_000):
+            lines = [TranscriptLine(session_id=sid, kind=TranscriptKind.TEXT, body=f"line {n} " + "y" * 60)
+                     for n in range(start, start + 10_000)]  # fmt: skip
+            await srv.orchestrator.db.run(lambda s, batch=lines: s.append_transcript(batch))
+        tables: set[str] = set()
+        statements: list[str] = []
+
+        def authorizer(op, p1, p2, db_name, trigger):
+            if op == apsw.SQLITE_READ:
+                tables.add(p1)
+            return apsw.SQLITE_OK
+
+        srv.reader.connection.set_authorizer(authorizer)
+        srv.reader.connection.set_exec_trace(lambda cursor, sql, bindings: statements.append(sql) or True)
+        response = await srv.client.get("/api/dashboard")
+        srv.reader.connection.set_authorizer(None)
+        srv.reader.connection.set_exec_trace(None)
+        assert response.status_code == 200
+        assert len(response.content) < 64 * 1024
+        assert statements and "sessions" in tables and "transcript" not in tables
+        [row] = [s for s in response.json()["sessions"] if s["id"] == sid]
+        assert row["transcript_lines"] >= 100_000
