@@ -93,8 +93,14 @@ class FakeForge:
         if head is None:
             raise ConflictError(f"branch {branch!r} was never pushed to {repo}")
         number = next(self._numbers)
-        pr = ForgePR(url=f"{self.base_url}/{repo}/pull/{number}", number=number, branch=branch, base=base,
-                     state=PRState.OPEN, head_sha=head)  # fmt: skip
+        pr = ForgePR(
+            url=f"{self.base_url}/{repo}/pull/{number}",
+            number=number,
+            branch=branch,
+            base=base,
+            state=PRState.OPEN,
+            head_sha=head,
+        )
         self._prs[pr.url] = _FakePR(pr=pr, repo=repo, title=title, body=body)
         return pr
 

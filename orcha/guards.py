@@ -67,9 +67,13 @@ def on_error(config: GuardConfig, state: GuardState, message: str) -> tuple[Guar
 def on_progress(state: GuardState, now: float) -> GuardState:
     """Something useful happened (output, a successful tool result): errors and idleness start over."""
     return attrs.evolve(
-        state, last_error=None, same_error_count=0, last_progress_at=now, turns_without_progress=0,
+        state,
+        last_error=None,
+        same_error_count=0,
+        last_progress_at=now,
+        turns_without_progress=0,
         progressed_this_turn=True,
-    )  # fmt: skip
+    )
 
 
 def on_model_calls(config: GuardConfig, state: GuardState, calls: int) -> tuple[GuardState, Trip | None]:

@@ -84,11 +84,15 @@ def plan_tick(
     decisions: list[Decision] = []
     for session in runnable:
         deps = [dependency_statuses.get(d) for d in session.depends_on]
-        broken = [d for d, st in zip(session.depends_on, deps, strict=True) if st in (SessionStatus.FAILED,
-                  SessionStatus.CANCELED) or st is None]  # fmt: skip
+        broken = [
+            d
+            for d, st in zip(session.depends_on, deps, strict=True)
+            if st in (SessionStatus.FAILED, SessionStatus.CANCELED) or st is None
+        ]
         if broken:
-            decisions.append(CancelForDependency(session_id=session.id,
-                                                 reason=f"dependency {broken[0]} did not complete"))  # fmt: skip
+            decisions.append(
+                CancelForDependency(session_id=session.id, reason=f"dependency {broken[0]} did not complete")
+            )
             continue
         if any(st is not SessionStatus.COMPLETED for st in deps):
             decisions.append(Hold(session_id=session.id, reason="waiting for dependencies"))

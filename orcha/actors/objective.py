@@ -50,10 +50,15 @@ class ObjectiveActor:
             target_id = (await self._orch.db.run(lambda s: s.find_target(spawn.target_id or ""))).id
         session = await self._orch.db.run(
             lambda s: s.create_session(
-                objective_id=self.id, agent=agent, prompt=spawn.prompt, role=spawn.role,
-                parent_session_id=spawn.parent_session_id, depends_on=spawn.depends_on, target_id=target_id,
+                objective_id=self.id,
+                agent=agent,
+                prompt=spawn.prompt,
+                role=spawn.role,
+                parent_session_id=spawn.parent_session_id,
+                depends_on=spawn.depends_on,
+                target_id=target_id,
             )
-        )  # fmt: skip
+        )
         self._orch.scheduler.wake()
         return session
 

@@ -152,9 +152,13 @@ class Orchestrator:
         for session in stale:
             with contextlib.suppress(InvalidTransitionError):
                 await self.db.run(
-                    methodcaller("update_session_status", session.id, SessionStatus.FAILED,
-                                 reason="interrupted: orcha stopped while it ran")
-                )  # fmt: skip
+                    methodcaller(
+                        "update_session_status",
+                        session.id,
+                        SessionStatus.FAILED,
+                        reason="interrupted: orcha stopped while it ran",
+                    )
+                )
 
     async def _ensure_local_target(self) -> None:
         local = self.config.local_target
@@ -162,16 +166,23 @@ class Orchestrator:
             return
         if any(t.name == local.name for t in await self.db.run(lambda s: s.list_targets())):
             return
-        await self.add_target(name=local.name, kind=TargetKind.LOCAL, work_root=local.work_root,
-                              capacity_sessions=local.capacity_sessions)  # fmt: skip
+        await self.add_target(
+            name=local.name, kind=TargetKind.LOCAL, work_root=local.work_root, capacity_sessions=local.capacity_sessions
+        )
 
     def _start_target_actor(self, target_id: str) -> None:
-        self._supervise(self._targets, target_id, lambda: TargetActor(self, target_id), self._targets_sup,
-                        Restart.PERMANENT)  # fmt: skip
+        self._supervise(
+            self._targets, target_id, lambda: TargetActor(self, target_id), self._targets_sup, Restart.PERMANENT
+        )
 
     def _start_objective_actor(self, objective_id: str) -> None:
-        self._supervise(self._objectives, objective_id, lambda: ObjectiveActor(self, objective_id),
-                        self._objectives_sup, Restart.TRANSIENT)  # fmt: skip
+        self._supervise(
+            self._objectives,
+            objective_id,
+            lambda: ObjectiveActor(self, objective_id),
+            self._objectives_sup,
+            Restart.TRANSIENT,
+        )
 
     def _supervise(
         self,
@@ -255,8 +266,9 @@ class Orchestrator:
             self.scheduler.wake()
             actor = self._objectives.get(session.objective_id)
             if actor is not None:
-                actor.mailbox.cast(SessionEnded(session_id=session.id, status=session.status,
-                                                reason=session.status_reason))  # fmt: skip
+                actor.mailbox.cast(
+                    SessionEnded(session_id=session.id, status=session.status, reason=session.status_reason)
+                )
 
     def transcript_appended(self, session_id: str) -> None:
         self.announce("transcript", session_id)
@@ -278,8 +290,11 @@ class Orchestrator:
 
     async def mark_exhausted(self, record: Exhaustion) -> None:
         self.providers.mark_exhausted(record)
-        await self.db.run(lambda s: s.set_provider_exhausted(record.agent, until=record.until, billing=record.billing,
-                                                             reason=record.reason))  # fmt: skip
+        await self.db.run(
+            lambda s: s.set_provider_exhausted(
+                record.agent, until=record.until, billing=record.billing, reason=record.reason
+            )
+        )
 
     async def clear_exhausted(self, agent: str, *, reason: str) -> None:
         self.providers.clear(agent)
@@ -296,8 +311,13 @@ class Orchestrator:
     async def close_question_automatically(self, question_id: str, note: str) -> None:
         with contextlib.suppress(ConflictError):
             question = await self.db.run(lambda s: s.close_question(question_id, QuestionStatus.DISMISSED, answer=note))
-            await self.db.run(lambda s: s.add_note(objective_id=question.objective_id, session_id=question.asked_by,
-                                                   text=f"question {question_id} closed: {note}"))  # fmt: skip
+            await self.db.run(
+                lambda s: s.add_note(
+                    objective_id=question.objective_id,
+                    session_id=question.asked_by,
+                    text=f"question {question_id} closed: {note}",
+                )
+            )
             self.announce("question", question_id)
 
     # --- operations (HTTP, MCP and the fake manager call these) -------------------------------------------
@@ -331,13 +351,28 @@ class Orchestrator:
         return session
 
     async def spawn_session(
-        self, objective_id: str, *, prompt: str, agent: str | None = None, role: SessionRole = SessionRole.WORKER,
-        target: str | None = None, depends_on: tuple[str, ...] = (), parent_session_id: str | None = None,
-    ) -> Session:  # fmt: skip
+        self,
+        objective_id: str,
+        *,
+        prompt: str,
+        agent: str | None = None,
+        role: SessionRole = SessionRole.WORKER,
+        target: str | None = None,
+        depends_on: tuple[str, ...] = (),
+        parent_session_id: str | None = None,
+    ) -> Session:
         objective = await self.db.run(lambda s: s.get_objective(objective_id))
-        return await self.spawn(objective_id, Spawn(prompt=prompt, agent=agent or objective.agent, role=role,
-                                                    target_id=target, depends_on=depends_on,
-                                                    parent_session_id=parent_session_id))  # fmt: skip
+        return await self.spawn(
+            objective_id,
+            Spawn(
+                prompt=prompt,
+                agent=agent or objective.agent,
+                role=role,
+                target_id=target,
+                depends_on=depends_on,
+                parent_session_id=parent_session_id,
+            ),
+        )
 
     async def finish_objective(
         self, objective_id: str, status: ObjectiveStatus, *, summary: str | None = None, completed_by: str | None = None
@@ -428,9 +463,17 @@ class Orchestrator:
     # --- targets ------------------------------------------------------------------------------------------
 
     async def add_target(
-        self, *, name: str, kind: TargetKind, work_root: str, capacity_sessions: int, host: str | None = None,
-        user: str | None = None, port: int | None = None, metadata: dict[str, Any] | None = None,
-    ) -> TargetReply:  # fmt: skip
+        self,
+        *,
+        name: str,
+        kind: TargetKind,
+        work_root: str,
+        capacity_sessions: int,
+        host: str | None = None,
+        user: str | None = None,
+        port: int | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> TargetReply:
         """Register a target and run its doctor; it goes online only if the doctor passes."""
         target = await self.db.run(
             lambda s: s.create_target(

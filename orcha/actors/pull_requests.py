@@ -87,10 +87,11 @@ class PullRequestWorkflow:
             raise PushRefusedError(decision.explanation)
         if decision.verdict is PushVerdict.ASK_MANAGER:
             question = await self._orch.ask(
-                pr.objective_id, session_id,
+                pr.objective_id,
+                session_id,
                 f"PR #{pr.number} ({pr.url}) is closed. Reopen it, or open a new PR from branch {pr.branch}?",
                 Audience.MANAGER,
-            )  # fmt: skip
+            )
             return f"{decision.explanation}; asked the manager (question {question.id})"
         repo, _ = await self._repo_and_base(pr.objective_id)
         async with self._branch_lock(branch_lock_key(repo, pr.branch), session_id):
@@ -135,9 +136,15 @@ class PullRequestWorkflow:
         )
         for item in snapshot.feedback:
             await self._orch.db.run(
-                methodcaller("add_pr_feedback", pr_id=pr.id, external_id=item.external_id, kind=item.kind,
-                             author=item.author, body=item.body)
-            )  # fmt: skip
+                methodcaller(
+                    "add_pr_feedback",
+                    pr_id=pr.id,
+                    external_id=item.external_id,
+                    kind=item.kind,
+                    author=item.author,
+                    body=item.body,
+                )
+            )
         pending = [
             f for f in await self._orch.db.run(lambda s: s.list_pr_feedback(pr.id)) if not f.follow_up_session_id
         ]
@@ -153,9 +160,14 @@ class PullRequestWorkflow:
         prompt = f"Address the review feedback on PR #{pr.number} ({pr.id}, branch {pr.branch}):\n{comments}"
         session = await self._orch.spawn(
             pr.objective_id,
-            Spawn(prompt=prompt, agent=agent, role=SessionRole.WORKER, parent_session_id=pr.session_id,
-                  workspace_kind=WorkspaceKind.PR_BRANCH),
-        )  # fmt: skip
+            Spawn(
+                prompt=prompt,
+                agent=agent,
+                role=SessionRole.WORKER,
+                parent_session_id=pr.session_id,
+                workspace_kind=WorkspaceKind.PR_BRANCH,
+            ),
+        )
         for f in pending:
             await self._orch.db.run(methodcaller("set_feedback_follow_up", f.id, session.id))
         log.info("PR %s: %d new feedback item(s), follow-up %s", pr.url, len(pending), session.id)

@@ -60,9 +60,14 @@ class Scheduler:
         now = self._orch.clock()
         unavailable = {a for a in {s.agent for s in runnable} if self._orch.providers.choose(a, now) is None}
         decisions = plan_tick(
-            runnable, dependency_statuses=dependency_statuses, targets=targets, loads=loads, live_sessions=live,
-            max_concurrent=self._orch.config.max_concurrent, unavailable_agents=unavailable,
-        )  # fmt: skip
+            runnable,
+            dependency_statuses=dependency_statuses,
+            targets=targets,
+            loads=loads,
+            live_sessions=live,
+            max_concurrent=self._orch.config.max_concurrent,
+            unavailable_agents=unavailable,
+        )
         by_id = {s.id: s for s in runnable}
         for decision in decisions:
             session = by_id[decision.session_id]

@@ -160,9 +160,14 @@ class SessionActor:
             async for event in self._events:
                 kind = "late_completion_dropped" if isinstance(event, TurnCompleted) else "late_event_dropped"
                 await self._orch.db.run(
-                    methodcaller("record_event", kind, objective_id=self._session.objective_id, session_id=self.id,
-                                 event=type(event).__name__)
-                )  # fmt: skip
+                    methodcaller(
+                        "record_event",
+                        kind,
+                        objective_id=self._session.objective_id,
+                        session_id=self.id,
+                        event=type(event).__name__,
+                    )
+                )
         self._events = None
 
     async def _read_mailbox(self) -> None:
@@ -455,9 +460,13 @@ class SessionActor:
 
     def _request(self, text: str) -> StartRequest:
         return StartRequest(
-            session_id=self.id, objective_id=self._session.objective_id, role=self._session.role, agent=self._agent,
-            prompt=text, tools=self._orch.tools_for(self.id),
-        )  # fmt: skip
+            session_id=self.id,
+            objective_id=self._session.objective_id,
+            role=self._session.role,
+            agent=self._agent,
+            prompt=text,
+            tools=self._orch.tools_for(self.id),
+        )
 
     async def _close_run(self) -> None:
         run, self._run = self._run, None

@@ -156,10 +156,16 @@ def validate_arguments(spec: ToolSpec, arguments: Mapping[str, Any]) -> dict[str
 
 def session_row(session: Session) -> dict[str, Any]:
     return {
-        "id": session.id, "role": str(session.role), "agent": session.agent, "status": str(session.status),
-        "mode": str(session.mode), "target_id": session.target_id, "depends_on": list(session.depends_on),
-        "status_reason": session.status_reason, "pause_reason": session.pause_reason,
-    }  # fmt: skip
+        "id": session.id,
+        "role": str(session.role),
+        "agent": session.agent,
+        "status": str(session.status),
+        "mode": str(session.mode),
+        "target_id": session.target_id,
+        "depends_on": list(session.depends_on),
+        "status_reason": session.status_reason,
+        "pause_reason": session.pause_reason,
+    }
 
 
 class SessionTools:
@@ -203,26 +209,34 @@ class SessionTools:
         session = await self._orch.spawn(
             me.objective_id,
             Spawn(
-                prompt=args["prompt"], agent=args.get("agent") or me.agent,
-                role=SessionRole(args.get("role") or "worker"), parent_session_id=me.id, target_id=args.get("target"),
-                depends_on=tuple(args.get("depends_on") or ()), repo=args.get("repo"),
+                prompt=args["prompt"],
+                agent=args.get("agent") or me.agent,
+                role=SessionRole(args.get("role") or "worker"),
+                parent_session_id=me.id,
+                target_id=args.get("target"),
+                depends_on=tuple(args.get("depends_on") or ()),
+                repo=args.get("repo"),
                 base_branch=args.get("base_branch"),
                 workspace_kind=WorkspaceKind(args["workspace_kind"]) if args.get("workspace_kind") else None,
             ),
-        )  # fmt: skip
+        )
         return ToolOutcome(text=f"spawned session {session.id} ({session.status})", data=session_row(session))
 
     async def _ask_user(self, args: dict[str, Any]) -> ToolOutcome:
         me = await self._me()
         question = await self._orch.ask_user(me.id, args["question"])
-        return ToolOutcome(text=f"asked the user (question {question.id}); the answer will come as a message",
-                           data={"question_id": question.id})  # fmt: skip
+        return ToolOutcome(
+            text=f"asked the user (question {question.id}); the answer will come as a message",
+            data={"question_id": question.id},
+        )
 
     async def _publish_pr(self, args: dict[str, Any]) -> ToolOutcome:
         session_id = (await self._mine(args["session"])).id if args.get("session") else self.session_id
         pr = await self._orch.pull_requests.publish(session_id, title=args["title"], body=args.get("body") or "")
-        return ToolOutcome(text=f"opened {pr.url} (PR #{pr.number}, id {pr.id})",
-                           data={"pr_id": pr.id, "url": pr.url, "number": pr.number})  # fmt: skip
+        return ToolOutcome(
+            text=f"opened {pr.url} (PR #{pr.number}, id {pr.id})",
+            data={"pr_id": pr.id, "url": pr.url, "number": pr.number},
+        )
 
     async def _update_pr(self, args: dict[str, Any]) -> ToolOutcome:
         result = await self._orch.pull_requests.update(
@@ -280,13 +294,25 @@ class SessionTools:
             lambda s: s.list_questions(status=QuestionStatus.OPEN, objective_id=me.objective_id)
         )
         rows = [{"id": q.id, "audience": str(q.audience), "asked_by": q.asked_by, "text": q.text} for q in questions]
-        return ToolOutcome(text="\n".join(f"{r['id']}: {r['text']}" for r in rows) or "no open questions",
-                           data={"questions": rows})  # fmt: skip
+        return ToolOutcome(
+            text="\n".join(f"{r['id']}: {r['text']}" for r in rows) or "no open questions", data={"questions": rows}
+        )
 
     async def _list_prs(self, args: dict[str, Any]) -> ToolOutcome:
         me = await self._me()
         prs = await self._orch.db.run(lambda s: s.list_pull_requests(objective_id=me.objective_id))
-        rows = [{"id": p.id, "url": p.url, "number": p.number, "branch": p.branch, "state": str(p.state),
-                 "session_id": p.session_id} for p in prs]  # fmt: skip
-        return ToolOutcome(text="\n".join(f"{r['id']} #{r['number']} {r['state']} {r['url']}" for r in rows)
-                           or "no pull requests", data={"prs": rows})  # fmt: skip
+        rows = [
+            {
+                "id": p.id,
+                "url": p.url,
+                "number": p.number,
+                "branch": p.branch,
+                "state": str(p.state),
+                "session_id": p.session_id,
+            }
+            for p in prs
+        ]
+        return ToolOutcome(
+            text="\n".join(f"{r['id']} #{r['number']} {r['state']} {r['url']}" for r in rows) or "no pull requests",
+            data={"prs": rows},
+        )

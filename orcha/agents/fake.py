@@ -164,8 +164,9 @@ class FakeProvider:
         await trio.lowlevel.checkpoint()
         psid = f"{self.name}-{next(self._ids)}-{request.session_id}"
         self._conversations[psid] = _Conversation(psid, tuple(self._scripts(request)))
-        self.received.append(Received(action="start", session_id=request.session_id, text=request.prompt,
-                                      provider_session_id=psid))  # fmt: skip
+        self.received.append(
+            Received(action="start", session_id=request.session_id, text=request.prompt, provider_session_id=psid)
+        )
         return FakeRun(self, request, self._conversations[psid], request.prompt, announce=True)
 
     async def resume(self, request: StartRequest, provider_session_id: str, text: str) -> FakeRun:
@@ -173,8 +174,9 @@ class FakeProvider:
         conversation = self._conversations.get(provider_session_id)
         if conversation is None:
             raise LookupError(f"no conversation found with session id {provider_session_id}")
-        self.received.append(Received(action="resume", session_id=request.session_id, text=text,
-                                      provider_session_id=provider_session_id))  # fmt: skip
+        self.received.append(
+            Received(action="resume", session_id=request.session_id, text=text, provider_session_id=provider_session_id)
+        )
         return FakeRun(self, request, conversation, text, announce=True)
 
 
@@ -242,15 +244,22 @@ class FakeRun:
     async def send(self, text: str) -> None:
         if not self._provider.capabilities.interactive:
             raise RuntimeError("this fake run is not interactive: steer it with cancel + resume")
-        self._provider.received.append(Received(action="send", session_id=self._request.session_id, text=text,
-                                                provider_session_id=self.provider_session_id))  # fmt: skip
+        self._provider.received.append(
+            Received(
+                action="send",
+                session_id=self._request.session_id,
+                text=text,
+                provider_session_id=self.provider_session_id,
+            )
+        )
         await self._inputs_send.send(text)
 
     async def cancel(self) -> None:
         if self._canceled:
             return
-        self._provider.received.append(Received(action="cancel", session_id=self._request.session_id,
-                                                provider_session_id=self.provider_session_id))  # fmt: skip
+        self._provider.received.append(
+            Received(action="cancel", session_id=self._request.session_id, provider_session_id=self.provider_session_id)
+        )
         self._canceled = True
         if self._provider._late_completion and self._turn_open:
             self._late.append(TurnCompleted(final_text="(late) finished after all"))
@@ -261,8 +270,12 @@ class FakeRun:
 
     def _model_call(self, text: str) -> UsageReport:
         self._conversation.cost_usd += self._provider._cost_per_call
-        return UsageReport(model_calls=1, input_tokens=100 + len(text) // 4, output_tokens=20 + len(text) // 8,
-                           cost_total_usd=round(self._conversation.cost_usd, 6))  # fmt: skip
+        return UsageReport(
+            model_calls=1,
+            input_tokens=100 + len(text) // 4,
+            output_tokens=20 + len(text) // 8,
+            cost_total_usd=round(self._conversation.cost_usd, 6),
+        )
 
     def _end_turn(self, event: AgentEvent) -> None:
         self._pending.append(event)

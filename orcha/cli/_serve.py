@@ -72,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser, default_db: str) -> None:
         default=os.environ.get("ORCHA_TOKEN"),
         help="require this bearer token on /api, /ws and /mcp (default: $ORCHA_TOKEN)",
     )
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])  # fmt: skip
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 
 def check_arguments(args: argparse.Namespace) -> str | None:
@@ -149,8 +149,12 @@ async def _serve(args: argparse.Namespace) -> None:
         async with trio.open_nursery() as nursery:
             await nursery.start(orchestrator.run)
             urls = await nursery.start(functools.partial(serve_web, app, host=args.host, port=args.port))
-            log.info("orcha is ready in %.2fs: dashboard on %s (database %s, fake agents, fake forge)",
-                     time.monotonic() - started, urls[0], args.db)  # fmt: skip
+            log.info(
+                "orcha is ready in %.2fs: dashboard on %s (database %s, fake agents, fake forge)",
+                time.monotonic() - started,
+                urls[0],
+                args.db,
+            )
             print(f"orcha: dashboard on {urls[0]}/", file=sys.stderr, flush=True)
             with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async for received in signals:

@@ -25,8 +25,15 @@ def _local_checks(target: Target, fake_agents: bool) -> DoctorReport:
         found = shutil.which(tool)
         checks.append(Check(name=tool, ok=found is not None, detail=found or "not installed", required=not fake_agents))
     agents = [a for a in ("claude", "codex") if shutil.which(a)]
-    checks.append(Check(name="agent CLI", ok=bool(agents) or fake_agents,
-                        detail=", ".join(agents) if agents else ("fake agents" if fake_agents else "neither claude nor codex found")))  # fmt: skip
+    checks.append(
+        Check(
+            name="agent CLI",
+            ok=bool(agents) or fake_agents,
+            detail=", ".join(agents)
+            if agents
+            else ("fake agents" if fake_agents else "neither claude nor codex found"),
+        )
+    )
     checks.append(Check(name="gh", ok=shutil.which("gh") is not None, detail="informational", required=False))
     return DoctorReport(checks=tuple(checks))
 
@@ -36,8 +43,9 @@ def local_doctor(*, fake_agents: bool):  # type: ignore[no-untyped-def]
 
     async def doctor(target: Target) -> DoctorReport:
         if target.kind is TargetKind.SSH:
-            return DoctorReport(checks=(Check(name="ssh", ok=False,
-                                              detail="SSH targets are not supported by this build yet"),))  # fmt: skip
+            return DoctorReport(
+                checks=(Check(name="ssh", ok=False, detail="SSH targets are not supported by this build yet"),)
+            )
         return await trio.to_thread.run_sync(_local_checks, target, fake_agents)
 
     return doctor

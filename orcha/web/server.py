@@ -33,4 +33,4 @@ async def serve_web(
     config.graceful_timeout = 2.0
     config.keep_alive_timeout = 5.0
     config.websocket_ping_interval = None
-    await serve(app, config, shutdown_trigger=shutdown_trigger, task_status=task_status)  # type: ignore[arg-type]
+    await serve(app, config, shutdown_trigger=shutdown_trigger, task_status=task_status)

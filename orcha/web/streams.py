@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
+from operator import methodcaller
 from typing import Any
 
 import trio
@@ -57,11 +58,11 @@ async def _wait_for(
 
 
 async def _streaming(body: AsyncIterator[bytes]) -> Response:
-    response: Response = await make_response(
+    response = await make_response(
         body, 200, {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
-    response.timeout = None  # an SSE stream lives as long as its client
-    return response
+    response.timeout = None  # type: ignore[union-attr]  # an SSE stream lives as long as its client
+    return response  # type: ignore[return-value]
 
 
 @streams.get("/api/sessions/<session_id>/stream")
@@ -75,10 +76,13 @@ async def session_stream(session_id: str) -> Response:
         async with ctx.orchestrator.subscribe() as changes:
             yield b"retry: 2000\n\n"
             while True:
-                page = await ctx.read(lambda s: s.read_transcript(session_id, after=cursor, limit=PAGE))
+                page = await ctx.read(methodcaller("read_transcript", session_id, after=cursor, limit=PAGE))
                 for entry in page.items:
-                    yield sse(ident=entry.seq, event="line",
-                              data={"seq": entry.seq, "kind": str(entry.kind), "body": entry.body, "ts": entry.ts})  # fmt: skip
+                    yield sse(
+                        ident=entry.seq,
+                        event="line",
+                        data={"seq": entry.seq, "kind": str(entry.kind), "body": entry.body, "ts": entry.ts},
+                    )
                 cursor = page.next_after
                 if len(page.items) == PAGE:
                     continue
@@ -105,7 +109,7 @@ async def events_stream() -> Response:
         async with ctx.orchestrator.subscribe() as changes:
             yield b"retry: 2000\n\n"
             while True:
-                events = await ctx.read(lambda s: s.events_after(cursor, limit=PAGE))
+                events = await ctx.read(methodcaller("events_after", cursor, limit=PAGE))
                 for event in events:
                     yield sse(ident=event.id, event=event.kind, data=to_data(event))
                     cursor = event.id
@@ -132,6 +136,6 @@ async def dashboard_socket() -> None:
                 if change.kind == "transcript":
                     delta: dict[str, Any] = {"type": "delta", "kind": "transcript", "id": change.id}
                 else:
-                    row = await context().read(lambda s, c=change: s.dashboard_row(c.kind, c.id))
+                    row = await context().read(methodcaller("dashboard_row", change.kind, change.id))
                     delta = {"type": "delta", "kind": change.kind, "id": change.id, "row": to_data(row)}
                 await websocket.send(json.dumps(delta, default=str))

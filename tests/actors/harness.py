@@ -45,10 +45,15 @@ async def running(
 ) -> AsyncIterator[Orchestrator]:
     store = Store(tmp_path / "orcha.db", clock=wall_clock)
     registry = ProviderRegistry(providers or {"claude": fake()}, fallback_order=fallback_order)
-    config = config or OrchestratorConfig(local_target=LocalTarget(capacity_sessions=capacity),
-                                          pr_poll_interval=3600)  # fmt: skip
-    orchestrator = Orchestrator(db=StoreGateway(store, inline=True), providers=registry, forge=forge or FakeForge(),
-                                doctor=passing_doctor, config=config, clock=wall_clock)  # fmt: skip
+    config = config or OrchestratorConfig(local_target=LocalTarget(capacity_sessions=capacity), pr_poll_interval=3600)
+    orchestrator = Orchestrator(
+        db=StoreGateway(store, inline=True),
+        providers=registry,
+        forge=forge or FakeForge(),
+        doctor=passing_doctor,
+        config=config,
+        clock=wall_clock,
+    )
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(orchestrator.run)

@@ -35,8 +35,9 @@ async def _status_is(store, session_id, *statuses):
 
 @pytest.mark.parametrize("interactive", [True, False])
 async def test_steering_follows_the_session_mode(tmp_path, autojump_clock, interactive):
-    provider = fake(idle_manager([Say("working"), Wait(100), Say("still working"), Complete("done")]),
-                    interactive=interactive)  # fmt: skip
+    provider = fake(
+        idle_manager([Say("working"), Wait(100), Say("still working"), Complete("done")]), interactive=interactive
+    )
     async with running(tmp_path, providers={"claude": provider}) as orch:
         store = store_of(orch)
         objective, _ = await orch.create_objective(title="t", prompt="p", agent="claude")
@@ -120,13 +121,18 @@ async def _trip_and_answer(tmp_path, worker_steps, guards, expect_in_reason, *, 
 
 
 async def test_the_same_error_guard_pauses_asks_and_resumes(tmp_path, autojump_clock):
-    await _trip_and_answer(tmp_path, [Fail("E: disk full")] * 3 + [Complete("ok")],
-                           GuardConfig(same_error_limit=3), "same error 3 times")  # fmt: skip
+    await _trip_and_answer(
+        tmp_path, [Fail("E: disk full")] * 3 + [Complete("ok")], GuardConfig(same_error_limit=3), "same error 3 times"
+    )
 
 
 async def test_the_no_progress_time_guard_pauses_asks_and_resumes(tmp_path, autojump_clock):
-    await _trip_and_answer(tmp_path, [Say("thinking"), Wait(10_000), Complete("ok")],
-                           GuardConfig(no_progress_seconds=60), "no progress for 60 seconds")  # fmt: skip
+    await _trip_and_answer(
+        tmp_path,
+        [Say("thinking"), Wait(10_000), Complete("ok")],
+        GuardConfig(no_progress_seconds=60),
+        "no progress for 60 seconds",
+    )
 
 
 async def test_the_no_progress_turns_guard_pauses_asks_and_resumes(tmp_path, autojump_clock):
@@ -156,16 +162,25 @@ async def test_the_model_call_cap_pauses_asks_and_resumes(tmp_path, autojump_clo
     def counted(session):
         assert session.usage.model_calls == 8
 
-    await _trip_and_answer(tmp_path, [Say(f"step {n}") for n in range(7)] + [Complete("ok")],
-                           GuardConfig(max_model_calls=5), "cap of 5 model calls", then=counted)  # fmt: skip
+    await _trip_and_answer(
+        tmp_path,
+        [Say(f"step {n}") for n in range(7)] + [Complete("ok")],
+        GuardConfig(max_model_calls=5),
+        "cap of 5 model calls",
+        then=counted,
+    )
 
 
 def _exhausting(resets_in):
     def scripts(request):
         if request.role is SessionRole.MANAGER:
             return [Wait(100_000)]
-        return [Say("working"), Exhaust("You've hit your limit", resets_in=resets_in), Say("after the reset"),
-                Complete("done")]  # fmt: skip
+        return [
+            Say("working"),
+            Exhaust("You've hit your limit", resets_in=resets_in),
+            Say("after the reset"),
+            Complete("done"),
+        ]
 
     return scripts
 
@@ -248,8 +263,9 @@ async def test_a_failed_dependency_cancels_its_dependents(tmp_path, autojump_clo
 
 
 async def test_fifty_sessions_never_exceed_a_capacity_of_three(tmp_path, autojump_clock):
-    config = OrchestratorConfig(local_target=LocalTarget(capacity_sessions=3), max_concurrent=100,
-                                pr_poll_interval=3600)  # fmt: skip
+    config = OrchestratorConfig(
+        local_target=LocalTarget(capacity_sessions=3), max_concurrent=100, pr_poll_interval=3600
+    )
     provider = fake(idle_manager([Say("work"), Wait(7), Complete("ok")]))
     most = 0
     async with running(tmp_path, providers={"claude": provider}, config=config) as orch:

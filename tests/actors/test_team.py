@@ -13,8 +13,7 @@ async def test_an_objective_whose_manager_opens_two_independent_prs(tmp_path, au
     forge = FakeForge()
     async with running(tmp_path, forge=forge) as orch:
         store = store_of(orch)
-        objective, manager = await orch.create_objective(title="Port subsystem to Rust", prompt="...",
-                                                         agent="claude")  # fmt: skip
+        objective, manager = await orch.create_objective(title="Port subsystem to Rust", prompt="...", agent="claude")
 
         async def done() -> bool:
             return store.get_objective(objective.id).status is ObjectiveStatus.DONE
@@ -105,8 +104,9 @@ async def test_feedback_is_not_spawned_again_after_a_restart(tmp_path, autojump_
 
 async def test_a_worker_edit_shows_in_its_transcript(tmp_path, autojump_clock):
     script = [Say("hello"), Edit("a.py", "wrote a.py"), Complete("bye")]
-    async with running(tmp_path, providers={"claude": fake(lambda r: script if r.role is SessionRole.WORKER
-                                                               else [Wait(10_000)])}) as orch:  # fmt: skip
+    async with running(
+        tmp_path, providers={"claude": fake(lambda r: script if r.role is SessionRole.WORKER else [Wait(10_000)])}
+    ) as orch:
         store = store_of(orch)
         objective, _ = await orch.create_objective(title="t", prompt="p", agent="claude")
         worker = await orch.spawn_session(objective.id, prompt="w")

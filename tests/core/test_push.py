@@ -10,9 +10,16 @@ from orcha.push import PushVerdict, evaluate_push
 
 def _pr(state: PRState) -> PullRequest:
     return PullRequest(
-        id="pr_1", objective_id="obj_1", url="https://forge/pr/7", number=7, branch="b", base="main",
-        state=state, created_at=0.0, updated_at=0.0,
-    )  # fmt: skip
+        id="pr_1",
+        objective_id="obj_1",
+        url="https://forge/pr/7",
+        number=7,
+        branch="b",
+        base="main",
+        state=state,
+        created_at=0.0,
+        updated_at=0.0,
+    )
 
 
 @pytest.mark.parametrize("force", [False, True])

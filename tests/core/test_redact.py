@@ -21,8 +21,14 @@ from orcha.redact import MASK, Redactor
 def test_credential_shaped_text_is_masked(text):
     redacted = Redactor().redact(text)
     assert MASK in redacted
-    for secret in ("abcdef0123456789abcdef", "abcdefghijklmnopqrstuvwx", "hunter2hunter2", "correct-horse",
-                   "ABCDEFGHIJKLMNOP", "ghp_abcdefghij"):  # fmt: skip
+    for secret in (
+        "abcdef0123456789abcdef",
+        "abcdefghijklmnopqrstuvwx",
+        "hunter2hunter2",
+        "correct-horse",
+        "ABCDEFGHIJKLMNOP",
+        "ghp_abcdefghij",
+    ):
         assert secret not in redacted
 
 

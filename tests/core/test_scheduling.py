@@ -9,13 +9,30 @@ S = SessionStatus
 
 
 def _session(sid: str, *, depends_on=(), target_id=None, agent="claude") -> Session:
-    return Session(id=sid, objective_id="o", role=SessionRole.WORKER, agent=agent, prompt="p", depends_on=depends_on,
-                   target_id=target_id, created_at=0, updated_at=0)  # fmt: skip
+    return Session(
+        id=sid,
+        objective_id="o",
+        role=SessionRole.WORKER,
+        agent=agent,
+        prompt="p",
+        depends_on=depends_on,
+        target_id=target_id,
+        created_at=0,
+        updated_at=0,
+    )
 
 
 def _target(tid: str, capacity: int, status=TargetStatus.ONLINE) -> Target:
-    return Target(id=tid, name=tid, kind=TargetKind.LOCAL, work_root="/w", capacity_sessions=capacity, status=status,
-                  created_at=0, updated_at=0)  # fmt: skip
+    return Target(
+        id=tid,
+        name=tid,
+        kind=TargetKind.LOCAL,
+        work_root="/w",
+        capacity_sessions=capacity,
+        status=status,
+        created_at=0,
+        updated_at=0,
+    )
 
 
 def test_least_loaded_online_target_with_room_is_chosen():
@@ -47,10 +64,14 @@ def test_plan_respects_dependencies_cap_capacity_and_quota():
         _session("over-cap"),
     ]
     decisions = plan_tick(
-        runnable, dependency_statuses={"x": S.FAILED, "y": S.RUNNING, "z": S.COMPLETED},
-        targets=[_target("a", 2), _target("b", 1)], loads={}, live_sessions=1, max_concurrent=4,
+        runnable,
+        dependency_statuses={"x": S.FAILED, "y": S.RUNNING, "z": S.COMPLETED},
+        targets=[_target("a", 2), _target("b", 1)],
+        loads={},
+        live_sessions=1,
+        max_concurrent=4,
         unavailable_agents={"codex"},
-    )  # fmt: skip
+    )
     by_id = {d.session_id: d for d in decisions}
     assert isinstance(by_id["dep-failed"], CancelForDependency) and "x" in by_id["dep-failed"].reason
     assert isinstance(by_id["dep-running"], Hold)
@@ -61,6 +82,12 @@ def test_plan_respects_dependencies_cap_capacity_and_quota():
 
 
 def test_a_missing_dependency_cancels():
-    [decision] = plan_tick([_session("s", depends_on=("gone",))], dependency_statuses={}, targets=[], loads={},
-                           live_sessions=0, max_concurrent=1)  # fmt: skip
+    [decision] = plan_tick(
+        [_session("s", depends_on=("gone",))],
+        dependency_statuses={},
+        targets=[],
+        loads={},
+        live_sessions=0,
+        max_concurrent=1,
+    )
     assert isinstance(decision, CancelForDependency)

@@ -205,11 +205,19 @@ def test_usage_counters_add_up_and_cost_takes_the_reported_total(store):
 
 def test_pull_requests_feedback_is_deduplicated(store):
     objective, manager = store.create_objective(title="t", prompt="p", agent="fake")
-    pr = store.create_pull_request(objective_id=objective.id, session_id=manager.id, url="https://f/pr/1",
-                                   number=1, branch="orcha/x", base="main", head_sha="abc")  # fmt: skip
+    pr = store.create_pull_request(
+        objective_id=objective.id,
+        session_id=manager.id,
+        url="https://f/pr/1",
+        number=1,
+        branch="orcha/x",
+        base="main",
+        head_sha="abc",
+    )
     with pytest.raises(ConflictError):
-        store.create_pull_request(objective_id=objective.id, session_id=None, url="https://f/pr/1",
-                                  number=1, branch="orcha/x", base="main")  # fmt: skip
+        store.create_pull_request(
+            objective_id=objective.id, session_id=None, url="https://f/pr/1", number=1, branch="orcha/x", base="main"
+        )
     first = store.add_pr_feedback(pr_id=pr.id, external_id="c1", kind="comment", author="rev", body="nit")
     assert first is not None
     assert store.add_pr_feedback(pr_id=pr.id, external_id="c1", kind="comment", author="rev", body="nit") is None

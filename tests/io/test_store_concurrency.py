@@ -14,8 +14,9 @@ CAPACITY = 3
 
 def test_racing_slot_claims_never_exceed_capacity(db_path):
     with Store(db_path) as setup:
-        target = setup.create_target(name="box", kind=TargetKind.LOCAL, work_root="/w", capacity_sessions=CAPACITY,
-                                     status=TargetStatus.ONLINE)  # fmt: skip
+        target = setup.create_target(
+            name="box", kind=TargetKind.LOCAL, work_root="/w", capacity_sessions=CAPACITY, status=TargetStatus.ONLINE
+        )
         objective, _ = setup.create_objective(title="race", prompt="p", agent="fake")
         sessions = [
             setup.create_session(objective_id=objective.id, agent="fake", prompt="p").id for _ in range(THREADS)

@@ -44,9 +44,12 @@ class StoreMachine(RuleBasedStateMachine):
         self.target_count += 1
         status = TargetStatus.ONLINE if online else TargetStatus.OFFLINE
         target = self.store.create_target(
-            name=f"t{self.target_count}", kind=TargetKind.LOCAL, work_root="/w", capacity_sessions=capacity,
+            name=f"t{self.target_count}",
+            kind=TargetKind.LOCAL,
+            work_root="/w",
+            capacity_sessions=capacity,
             status=status,
-        )  # fmt: skip
+        )
         if not online:
             self.load_when_closed[target.id] = 0
         return target.id

@@ -49,31 +49,44 @@ def test_a_batch_of_many_sessions_lines_is_one_transaction_with_gapless_seqs(sto
     commits = []
     store.connection.set_commit_hook(lambda: commits.append(1) or False)
     entries = store.append_transcript(
-        [TranscriptLine(session_id=sid, kind=TranscriptKind.TEXT, body=str(n))
-         for n, sid in enumerate([manager.id, worker.id, manager.id, manager.id, worker.id])]
-    )  # fmt: skip
+        [
+            TranscriptLine(session_id=sid, kind=TranscriptKind.TEXT, body=str(n))
+            for n, sid in enumerate([manager.id, worker.id, manager.id, manager.id, worker.id])
+        ]
+    )
     assert len(commits) == 1
     assert [(e.session_id == manager.id, e.seq) for e in entries] == [
-        (True, 1), (False, 1), (True, 2), (True, 3), (False, 2)
-    ]  # fmt: skip
+        (True, 1),
+        (False, 1),
+        (True, 2),
+        (True, 3),
+        (False, 2),
+    ]
 
 
 def test_a_batch_naming_an_unknown_session_writes_nothing(store):
     _, manager = store.create_objective(title="t", prompt="p", agent="fake")
     with pytest.raises(NotFoundError):
         store.append_transcript(
-            [TranscriptLine(session_id=manager.id, kind=TranscriptKind.TEXT, body="kept?"),
-             TranscriptLine(session_id="ses_nobody", kind=TranscriptKind.TEXT, body="x")]
-        )  # fmt: skip
+            [
+                TranscriptLine(session_id=manager.id, kind=TranscriptKind.TEXT, body="kept?"),
+                TranscriptLine(session_id="ses_nobody", kind=TranscriptKind.TEXT, body="x"),
+            ]
+        )
     assert store.read_transcript(manager.id).items == ()
 
 
 def test_transcript_bodies_are_redacted_before_they_are_stored(store):
     _, manager = store.create_objective(title="t", prompt="p", agent="fake")
     store.append_transcript(
-        [TranscriptLine(session_id=manager.id, kind=TranscriptKind.TOOL_RESULT,
-                        body="export ANTHROPIC_API_KEY=sk-ant-api03-0123456789abcdefghij")]
-    )  # fmt: skip
+        [
+            TranscriptLine(
+                session_id=manager.id,
+                kind=TranscriptKind.TOOL_RESULT,
+                body="export ANTHROPIC_API_KEY=sk-ant-api03-0123456789abcdefghij",
+            )
+        ]
+    )
     raw = [row[0] for row in store.connection.execute("SELECT body FROM transcript")]
     assert raw and all("0123456789abcdefghij" not in body for body in raw)
 

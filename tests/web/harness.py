@@ -64,24 +64,34 @@ async def served(
     reader = Store(tmp_path / "orcha.db", readonly=True)
     store = Store(tmp_path / "orcha.db", readonly=True)
     forge = FakeForge()
-    providers = {"claude": FakeProvider(scripts, name="claude"),
-                 "codex": FakeProvider(scripts, name="codex", interactive=False)}  # fmt: skip
+    providers = {
+        "claude": FakeProvider(scripts, name="claude"),
+        "codex": FakeProvider(scripts, name="codex", interactive=False),
+    }
     orchestrator = Orchestrator(
-        db=StoreGateway(writer), providers=ProviderRegistry(providers), forge=forge, doctor=passing_doctor,
-        config=OrchestratorConfig(local_target=LocalTarget(capacity_sessions=4, work_root=str(tmp_path / "work")),
-                                  schedule_interval=0.5, pr_poll_interval=3600),
+        db=StoreGateway(writer),
+        providers=ProviderRegistry(providers),
+        forge=forge,
+        doctor=passing_doctor,
+        config=OrchestratorConfig(
+            local_target=LocalTarget(capacity_sessions=4, work_root=str(tmp_path / "work")),
+            schedule_interval=0.5,
+            pr_poll_interval=3600,
+        ),
         clock=time.time,
-    )  # fmt: skip
-    app = create_app(WebContext(orchestrator=orchestrator, reader=StoreGateway(reader), token=token,
-                                keepalive_seconds=keepalive))  # fmt: skip
+    )
+    app = create_app(
+        WebContext(orchestrator=orchestrator, reader=StoreGateway(reader), token=token, keepalive_seconds=keepalive)
+    )
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(orchestrator.run)
             urls = await nursery.start(functools.partial(serve_web, app, host="127.0.0.1", port=0))
             async with httpx.AsyncClient(base_url=urls[0], headers=headers, timeout=30) as client:
-                yield Served(url=urls[0], orchestrator=orchestrator, store=store, reader=reader, forge=forge,
-                             client=client)  # fmt: skip
+                yield Served(
+                    url=urls[0], orchestrator=orchestrator, store=store, reader=reader, forge=forge, client=client
+                )
             nursery.cancel_scope.cancel()
     finally:
         for opened in (writer, reader, store):

@@ -25,8 +25,9 @@ def _error(response, status: int, code: str | None = None, field: str | None = N
 
 async def test_objectives_create_list_detail_cancel(tmp_path):
     async with served(tmp_path) as srv:
-        created = await srv.client.post("/api/objectives",
-                                        json={"title": "Port subsystem to Rust", "prompt": "...", "agent": "claude"})  # fmt: skip
+        created = await srv.client.post(
+            "/api/objectives", json={"title": "Port subsystem to Rust", "prompt": "...", "agent": "claude"}
+        )
         assert created.status_code == 201
         objective = created.json()
         assert objective["status"] == "active" and objective["manager_session_id"].startswith("ses_")
@@ -71,8 +72,12 @@ async def test_malformed_bodies_are_a_400(tmp_path, raw):
 
 async def test_unknown_ids_and_routes_are_404(tmp_path):
     async with served(tmp_path) as srv:
-        for path in ("/api/objectives/obj_000000000000", "/api/sessions/ses_000000000000",
-                     "/api/sessions/ses_000000000000/messages", "/api/nothing-here"):  # fmt: skip
+        for path in (
+            "/api/objectives/obj_000000000000",
+            "/api/sessions/ses_000000000000",
+            "/api/sessions/ses_000000000000/messages",
+            "/api/nothing-here",
+        ):
             _error(await srv.client.get(path), 404)
         for path in ("/api/sessions/ses_x/steer", "/api/questions/q_x/answer", "/api/targets/tgt_x/drain"):
             body = {"text": "x", "answer": "x"}
@@ -101,8 +106,10 @@ async def test_sessions_messages_steer_cancel_resume_screen(tmp_path):
         _error(await srv.client.post(f"/api/sessions/{manager_id}/resume"), 409)
         _error(await srv.client.get(f"/api/sessions/{manager_id}/screen"), 409)
 
-        slow = await srv.orchestrator.spawn_session((await srv.client.post(
-            "/api/objectives", json={"title": "t2", "agent": "claude"})).json()["id"], prompt="slow worker")  # fmt: skip
+        slow = await srv.orchestrator.spawn_session(
+            (await srv.client.post("/api/objectives", json={"title": "t2", "agent": "claude"})).json()["id"],
+            prompt="slow worker",
+        )
         await eventually(lambda: srv.store.get_session(slow.id).status is S.RUNNING)
         steered = await srv.client.post(f"/api/sessions/{slow.id}/steer", json={"text": "hurry up"})
         assert steered.status_code == 200
@@ -117,8 +124,9 @@ async def test_questions_answer_once(tmp_path):
         await eventually(lambda: bool(srv.store.list_questions()))
         [question] = (await srv.client.get("/api/questions", params={"status": "open"})).json()["items"]
         assert question["objective_id"] == objective["id"] and question["text"] == "Which license?"
-        _error(await srv.client.post(f"/api/questions/{question['id']}/answer", json={"answer": " "}), 400,
-               field="answer")  # fmt: skip
+        _error(
+            await srv.client.post(f"/api/questions/{question['id']}/answer", json={"answer": " "}), 400, field="answer"
+        )
         answered = await srv.client.post(f"/api/questions/{question['id']}/answer", json={"answer": "MIT"})
         assert answered.status_code == 200 and answered.json()["status"] == "answered"
         _error(await srv.client.post(f"/api/questions/{question['id']}/answer", json={"answer": "GPL"}), 409)
@@ -136,19 +144,32 @@ async def test_prs_and_targets(tmp_path):
 
         [local] = (await srv.client.get("/api/targets")).json()["items"]
         assert (local["name"], local["status"], local["load"]) == ("local", "online", 0)
-        added = await srv.client.post("/api/targets", json={"name": "box2", "kind": "local",
-                                                            "work_root": str(tmp_path / "w2"), "capacity_sessions": 2})  # fmt: skip
+        added = await srv.client.post(
+            "/api/targets",
+            json={"name": "box2", "kind": "local", "work_root": str(tmp_path / "w2"), "capacity_sessions": 2},
+        )
         assert (
             added.status_code == 201 and added.json()["doctor"]["ok"] and added.json()["target"]["status"] == "online"
         )
         box = added.json()["target"]["id"]
         _error(await srv.client.post("/api/targets", json={"name": "box2", "kind": "local", "work_root": "/w"}), 409)
-        _error(await srv.client.post("/api/targets", json={"name": "b", "kind": "ssh", "work_root": "/w"}), 400,
-               field="host")  # fmt: skip
-        _error(await srv.client.post("/api/targets", json={"name": "b", "kind": "moon", "work_root": "/w"}), 400,
-               field="kind")  # fmt: skip
-        _error(await srv.client.post("/api/targets", json={"name": "b", "kind": "local", "work_root": "/w",
-                                                           "capacity_sessions": -1}), 400, field="capacity_sessions")  # fmt: skip
+        _error(
+            await srv.client.post("/api/targets", json={"name": "b", "kind": "ssh", "work_root": "/w"}),
+            400,
+            field="host",
+        )
+        _error(
+            await srv.client.post("/api/targets", json={"name": "b", "kind": "moon", "work_root": "/w"}),
+            400,
+            field="kind",
+        )
+        _error(
+            await srv.client.post(
+                "/api/targets", json={"name": "b", "kind": "local", "work_root": "/w", "capacity_sessions": -1}
+            ),
+            400,
+            field="capacity_sessions",
+        )
         drained = (await srv.client.post(f"/api/targets/{box}/drain")).json()
         assert drained["target"]["status"] == "draining"
         assert (await srv.client.post(f"/api/targets/{box}/enable")).json()["target"]["status"] == "online"
@@ -166,9 +187,15 @@ async def test_the_openapi_document_lists_every_route(tmp_path):
         routes = {r.rule.replace("<", "{").replace(">", "}") for r in app.url_map.iter_rules()}
         api_routes = {r for r in routes if r.startswith("/api/") and r != "/api/openapi.json"}
         assert api_routes and api_routes <= set(doc["paths"])
-        for path in ("/api/objectives", "/api/objectives/{objective_id}", "/api/dashboard",
-                     "/api/sessions/{session_id}/stream", "/api/questions/{question_id}/answer", "/api/targets",
-                     "/api/events/stream"):  # fmt: skip
+        for path in (
+            "/api/objectives",
+            "/api/objectives/{objective_id}",
+            "/api/dashboard",
+            "/api/sessions/{session_id}/stream",
+            "/api/questions/{question_id}/answer",
+            "/api/targets",
+            "/api/events/stream",
+        ):
             assert path in doc["paths"]
 
 

@@ -39,8 +39,10 @@ async def read_events(response, count: int | None = None, *, until_event: str | 
 
 
 async def _append(srv, session_id: str, first: int, last: int) -> None:
-    lines = [TranscriptLine(session_id=session_id, kind=TranscriptKind.TEXT, body=f"line {n}")
-             for n in range(first, last + 1)]  # fmt: skip
+    lines = [
+        TranscriptLine(session_id=session_id, kind=TranscriptKind.TEXT, body=f"line {n}")
+        for n in range(first, last + 1)
+    ]
     await srv.orchestrator.db.run(lambda s: s.append_transcript(lines))
     srv.orchestrator.transcript_appended(session_id)
 
@@ -58,10 +60,10 @@ async def test_sse_reconnect_with_last_event_id_gets_exactly_the_missed_lines(tm
             first = await read_events(response, count=base + 4)
         last_id = int(first[-1]["id"])
         await _append(srv, sid, 11, 20)
-        async with srv.client.stream("GET", url, headers={"Last-Event-ID": str(last_id)}) as response:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(srv.orchestrator.cancel_session, sid, "done watching")
-                rest = await read_events(response, until_event="end")
+        headers = {"Last-Event-ID": str(last_id)}
+        async with srv.client.stream("GET", url, headers=headers) as response, trio.open_nursery() as nursery:
+            nursery.start_soon(srv.orchestrator.cancel_session, sid, "done watching")
+            rest = await read_events(response, until_event="end")
         seqs = [int(e["id"]) for e in first] + [int(e["id"]) for e in rest if e.get("event") == "line"]
         total = srv.store.get_session(sid).transcript_seq
         assert seqs == list(range(1, total + 1))  # no duplicates, no gaps
@@ -86,12 +88,14 @@ async def test_an_idle_stream_sends_keep_alive_comments(tmp_path):
 async def test_the_events_stream_resumes_from_the_last_event_id(tmp_path):
     async with served(tmp_path, scripts=idle_manager) as srv:
         async with srv.client.stream("GET", "/api/events/stream") as response, trio.open_nursery() as nursery:
-            nursery.start_soon(functools.partial(srv.client.post, "/api/objectives",
-                                                 json={"title": "t", "agent": "claude"}))  # fmt: skip
+            nursery.start_soon(
+                functools.partial(srv.client.post, "/api/objectives", json={"title": "t", "agent": "claude"})
+            )
             first = await read_events(response, count=2)
         assert [e["event"] for e in first] == ["objective_created", "session_created"]
-        async with srv.client.stream("GET", "/api/events/stream",
-                                     headers={"Last-Event-ID": first[-1]["id"]}) as response:  # fmt: skip
+        async with srv.client.stream(
+            "GET", "/api/events/stream", headers={"Last-Event-ID": first[-1]["id"]}
+        ) as response:
             [after] = await read_events(response, count=1)
         assert int(after["id"]) == int(first[-1]["id"]) + 1
         assert json.loads(after["data"])["kind"] == after["event"]
@@ -107,8 +111,11 @@ async def test_the_websocket_sends_a_snapshot_then_deltas(tmp_path):
             objective = (await srv.client.post("/api/objectives", json={"title": "t", "agent": "claude"})).json()
             seen: dict[str, set] = {}
             with trio.fail_after(20):
-                while (len(seen.get("pr", ())) < 2 or len(seen.get("session", ())) < 3
-                       or objective["id"] not in seen.get("objective", ())):  # fmt: skip
+                while (
+                    len(seen.get("pr", ())) < 2
+                    or len(seen.get("session", ())) < 3
+                    or objective["id"] not in seen.get("objective", ())
+                ):
                     delta = json.loads(await ws.get_message())
                     assert delta["type"] == "delta"
                     seen.setdefault(delta["kind"], set()).add(delta["id"])
@@ -136,8 +143,10 @@ async def test_the_dashboard_api_stays_small_and_never_reads_transcripts(tmp_pat
         objective = (await srv.client.post("/api/objectives", json={"title": "t", "agent": "claude"})).json()
         sid = objective["manager_session_id"]
         for start in range(1, 100_001, 10_000):
-            lines = [TranscriptLine(session_id=sid, kind=TranscriptKind.TEXT, body=f"line {n} " + "y" * 60)
-                     for n in range(start, start + 10_000)]  # fmt: skip
+            lines = [
+                TranscriptLine(session_id=sid, kind=TranscriptKind.TEXT, body=f"line {n} " + "y" * 60)
+                for n in range(start, start + 10_000)
+            ]
             await srv.orchestrator.db.run(lambda s, batch=lines: s.append_transcript(batch))
         tables: set[str] = set()
         statements: list[str] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from orcha.errors import InvalidInputError
 from orcha.io.store._db import Database, Row
@@ -49,36 +50,77 @@ _IN_SHOWN = "objective_id IN (SELECT value FROM json_each(?))"
 
 
 def _objective(r: Row) -> ObjectiveRow:
-    return ObjectiveRow(id=r["id"], title=r["title"], agent=r["agent"], status=ObjectiveStatus(r["status"]),
-                        created_at=r["created_at"], updated_at=r["updated_at"])  # fmt: skip
+    return ObjectiveRow(
+        id=r["id"],
+        title=r["title"],
+        agent=r["agent"],
+        status=ObjectiveStatus(r["status"]),
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+    )
 
 
 def _session(r: Row) -> SessionRow:
     return SessionRow(
-        id=r["id"], objective_id=r["objective_id"], role=SessionRole(r["role"]), agent=r["agent"],
-        status=SessionStatus(r["status"]), mode=SessionMode(r["mode"]), target_id=r["target_id"],
-        workspace_id=r["workspace_id"], pr_url=r["pr_url"], attach_command=r["attach_command"],
+        id=r["id"],
+        objective_id=r["objective_id"],
+        role=SessionRole(r["role"]),
+        agent=r["agent"],
+        status=SessionStatus(r["status"]),
+        mode=SessionMode(r["mode"]),
+        target_id=r["target_id"],
+        workspace_id=r["workspace_id"],
+        pr_url=r["pr_url"],
+        attach_command=r["attach_command"],
         pause_reason=r["pause_reason"],
-        usage=Usage(model_calls=r["model_calls"], errors=r["errors"], input_tokens=r["input_tokens"],
-                    output_tokens=r["output_tokens"], cost_usd=r["cost_usd"]),
-        transcript_lines=r["transcript_seq"], updated_at=r["updated_at"],
-    )  # fmt: skip
+        usage=Usage(
+            model_calls=r["model_calls"],
+            errors=r["errors"],
+            input_tokens=r["input_tokens"],
+            output_tokens=r["output_tokens"],
+            cost_usd=r["cost_usd"],
+        ),
+        transcript_lines=r["transcript_seq"],
+        updated_at=r["updated_at"],
+    )
 
 
 def _target(r: Row) -> TargetRow:
-    return TargetRow(id=r["id"], name=r["name"], kind=TargetKind(r["kind"]), host=r["host"],
-                     status=TargetStatus(r["status"]), capacity_sessions=r["capacity_sessions"],
-                     load=r["load"])  # fmt: skip
+    return TargetRow(
+        id=r["id"],
+        name=r["name"],
+        kind=TargetKind(r["kind"]),
+        host=r["host"],
+        status=TargetStatus(r["status"]),
+        capacity_sessions=r["capacity_sessions"],
+        load=r["load"],
+    )
 
 
 def _question(r: Row) -> QuestionRow:
-    return QuestionRow(id=r["id"], objective_id=r["objective_id"], asked_by=r["asked_by"],
-                       audience=Audience(r["audience"]), text=r["text"], created_at=r["created_at"])  # fmt: skip
+    return QuestionRow(
+        id=r["id"],
+        objective_id=r["objective_id"],
+        asked_by=r["asked_by"],
+        audience=Audience(r["audience"]),
+        text=r["text"],
+        created_at=r["created_at"],
+    )
 
 
 def _pr(r: Row) -> PRRow:
-    return PRRow(id=r["id"], objective_id=r["objective_id"], session_id=r["session_id"], url=r["url"],
-                 number=r["number"], branch=r["branch"], state=PRState(r["state"]))  # fmt: skip
+    return PRRow(
+        id=r["id"],
+        objective_id=r["objective_id"],
+        session_id=r["session_id"],
+        url=r["url"],
+        number=r["number"],
+        branch=r["branch"],
+        state=PRState(r["state"]),
+    )
+
+
+DashboardRow = ObjectiveRow | SessionRow | TargetRow | QuestionRow | PRRow
 
 
 class DashboardMixin:
@@ -97,11 +139,9 @@ class DashboardMixin:
                 pull_requests=tuple(_pr(r) for r in tx.rows(_PRS_SQL.format(where=_IN_SHOWN), (shown,))),
             )
 
-    def dashboard_row(
-        self, kind: str, ident: str
-    ) -> ObjectiveRow | SessionRow | TargetRow | QuestionRow | PRRow | None:
+    def dashboard_row(self, kind: str, ident: str) -> DashboardRow | None:
         """The dashboard's row for one changed thing (``None`` when it is gone, e.g. an answered question)."""
-        queries = {
+        queries: dict[str, tuple[str, tuple[object, ...], Callable[[Row], DashboardRow]]] = {
             "objective": (_OBJECTIVES_SQL.format(where="id = ?"), (ident, 1), _objective),
             "session": (_SESSIONS_SQL.format(where="s.id = ?"), (ident,), _session),
             "target": (_TARGETS_SQL.format(where="t.id = ?"), (ident,), _target),
@@ -113,4 +153,4 @@ class DashboardMixin:
         sql, params, make = queries[kind]
         with self._db.read() as tx:
             row = tx.row(sql, params)
-        return make(row) if row is not None else None  # type: ignore[operator]
+        return make(row) if row is not None else None

@@ -101,9 +101,21 @@ class RecordsMixin:
                 tx.execute(
                     "INSERT INTO pull_requests (id, objective_id, session_id, url, number, branch, base, title,"
                     " state, head_sha, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (pr_id, objective_id, session_id, url, number, branch, base, title, PRState.OPEN, head_sha,
-                     tx.now, tx.now),
-                )  # fmt: skip
+                    (
+                        pr_id,
+                        objective_id,
+                        session_id,
+                        url,
+                        number,
+                        branch,
+                        base,
+                        title,
+                        PRState.OPEN,
+                        head_sha,
+                        tx.now,
+                        tx.now,
+                    ),
+                )
             except apsw.ConstraintError as exc:
                 raise ConflictError(f"a pull request with url {url!r} is already recorded") from exc
             tx.event("pr_opened", objective_id=objective_id, session_id=session_id, url=url, branch=branch)
@@ -138,8 +150,14 @@ class RecordsMixin:
                     "UPDATE pull_requests SET state = ?, head_sha = ?, updated_at = ? WHERE id = ?",
                     (new_state, new_head, tx.now, pr_id),
                 )
-                tx.event("pr_updated", objective_id=pr.objective_id, session_id=pr.session_id, pr_id=pr_id,
-                         state=new_state, head_sha=new_head)  # fmt: skip
+                tx.event(
+                    "pr_updated",
+                    objective_id=pr.objective_id,
+                    session_id=pr.session_id,
+                    pr_id=pr_id,
+                    state=new_state,
+                    head_sha=new_head,
+                )
             return _rows.pull_request(_one(tx, "pull request", "pull_requests", pr_id))
 
     def add_pr_feedback(self, *, pr_id: str, external_id: str, kind: str, author: str, body: str) -> PRFeedback | None:
@@ -185,8 +203,13 @@ class RecordsMixin:
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (question_id, objective_id, asked_by, audience, text, QuestionStatus.OPEN, tx.now),
             )
-            tx.event("question_opened", objective_id=objective_id, session_id=asked_by, question_id=question_id,
-                     audience=audience)  # fmt: skip
+            tx.event(
+                "question_opened",
+                objective_id=objective_id,
+                session_id=asked_by,
+                question_id=question_id,
+                audience=audience,
+            )
             return _rows.question(_one(tx, "question", "questions", question_id))
 
     def get_question(self, question_id: str) -> Question:
@@ -207,8 +230,13 @@ class RecordsMixin:
                 "UPDATE questions SET status = ?, answer = ?, answered_at = ? WHERE id = ?",
                 (status, answer, tx.now, question_id),
             )
-            tx.event("question_closed", objective_id=question.objective_id, session_id=question.asked_by,
-                     question_id=question_id, status=status)  # fmt: skip
+            tx.event(
+                "question_closed",
+                objective_id=question.objective_id,
+                session_id=question.asked_by,
+                question_id=question_id,
+                status=status,
+            )
             return _rows.question(_one(tx, "question", "questions", question_id))
 
     def list_questions(

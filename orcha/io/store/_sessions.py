@@ -266,8 +266,9 @@ class SessionsMixin:
         if not wanted:
             return 0
         with self._db.read() as tx:
-            return int(tx.value(f"SELECT COUNT(*) FROM sessions WHERE status IN ({','.join('?' * len(wanted))})",
-                                wanted))  # fmt: skip
+            return int(
+                tx.value(f"SELECT COUNT(*) FROM sessions WHERE status IN ({','.join('?' * len(wanted))})", wanted)
+            )
 
     def session_statuses(self, session_ids: Iterable[str]) -> dict[str, SessionStatus]:
         """The status of each named session that exists."""
