@@ -96,6 +96,7 @@ def check_arguments(args: argparse.Namespace) -> str | None:
 
 
 def serve(args: argparse.Namespace) -> int:
+    args.token = (args.token or "").strip() or None
     problem = check_arguments(args)
     if problem is not None:
         print(f"orcha serve: {problem}", file=sys.stderr)
@@ -108,9 +109,22 @@ def serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"orcha serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    except BaseExceptionGroup as group:
+        bind_errors, rest = group.split(OSError)
+        if bind_errors is None or rest is not None:
+            raise
+        first = _first_leaf(bind_errors)
+        print(f"orcha serve: cannot listen on {args.host}:{args.port}: {first}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _first_leaf(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
 
 
 async def _serve(args: argparse.Namespace) -> None:
