@@ -209,3 +209,24 @@ async def test_a_token_guards_api_websocket_and_streams(tmp_path):
             assert (await anonymous.get("/api/dashboard", params={"token": "s3cret-token-123"})).status_code == 200
             assert (await anonymous.get("/")).status_code == 200  # the page itself; it carries no data
         assert (await srv.client.get("/api/dashboard")).status_code == 200
+
+
+async def test_resume_brings_a_paused_session_back(tmp_path):
+    from orcha.agents.fake import Complete, Fail, Wait
+    from orcha.model import SessionRole
+
+    def scripts(request):
+        if request.role is SessionRole.MANAGER:
+            return [Wait(3600)]
+        return [Fail("E: flaky network")] * 3 + [Complete("recovered")]
+
+    async with served(tmp_path, scripts=scripts) as srv:
+        objective = (await srv.client.post("/api/objectives", json={"title": "t", "agent": "claude"})).json()
+        worker = await srv.orchestrator.spawn_session(objective["id"], prompt="w")
+        await eventually(lambda: srv.store.get_session(worker.id).status is S.PAUSED)
+        assert "same error 3 times" in srv.store.get_session(worker.id).pause_reason
+        resumed = await srv.client.post(f"/api/sessions/{worker.id}/resume", json={"text": "try once more"})
+        assert resumed.status_code == 200
+        await eventually(lambda: srv.store.get_session(worker.id).status is S.COMPLETED)
+        [question] = srv.store.list_questions(objective_id=objective["id"])
+        assert str(question.status) == "dismissed"
