@@ -18,12 +18,14 @@ from collections.abc import AsyncIterator
 from operator import methodcaller
 from typing import TYPE_CHECKING, Any
 
-import attrs
 import trio
 
 from orcha import guards
 from orcha.actors.mailbox import Envelope, Mailbox, answer
 from orcha.actors.messages import Answer, CancelSession, SessionMessage, Steer, Stop
+from orcha.actors.session_pauses import PausesMixin
+from orcha.actors.transcript_buffer import TranscriptBuffer
+from orcha.actors.turns import RunEnded, TurnCompletedOk, TurnInterrupted, TurnOutcome, TurnOutOfQuota, TurnTripped
 from orcha.agents.contract import (
     AgentError,
     AgentEvent,
@@ -38,7 +40,6 @@ from orcha.agents.contract import (
     TurnCompleted,
     UsageReport,
 )
-from orcha.agents.registry import Exhaustion
 from orcha.errors import ConflictError, InvalidTransitionError
 from orcha.model import (
     Audience,
@@ -48,7 +49,6 @@ from orcha.model import (
     SessionRole,
     SessionStatus,
     TranscriptKind,
-    TranscriptLine,
     Usage,
 )
 
@@ -57,7 +57,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 S = SessionStatus
-FLUSH_SECONDS = 0.25
 LATE_EVENT_GRACE = 1.0
 
 
@@ -65,36 +64,7 @@ class _Ended(Exception):
     """The store says this session has already ended: stop quietly."""
 
 
-@attrs.frozen
-class _Completed:
-    final_text: str
-    failed: bool
-
-
-@attrs.frozen
-class _Tripped:
-    trip: guards.Trip
-
-
-@attrs.frozen
-class _OutOfQuota:
-    event: Exhausted
-
-
-@attrs.frozen
-class _Interrupted:
-    """A non-interactive turn was cut short to be steered (cancel + resume)."""
-
-
-@attrs.frozen
-class _RunEnded:
-    """The run ended without completing its turn (the process died)."""
-
-
-TurnOutcome = _Completed | _Tripped | _OutOfQuota | _Interrupted | _RunEnded
-
-
-class SessionActor:
+class SessionActor(PausesMixin):
     """Owns one session's live state; everything else talks to it through :attr:`mailbox`."""
 
     def __init__(self, orchestrator: Orchestrator, session: Session) -> None:
@@ -116,7 +86,7 @@ class SessionActor:
         self._ending: tuple[SessionStatus, str] | None = None
         self._stopped_by_store = False
         self._cancel_callers: list[Envelope[Any]] = []
-        self._lines: list[TranscriptLine] = []
+        self._transcript = TranscriptBuffer(orchestrator, session.id)
         self._guard = guards.fresh(orchestrator.clock(), model_calls=session.usage.model_calls)
         self._cost_base = session.usage.cost_usd
 
@@ -128,7 +98,7 @@ class SessionActor:
             with self._life:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._read_mailbox)
-                    nursery.start_soon(self._flush_periodically)
+                    nursery.start_soon(self._transcript.run)
                     with contextlib.suppress(_Ended):
                         await self._live()
                     nursery.cancel_scope.cancel()
@@ -145,7 +115,7 @@ class SessionActor:
             status, reason = self._ending
             with contextlib.suppress(_Ended):
                 await self._move(status, reason)
-        await self._flush()
+        await self._transcript.flush()
         self.mailbox.close()
         self._orch.session_actor_exited(self.id)
         session = await self._orch.db.run(lambda s: s.get_session(self.id))
@@ -227,19 +197,19 @@ class SessionActor:
             outcome = await self._turn_with(text, fresh_start=fresh_start)
             fresh_start = False
             match outcome:
-                case _Completed(final_text=final, failed=failed):
+                case TurnCompletedOk(final_text=final, failed=failed):
                     next_text = await self._after_turn(final, failed)
                     if next_text is None:
                         return
                     text = next_text
-                case _Interrupted():
+                case TurnInterrupted():
                     await self._close_run()
                     text = self._inputs.popleft() if self._inputs else "continue"
-                case _Tripped(trip=trip):
+                case TurnTripped(trip=trip):
                     text = await self._pause_for_guard(trip)
-                case _OutOfQuota(event=event):
+                case TurnOutOfQuota(event=event):
                     text, fresh_start = await self._handle_exhaustion(event)
-                case _RunEnded():
+                case RunEnded():
                     await self._move(S.FAILED, "the agent exited without completing its turn")
                     return
 
@@ -297,13 +267,13 @@ class SessionActor:
                         try:
                             event = await self._events.__anext__()
                         except StopAsyncIteration:
-                            return _RunEnded()
+                            return RunEnded()
                     if idle.cancelled_caught:
-                        return _Tripped(guards.idle_trip(self._orch.config.guards))
+                        return TurnTripped(guards.idle_trip(self._orch.config.guards))
                     outcome = await self._on_event(event)
                     if outcome is not None:
                         return outcome
-            return _Interrupted()
+            return TurnInterrupted()
         finally:
             self._in_turn = False
             self._turn = None
@@ -341,113 +311,17 @@ class SessionActor:
                     self._guard = guards.on_progress(self._guard, now)
                 self._guard, trip = guards.on_turn_end(config, self._guard)
                 if trip is None:
-                    return _Completed(final, failed)
+                    return TurnCompletedOk(final, failed)
             case Exhausted():
                 self._emit(TranscriptKind.ERROR, f"usage exhausted: {event.message}")
-                return _OutOfQuota(event)
-        return _Tripped(trip) if trip is not None else None
+                return TurnOutOfQuota(event)
+        return TurnTripped(trip) if trip is not None else None
 
     async def _record_usage(self, usage: UsageReport) -> None:
         """Add a usage report; a provider's cost is a running total for its conversation, so it is rebased."""
         delta = Usage(model_calls=usage.model_calls, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
         total = None if usage.cost_total_usd is None else self._cost_base + usage.cost_total_usd
         self._session = await self._orch.db.run(lambda s: s.add_session_usage(self.id, delta, cost_total_usd=total))
-
-    # --- pauses: loop guards and exhaustion ---------------------------------------------------------------
-
-    async def _pause(self, reason: str, question_text: str) -> str:
-        await self._close_run()
-        await self._move(S.PAUSED, reason)
-        question = await self._orch.ask(self._session.objective_id, self.id, question_text, Audience.USER)
-        self._waiting_question = question.id
-        return question.id
-
-    async def _pause_for_guard(self, trip: guards.Trip) -> str:
-        await self._pause(
-            f"loop guard: {trip.reason}",
-            f"Session {self.id} was paused by a loop guard ({trip.kind}): {trip.reason}. "
-            "Answer to resume it; your answer is sent to the agent.",
-        )
-        text = await self._next_input()
-        assert text is not None
-        await self._settle_question("resumed by a message to the session")
-        self._guard = guards.fresh(self._orch.clock(), model_calls=0)
-        await self._move(S.RUNNING, None)
-        return text
-
-    async def _choose_agent(self) -> str:
-        chosen = self._orch.providers.choose(self._agent, self._orch.clock())
-        if chosen is None:
-            chosen, _ = await self._park(self._agent)
-        if chosen != self._agent:
-            await self._switch_agent(chosen)
-        return self._agent
-
-    async def _switch_agent(self, agent: str) -> None:
-        previous, self._agent = self._agent, agent
-        self._provider_session_id = None
-        await self._orch.db.run(
-            lambda s: s.record_event(
-                "provider_fallback",
-                objective_id=self._session.objective_id,
-                session_id=self.id,
-                old=previous,
-                new=agent,
-            )
-        )
-        await self._orch.db.run(lambda s: s.set_session_fields(self.id, agent=agent))
-        self._emit(TranscriptKind.SYSTEM, f"{previous} is out of quota: continuing on {agent}")
-
-    async def _handle_exhaustion(self, event: Exhausted) -> tuple[str, bool]:
-        """Fall back to another provider, or park until the reset or the user's answer. Returns the next turn."""
-        await self._close_run()
-        record = Exhaustion(agent=self._agent, until=event.resets_at, billing=event.billing, reason=event.message)
-        await self._orch.mark_exhausted(record)
-        chosen = self._orch.providers.choose(self._agent, self._orch.clock())
-        if chosen is None:
-            chosen, answer_text = await self._park(self._agent)
-        else:
-            answer_text = None
-        if chosen != self._agent:
-            await self._switch_agent(chosen)
-            return self._session.prompt, True
-        text = answer_text or "Your usage window has reset; carry on where you stopped."
-        return text, self._provider_session_id is None
-
-    async def _park(self, agent: str) -> tuple[str, str | None]:
-        """Pause until ``agent`` (or a fallback) may be used: its reset time passes, or the user answers.
-
-        Returns the agent to go on with and the user's answer (``None`` when the reset time resumed it).
-        """
-        record = self._orch.providers.exhaustion(agent, self._orch.clock())
-        until = record.until if record else None
-        when = "an unknown time" if until is None else f"{until:.0f} (Unix time)"
-        if self._session.status is S.STARTING:
-            await self._move(S.RUNNING, None)
-        question_id = await self._pause(
-            f"{agent} is out of quota until {when}",
-            f"Session {self.id} is parked: {agent} is out of quota until {when} and no other provider is "
-            "available. Answer to retry now, or wait for the reset.",
-        )
-        auto = self._orch.config.auto_resume_on_reset and until is not None
-        deadline = self._orch.trio_time_of(until) if auto and until is not None else math.inf
-        text = await self._next_input(deadline=deadline)
-        if text is None:  # the reset time passed
-            self._waiting_question = None
-            await self._orch.close_question_automatically(
-                question_id, f"resumed automatically: {agent}'s usage window reset"
-            )
-        else:
-            await self._settle_question("resumed by a message to the session")
-            await self._orch.clear_exhausted(agent, reason="the user answered")
-        await self._move(S.RUNNING, None)
-        return self._orch.providers.choose(agent, self._orch.clock()) or agent, text
-
-    async def _settle_question(self, note: str) -> None:
-        """A message resumed the session while its question was still open: dismiss it, with a note."""
-        if self._waiting_question is not None:
-            question_id, self._waiting_question = self._waiting_question, None
-            await self._orch.close_question_automatically(question_id, note)
 
     async def snapshot(self) -> str:
         """The run's screen, for providers that have one."""
@@ -476,7 +350,7 @@ class SessionActor:
                 await run.cancel()
 
     async def _move(self, status: SessionStatus, reason: str | None) -> None:
-        await self._flush()
+        await self._transcript.flush()
         try:
             self._session = await self._orch.db.run(lambda s: s.update_session_status(self.id, status, reason=reason))
         except InvalidTransitionError as exc:
@@ -496,19 +370,7 @@ class SessionActor:
         await self._orch.session_moved(self._session)
 
     def _emit(self, kind: TranscriptKind, body: str) -> None:
-        self._lines.append(TranscriptLine(session_id=self.id, kind=kind, body=body, ts=self._orch.clock()))
-
-    async def _flush(self) -> None:
-        if self._lines:
-            lines, self._lines = self._lines, []
-            await self._orch.db.run(lambda s: s.append_transcript(lines))
-            self._orch.transcript_appended(self.id)
-
-    async def _flush_periodically(self) -> None:
-        while True:
-            await trio.sleep(FLUSH_SECONDS)
-            if len(self._lines) >= 1:
-                await self._flush()
+        self._transcript.emit(kind, body)
 
 
 def _compact(text: str, limit: int = 300) -> str:
