@@ -41,19 +41,15 @@ class PRSnapshot:
 class Forge(Protocol):
     async def push(self, *, repo: str, branch: str, workdir: str | None = None, force: bool = False) -> str:
         """Push ``branch`` to ``repo`` and return the new head sha."""
-        ...
 
     async def open_pr(self, *, repo: str, branch: str, base: str, title: str, body: str) -> ForgePR:
         """Open a pull request of ``branch`` into ``base``."""
-        ...
 
     async def refresh_pr(self, url: str) -> PRSnapshot:
         """The PR's state and head now, with all its review feedback."""
-        ...
 
     async def comment(self, url: str, body: str) -> None:
         """Comment on the PR."""
-        ...
 
 
 @attrs.define

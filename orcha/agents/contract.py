@@ -129,15 +129,12 @@ class AgentRun(Protocol):
 
     def events(self) -> AsyncIterator[AgentEvent]:
         """The normalized event stream. Iterate it from one task."""
-        ...
 
     async def send(self, text: str) -> None:
         """Give an interactive run a new user turn. Non-interactive runs raise ``RuntimeError``."""
-        ...
 
     async def cancel(self) -> None:
         """Stop the run now (scope cancel → provider cancel → process-group kill). Idempotent."""
-        ...
 
 
 class Provider(Protocol):
@@ -148,8 +145,6 @@ class Provider(Protocol):
 
     async def start(self, request: StartRequest) -> AgentRun:
         """Start a new conversation with ``request.prompt`` as its first turn."""
-        ...
 
     async def resume(self, request: StartRequest, provider_session_id: str, text: str) -> AgentRun:
         """Continue conversation ``provider_session_id`` with ``text`` as the next turn."""
-        ...

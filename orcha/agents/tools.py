@@ -24,4 +24,3 @@ class ToolOutcome:
 class ToolSurface(Protocol):
     async def call(self, name: str, arguments: Mapping[str, Any]) -> ToolOutcome:
         """Run tool ``name``. Bad arguments, unknown ids and refusals come back as ``is_error`` outcomes."""
-        ...
