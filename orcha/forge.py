@@ -9,6 +9,7 @@ from typing import Protocol
 import attrs
 
 from orcha.errors import ConflictError, NotFoundError
+from orcha.executor import Executor
 from orcha.model import PRState
 
 
@@ -38,11 +39,23 @@ class PRSnapshot:
     feedback: tuple[Feedback, ...] = ()
 
 
-class Forge(Protocol):
-    async def push(self, *, repo: str, branch: str, workdir: str | None = None, force: bool = False) -> str:
-        """Push ``branch`` to ``repo`` and return the new head sha."""
+ORCHA_MARK = "<!-- posted by orcha -->"
+"""Appended to what orcha posts, so its own comments are never mistaken for review feedback."""
 
-    async def open_pr(self, *, repo: str, branch: str, base: str, title: str, body: str) -> ForgePR:
+
+class Forge(Protocol):
+    """A code host. ``workdir``/``executor`` name the checkout (and the machine) a push or PR comes from."""
+
+    async def push(
+        self, *, repo: str, branch: str, workdir: str | None = None, force: bool = False,
+        executor: Executor | None = None,
+    ) -> str:  # fmt: skip
+        """Push the checkout's HEAD to ``branch`` of ``repo`` and return the new head sha."""
+
+    async def open_pr(
+        self, *, repo: str, branch: str, base: str, title: str, body: str, workdir: str | None = None,
+        executor: Executor | None = None,
+    ) -> ForgePR:  # fmt: skip
         """Open a pull request of ``branch`` into ``base``."""
 
     async def refresh_pr(self, url: str) -> PRSnapshot:
@@ -72,7 +85,10 @@ class FakeForge:
         self._heads: dict[tuple[str, str], str] = {}
         self.pushes: list[tuple[str, str, bool]] = []
 
-    async def push(self, *, repo: str, branch: str, workdir: str | None = None, force: bool = False) -> str:
+    async def push(
+        self, *, repo: str, branch: str, workdir: str | None = None, force: bool = False,
+        executor: Executor | None = None,
+    ) -> str:  # fmt: skip
         previous = self._heads.get((repo, branch), "")
         sha = hashlib.sha1(f"{repo}:{branch}:{previous}:{len(self.pushes)}".encode()).hexdigest()
         self._heads[(repo, branch)] = sha
@@ -84,7 +100,10 @@ class FakeForge:
                 entry.pr = attrs.evolve(entry.pr, head_sha=sha)
         return sha
 
-    async def open_pr(self, *, repo: str, branch: str, base: str, title: str, body: str) -> ForgePR:
+    async def open_pr(
+        self, *, repo: str, branch: str, base: str, title: str, body: str, workdir: str | None = None,
+        executor: Executor | None = None,
+    ) -> ForgePR:  # fmt: skip
         head = self._heads.get((repo, branch))
         if head is None:
             raise ConflictError(f"branch {branch!r} was never pushed to {repo}")

@@ -52,6 +52,7 @@ class Spawn:
     repo: str | None = None
     base_branch: str | None = None
     workspace_kind: WorkspaceKind | None = None
+    pr_id: str | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 
 from orcha.actors.mailbox import Mailbox, answer
 from orcha.actors.messages import Finish, ObjectiveMessage, SessionEnded, Spawn
-from orcha.errors import ConflictError, OrchaError
-from orcha.model import Objective, Session, SessionStatus
+from orcha.actors.workspaces import check_branch
+from orcha.errors import ConflictError, InvalidInputError, OrchaError
+from orcha.model import Objective, Session, SessionRole, SessionStatus, WorkspaceKind
 from orcha.transitions import dependents_to_cancel
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ class ObjectiveActor:
         target_id = None
         if spawn.target_id is not None:
             target_id = (await self._orch.db.run(lambda s: s.find_target(spawn.target_id or ""))).id
+        workspace_id = await self._workspace_for(spawn)
         session = await self._orch.db.run(
             lambda s: s.create_session(
                 objective_id=self.id,
@@ -57,10 +59,35 @@ class ObjectiveActor:
                 parent_session_id=spawn.parent_session_id,
                 depends_on=spawn.depends_on,
                 target_id=target_id,
+                workspace_id=workspace_id,
             )
         )
         self._orch.scheduler.wake()
         return session
+
+    async def _workspace_for(self, spawn: Spawn) -> str | None:
+        """A coding worker of an objective with a repo gets a workspace row now; it is checked out at start."""
+        objective = await self._orch.db.run(lambda s: s.get_objective(self.id))
+        repo = spawn.repo or objective.repo
+        if repo is None or spawn.role is not SessionRole.WORKER:
+            return None
+        base = check_branch(spawn.base_branch or objective.base_branch or "main")
+        kind = spawn.workspace_kind or (WorkspaceKind.PR_BRANCH if spawn.pr_id else WorkspaceKind.ISOLATED)
+        branch = None
+        if kind is WorkspaceKind.PR_BRANCH:
+            if spawn.pr_id is None:
+                raise InvalidInputError("a pr_branch workspace needs the PR it follows up", field="workspace_kind")
+            pr = await self._orch.db.run(lambda s: s.get_pull_request(spawn.pr_id or ""))
+            branch = pr.branch
+        if kind is WorkspaceKind.SHARED_SCRATCH:
+            existing = await self._orch.db.run(lambda s: s.list_workspaces(self.id))
+            for workspace in existing:
+                if workspace.kind is WorkspaceKind.SHARED_SCRATCH and workspace.repo == repo:
+                    return workspace.id
+        created = await self._orch.db.run(
+            lambda s: s.create_workspace(objective_id=self.id, kind=kind, repo=repo, base_branch=base, branch=branch)
+        )
+        return created.id
 
     async def _finish(self, finish: Finish) -> Objective:
         objective, ended = await self._orch.db.run(

@@ -34,8 +34,10 @@ from orcha.actors.scheduler import Scheduler
 from orcha.actors.session import SessionActor
 from orcha.actors.target import Doctor, TargetActor
 from orcha.actors.tools import SessionTools
+from orcha.actors.workspaces import WorkspaceManager
 from orcha.agents.registry import Exhaustion, ProviderRegistry
 from orcha.errors import ConflictError, InvalidTransitionError, NotFoundError
+from orcha.executor import CommandError, Executor
 from orcha.forge import Forge
 from orcha.guards import GuardConfig
 from orcha.model import (
@@ -94,6 +96,7 @@ class Orchestrator(Operations):
         doctor: Doctor,
         config: OrchestratorConfig | None = None,
         clock: Callable[[], float],
+        local_executor: Executor | None = None,
     ) -> None:
         self.db = db
         self.providers = providers
@@ -101,6 +104,8 @@ class Orchestrator(Operations):
         self.config = config or OrchestratorConfig()
         self.clock = clock
         self._doctor = doctor
+        self._local_executor = local_executor
+        self.workspaces = WorkspaceManager(self)
         self.scheduler = Scheduler(self)
         self.pr_monitor = PRMonitor(self)
         self.pull_requests = PullRequestWorkflow(self)
@@ -269,6 +274,12 @@ class Orchestrator(Operations):
     def trio_time_of(self, wall_time: float) -> float:
         """The trio clock reading at which wall-clock ``wall_time`` arrives."""
         return trio.current_time() + (wall_time - self.clock())
+
+    def executor_for(self, target: Target) -> Executor:
+        """The executor that runs commands on ``target``."""
+        if target.kind is TargetKind.LOCAL and self._local_executor is not None:
+            return self._local_executor
+        raise CommandError(f"no executor for target {target.name} ({target.kind}) in this build")
 
     def tools_for(self, session_id: str) -> SessionTools:
         return SessionTools(self, session_id)

@@ -10,7 +10,17 @@ import trio
 
 from orcha.actors.messages import Spawn
 from orcha.errors import ConflictError, InvalidInputError, LockHeldError, PushRefusedError
-from orcha.model import Audience, LockKind, ObjectiveStatus, PRState, PullRequest, SessionRole, WorkspaceKind
+from orcha.executor import Executor
+from orcha.model import (
+    Audience,
+    LockKind,
+    ObjectiveStatus,
+    PRState,
+    PullRequest,
+    Session,
+    SessionRole,
+    WorkspaceKind,
+)
 from orcha.push import PushVerdict, evaluate_push
 
 if TYPE_CHECKING:
@@ -37,33 +47,42 @@ class PullRequestWorkflow:
             raise InvalidInputError(f"pull request {pr_id} is not in objective {objective_id}", field="pr")
         return pr
 
+    async def _checkout(self, session: Session) -> tuple[str | None, str | None, Executor | None]:
+        """(branch, path, executor) of the session's prepared checkout, or Nones when it has none."""
+        if session.workspace_id is None:
+            return None, None, None
+        workspace = await self._orch.db.run(lambda s: s.get_workspace(session.workspace_id or ""))
+        if workspace.path is None or workspace.target_id is None:
+            return workspace.branch, None, None
+        target = await self._orch.db.run(lambda s: s.get_target(workspace.target_id or ""))
+        return workspace.branch, workspace.path, self._orch.executor_for(target)
+
     async def publish(self, session_id: str, *, title: str, body: str) -> PullRequest:
-        """Push the session's branch and open a PR for it (under the branch's one-updater lock)."""
+        """Commit what is left, push the session's branch and open a PR (under the branch's one-updater lock)."""
         if not title.strip():
             raise InvalidInputError("a pull request needs a title", field="title")
         session = await self._orch.db.run(lambda s: s.get_session(session_id))
         repo, base = await self._repo_and_base(session.objective_id)
-        branch = f"orcha/{session.id}"
+        checkout_branch, path, executor = await self._checkout(session)
+        branch = checkout_branch or f"orcha/{session.id}"
         existing = await self._orch.db.run(lambda s: s.list_pull_requests(objective_id=session.objective_id))
         for pr in existing:
             if pr.branch == branch:
                 raise ConflictError(f"branch {branch} already has {pr.url}; use update_pr")
         key = branch_lock_key(repo, branch)
         async with self._branch_lock(key, session_id):
-            await self._orch.forge.push(repo=repo, branch=branch)
-            opened = await self._orch.forge.open_pr(repo=repo, branch=branch, base=base, title=title, body=body)
+            if path is not None and executor is not None:
+                await self._orch.workspaces.commit_pending(executor, path, title)
+            await self._orch.forge.push(repo=repo, branch=branch, workdir=path, executor=executor)
+            opened = await self._orch.forge.open_pr(
+                repo=repo, branch=branch, base=base, title=title, body=body, workdir=path, executor=executor
+            )
         pr = await self._orch.db.run(
             lambda s: s.create_pull_request(
-                objective_id=session.objective_id,
-                session_id=session_id,
-                url=opened.url,
-                number=opened.number,
-                branch=branch,
-                base=base,
-                title=title,
-                head_sha=opened.head_sha,
+                objective_id=session.objective_id, session_id=session_id, url=opened.url, number=opened.number,
+                branch=branch, base=base, title=title, head_sha=opened.head_sha,
             )
-        )
+        )  # fmt: skip
         self._orch.announce("pr", pr.id)
         return pr
 
@@ -94,8 +113,13 @@ class PullRequestWorkflow:
             )
             return f"{decision.explanation}; asked the manager (question {question.id})"
         repo, _ = await self._repo_and_base(pr.objective_id)
+        _, path, executor = await self._checkout(session)
         async with self._branch_lock(branch_lock_key(repo, pr.branch), session_id):
-            sha = await self._orch.forge.push(repo=repo, branch=pr.branch, force=decision.force)
+            if path is not None and executor is not None:
+                await self._orch.workspaces.commit_pending(executor, path, f"Update PR #{pr.number}")
+            sha = await self._orch.forge.push(
+                repo=repo, branch=pr.branch, workdir=path, force=decision.force, executor=executor
+            )
         await self._orch.db.run(lambda s: s.update_pull_request(pr.id, head_sha=sha))
         await self._orch.db.run(
             lambda s: s.record_event(
@@ -166,6 +190,7 @@ class PullRequestWorkflow:
                 role=SessionRole.WORKER,
                 parent_session_id=pr.session_id,
                 workspace_kind=WorkspaceKind.PR_BRANCH,
+                pr_id=pr.id,
             ),
         )
         for f in pending:

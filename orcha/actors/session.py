@@ -40,7 +40,7 @@ from orcha.agents.contract import (
     TurnCompleted,
     UsageReport,
 )
-from orcha.errors import ConflictError, InvalidTransitionError
+from orcha.errors import ConflictError, InvalidTransitionError, OrchaError
 from orcha.model import (
     Audience,
     ObjectiveStatus,
@@ -89,6 +89,7 @@ class SessionActor(PausesMixin):
         self._transcript = TranscriptBuffer(orchestrator, session.id)
         self._guard = guards.fresh(orchestrator.clock(), model_calls=session.usage.model_calls)
         self._cost_base = session.usage.cost_usd
+        self._cwd: str | None = None
 
     # --- life ---------------------------------------------------------------------------------------------
 
@@ -188,6 +189,12 @@ class SessionActor(PausesMixin):
         self._session = await self._orch.db.run(lambda s: s.get_session(self.id))
         if self._session.status is not S.STARTING:
             raise _Ended
+        try:
+            workspace = await self._orch.workspaces.prepare(self._session)
+        except OrchaError as exc:
+            await self._move(S.FAILED, f"workspace: {exc}")
+            return
+        self._cwd = workspace.path if workspace is not None else None
         agent = await self._choose_agent()
         mode = SessionMode.INTERACTIVE if self._orch.is_interactive(agent) else SessionMode.NONINTERACTIVE
         await self._orch.db.run(lambda s: s.set_session_fields(self.id, mode=mode, agent=agent))
@@ -339,6 +346,7 @@ class SessionActor(PausesMixin):
             role=self._session.role,
             agent=self._agent,
             prompt=text,
+            cwd=self._cwd,
             tools=self._orch.tools_for(self.id),
         )
 

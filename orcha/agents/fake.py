@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
@@ -300,6 +301,7 @@ class FakeRun:
                 )
                 self._pending_tool = step
             case Edit(path, summary):
+                self._write(path, summary)
                 call_id = f"edit_{conversation.position}"
                 self._pending.extend(
                     [
@@ -328,6 +330,16 @@ class FakeRun:
             case AwaitTeam(poll_seconds):
                 summary = await self._await_team(poll_seconds)
                 self._pending.extend([self._model_call(summary), TextOut(text=summary)])
+
+    def _write(self, path: str, summary: str) -> None:
+        """Edit for real when the session has a checkout: the fake stands in for the model, not the files."""
+        cwd = self._request.cwd
+        if cwd is None or path.startswith("/") or ".." in path.split("/"):
+            return
+        target = os.path.join(cwd, path)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write(f"# {summary} ({self._request.session_id}, step {self._conversation.position})\n")
 
     async def _finish_tool(self, step: Call) -> None:
         self._pending_tool = None

@@ -89,7 +89,7 @@ def check_arguments(args: argparse.Namespace) -> str | None:
         return "--schedule-interval must be positive"
     if not is_loopback(args.host) and not args.token:
         return f"refusing to listen on {args.host} without a token: pass --token (or set ORCHA_TOKEN)"
-    for flag, wanted in (("--real-agents", args.real_agents), ("--real-forge", args.real_forge), ("--tmux", args.tmux)):
+    for flag, wanted in (("--real-agents", args.real_agents), ("--tmux", args.tmux)):
         if wanted:
             return f"{flag} is not available in this build yet; run with fake agents and the fake forge"
     return None
@@ -135,6 +135,8 @@ async def _serve(args: argparse.Namespace) -> None:
     from orcha.forge import FakeForge
     from orcha.io.doctor import local_doctor
     from orcha.io.gateway import StoreGateway
+    from orcha.io.git_forge import GitForge
+    from orcha.io.local_executor import LocalExecutor
     from orcha.io.store import Store
     from orcha.web.app import create_app
     from orcha.web.context import WebContext
@@ -150,10 +152,12 @@ async def _serve(args: argparse.Namespace) -> None:
         schedule_interval=args.schedule_interval,
         local_target=LocalTarget(capacity_sessions=args.capacity, work_root=work_root),
     )
+    executor = LocalExecutor()
     orchestrator = Orchestrator(
         db=StoreGateway(store),
         providers=ProviderRegistry(providers, fallback_order=("claude", "codex")),
-        forge=FakeForge(),
+        forge=GitForge(local=executor) if args.real_forge else FakeForge(),
+        local_executor=executor,
         doctor=local_doctor(fake_agents=not args.real_agents),
         config=config,
         clock=time.time,
@@ -164,10 +168,11 @@ async def _serve(args: argparse.Namespace) -> None:
             await nursery.start(orchestrator.run)
             urls = await nursery.start(functools.partial(serve_web, app, host=args.host, port=args.port))
             log.info(
-                "orcha is ready in %.2fs: dashboard on %s (database %s, fake agents, fake forge)",
+                "orcha is ready in %.2fs: dashboard on %s (database %s, fake agents, %s)",
                 time.monotonic() - started,
                 urls[0],
                 args.db,
+                "git + gh forge" if args.real_forge else "fake forge",
             )
             print(f"orcha: dashboard on {urls[0]}/", file=sys.stderr, flush=True)
             with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:

@@ -15,6 +15,7 @@ from orcha.agents.registry import ProviderRegistry
 from orcha.agents.scripts import default_script
 from orcha.forge import FakeForge
 from orcha.io.gateway import StoreGateway
+from orcha.io.local_executor import LocalExecutor
 from orcha.io.store import Store
 from orcha.model import Target
 
@@ -45,12 +46,15 @@ async def running(
 ) -> AsyncIterator[Orchestrator]:
     store = Store(tmp_path / "orcha.db", clock=wall_clock)
     registry = ProviderRegistry(providers or {"claude": fake()}, fallback_order=fallback_order)
-    config = config or OrchestratorConfig(local_target=LocalTarget(capacity_sessions=capacity), pr_poll_interval=3600)
+    config = config or OrchestratorConfig(
+        local_target=LocalTarget(capacity_sessions=capacity, work_root=str(tmp_path / "work")), pr_poll_interval=3600
+    )
     orchestrator = Orchestrator(
         db=StoreGateway(store, inline=True),
         providers=registry,
         forge=forge or FakeForge(),
         doctor=passing_doctor,
+        local_executor=LocalExecutor(grace=1.0),
         config=config,
         clock=wall_clock,
     )

@@ -17,6 +17,7 @@ from orcha.agents.fake import AwaitTeam, Call, Complete, Edit, FakeProvider, Say
 from orcha.agents.registry import ProviderRegistry
 from orcha.forge import FakeForge
 from orcha.io.gateway import StoreGateway
+from orcha.io.local_executor import LocalExecutor
 from orcha.io.store import Store
 from orcha.model import SessionRole
 from orcha.web.app import create_app
@@ -79,6 +80,7 @@ async def served(
             pr_poll_interval=3600,
         ),
         clock=time.time,
+        local_executor=LocalExecutor(grace=1.0),
     )
     app = create_app(
         WebContext(orchestrator=orchestrator, reader=StoreGateway(reader), token=token, keepalive_seconds=keepalive)

@@ -70,6 +70,18 @@ class RecordsMixin:
             tx.event("workspace_created", objective_id=objective_id, target_id=target_id, kind=kind, path=path)
             return _rows.workspace(_one(tx, "workspace", "workspaces", workspace_id))
 
+    def place_workspace(self, workspace_id: str, *, target_id: str, path: str, branch: str | None) -> Workspace:
+        """Record where a workspace was prepared (its target, its path) and its branch."""
+        with self._db.write() as tx:
+            workspace = _rows.workspace(_one(tx, "workspace", "workspaces", workspace_id))
+            tx.execute(
+                "UPDATE workspaces SET target_id = ?, path = ?, branch = COALESCE(?, branch) WHERE id = ?",
+                (target_id, path, branch, workspace_id),
+            )
+            tx.event("workspace_prepared", objective_id=workspace.objective_id, target_id=target_id, path=path,
+                     branch=branch, workspace_id=workspace_id)  # fmt: skip
+            return _rows.workspace(_one(tx, "workspace", "workspaces", workspace_id))
+
     def get_workspace(self, workspace_id: str) -> Workspace:
         with self._db.read() as tx:
             return _rows.workspace(_one(tx, "workspace", "workspaces", workspace_id))

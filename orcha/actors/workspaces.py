@@ -1,0 +1,121 @@
+"""Workspaces: fresh checkouts prepared on the session's target, through that target's executor.
+
+Each target keeps a bare mirror of every repo (cloned once, fetched to refresh) for speed and locality, but
+every checkout clones from the real origin (borrowing the mirror's objects) and branches off the base as the
+origin has it now: never a stale local copy. Paths derive from ids, never from user text.
+
+- isolated:       a new branch ``orcha/<session id>`` off ``origin/<base>``
+- shared_scratch: one checkout per objective and repo, shared (one writer at a time: the workspace lock)
+- pr_branch:      the PR's branch at its fresh head, for follow-ups
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import TYPE_CHECKING
+
+import trio
+
+from orcha.errors import InvalidInputError
+from orcha.executor import CommandError, Executor
+from orcha.model import Session, Target, Workspace, WorkspaceKind
+
+if TYPE_CHECKING:
+    from orcha.actors.orchestrator import Orchestrator
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_BRANCH = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]{1,200}$")
+
+
+def repo_key(repo: str) -> str:
+    """A directory name for a repo's mirror: readable, and unique by a hash of the whole URL."""
+    base = _SAFE.sub("-", repo.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git"))[:40] or "repo"
+    return f"{base}-{hashlib.sha256(repo.encode()).hexdigest()[:12]}"
+
+
+def check_branch(name: str, field: str = "base_branch") -> str:
+    if not _BRANCH.match(name):
+        raise InvalidInputError(f"{name!r} is not a branch name orcha will use", field=field)
+    return name
+
+
+class WorkspaceManager:
+    def __init__(self, orchestrator: Orchestrator) -> None:
+        self._orch = orchestrator
+        self._mirror_locks: dict[tuple[str, str], trio.Lock] = {}
+
+    def paths(self, target: Target, workspace: Workspace) -> tuple[str, str]:
+        """(mirror, checkout) paths on ``target`` for ``workspace``."""
+        root = target.work_root.rstrip("/")
+        return f"{root}/mirrors/{repo_key(workspace.repo or '')}.git", f"{root}/workspaces/{workspace.id}"
+
+    async def prepare(self, session: Session) -> Workspace | None:
+        """Make the session's checkout ready on its target; ``None`` for sessions without a workspace."""
+        if session.workspace_id is None:
+            return None
+        workspace = await self._orch.db.run(lambda s: s.get_workspace(session.workspace_id or ""))
+        if session.target_id is None:
+            raise CommandError(f"session {session.id} has no target to prepare its workspace on")
+        target = await self._orch.db.run(lambda s: s.get_target(session.target_id or ""))
+        executor = self._orch.executor_for(target)
+        mirror, path = self.paths(target, workspace)
+        branch = self._branch_of(session, workspace)
+        if workspace.repo is None:
+            (await executor.run(["mkdir", "-p", path])).check()
+        elif workspace.path == path and await self._exists(executor, path):
+            if workspace.kind is not WorkspaceKind.ISOLATED:
+                (await executor.run(["git", "fetch", "--quiet", "origin"], cwd=path)).check()
+        else:
+            await self._refresh_mirror(executor, target, workspace.repo, mirror)
+            await self._clone(executor, workspace, mirror, path, branch)
+        return await self._orch.db.run(
+            lambda s: s.place_workspace(workspace.id, target_id=target.id, path=path, branch=branch)
+        )
+
+    def _branch_of(self, session: Session, workspace: Workspace) -> str:
+        if workspace.kind is WorkspaceKind.ISOLATED:
+            return workspace.branch or f"orcha/{session.id}"
+        if workspace.kind is WorkspaceKind.PR_BRANCH:
+            if not workspace.branch:
+                raise CommandError(f"workspace {workspace.id} is for a PR branch but names none")
+            return workspace.branch
+        return workspace.branch or f"orcha/scratch-{workspace.objective_id}"
+
+    async def _exists(self, executor: Executor, path: str) -> bool:
+        return (await executor.run(["test", "-d", path])).ok
+
+    async def _refresh_mirror(self, executor: Executor, target: Target, repo: str, mirror: str) -> None:
+        lock = self._mirror_locks.setdefault((target.id, mirror), trio.Lock())
+        async with lock:  # one fetch per mirror at a time
+            if await self._exists(executor, mirror):
+                (await executor.run(["git", "fetch", "--quiet", "--prune", "origin"], cwd=mirror)).check()
+            else:
+                (await executor.run(["mkdir", "-p", mirror.rsplit("/", 1)[0]])).check()
+                (await executor.run(["git", "clone", "--quiet", "--mirror", "--", repo, mirror])).check()
+
+    async def _clone(self, executor: Executor, workspace: Workspace, mirror: str, path: str, branch: str) -> None:
+        assert workspace.repo is not None
+        await executor.run(["rm", "-rf", path])  # a half-made checkout from a crash is not reused
+        (await executor.run(["mkdir", "-p", path.rsplit("/", 1)[0]])).check()
+        (await executor.run(["git", "clone", "--quiet", "--reference-if-able", mirror, "--", workspace.repo, path])
+         ).check()  # fmt: skip
+        for key, value in (("user.name", "orcha"), ("user.email", "orcha@localhost")):
+            (await executor.run(["git", "config", key, value], cwd=path)).check()
+        start = (
+            f"origin/{branch}"
+            if workspace.kind is WorkspaceKind.PR_BRANCH
+            else f"origin/{workspace.base_branch or 'main'}"
+        )
+        result = await executor.run(["git", "checkout", "--quiet", "-B", branch, start], cwd=path)
+        if not result.ok:
+            raise CommandError(f"cannot start branch {branch} at {start}: {result.stderr.strip()[-300:]}")
+
+    async def commit_pending(self, executor: Executor, path: str, message: str) -> bool:
+        """Commit whatever the agent left uncommitted in the checkout; ``False`` when it was clean."""
+        status = (await executor.run(["git", "status", "--porcelain"], cwd=path)).check()
+        if not status.stdout.strip():
+            return False
+        (await executor.run(["git", "add", "-A"], cwd=path)).check()
+        (await executor.run(["git", "commit", "--quiet", "-m", message], cwd=path)).check()
+        return True

@@ -1,0 +1,62 @@
+"""The executor contract: run a command somewhere (this machine, an SSH box) and stream its output.
+
+Git, gh, workspace preparation and agent processes all go through an :class:`Executor`, so a command runs
+the same way on every target. Cancelling the caller's scope stops the command and everything it started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
+
+import attrs
+
+from orcha.errors import OrchaError
+
+LineSink = Callable[[str, str], None]
+"""Called with ``("stdout" | "stderr", line)`` for each line as it arrives (without the newline)."""
+
+
+class CommandError(OrchaError):
+    """A command could not start, or exited non-zero where success was required."""
+
+    code = "command_failed"
+
+
+@attrs.frozen(kw_only=True)
+class CommandResult:
+    argv: tuple[str, ...]
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def check(self) -> CommandResult:
+        """Return self, or raise :class:`CommandError` with the command and the tail of its stderr."""
+        if not self.ok:
+            tail = " ".join(self.stderr.strip().splitlines()[-3:]) or self.stdout.strip()[-300:]
+            raise CommandError(f"`{' '.join(self.argv[:3])}` exited {self.exit_code}: {tail[-500:]}")
+        return self
+
+
+class Executor(Protocol):
+    """Runs commands on one target."""
+
+    name: str
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        input: bytes | None = None,
+        on_line: LineSink | None = None,
+    ) -> CommandResult:
+        """Run ``argv`` to completion. Cancellation kills the whole process tree (SIGTERM, then SIGKILL).
+
+        Raises :class:`CommandError` only when the command cannot start; a non-zero exit is a result.
+        """

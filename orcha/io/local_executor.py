@@ -1,0 +1,129 @@
+"""Run commands on this machine, each in its own session and process group.
+
+Cancelling the caller's scope delivers SIGTERM to the whole group, waits a grace period, then SIGKILLs the
+group: a shell's children die with it (``kill_process_group``, the cancel delivery for trio processes).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+
+import trio
+
+from orcha.executor import CommandError, CommandResult, LineSink
+from orcha.io import txguard
+
+MAX_CAPTURE = 1024 * 1024
+
+
+async def kill_process_group(process: trio.Process, *, grace: float) -> None:
+    """SIGTERM the process's group, give it ``grace`` seconds, then SIGKILL whatever is left of it."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        if sig is signal.SIGTERM:
+            with trio.move_on_after(grace):
+                await process.wait()
+
+
+class _Collector:
+    def __init__(self, stream_name: str, on_line: LineSink | None) -> None:
+        self._name = stream_name
+        self._on_line = on_line
+        self._pending = b""
+        self._chunks: list[str] = []
+        self._size = 0
+
+    def feed(self, data: bytes) -> None:
+        self._pending += data
+        *lines, self._pending = self._pending.split(b"\n")
+        for raw in lines:
+            self._emit(raw)
+
+    def close(self) -> None:
+        if self._pending:
+            self._emit(self._pending)
+            self._pending = b""
+
+    def _emit(self, raw: bytes) -> None:
+        line = raw.decode("utf-8", errors="replace").rstrip("\r")
+        if self._size < MAX_CAPTURE:
+            self._chunks.append(line)
+            self._size += len(line) + 1
+        if self._on_line is not None:
+            self._on_line(self._name, line)
+
+    def text(self) -> str:
+        return "\n".join(self._chunks) + ("\n" if self._chunks else "")
+
+
+class LocalExecutor:
+    """The executor of the machine orcha runs on."""
+
+    name = "local"
+
+    def __init__(self, *, grace: float = 3.0) -> None:
+        self.grace = grace
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        input: bytes | None = None,
+        on_line: LineSink | None = None,
+    ) -> CommandResult:
+        command = [str(a) for a in argv]
+        txguard.ensure_no_transaction(f"running {command[0]}")
+        out, err = _Collector("stdout", on_line), _Collector("stderr", on_line)
+        merged_env = {**os.environ, **env} if env else None
+        try:
+            process = await trio.lowlevel.open_process(
+                command, cwd=cwd, env=merged_env, start_new_session=True,
+                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )  # fmt: skip
+        except OSError as exc:
+            raise CommandError(f"cannot run {command[0]!r}: {exc.strerror or exc}") from exc
+        try:
+            async with trio.open_nursery() as nursery:
+                assert process.stdout is not None and process.stderr is not None
+                nursery.start_soon(_pump, process.stdout, out)
+                nursery.start_soon(_pump, process.stderr, err)
+                if input is not None:
+                    assert process.stdin is not None
+                    nursery.start_soon(_feed, process.stdin, input)
+                await process.wait()
+        except BaseException:
+            with trio.CancelScope(shield=True):  # cancelled (or failed): the whole tree goes
+                await kill_process_group(process, grace=self.grace)
+                await process.wait()
+            raise
+        out.close()
+        err.close()
+        return CommandResult(
+            argv=tuple(command),
+            exit_code=process.returncode if process.returncode is not None else -1,
+            stdout=out.text(),
+            stderr=err.text(),
+        )
+
+
+async def _pump(stream: trio.abc.ReceiveStream, collector: _Collector) -> None:
+    while chunk := await stream.receive_some(65536):
+        collector.feed(bytes(chunk))
+
+
+async def _feed(stream: trio.abc.SendStream, data: bytes) -> None:
+    try:
+        await stream.send_all(data)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+    finally:
+        await stream.aclose()
