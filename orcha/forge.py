@@ -47,15 +47,27 @@ class Forge(Protocol):
     """A code host. ``workdir``/``executor`` name the checkout (and the machine) a push or PR comes from."""
 
     async def push(
-        self, *, repo: str, branch: str, workdir: str | None = None, force: bool = False,
+        self,
+        *,
+        repo: str,
+        branch: str,
+        workdir: str | None = None,
+        force: bool = False,
         executor: Executor | None = None,
-    ) -> str:  # fmt: skip
+    ) -> str:
         """Push the checkout's HEAD to ``branch`` of ``repo`` and return the new head sha."""
 
     async def open_pr(
-        self, *, repo: str, branch: str, base: str, title: str, body: str, workdir: str | None = None,
+        self,
+        *,
+        repo: str,
+        branch: str,
+        base: str,
+        title: str,
+        body: str,
+        workdir: str | None = None,
         executor: Executor | None = None,
-    ) -> ForgePR:  # fmt: skip
+    ) -> ForgePR:
         """Open a pull request of ``branch`` into ``base``."""
 
     async def refresh_pr(self, url: str) -> PRSnapshot:
@@ -86,9 +98,14 @@ class FakeForge:
         self.pushes: list[tuple[str, str, bool]] = []
 
     async def push(
-        self, *, repo: str, branch: str, workdir: str | None = None, force: bool = False,
+        self,
+        *,
+        repo: str,
+        branch: str,
+        workdir: str | None = None,
+        force: bool = False,
         executor: Executor | None = None,
-    ) -> str:  # fmt: skip
+    ) -> str:
         previous = self._heads.get((repo, branch), "")
         sha = hashlib.sha1(f"{repo}:{branch}:{previous}:{len(self.pushes)}".encode()).hexdigest()
         self._heads[(repo, branch)] = sha
@@ -101,9 +118,16 @@ class FakeForge:
         return sha
 
     async def open_pr(
-        self, *, repo: str, branch: str, base: str, title: str, body: str, workdir: str | None = None,
+        self,
+        *,
+        repo: str,
+        branch: str,
+        base: str,
+        title: str,
+        body: str,
+        workdir: str | None = None,
         executor: Executor | None = None,
-    ) -> ForgePR:  # fmt: skip
+    ) -> ForgePR:
         head = self._heads.get((repo, branch))
         if head is None:
             raise ConflictError(f"branch {branch!r} was never pushed to {repo}")

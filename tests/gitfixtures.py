@@ -7,8 +7,12 @@ import pathlib
 import subprocess
 
 FAKE_GH = pathlib.Path(__file__).resolve().parent / "fixtures" / "bin" / "gh"
-GIT_ENV = {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "test",
-           "GIT_COMMITTER_EMAIL": "t@example.com"}  # fmt: skip
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "test",
+    "GIT_AUTHOR_EMAIL": "t@example.com",
+    "GIT_COMMITTER_NAME": "test",
+    "GIT_COMMITTER_EMAIL": "t@example.com",
+}
 
 
 def git(*args: str, cwd: pathlib.Path | str | None = None) -> str:
@@ -43,7 +47,8 @@ class Origin:
 
 
 def gh(*args: str, state: pathlib.Path) -> str:
-    result = subprocess.run([str(FAKE_GH), *args], capture_output=True, text=True,
-                            env={**os.environ, "FAKE_GH_STATE": str(state)})  # fmt: skip
+    result = subprocess.run(
+        [str(FAKE_GH), *args], capture_output=True, text=True, env={**os.environ, "FAKE_GH_STATE": str(state)}
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()

@@ -74,6 +74,10 @@ class OrchestratorConfig:
     default_repo: str = "local/project"
     local_target: LocalTarget | None = LocalTarget()
     intensity: Intensity = Intensity()
+    workspace_cleanup: str = "keep"
+    """``keep`` finished checkouts (prune them with ``orcha workspaces prune``) or ``remove`` them at once."""
+    artifacts_root: str = "/tmp/orcha-artifacts"
+    """Where recorded artifact files are copied, so they outlive the workspace."""
 
 
 @attrs.frozen(kw_only=True)

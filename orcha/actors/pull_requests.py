@@ -79,10 +79,16 @@ class PullRequestWorkflow:
             )
         pr = await self._orch.db.run(
             lambda s: s.create_pull_request(
-                objective_id=session.objective_id, session_id=session_id, url=opened.url, number=opened.number,
-                branch=branch, base=base, title=title, head_sha=opened.head_sha,
+                objective_id=session.objective_id,
+                session_id=session_id,
+                url=opened.url,
+                number=opened.number,
+                branch=branch,
+                base=base,
+                title=title,
+                head_sha=opened.head_sha,
             )
-        )  # fmt: skip
+        )
         self._orch.announce("pr", pr.id)
         return pr
 

@@ -117,6 +117,8 @@ class SessionActor(PausesMixin):
             with contextlib.suppress(_Ended):
                 await self._move(status, reason)
         await self._transcript.flush()
+        with contextlib.suppress(OrchaError):
+            await self._orch.workspaces.release(await self._orch.db.run(lambda s: s.get_session(self.id)))
         self.mailbox.close()
         self._orch.session_actor_exited(self.id)
         session = await self._orch.db.run(lambda s: s.get_session(self.id))

@@ -82,6 +82,12 @@ TOOL_SPECS: tuple[ToolSpec, ...] = (
         input_schema=_schema({"text": _STR}, ("text",)),
     ),
     ToolSpec(
+        name="record_artifact",
+        description="Keep a durable output: a file of your checkout (path, copied so it outlives the workspace) "
+        "or a link (url).",
+        input_schema=_schema({"name": _STR, "path": _STR, "url": _STR}, ("name",)),
+    ),
+    ToolSpec(
         name="mark_objective_done",
         description="Declare the objective done with a summary. Sessions still running are canceled.",
         input_schema=_schema({"summary": _STR}, ("summary",)),
@@ -254,6 +260,22 @@ class SessionTools:
             lambda s: s.add_note(objective_id=me.objective_id, session_id=me.id, text=args["text"])
         )
         return ToolOutcome(text=f"noted ({note.id})", data={"note_id": note.id})
+
+    async def _record_artifact(self, args: dict[str, Any]) -> ToolOutcome:
+        me = await self._me()
+        if bool(args.get("path")) == bool(args.get("url")):
+            raise InvalidInputError("record_artifact takes either a path or a url", field="path")
+        if args.get("path"):
+            copy = await self._orch.workspaces.save_artifact(me, args["path"])
+            uri, kind = f"file://{copy}", "file"
+        else:
+            uri, kind = args["url"], "link"
+        artifact = await self._orch.db.run(
+            lambda s: s.add_artifact(
+                objective_id=me.objective_id, session_id=me.id, name=args["name"], uri=uri, kind=kind
+            )
+        )
+        return ToolOutcome(text=f"recorded {artifact.name}: {artifact.uri}", data={"artifact_id": artifact.id})
 
     async def _mark_objective_done(self, args: dict[str, Any]) -> ToolOutcome:
         me = await self._me()

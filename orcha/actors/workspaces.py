@@ -98,8 +98,9 @@ class WorkspaceManager:
         assert workspace.repo is not None
         await executor.run(["rm", "-rf", path])  # a half-made checkout from a crash is not reused
         (await executor.run(["mkdir", "-p", path.rsplit("/", 1)[0]])).check()
-        (await executor.run(["git", "clone", "--quiet", "--reference-if-able", mirror, "--", workspace.repo, path])
-         ).check()  # fmt: skip
+        (
+            await executor.run(["git", "clone", "--quiet", "--reference-if-able", mirror, "--", workspace.repo, path])
+        ).check()
         for key, value in (("user.name", "orcha"), ("user.email", "orcha@localhost")):
             (await executor.run(["git", "config", key, value], cwd=path)).check()
         start = (
@@ -110,6 +111,38 @@ class WorkspaceManager:
         result = await executor.run(["git", "checkout", "--quiet", "-B", branch, start], cwd=path)
         if not result.ok:
             raise CommandError(f"cannot start branch {branch} at {start}: {result.stderr.strip()[-300:]}")
+
+    async def release(self, session: Session) -> None:
+        """With the ``remove`` policy, delete an ended session's own checkout (isolated or PR branch)."""
+        if self._orch.config.workspace_cleanup != "remove" or session.workspace_id is None:
+            return
+        workspace = await self._orch.db.run(lambda s: s.get_workspace(session.workspace_id or ""))
+        if workspace.kind is WorkspaceKind.SHARED_SCRATCH or workspace.path is None or workspace.target_id is None:
+            return
+        target = await self._orch.db.run(lambda s: s.get_target(workspace.target_id or ""))
+        (await self._orch.executor_for(target).run(["rm", "-rf", workspace.path])).check()
+        await self._orch.db.run(lambda s: s.forget_workspace_path(workspace.id, reason="session ended"))
+
+    async def save_artifact(self, session: Session, relative_path: str) -> str:
+        """Copy a file of the session's checkout to the artifacts root; returns the copy's path."""
+        parts = relative_path.split("/")
+        if relative_path.startswith("/") or ".." in parts or not relative_path.strip():
+            raise InvalidInputError("path must be relative to your checkout, without '..'", field="path")
+        if session.workspace_id is None:
+            raise InvalidInputError("this session has no checkout to take a file from", field="path")
+        workspace = await self._orch.db.run(lambda s: s.get_workspace(session.workspace_id or ""))
+        if workspace.path is None or workspace.target_id is None:
+            raise InvalidInputError("this session's checkout is not prepared", field="path")
+        target = await self._orch.db.run(lambda s: s.get_target(workspace.target_id or ""))
+        executor = self._orch.executor_for(target)
+        name = _SAFE.sub("-", parts[-1])[:100] or "artifact"
+        folder = f"{self._orch.config.artifacts_root.rstrip('/')}/{session.objective_id}/{session.id}"
+        (await executor.run(["mkdir", "-p", folder])).check()
+        source = f"{workspace.path}/{relative_path}"
+        if not (await executor.run(["test", "-f", source])).ok:
+            raise InvalidInputError(f"{relative_path} is not a file in your checkout", field="path")
+        (await executor.run(["cp", "--", source, f"{folder}/{name}"])).check()
+        return f"{folder}/{name}"
 
     async def commit_pending(self, executor: Executor, path: str, message: str) -> bool:
         """Commit whatever the agent left uncommitted in the checkout; ``False`` when it was clean."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 
@@ -45,6 +46,27 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prune(args: argparse.Namespace) -> int:
+    """Remove the checkouts of finished work on this machine's targets (the ``keep`` policy's clean-up)."""
+    from orcha.io.store import Store
+    from orcha.model import TargetKind
+
+    with Store(args.db) as store:
+        local = {t.id for t in store.list_targets() if t.kind is TargetKind.LOCAL}
+        removed = 0
+        for workspace in store.prunable_workspaces():
+            if workspace.target_id not in local or workspace.path is None:
+                print(f"skip   {workspace.id} (not on this machine)")
+                continue
+            print(f"{'would remove' if args.dry_run else 'remove'} {workspace.id} {workspace.path}")
+            if not args.dry_run:
+                shutil.rmtree(workspace.path, ignore_errors=True)
+                store.forget_workspace_path(workspace.id, reason="orcha workspaces prune")
+                removed += 1
+        print(f"{removed} workspace(s) removed")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orcha", description="Supervise a team of AI coding agents.")
     parser.add_argument("--version", action="version", version=f"orcha {__version__}")
@@ -53,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the orchestrator, the API and the dashboard")
     _serve.add_arguments(serve, default_db_path())
     serve.set_defaults(handler=_serve.serve)
+
+    workspaces = commands.add_parser("workspaces", help="manage checkouts")
+    workspace_commands = workspaces.add_subparsers(dest="workspaces_command", required=True, metavar="COMMAND")
+    prune = workspace_commands.add_parser("prune", help="remove checkouts that no live session needs")
+    prune.add_argument("--db", default=default_db_path(), help="database file (default: %(default)s)")
+    prune.add_argument("--dry-run", action="store_true", help="list what would be removed")
+    prune.set_defaults(handler=_prune)
 
     db = commands.add_parser("db", help="inspect or upgrade the database")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")

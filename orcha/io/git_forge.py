@@ -22,9 +22,14 @@ _STATES = {"OPEN": PRState.OPEN, "CLOSED": PRState.CLOSED, "MERGED": PRState.MER
 def parse_pr(data: dict[str, Any]) -> PRSnapshot:
     """A PR snapshot from ``gh pr view --json <PR_FIELDS>``; orcha's own comments are not feedback."""
     try:
-        pr = ForgePR(url=data["url"], number=int(data["number"]), branch=data["headRefName"],
-                     base=data["baseRefName"], state=_STATES[str(data["state"]).upper()],
-                     head_sha=data.get("headRefOid") or "")  # fmt: skip
+        pr = ForgePR(
+            url=data["url"],
+            number=int(data["number"]),
+            branch=data["headRefName"],
+            base=data["baseRefName"],
+            state=_STATES[str(data["state"]).upper()],
+            head_sha=data.get("headRefOid") or "",
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise CommandError(f"gh returned a pull request without {exc}") from exc
     feedback = []
@@ -55,9 +60,14 @@ class GitForge:
         self.gh = gh or os.environ.get("ORCHA_GH") or "gh"
 
     async def push(
-        self, *, repo: str, branch: str, workdir: str | None = None, force: bool = False,
+        self,
+        *,
+        repo: str,
+        branch: str,
+        workdir: str | None = None,
+        force: bool = False,
         executor: Executor | None = None,
-    ) -> str:  # fmt: skip
+    ) -> str:
         if workdir is None:
             raise CommandError("a real push needs the session's checkout (the objective has no repo)")
         runner = executor or self._local
@@ -68,12 +78,30 @@ class GitForge:
         return (await runner.run(["git", "rev-parse", "HEAD"], cwd=workdir)).check().stdout.strip()
 
     async def open_pr(
-        self, *, repo: str, branch: str, base: str, title: str, body: str, workdir: str | None = None,
+        self,
+        *,
+        repo: str,
+        branch: str,
+        base: str,
+        title: str,
+        body: str,
+        workdir: str | None = None,
         executor: Executor | None = None,
-    ) -> ForgePR:  # fmt: skip
+    ) -> ForgePR:
         runner = executor or self._local
-        argv = [self.gh, "pr", "create", "--head", branch, "--base", base, "--title", title,
-                "--body", f"{body}\n\n{ORCHA_MARK}"]  # fmt: skip
+        argv = [
+            self.gh,
+            "pr",
+            "create",
+            "--head",
+            branch,
+            "--base",
+            base,
+            "--title",
+            title,
+            "--body",
+            f"{body}\n\n{ORCHA_MARK}",
+        ]
         result = (await runner.run(argv, cwd=workdir)).check()
         urls = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("http")]
         if not urls:

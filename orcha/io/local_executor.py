@@ -85,10 +85,14 @@ class LocalExecutor:
         merged_env = {**os.environ, **env} if env else None
         try:
             process = await trio.lowlevel.open_process(
-                command, cwd=cwd, env=merged_env, start_new_session=True,
+                command,
+                cwd=cwd,
+                env=merged_env,
+                start_new_session=True,
                 stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            )  # fmt: skip
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
         except OSError as exc:
             raise CommandError(f"cannot run {command[0]!r}: {exc.strerror or exc}") from exc
         try:

@@ -50,8 +50,9 @@ async def test_two_workers_two_prs_each_branched_off_the_base_as_it_was_at_its_s
     forge = GitForge(local=LocalExecutor(), gh=str(FAKE_GH))
     async with running(tmp_path, providers={"claude": fake(scripts)}, forge=forge) as orch:
         store = store_of(orch)
-        objective, _ = await orch.create_objective(title="t", prompt="p", agent="claude", repo=str(origin.path),
-                                                   base_branch="main")  # fmt: skip
+        objective, _ = await orch.create_objective(
+            title="t", prompt="p", agent="claude", repo=str(origin.path), base_branch="main"
+        )
         first = await orch.spawn_session(objective.id, prompt="part one")
         await until(lambda: store.get_session(first.id).status is S.COMPLETED)
         base_at_second = origin.commit("CHANGELOG.md", "moved\n", "upstream moves on")
@@ -83,8 +84,17 @@ async def test_review_feedback_spawns_a_follow_up_on_the_pr_branch_while_another
         await until(lambda: store.get_session(first.id).status is S.COMPLETED)
         [pr] = store.list_pull_requests(objective_id=objective.id)
         head_before = origin.head(pr.branch)
-        gh("fake-review", pr.url, "--author", "rev", "--body", "Please add a test.", "--state", "CHANGES_REQUESTED",
-           state=gh_state)  # fmt: skip
+        gh(
+            "fake-review",
+            pr.url,
+            "--author",
+            "rev",
+            "--body",
+            "Please add a test.",
+            "--state",
+            "CHANGES_REQUESTED",
+            state=gh_state,
+        )
 
         assert await orch.pr_monitor.poll_once() == 1
         follow_up = next(s for s in store.list_sessions(objective_id=objective.id) if pr.id in s.prompt)
@@ -132,3 +142,76 @@ async def test_push_safety_on_the_real_forge(tmp_path, gh_state):
         assert "asked the manager" in answer
         [question] = store.list_questions(status=QuestionStatus.OPEN, objective_id=objective.id)
         assert question.audience is Audience.MANAGER and closed.url in question.text
+
+
+async def test_artifacts_outlive_the_workspace_and_prune_removes_finished_checkouts(tmp_path, gh_state):
+    import sys
+
+    from orcha.actors.orchestrator import LocalTarget, OrchestratorConfig
+
+    origin = Origin(tmp_path)
+
+    def artifact_scripts(request):
+        if request.role is SessionRole.MANAGER:
+            return [Wait(3600)]
+        return [
+            Edit("report.md", "the findings"),
+            Call("record_artifact", {"name": "report", "path": "report.md"}),
+            Call("record_artifact", {"name": "bad", "path": "../etc/passwd"}),
+            Call("record_artifact", {"name": "design doc", "url": "https://example.com/doc"}),
+            Complete("done"),
+        ]
+
+    config = OrchestratorConfig(
+        local_target=LocalTarget(work_root=str(tmp_path / "work")),
+        pr_poll_interval=3600,
+        artifacts_root=str(tmp_path / "artifacts"),
+    )
+    async with running(tmp_path, providers={"claude": fake(artifact_scripts)}, config=config) as orch:
+        store = store_of(orch)
+        objective, _ = await orch.create_objective(title="t", prompt="p", agent="claude", repo=str(origin.path))
+        worker = await orch.spawn_session(objective.id, prompt="write a report")
+        await until(lambda: store.get_session(worker.id).status is S.COMPLETED)
+        artifacts = {a.name: a for a in store.list_artifacts(objective.id)}
+        assert set(artifacts) == {"report", "design doc"}
+        assert artifacts["design doc"].uri == "https://example.com/doc"
+        copy = artifacts["report"].uri.removeprefix("file://")
+        assert copy.startswith(str(tmp_path / "artifacts"))
+        errors = [e.body for e in store.read_transcript(worker.id).items if e.kind == "error"]
+        assert any("without '..'" in body for body in errors)
+        [workspace] = store.list_workspaces(objective.id)
+    assert (tmp_path / "work" / "workspaces" / workspace.id / "report.md").exists()
+    result = await trio.run_process(
+        [sys.executable, "-m", "orcha", "workspaces", "prune", "--db", str(tmp_path / "orcha.db")],
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "1 workspace(s) removed" in result.stdout.decode()
+    assert not (tmp_path / "work" / "workspaces" / workspace.id).exists()
+    assert "the findings" in await trio.Path(copy).read_text()  # the artifact survived its workspace
+
+
+async def test_the_remove_policy_deletes_a_checkout_when_its_session_ends(tmp_path, gh_state):
+    from orcha.actors.orchestrator import LocalTarget, OrchestratorConfig
+
+    origin = Origin(tmp_path)
+    config = OrchestratorConfig(
+        local_target=LocalTarget(work_root=str(tmp_path / "work")), pr_poll_interval=3600, workspace_cleanup="remove"
+    )
+    forge = GitForge(local=LocalExecutor(), gh=str(FAKE_GH))
+    async with running(tmp_path, providers={"claude": fake(scripts)}, forge=forge, config=config) as orch:
+        store = store_of(orch)
+        objective, _ = await orch.create_objective(title="t", prompt="p", agent="claude", repo=str(origin.path))
+        worker = await orch.spawn_session(objective.id, prompt="part one")
+        await until(
+            lambda: (
+                store.list_workspaces(objective.id)
+                and store.list_workspaces(objective.id)[0].path is None
+                and store.get_session(worker.id).status is S.COMPLETED
+            )
+        )
+        [workspace] = store.list_workspaces(objective.id)
+        assert not (tmp_path / "work" / "workspaces" / workspace.id).exists()
+        assert len(store.list_pull_requests(objective_id=objective.id)) == 1

@@ -31,14 +31,24 @@ async def test_push_open_refresh_comment_and_review(tmp_path, forge):
 
     sha = await forge.push(repo=str(origin.path), branch="orcha/ses_1", workdir=str(checkout))
     assert sha == origin.head("orcha/ses_1")
-    pr = await forge.open_pr(repo=str(origin.path), branch="orcha/ses_1", base="main", title="Add a",
-                             body="Adds a.", workdir=str(checkout))  # fmt: skip
+    pr = await forge.open_pr(
+        repo=str(origin.path), branch="orcha/ses_1", base="main", title="Add a", body="Adds a.", workdir=str(checkout)
+    )
     assert (pr.number, pr.state, pr.head_sha, pr.branch, pr.base) == (1, PRState.OPEN, sha, "orcha/ses_1", "main")
 
     await forge.comment(pr.url, "Addressed the feedback.")
     assert (await forge.refresh_pr(pr.url)).feedback == ()  # orcha's own comment is not feedback
-    gh("fake-review", pr.url, "--author", "rev", "--body", "Rename x.", "--state", "CHANGES_REQUESTED",
-       state=tmp_path / "gh.json")  # fmt: skip
+    gh(
+        "fake-review",
+        pr.url,
+        "--author",
+        "rev",
+        "--body",
+        "Rename x.",
+        "--state",
+        "CHANGES_REQUESTED",
+        state=tmp_path / "gh.json",
+    )
     gh("fake-review", pr.url, "--author", "rev", "--body", "", "--state", "APPROVED", state=tmp_path / "gh.json")
     snapshot = await forge.refresh_pr(pr.url)
     assert [(f.kind, f.author, f.body) for f in snapshot.feedback] == [("changes_requested", "rev", "Rename x.")]
@@ -70,13 +80,24 @@ async def test_gh_errors_become_command_errors(tmp_path, forge):
 
 
 def test_parse_pr_reads_gh_json_and_skips_approvals_and_orcha():
-    snapshot = parse_pr({
-        "number": 3, "url": "u", "state": "CLOSED", "headRefName": "h", "baseRefName": "main", "headRefOid": "abc",
-        "reviews": [{"id": "R1", "author": {"login": "a"}, "body": "", "state": "CHANGES_REQUESTED"},
-                    {"id": "R2", "author": {"login": "b"}, "body": "lgtm", "state": "APPROVED"}],
-        "comments": [{"id": "C1", "author": {"login": "c"}, "body": "why?"},
-                     {"id": "C2", "author": {"login": "orcha"}, "body": f"done\n\n{ORCHA_MARK}"}],
-    })  # fmt: skip
+    snapshot = parse_pr(
+        {
+            "number": 3,
+            "url": "u",
+            "state": "CLOSED",
+            "headRefName": "h",
+            "baseRefName": "main",
+            "headRefOid": "abc",
+            "reviews": [
+                {"id": "R1", "author": {"login": "a"}, "body": "", "state": "CHANGES_REQUESTED"},
+                {"id": "R2", "author": {"login": "b"}, "body": "lgtm", "state": "APPROVED"},
+            ],
+            "comments": [
+                {"id": "C1", "author": {"login": "c"}, "body": "why?"},
+                {"id": "C2", "author": {"login": "orcha"}, "body": f"done\n\n{ORCHA_MARK}"},
+            ],
+        }
+    )
     assert snapshot.pr.state is PRState.CLOSED
     assert [(f.external_id, f.kind) for f in snapshot.feedback] == [("R1", "changes_requested"), ("C1", "comment")]
     with pytest.raises(CommandError):

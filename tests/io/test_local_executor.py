@@ -22,8 +22,10 @@ def _state(pid: int) -> str:
 
 async def test_lines_stream_as_they_arrive_and_the_exit_status_is_kept():
     seen: list[tuple[str, str]] = []
-    result = await LocalExecutor().run(["sh", "-c", "echo one; echo two >&2; printf three; exit 7"],
-                                       on_line=lambda stream, line: seen.append((stream, line)))  # fmt: skip
+    result = await LocalExecutor().run(
+        ["sh", "-c", "echo one; echo two >&2; printf three; exit 7"],
+        on_line=lambda stream, line: seen.append((stream, line)),
+    )
     assert result.exit_code == 7 and not result.ok
     assert result.stdout == "one\nthree\n" and result.stderr == "two\n"
     assert sorted(seen) == [("stderr", "two"), ("stdout", "one"), ("stdout", "three")]
@@ -32,8 +34,12 @@ async def test_lines_stream_as_they_arrive_and_the_exit_status_is_kept():
 
 
 async def test_input_cwd_and_env_reach_the_command(tmp_path):
-    result = await LocalExecutor().run(["sh", "-c", 'cat; pwd; echo "$ORCHA_TEST_VAR"'], input=b"piped\n",
-                                       cwd=str(tmp_path), env={"ORCHA_TEST_VAR": "set"})  # fmt: skip
+    result = await LocalExecutor().run(
+        ["sh", "-c", 'cat; pwd; echo "$ORCHA_TEST_VAR"'],
+        input=b"piped\n",
+        cwd=str(tmp_path),
+        env={"ORCHA_TEST_VAR": "set"},
+    )
     assert result.stdout.splitlines() == ["piped", str(tmp_path), "set"]
 
 

@@ -78,9 +78,43 @@ class RecordsMixin:
                 "UPDATE workspaces SET target_id = ?, path = ?, branch = COALESCE(?, branch) WHERE id = ?",
                 (target_id, path, branch, workspace_id),
             )
-            tx.event("workspace_prepared", objective_id=workspace.objective_id, target_id=target_id, path=path,
-                     branch=branch, workspace_id=workspace_id)  # fmt: skip
+            tx.event(
+                "workspace_prepared",
+                objective_id=workspace.objective_id,
+                target_id=target_id,
+                path=path,
+                branch=branch,
+                workspace_id=workspace_id,
+            )
             return _rows.workspace(_one(tx, "workspace", "workspaces", workspace_id))
+
+    def prunable_workspaces(self) -> list[Workspace]:
+        """Prepared workspaces no live session needs: all their sessions ended (and, for a shared scratch,
+        its objective too)."""
+        with self._db.read() as tx:
+            rows = tx.rows(
+                """SELECT w.* FROM workspaces w JOIN objectives o ON o.id = w.objective_id
+                   WHERE w.path IS NOT NULL
+                     AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.workspace_id = w.id
+                                     AND s.status NOT IN ('completed', 'failed', 'canceled'))
+                     AND (w.kind != 'shared_scratch' OR o.status != 'active')
+                   ORDER BY w.created_at"""
+            )
+            return [_rows.workspace(r) for r in rows]
+
+    def forget_workspace_path(self, workspace_id: str, *, reason: str) -> None:
+        """The checkout is gone (pruned): keep the row, drop its path."""
+        with self._db.write() as tx:
+            workspace = _rows.workspace(_one(tx, "workspace", "workspaces", workspace_id))
+            tx.execute("UPDATE workspaces SET path = NULL WHERE id = ?", (workspace_id,))
+            tx.event(
+                "workspace_removed",
+                objective_id=workspace.objective_id,
+                target_id=workspace.target_id,
+                workspace_id=workspace_id,
+                path=workspace.path,
+                reason=reason,
+            )
 
     def get_workspace(self, workspace_id: str) -> Workspace:
         with self._db.read() as tx:
