@@ -16,8 +16,13 @@ from tests.gitfixtures import FAKE_GH, Origin, gh, git
 
 @pytest.fixture
 def forge(tmp_path, monkeypatch):
+    """The real forge finding the fake `gh` on PATH, as it would find the real one."""
     monkeypatch.setenv("FAKE_GH_STATE", str(tmp_path / "gh.json"))
-    return GitForge(local=LocalExecutor(), gh=str(FAKE_GH))
+    monkeypatch.setenv("PATH", f"{FAKE_GH.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("ORCHA_GH", raising=False)
+    forge = GitForge(local=LocalExecutor())
+    assert forge.gh == "gh"
+    return forge
 
 
 async def test_push_open_refresh_comment_and_review(tmp_path, forge):
