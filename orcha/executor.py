@@ -6,7 +6,7 @@ the same way on every target. Cancelling the caller's scope stops the command an
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Protocol
 
 import attrs
@@ -42,10 +42,41 @@ class CommandResult:
         return self
 
 
+class RunningCommand(Protocol):
+    """A long-lived command (an agent process): write its stdin, read its stdout lines, stop it."""
+
+    def lines(self) -> AsyncIterator[str]:
+        """Stdout, a line at a time (without the newline), until the process closes it."""
+
+    async def send(self, data: bytes) -> None:
+        """Write to stdin. Raises :class:`CommandError` once the process is gone."""
+
+    async def close_stdin(self) -> None:
+        """Close stdin (many agent CLIs finish and exit on EOF). Idempotent."""
+
+    async def wait(self) -> int:
+        """Wait for the exit and return its status."""
+
+    async def kill(self, grace: float = 2.0, *, drain: float = 0.0) -> None:
+        """Stop the whole process tree: close stdin and give it ``drain`` seconds to exit by itself, then
+        SIGTERM the group, wait ``grace``, SIGKILL. Idempotent."""
+
+    def stderr_tail(self, limit: int = 4000) -> str:
+        """The last ``limit`` characters the process wrote to stderr."""
+
+
 class Executor(Protocol):
     """Runs commands on one target."""
 
     name: str
+
+    async def start(
+        self, argv: Sequence[str], *, cwd: str | None = None, env: Mapping[str, str] | None = None
+    ) -> RunningCommand:
+        """Start a long-lived command in its own process group, stdin and stdout piped.
+
+        Raises :class:`CommandError` when it cannot start.
+        """
 
     async def run(
         self,

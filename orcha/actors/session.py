@@ -41,6 +41,7 @@ from orcha.agents.contract import (
     UsageReport,
 )
 from orcha.errors import ConflictError, InvalidTransitionError, OrchaError
+from orcha.executor import Executor
 from orcha.model import (
     Audience,
     ObjectiveStatus,
@@ -90,6 +91,7 @@ class SessionActor(PausesMixin):
         self._guard = guards.fresh(orchestrator.clock(), model_calls=session.usage.model_calls)
         self._cost_base = session.usage.cost_usd
         self._cwd: str | None = None
+        self._executor: Executor | None = None
 
     # --- life ---------------------------------------------------------------------------------------------
 
@@ -197,6 +199,10 @@ class SessionActor(PausesMixin):
             await self._move(S.FAILED, f"workspace: {exc}")
             return
         self._cwd = workspace.path if workspace is not None else None
+        if self._session.target_id is not None:
+            target = await self._orch.db.run(lambda s: s.get_target(self._session.target_id or ""))
+            with contextlib.suppress(OrchaError):
+                self._executor = self._orch.executor_for(target)
         agent = await self._choose_agent()
         mode = SessionMode.INTERACTIVE if self._orch.is_interactive(agent) else SessionMode.NONINTERACTIVE
         await self._orch.db.run(lambda s: s.set_session_fields(self.id, mode=mode, agent=agent))
@@ -291,9 +297,12 @@ class SessionActor(PausesMixin):
         config, now = self._orch.config.guards, self._orch.clock()
         trip: guards.Trip | None = None
         match event:
-            case ProviderSessionStarted(provider_session_id=psid):
-                self._provider_session_id = psid
-                await self._orch.db.run(lambda s: s.set_session_fields(self.id, provider_session_id=psid))
+            case ProviderSessionStarted(provider_session_id=psid, attach_command=attach):
+                if psid != self._provider_session_id or attach:
+                    self._provider_session_id = psid
+                    await self._orch.db.run(
+                        lambda s: s.set_session_fields(self.id, provider_session_id=psid, attach_command=attach)
+                    )
             case TextOut(text=text):
                 self._emit(TranscriptKind.TEXT, text)
                 self._guard = guards.on_progress(self._guard, now)
@@ -350,6 +359,7 @@ class SessionActor(PausesMixin):
             prompt=text,
             cwd=self._cwd,
             tools=self._orch.tools_for(self.id),
+            executor=self._executor,
         )
 
     async def _close_run(self) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
+from orcha.executor import Executor
 from orcha.model import SessionRole
 
 if TYPE_CHECKING:
@@ -39,6 +40,11 @@ class StartRequest:
     cwd: str | None = None
     env: Mapping[str, str] = attrs.field(factory=dict)
     tools: ToolSurface | None = None
+    executor: Executor | None = None
+    """Runs the agent's process on the session's target (CLI providers need it)."""
+    mcp_url: str | None = None
+    mcp_token: str | None = None
+    """The session's own MCP endpoint and secret (managers drive orcha through it)."""
 
 
 # --- the normalized event stream ----------------------------------------------------------------------
@@ -109,6 +115,8 @@ class ProviderSessionStarted:
     """The provider's own id for the conversation (Claude ``session_id``, Codex ``thread_id``)."""
 
     provider_session_id: str
+    attach_command: str | None = None
+    """How a human attaches to the live session (tmux), when there is a way."""
 
 
 AgentEvent = (

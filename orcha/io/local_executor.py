@@ -6,10 +6,13 @@ group: a shell's children die with it (``kill_process_group``, the cancel delive
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+import tempfile
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import IO
 
 import trio
 
@@ -70,6 +73,22 @@ class LocalExecutor:
     def __init__(self, *, grace: float = 3.0) -> None:
         self.grace = grace
 
+    async def start(
+        self, argv: Sequence[str], *, cwd: str | None = None, env: Mapping[str, str] | None = None
+    ) -> LocalRunningCommand:
+        command = [str(a) for a in argv]
+        txguard.ensure_no_transaction(f"starting {command[0]}")
+        stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 - it lives as long as the process
+        try:
+            process = await trio.lowlevel.open_process(
+                command, cwd=cwd, env={**os.environ, **env} if env else None, start_new_session=True,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr_file,
+            )  # fmt: skip
+        except OSError as exc:
+            stderr_file.close()
+            raise CommandError(f"cannot run {command[0]!r}: {exc.strerror or exc}") from exc
+        return LocalRunningCommand(process, stderr_file, command)
+
     async def run(
         self,
         argv: Sequence[str],
@@ -117,6 +136,72 @@ class LocalExecutor:
             stdout=out.text(),
             stderr=err.text(),
         )
+
+
+class LocalRunningCommand:
+    """A process started by :meth:`LocalExecutor.start`; stderr goes to a temporary file (never blocks)."""
+
+    def __init__(self, process: trio.Process, stderr_file: IO[bytes], argv: list[str]) -> None:
+        self._process = process
+        self._stderr = stderr_file
+        self.argv = argv
+        self._stdin_closed = False
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    async def lines(self) -> AsyncIterator[str]:
+        assert self._process.stdout is not None
+        pending = b""
+        while True:
+            try:
+                chunk = await self._process.stdout.receive_some(65536)
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                chunk = b""
+            if not chunk:
+                if pending:
+                    yield pending.decode("utf-8", errors="replace")
+                return
+            pending += bytes(chunk)
+            *complete, pending = pending.split(b"\n")
+            for raw in complete:
+                yield raw.decode("utf-8", errors="replace").rstrip("\r")
+
+    async def send(self, data: bytes) -> None:
+        assert self._process.stdin is not None
+        try:
+            await self._process.stdin.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise CommandError(f"{self.argv[0]} is no longer reading its input") from exc
+
+    async def close_stdin(self) -> None:
+        if not self._stdin_closed and self._process.stdin is not None:
+            self._stdin_closed = True
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await self._process.stdin.aclose()
+
+    async def wait(self) -> int:
+        return await self._process.wait()
+
+    async def kill(self, grace: float = 2.0, *, drain: float = 0.0) -> None:
+        with trio.CancelScope(shield=True):
+            await self.close_stdin()
+            if drain > 0:
+                with trio.move_on_after(drain):
+                    await self._process.wait()
+            if self._process.returncode is None:
+                await kill_process_group(self._process, grace=grace)
+            else:  # the leader is gone; its children may not be
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self._process.pid, signal.SIGKILL)
+            await self._process.wait()
+
+    def stderr_tail(self, limit: int = 4000) -> str:
+        self._stderr.flush()
+        size = self._stderr.seek(0, os.SEEK_END)
+        self._stderr.seek(max(0, size - limit))
+        return self._stderr.read().decode("utf-8", errors="replace")
 
 
 async def _pump(stream: trio.abc.ReceiveStream, collector: _Collector) -> None:

@@ -9,15 +9,7 @@ from orcha.errors import ExternalCallInTransactionError
 from orcha.executor import CommandError
 from orcha.io.local_executor import LocalExecutor
 from orcha.io.store._db import Database
-
-
-def _state(pid: int) -> str:
-    """A process's state letter; a zombie (Z) or a vanished process is dead."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return "gone"
+from tests.procs import process_state as _state
 
 
 async def test_lines_stream_as_they_arrive_and_the_exit_status_is_kept():
