@@ -25,6 +25,9 @@ class ObjectiveRow:
     status: ObjectiveStatus
     created_at: float
     updated_at: float
+    cost_usd: float = 0.0
+    """The sum of its sessions' costs."""
+    model_calls: int = 0
 
 
 @attrs.frozen(kw_only=True)

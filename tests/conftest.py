@@ -29,3 +29,19 @@ def make_target(store: Store, name: str = "local", *, capacity: int = 3, status=
 
 def make_worker(store: Store, objective_id: str, **kwargs) -> Session:
     return store.create_session(objective_id=objective_id, agent="fake", prompt="do it", **kwargs)
+
+
+@pytest.fixture
+def fake_clis(tmp_path, monkeypatch):
+    """The fake agent CLIs (claude, codex) and the fake gh first on PATH, with homes and logs in tmp_path."""
+    import os
+
+    from tests.gitfixtures import FAKE_GH
+
+    monkeypatch.setenv("PATH", f"{FAKE_GH.parent}{os.pathsep}{os.environ['PATH']}")
+    for name in ("CLAUDE", "CODEX"):
+        monkeypatch.setenv(f"FAKE_{name}_HOME", str(tmp_path / f"{name.lower()}-home"))
+        monkeypatch.setenv(f"FAKE_{name}_LOG", str(tmp_path / f"{name.lower()}.log"))
+    monkeypatch.setenv("FAKE_CLAUDE_SLOW", "30")
+    monkeypatch.setenv("FAKE_CODEX_SLOW", "30")
+    return tmp_path

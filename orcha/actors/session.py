@@ -91,6 +91,7 @@ class SessionActor(PausesMixin):
         self._guard = guards.fresh(orchestrator.clock(), model_calls=session.usage.model_calls)
         self._cost_base = session.usage.cost_usd
         self._cwd: str | None = None
+        self._queued_turns = 0
         self._executor: Executor | None = None
 
     # --- life ---------------------------------------------------------------------------------------------
@@ -165,9 +166,13 @@ class SessionActor(PausesMixin):
     async def _accept_input(self, text: str, *, steer: bool) -> None:
         if steer:
             self._emit(TranscriptKind.USER, text)
+        if self._in_turn and self._run is not None and self._orch.is_interactive(self._agent):
+            await self._run.send(text)  # interactive: a new user turn in the running process, queued by it
+            self._queued_turns += 1
+            return
         self._inputs.append(text)
         self._input_ready.set()
-        if self._in_turn and self._turn is not None and not self._orch.is_interactive(self._agent):
+        if self._in_turn and self._turn is not None:
             self._turn.cancel()  # non-interactive: steer by cancel + resume
 
     async def _accept_answer(self, question_id: str, text: str) -> None:
@@ -207,12 +212,25 @@ class SessionActor(PausesMixin):
         mode = SessionMode.INTERACTIVE if self._orch.is_interactive(agent) else SessionMode.NONINTERACTIVE
         await self._orch.db.run(lambda s: s.set_session_fields(self.id, mode=mode, agent=agent))
         await self._move(S.RUNNING, None)
-        text, fresh_start = self._session.prompt, True
+        text, fresh_start, consume_only = self._session.prompt, True, False
         while True:
-            outcome = await self._turn_with(text, fresh_start=fresh_start)
-            fresh_start = False
+            try:
+                if consume_only:  # a turn the process already queued (steered mid-turn)
+                    outcome = await self._consume_turn()
+                else:
+                    outcome = await self._turn_with(text, fresh_start=fresh_start)
+            except OrchaError as exc:  # e.g. the agent's CLI is missing: a clear failure, not a crash
+                await self._close_run()
+                await self._move(S.FAILED, f"agent {self._agent}: {exc}")
+                return
+            fresh_start = consume_only = False
             match outcome:
                 case TurnCompletedOk(final_text=final, failed=failed):
+                    if self._queued_turns and self._run is not None:
+                        self._queued_turns -= 1
+                        consume_only = True
+                        continue
+                    self._queued_turns = 0
                     next_text = await self._after_turn(final, failed)
                     if next_text is None:
                         return
@@ -363,6 +381,7 @@ class SessionActor(PausesMixin):
         )
 
     async def _close_run(self) -> None:
+        self._queued_turns = 0  # turns queued in the process die with it
         run, self._run = self._run, None
         self._events = None
         if run is not None:

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import time
+from typing import Any
 
 import platformdirs
 import trio
@@ -89,10 +90,34 @@ def check_arguments(args: argparse.Namespace) -> str | None:
         return "--schedule-interval must be positive"
     if not is_loopback(args.host) and not args.token:
         return f"refusing to listen on {args.host} without a token: pass --token (or set ORCHA_TOKEN)"
-    for flag, wanted in (("--real-agents", args.real_agents), ("--tmux", args.tmux)):
-        if wanted:
-            return f"{flag} is not available in this build yet; run with fake agents and the fake forge"
     return None
+
+
+def build_providers(args: argparse.Namespace) -> dict[str, Any]:
+    """Agent name → provider: the scripted fake for every name, or the real CLIs; in tmux with ``--tmux``."""
+    from orcha.agents.claude import ClaudeOptions, ClaudeProvider
+    from orcha.agents.codex import CodexOptions, CodexProvider
+    from orcha.agents.fake import FakeProvider
+    from orcha.agents.scripts import default_script
+    from orcha.agents.tmux import TmuxProvider
+
+    if not args.real_agents:
+        if args.tmux:  # an attachable shell per session
+            return {name: TmuxProvider(name=name) for name in FAKE_AGENTS}
+        return {name: FakeProvider(default_script, name=name, interactive=name != "codex") for name in FAKE_AGENTS}
+    claude = os.environ.get("ORCHA_CLAUDE") or "claude"
+    codex = os.environ.get("ORCHA_CODEX") or "codex"
+    if args.tmux:
+        return {
+            "claude": TmuxProvider((claude, "--permission-mode=acceptEdits"), name="claude"),
+            "codex": TmuxProvider((codex,), name="codex"),
+            "shell": TmuxProvider(name="shell"),
+        }
+    return {
+        "claude": ClaudeProvider(ClaudeOptions(binary=claude)),
+        "codex": CodexProvider(CodexOptions(binary=codex)),
+        "shell": TmuxProvider(name="shell"),
+    }
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -129,9 +154,7 @@ def _first_leaf(exc: BaseException) -> BaseException:
 
 async def _serve(args: argparse.Namespace) -> None:
     from orcha.actors.orchestrator import LocalTarget, Orchestrator, OrchestratorConfig
-    from orcha.agents.fake import FakeProvider
     from orcha.agents.registry import ProviderRegistry
-    from orcha.agents.scripts import default_script
     from orcha.forge import FakeForge
     from orcha.io.doctor import local_doctor
     from orcha.io.gateway import StoreGateway
@@ -145,7 +168,7 @@ async def _serve(args: argparse.Namespace) -> None:
     started = time.monotonic()
     store = Store(args.db)
     reader = Store(args.db, readonly=True)
-    providers = {name: FakeProvider(default_script, name=name, interactive=name != "codex") for name in FAKE_AGENTS}
+    providers = build_providers(args)
     work_root = os.path.join(platformdirs.user_data_dir("orcha"), "work")
     config = OrchestratorConfig(
         max_concurrent=args.max_concurrent,
@@ -168,10 +191,12 @@ async def _serve(args: argparse.Namespace) -> None:
             await nursery.start(orchestrator.run)
             urls = await nursery.start(functools.partial(serve_web, app, host=args.host, port=args.port))
             log.info(
-                "orcha is ready in %.2fs: dashboard on %s (database %s, fake agents, %s)",
+                "orcha is ready in %.2fs: dashboard on %s (database %s, %s agents%s, %s)",
                 time.monotonic() - started,
                 urls[0],
                 args.db,
+                "real" if args.real_agents else "fake",
+                " in tmux" if args.tmux else "",
                 "git + gh forge" if args.real_forge else "fake forge",
             )
             print(f"orcha: dashboard on {urls[0]}/", file=sys.stderr, flush=True)

@@ -3,25 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-
-import pytest
 
 from orcha.agents.contract import StartRequest, TurnCompleted
 from orcha.io.local_executor import LocalExecutor
 from orcha.model import SessionRole
-from tests.gitfixtures import FAKE_GH
-
-
-@pytest.fixture
-def fake_clis(tmp_path, monkeypatch):
-    monkeypatch.setenv("PATH", f"{FAKE_GH.parent}{os.pathsep}{os.environ['PATH']}")
-    for name in ("CLAUDE", "CODEX"):
-        monkeypatch.setenv(f"FAKE_{name}_HOME", str(tmp_path / f"{name.lower()}-home"))
-        monkeypatch.setenv(f"FAKE_{name}_LOG", str(tmp_path / f"{name.lower()}.log"))
-    monkeypatch.setenv("FAKE_CLAUDE_SLOW", "30")
-    monkeypatch.setenv("FAKE_CODEX_SLOW", "30")
-    return tmp_path
 
 
 def read_log(tmp_path, name: str) -> list[dict]:
@@ -29,17 +14,17 @@ def read_log(tmp_path, name: str) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def request(tmp_path, prompt: str = "hello", **kwargs) -> StartRequest:
-    return StartRequest(
-        session_id="ses_000000000001",
-        objective_id="obj_000000000001",
-        role=SessionRole.WORKER,
-        agent="x",
-        prompt=prompt,
-        cwd=str(tmp_path),
-        executor=LocalExecutor(grace=1.0),
-        **kwargs,
-    )
+def request(tmp_path, prompt: str = "hello", **overrides) -> StartRequest:
+    fields = {
+        "session_id": "ses_000000000001",
+        "objective_id": "obj_000000000001",
+        "role": SessionRole.WORKER,
+        "agent": "x",
+        "prompt": prompt,
+        "cwd": str(tmp_path),
+        "executor": LocalExecutor(grace=1.0),
+    }
+    return StartRequest(**{**fields, **overrides})
 
 
 async def next_turn(events) -> list:

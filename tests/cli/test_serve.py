@@ -73,8 +73,6 @@ def test_the_quick_start_runs_a_fake_team_to_two_prs(tmp_path):
     ("args", "message"),
     [
         (["--host", "0.0.0.0"], "without a token"),
-        (["--real-agents"], "not available in this build"),
-        (["--tmux"], "not available in this build"),
         (["--port", "70000"], "between 0 and 65535"),
         (["--max-concurrent", "0"], "at least 1"),
     ],

@@ -15,6 +15,7 @@ from orcha.actors.orchestrator import LocalTarget, Orchestrator, OrchestratorCon
 from orcha.agents.contract import StartRequest
 from orcha.agents.fake import AwaitTeam, Call, Complete, Edit, FakeProvider, Say, Step, Wait
 from orcha.agents.registry import ProviderRegistry
+from orcha.agents.tmux import TmuxProvider
 from orcha.forge import FakeForge
 from orcha.io.gateway import StoreGateway
 from orcha.io.local_executor import LocalExecutor
@@ -68,6 +69,7 @@ async def served(
     providers = {
         "claude": FakeProvider(scripts, name="claude"),
         "codex": FakeProvider(scripts, name="codex", interactive=False),
+        "shell": TmuxProvider(log_dir=str(tmp_path / "tmux-logs")),
     }
     orchestrator = Orchestrator(
         db=StoreGateway(writer),

@@ -230,3 +230,20 @@ async def test_resume_brings_a_paused_session_back(tmp_path):
         await eventually(lambda: srv.store.get_session(worker.id).status is S.COMPLETED)
         [question] = srv.store.list_questions(objective_id=objective["id"])
         assert str(question.status) == "dismissed"
+
+
+async def test_the_screen_of_a_tmux_session(tmp_path):
+    async with served(tmp_path) as srv:
+        objective = (
+            await srv.client.post(
+                "/api/objectives", json={"title": "t", "agent": "shell", "prompt": "echo on-screen-$((6*7))"}
+            )
+        ).json()
+        sid = objective["manager_session_id"]
+        await eventually(lambda: srv.store.get_session(sid).attach_command is not None)
+        await eventually(lambda: any(e.body == "on-screen-42" for e in srv.store.read_transcript(sid).items))
+        screen = await srv.client.get(f"/api/sessions/{sid}/screen")
+        assert screen.status_code == 200
+        assert "on-screen-42" in screen.json()["screen"]
+        assert screen.json()["attach_command"] == f"tmux attach -t orcha-{sid}"
+        await srv.client.post(f"/api/sessions/{sid}/cancel")

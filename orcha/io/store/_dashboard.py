@@ -22,8 +22,11 @@ from orcha.views import Dashboard, ObjectiveRow, PRRow, QuestionRow, SessionRow,
 
 # Active objectives first, then the most recently changed; the sessions and PRs shown are theirs.
 _OBJECTIVES_SQL = """
-    SELECT id, title, agent, status, created_at, updated_at FROM objectives WHERE {where}
-    ORDER BY status = 'active' DESC, updated_at DESC LIMIT ?
+    SELECT o.id, o.title, o.agent, o.status, o.created_at, o.updated_at,
+           (SELECT COALESCE(SUM(s.cost_usd), 0) FROM sessions s WHERE s.objective_id = o.id) AS cost_usd,
+           (SELECT COALESCE(SUM(s.model_calls), 0) FROM sessions s WHERE s.objective_id = o.id) AS model_calls
+    FROM objectives o WHERE {where}
+    ORDER BY o.status = 'active' DESC, o.updated_at DESC LIMIT ?
 """
 _SESSIONS_SQL = """
     SELECT s.id, s.objective_id, s.role, s.agent, s.status, s.mode, s.target_id, s.workspace_id,
@@ -57,6 +60,8 @@ def _objective(r: Row) -> ObjectiveRow:
         status=ObjectiveStatus(r["status"]),
         created_at=r["created_at"],
         updated_at=r["updated_at"],
+        cost_usd=r["cost_usd"],
+        model_calls=r["model_calls"],
     )
 
 
@@ -142,7 +147,7 @@ class DashboardMixin:
     def dashboard_row(self, kind: str, ident: str) -> DashboardRow | None:
         """The dashboard's row for one changed thing (``None`` when it is gone, e.g. an answered question)."""
         queries: dict[str, tuple[str, tuple[object, ...], Callable[[Row], DashboardRow]]] = {
-            "objective": (_OBJECTIVES_SQL.format(where="id = ?"), (ident, 1), _objective),
+            "objective": (_OBJECTIVES_SQL.format(where="o.id = ?"), (ident, 1), _objective),
             "session": (_SESSIONS_SQL.format(where="s.id = ?"), (ident,), _session),
             "target": (_TARGETS_SQL.format(where="t.id = ?"), (ident,), _target),
             "question": (_QUESTIONS_SQL.format(where="id = ?"), (ident,), _question),

@@ -1,0 +1,145 @@
+"""Sessions in tmux: an attachable TUI or shell that a human can watch and take over.
+
+:class:`TmuxController` speaks to tmux through an executor (so it works on SSH targets too); every shell
+command it builds is quoted. :class:`TmuxProvider` runs a program in ``orcha-<session id>``, streams the pane
+into the transcript (``pipe-pane`` to a log that a ``tail -F`` follows), steers with ``send-keys``, snapshots
+with ``capture-pane`` and cancels by killing the pane's processes and the session.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import AsyncIterator, Sequence
+
+from orcha.agents.contract import AgentEvent, Capabilities, ProviderSessionStarted, StartRequest, TextOut, TurnCompleted
+from orcha.executor import CommandError, Executor, RunningCommand
+
+EXIT_MARK = "__orcha_exit__"
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]|[\x00-\x08\x0b-\x1f]")
+
+
+def session_name(session_id: str) -> str:
+    return f"orcha-{session_id}"
+
+
+def clean(line: str) -> str:
+    """A pane line without terminal escapes and control characters."""
+    return _ANSI.sub("", line).rstrip()
+
+
+class TmuxController:
+    """tmux verbs, run through an executor."""
+
+    def __init__(self, executor: Executor, *, tmux: str = "tmux") -> None:
+        self._executor = executor
+        self._tmux = tmux
+
+    async def _run(self, *args: str) -> str:
+        return (await self._executor.run([self._tmux, *args])).check().stdout
+
+    async def new_session(self, name: str, *, cwd: str, command: Sequence[str], width: int = 200) -> None:
+        """Create a detached session whose pane runs ``command`` once :meth:`release` is called (so the pane
+        can be piped first); when the program exits, the pane prints the exit mark."""
+        program = shlex.join(command)
+        ready = shlex.quote(f"{name}-ready")
+        wrapped = f"{shlex.quote(self._tmux)} wait-for {ready}; {program}; echo {EXIT_MARK} $?"
+        await self._run("new-session", "-d", "-s", name, "-x", str(width), "-y", "50", "-c", cwd, wrapped)
+
+    async def release(self, name: str) -> None:
+        """Let the program of a session made by :meth:`new_session` start."""
+        await self._run("wait-for", "-S", f"{name}-ready")
+
+    async def pipe_pane(self, name: str, path: str) -> None:
+        await self._run("pipe-pane", "-o", "-t", name, f"cat >> {shlex.quote(path)}")
+
+    async def send_keys(self, name: str, text: str, *, enter: bool = True) -> None:
+        await self._run("send-keys", "-t", name, "-l", "--", text)
+        if enter:
+            await self._run("send-keys", "-t", name, "Enter")
+
+    async def capture(self, name: str) -> str:
+        return await self._run("capture-pane", "-p", "-J", "-t", name)
+
+    async def has_session(self, name: str) -> bool:
+        return (await self._executor.run([self._tmux, "has-session", "-t", name])).ok
+
+    async def pane_pids(self, name: str) -> list[int]:
+        result = await self._executor.run([self._tmux, "list-panes", "-t", name, "-F", "#{pane_pid}"])
+        return [int(pid) for pid in result.stdout.split() if pid.isdigit()] if result.ok else []
+
+    async def kill_session(self, name: str) -> None:
+        """Kill every process of the session's panes (each pane is its own Unix session), then the session."""
+        for pid in await self.pane_pids(name):
+            await self._executor.run(["pkill", "-KILL", "-s", str(pid)])
+        await self._executor.run([self._tmux, "kill-session", "-t", name])
+
+
+class TmuxRun:
+    def __init__(self, controller: TmuxController, name: str, tail: RunningCommand) -> None:
+        self._controller = controller
+        self.name = name
+        self._tail = tail
+        self._canceled = False
+
+    async def events(self) -> AsyncIterator[AgentEvent]:
+        yield ProviderSessionStarted(provider_session_id=self.name, attach_command=f"tmux attach -t {self.name}")
+        async for raw in self._tail.lines():
+            line = clean(raw)
+            if line.startswith(EXIT_MARK):
+                code = line[len(EXIT_MARK) :].strip()
+                yield TurnCompleted(final_text=f"the program exited ({code})", failed=code not in ("", "0"))
+                return
+            if line:
+                yield TextOut(text=line)
+
+    async def send(self, text: str) -> None:
+        await self._controller.send_keys(self.name, text)
+
+    async def snapshot(self) -> str:
+        return await self._controller.capture(self.name)
+
+    async def cancel(self) -> None:
+        if self._canceled:
+            return
+        self._canceled = True
+        await self._controller.kill_session(self.name)
+        await self._tail.kill(grace=1.0)
+
+
+class TmuxProvider:
+    """Runs ``program`` (a shell by default, or an agent's TUI) in an attachable tmux session."""
+
+    capabilities = Capabilities(interactive=True, screen=True)
+
+    def __init__(self, program: Sequence[str] = ("bash", "--norc", "-i"), *, name: str = "shell",
+                 log_dir: str = "/tmp/orcha-tmux") -> None:  # fmt: skip
+        self.name = name
+        self.program = tuple(program)
+        self.log_dir = log_dir
+
+    async def start(self, request: StartRequest) -> TmuxRun:
+        return await self._open(request, request.prompt, reuse=False)
+
+    async def resume(self, request: StartRequest, provider_session_id: str, text: str) -> TmuxRun:
+        return await self._open(request, text, reuse=True)
+
+    async def _open(self, request: StartRequest, first_input: str, *, reuse: bool) -> TmuxRun:
+        if request.executor is None:
+            raise CommandError(f"session {request.session_id} has no executor to run tmux on")
+        controller = TmuxController(request.executor)
+        name = session_name(request.session_id)
+        log = f"{self.log_dir}/{name}.log"
+        (await request.executor.run(["mkdir", "-p", self.log_dir])).check()
+        reattached = reuse and await controller.has_session(name)
+        if not reattached:
+            await request.executor.run(["rm", "-f", log])
+            await controller.new_session(name, cwd=request.cwd or "/tmp", command=self.program)
+            await controller.pipe_pane(name, log)
+            await controller.release(name)
+        (await request.executor.run(["touch", log])).check()
+        tail = await request.executor.start(["tail", "-n", "0" if reattached else "+1", "-F", log])
+        run = TmuxRun(controller, name, tail)
+        if first_input.strip():
+            await controller.send_keys(name, first_input)
+        return run
