@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 from collections.abc import AsyncIterator, Callable
 from operator import methodcaller
 from typing import Any
@@ -51,6 +52,7 @@ from orcha.model import (
     TargetKind,
 )
 from orcha.ports import StoreAccess
+from orcha.redact import DEFAULT_REDACTOR
 from orcha.scheduling import LIVE_STATUSES
 from orcha.supervisors import ChildSpec, Intensity, Restart, Supervisor, compact_reason
 
@@ -122,6 +124,9 @@ class Orchestrator(Operations):
         self._objectives: dict[str, ObjectiveActor] = {}
         self._targets: dict[str, TargetActor] = {}
         self._listeners: set[trio.MemorySendChannel[Change]] = set()
+        self.mcp_base_url: str | None = None
+        """Where sessions reach their MCP endpoint (``<base>/mcp/<session id>``); set once the server listens."""
+        self._mcp_secrets: dict[str, str] = {}
 
     # --- the tree -----------------------------------------------------------------------------------------
 
@@ -211,6 +216,7 @@ class Orchestrator(Operations):
 
     def session_actor_exited(self, session_id: str) -> None:
         self._sessions.pop(session_id, None)
+        self._mcp_secrets.pop(session_id, None)
         self.scheduler.wake()
 
     def objective_actor_exited(self, objective_id: str) -> None:
@@ -284,6 +290,20 @@ class Orchestrator(Operations):
         if target.kind is TargetKind.LOCAL and self._local_executor is not None:
             return self._local_executor
         raise CommandError(f"no executor for target {target.name} ({target.kind}) in this build")
+
+    def mcp_endpoint(self, session_id: str) -> tuple[str | None, str | None]:
+        """The session's MCP URL and its own secret, minted on first use (``None``s without a server)."""
+        if self.mcp_base_url is None:
+            return None, None
+        secret = self._mcp_secrets.get(session_id)
+        if secret is None:
+            secret = self._mcp_secrets[session_id] = secrets.token_urlsafe(32)
+            DEFAULT_REDACTOR.add_secret(secret)
+        return f"{self.mcp_base_url.rstrip('/')}/mcp/{session_id}", secret
+
+    def mcp_secret(self, session_id: str) -> str | None:
+        """The secret a request to ``/mcp/<session_id>`` must carry; ``None`` once the session has ended."""
+        return self._mcp_secrets.get(session_id) if session_id in self._sessions else None
 
     def tools_for(self, session_id: str) -> SessionTools:
         return SessionTools(self, session_id)

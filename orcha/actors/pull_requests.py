@@ -57,8 +57,11 @@ class PullRequestWorkflow:
         target = await self._orch.db.run(lambda s: s.get_target(workspace.target_id or ""))
         return workspace.branch, workspace.path, self._orch.executor_for(target)
 
-    async def publish(self, session_id: str, *, title: str, body: str) -> PullRequest:
-        """Commit what is left, push the session's branch and open a PR (under the branch's one-updater lock)."""
+    async def publish(self, session_id: str, *, title: str, body: str, actor: str | None = None) -> PullRequest:
+        """Commit what is left, push the session's branch and open a PR (under the branch's one-updater lock).
+
+        ``actor`` is the session doing it (a manager may publish a worker's branch); it holds the lock.
+        """
         if not title.strip():
             raise InvalidInputError("a pull request needs a title", field="title")
         session = await self._orch.db.run(lambda s: s.get_session(session_id))
@@ -70,7 +73,7 @@ class PullRequestWorkflow:
             if pr.branch == branch:
                 raise ConflictError(f"branch {branch} already has {pr.url}; use update_pr")
         key = branch_lock_key(repo, branch)
-        async with self._branch_lock(key, session_id):
+        async with self._branch_lock(key, actor or session_id):
             if path is not None and executor is not None:
                 await self._orch.workspaces.commit_pending(executor, path, title)
             await self._orch.forge.push(repo=repo, branch=branch, workdir=path, executor=executor)

@@ -369,7 +369,10 @@ class SessionActor(PausesMixin):
     # --- plumbing -----------------------------------------------------------------------------------------
 
     def _request(self, text: str) -> StartRequest:
+        mcp_url, mcp_token = self._orch.mcp_endpoint(self.id)
         return StartRequest(
+            mcp_url=mcp_url,
+            mcp_token=mcp_token,
             session_id=self.id,
             objective_id=self._session.objective_id,
             role=self._session.role,

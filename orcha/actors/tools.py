@@ -131,6 +131,16 @@ TOOL_SPECS: tuple[ToolSpec, ...] = (
     ),
 )
 SPECS_BY_NAME = {spec.name: spec for spec in TOOL_SPECS}
+MANAGER_ONLY = frozenset({"spawn_session", "mark_objective_done", "cancel_session"})
+"""Workers do their part and publish it; steering the team is the manager's."""
+
+
+def tools_for_role(role: SessionRole) -> tuple[ToolSpec, ...]:
+    """The tools a session of ``role`` may call."""
+    if role is SessionRole.MANAGER:
+        return TOOL_SPECS
+    return tuple(spec for spec in TOOL_SPECS if spec.name not in MANAGER_ONLY)
+
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,), "boolean": (bool,), "array": (list,)}
 
@@ -189,6 +199,9 @@ class SessionTools:
         if spec is None:
             return ToolOutcome(text=f"unknown tool {name!r}; tools: {', '.join(SPECS_BY_NAME)}", is_error=True)
         try:
+            me = await self._me()
+            if spec not in tools_for_role(me.role):
+                return ToolOutcome(text=f"{name} is for the objective's manager, not for a {me.role}", is_error=True)
             return await self._handlers[name](validate_arguments(spec, arguments))
         except OrchaError as exc:
             return ToolOutcome(text=str(exc), data={"error": exc.code}, is_error=True)
@@ -238,7 +251,9 @@ class SessionTools:
 
     async def _publish_pr(self, args: dict[str, Any]) -> ToolOutcome:
         session_id = (await self._mine(args["session"])).id if args.get("session") else self.session_id
-        pr = await self._orch.pull_requests.publish(session_id, title=args["title"], body=args.get("body") or "")
+        pr = await self._orch.pull_requests.publish(
+            session_id, title=args["title"], body=args.get("body") or "", actor=self.session_id
+        )
         return ToolOutcome(
             text=f"opened {pr.url} (PR #{pr.number}, id {pr.id})",
             data={"pr_id": pr.id, "url": pr.url, "number": pr.number},

@@ -30,6 +30,7 @@ from orcha.agents.contract import (
 )
 from orcha.agents.limits import claude_limit
 from orcha.executor import CommandError, RunningCommand
+from orcha.model import SessionRole
 
 
 @attrs.frozen(kw_only=True)
@@ -42,6 +43,19 @@ class ClaudeOptions:
     allowed_tools: tuple[str, ...] = ()
     max_turns: int | None = None
     extra_args: tuple[str, ...] = ()
+
+
+ROLE_BRIEFS = {
+    SessionRole.MANAGER: (
+        "You are the manager of an orcha objective. Split the work and start workers with the orcha "
+        "spawn_session tool, follow them with list_sessions / session_status / read_transcript, ask the user "
+        "with ask_user only when you must, and call mark_objective_done with a summary when the objective is met."
+    ),
+    SessionRole.WORKER: (
+        "You are a worker in an orcha team. Do the task in your working directory, commit your changes, then "
+        "publish them with the orcha publish_pr tool (use update_pr to push more to an existing PR)."
+    ),
+}
 
 
 def user_turn(text: str) -> bytes:
@@ -68,6 +82,7 @@ def claude_argv(options: ClaudeOptions, request: StartRequest, resume: str | Non
     if request.mcp_url:
         argv += [f"--mcp-config={mcp_config(request.mcp_url, request.mcp_token)}", "--strict-mcp-config"]
         tools.append("mcp__orcha")
+        argv.append(f"--append-system-prompt={ROLE_BRIEFS[request.role]}")
     if tools:
         argv.append(f"--allowedTools={','.join(tools)}")
     if resume:

@@ -49,6 +49,8 @@ def codex_argv(options: CodexOptions, request: StartRequest, resume: str | None 
     config = list(options.extra_config)
     if request.mcp_url:
         config.append(f'mcp_servers.orcha.url="{request.mcp_url}"')
+        # codex exec cancels MCP calls that would need an approval unless they are approved up front
+        config.append('mcp_servers.orcha.default_tools_approval_mode="approve"')
         if request.mcp_token:
             config.append('mcp_servers.orcha.bearer_token_env_var="ORCHA_MCP_TOKEN"')
     for item in config:

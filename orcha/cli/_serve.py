@@ -161,7 +161,7 @@ async def _serve(args: argparse.Namespace) -> None:
     from orcha.io.git_forge import GitForge
     from orcha.io.local_executor import LocalExecutor
     from orcha.io.store import Store
-    from orcha.web.app import create_app
+    from orcha.web.app import create_asgi
     from orcha.web.context import WebContext
     from orcha.web.server import serve_web
 
@@ -185,11 +185,12 @@ async def _serve(args: argparse.Namespace) -> None:
         config=config,
         clock=time.time,
     )
-    app = create_app(WebContext(orchestrator=orchestrator, reader=StoreGateway(reader), token=args.token))
+    app = create_asgi(WebContext(orchestrator=orchestrator, reader=StoreGateway(reader), token=args.token))
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(orchestrator.run)
             urls = await nursery.start(functools.partial(serve_web, app, host=args.host, port=args.port))
+            orchestrator.mcp_base_url = urls[0]
             log.info(
                 "orcha is ready in %.2fs: dashboard on %s (database %s, %s agents%s, %s)",
                 time.monotonic() - started,

@@ -13,6 +13,7 @@ from orcha.web import errors
 from orcha.web.api import api
 from orcha.web.context import WebContext
 from orcha.web.errors import error_response
+from orcha.web.mcp import Router, build_mcp_app
 from orcha.web.openapi import document
 from orcha.web.streams import streams
 
@@ -70,3 +71,9 @@ def create_app(ctx: WebContext) -> QuartTrio:
         return {"status": "ok"}
 
     return app
+
+
+def create_asgi(ctx: WebContext) -> Router:
+    """The whole HTTP surface: the Quart app, and ``/mcp/<session id>`` for the agents."""
+    orchestrator = ctx.orchestrator
+    return Router(create_app(ctx), build_mcp_app(orchestrator), orchestrator.mcp_secret)  # type: ignore[arg-type]

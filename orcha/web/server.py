@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
-from quart_trio import QuartTrio
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ def is_loopback(host: str) -> bool:
 
 
 async def serve_web(
-    app: QuartTrio,
+    app: Any,
     *,
     host: str = "127.0.0.1",
     port: int = 8080,

@@ -21,7 +21,7 @@ from orcha.io.gateway import StoreGateway
 from orcha.io.local_executor import LocalExecutor
 from orcha.io.store import Store
 from orcha.model import SessionRole
-from orcha.web.app import create_app
+from orcha.web.app import create_asgi
 from orcha.web.context import WebContext
 from orcha.web.server import serve_web
 from tests.actors.harness import passing_doctor
@@ -84,7 +84,7 @@ async def served(
         clock=time.time,
         local_executor=LocalExecutor(grace=1.0),
     )
-    app = create_app(
+    app = create_asgi(
         WebContext(orchestrator=orchestrator, reader=StoreGateway(reader), token=token, keepalive_seconds=keepalive)
     )
     headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -92,6 +92,7 @@ async def served(
         async with trio.open_nursery() as nursery:
             await nursery.start(orchestrator.run)
             urls = await nursery.start(functools.partial(serve_web, app, host="127.0.0.1", port=0))
+            orchestrator.mcp_base_url = urls[0]
             async with httpx.AsyncClient(base_url=urls[0], headers=headers, timeout=30) as client:
                 yield Served(
                     url=urls[0], orchestrator=orchestrator, store=store, reader=reader, forge=forge, client=client
