@@ -96,7 +96,8 @@ class ObjectiveActor:
             )
         )
         for session in ended:
-            self._orch.stop_session_actor(session.id, f"objective {finish.status}")
+            if session.id != finish.completed_by:  # the manager that declared it done finishes its own turn
+                self._orch.stop_session_actor(session.id, f"objective {finish.status}")
         self._orch.scheduler.wake()
         self._orch.announce("objective", objective.id)
         return objective

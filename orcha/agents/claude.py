@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -43,6 +44,8 @@ class ClaudeOptions:
     allowed_tools: tuple[str, ...] = ()
     max_turns: int | None = None
     extra_args: tuple[str, ...] = ()
+    config_dir: str = "/tmp/orcha-mcp"
+    """Where each session's MCP config (with its secret) is written, readable by its owner only."""
 
 
 ROLE_BRIEFS = {
@@ -71,7 +74,9 @@ def mcp_config(url: str, token: str | None) -> str:
     return json.dumps({"mcpServers": {"orcha": server}})
 
 
-def claude_argv(options: ClaudeOptions, request: StartRequest, resume: str | None = None) -> list[str]:
+def claude_argv(
+    options: ClaudeOptions, request: StartRequest, resume: str | None = None, *, mcp_config_path: str | None = None
+) -> list[str]:
     argv = [options.binary, "-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose",
             f"--permission-mode={options.permission_mode}"]  # fmt: skip
     if options.model:
@@ -80,7 +85,8 @@ def claude_argv(options: ClaudeOptions, request: StartRequest, resume: str | Non
         argv.append(f"--max-turns={options.max_turns}")
     tools = list(options.allowed_tools)
     if request.mcp_url:
-        argv += [f"--mcp-config={mcp_config(request.mcp_url, request.mcp_token)}", "--strict-mcp-config"]
+        config = mcp_config_path or mcp_config(request.mcp_url, request.mcp_token)
+        argv += [f"--mcp-config={config}", "--strict-mcp-config"]
         tools.append("mcp__orcha")
         argv.append(f"--append-system-prompt={ROLE_BRIEFS[request.role]}")
     if tools:
@@ -228,8 +234,13 @@ class ClaudeProvider:
     async def _spawn(self, request: StartRequest, first_turn: str, *, resume: str | None) -> ClaudeRun:
         if request.executor is None:
             raise CommandError(f"session {request.session_id} has no executor to run claude on")
-        process = await request.executor.start(
-            claude_argv(self.options, request, resume), cwd=request.cwd, env=claude_env(self.options)
-        )
+        config_path = None
+        if request.mcp_url:  # the secret goes in a private file, not in argv (where `ps` shows it)
+            config_path = f"{self.options.config_dir}/{request.session_id}.json"
+            script = f"umask 077 && mkdir -p {shlex.quote(self.options.config_dir)} && cat > {shlex.quote(config_path)}"
+            config = mcp_config(request.mcp_url, request.mcp_token).encode()
+            (await request.executor.run(["sh", "-c", script], input=config)).check()
+        argv = claude_argv(self.options, request, resume, mcp_config_path=config_path)
+        process = await request.executor.start(argv, cwd=request.cwd, env=claude_env(self.options))
         await process.send(user_turn(first_turn))
         return ClaudeRun(process)

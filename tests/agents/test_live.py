@@ -44,3 +44,28 @@ async def test_real_codex_resumes_its_thread(tmp_path):
     resumed = await provider.resume(request(tmp_path), thread, "Which word did I ask you to remember?")
     second = await next_turn(resumed.events())
     assert "tangerine" in second[-1].final_text.lower()
+
+
+@pytest.mark.skipif(
+    os.environ.get("ORCHA_LIVE_MANAGER") != "1" or not shutil.which("claude"),
+    reason="set ORCHA_LIVE_MANAGER=1 (and log in to claude) to let a real Claude manager call orcha",
+)
+async def test_a_real_claude_manager_calls_spawn_session(tmp_path):
+    from orcha.model import SessionRole
+    from tests.web.harness import eventually, served
+
+    async with served(tmp_path, providers={"claude": ClaudeProvider()}) as srv:
+        objective = (
+            await srv.client.post(
+                "/api/objectives",
+                json={
+                    "title": "live manager check",
+                    "agent": "claude",
+                    "prompt": "Use the orcha spawn_session tool once, with the prompt 'say hello', then stop.",
+                },
+            )
+        ).json()
+        await eventually(
+            lambda: any(s.role is SessionRole.WORKER for s in srv.store.list_sessions(objective_id=objective["id"])),
+            within=300,
+        )

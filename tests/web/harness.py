@@ -61,12 +61,13 @@ async def served(
     scripts: Callable[[StartRequest], Sequence[Step]] = quick_team,
     token: str | None = None,
     keepalive: float = 15.0,
+    providers: dict | None = None,
 ) -> AsyncIterator[Served]:
     writer = Store(tmp_path / "orcha.db")
     reader = Store(tmp_path / "orcha.db", readonly=True)
     store = Store(tmp_path / "orcha.db", readonly=True)
     forge = FakeForge()
-    providers = {
+    providers = providers or {
         "claude": FakeProvider(scripts, name="claude"),
         "codex": FakeProvider(scripts, name="codex", interactive=False),
         "shell": TmuxProvider(log_dir=str(tmp_path / "tmux-logs")),

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 
 import httpx2
 import pytest
+import trio
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -174,3 +177,40 @@ async def test_workers_do_not_get_the_managers_tools(tmp_path):
             refused = await client.call_tool("mark_objective_done", {"summary": "sneaky"})
             assert refused.is_error and "manager" in _text(refused)
         assert srv.store.get_objective(objective["id"]).status is ObjectiveStatus.ACTIVE
+
+
+async def test_the_whole_loop_offline_with_a_fake_claude_speaking_mcp(tmp_path, fake_clis):
+    """The manager's fake `claude` reads its --mcp-config, spawns a worker, the scheduler starts it, the
+    worker's fake `claude` publishes a PR over MCP, the manager marks the objective done."""
+    from orcha.agents.claude import ClaudeProvider
+    from tests.agents.conftest import read_log
+
+    async with served(tmp_path, providers={"claude": ClaudeProvider()}) as srv:
+        created = await srv.client.post(
+            "/api/objectives",
+            json={"title": "Port subsystem to Rust", "prompt": "orchestrate: port the subsystem", "agent": "claude"},
+        )
+        objective = created.json()
+        await eventually(lambda: srv.store.get_objective(objective["id"]).status is ObjectiveStatus.DONE, within=60)
+        dashboard = (await srv.client.get("/api/dashboard")).json()
+        sessions = [s for s in dashboard["sessions"] if s["objective_id"] == objective["id"]]
+        assert sorted(s["role"] for s in sessions) == ["manager", "worker"]
+        assert all(s["status"] == "completed" for s in sessions)
+        [pr] = [p for p in dashboard["pull_requests"] if p["objective_id"] == objective["id"]]
+        [worker] = [s for s in sessions if s["role"] == "worker"]
+        assert pr["session_id"] == worker["id"] and worker["pr_url"] == pr["url"]
+        manager_lines = [e.body for e in srv.store.read_transcript(objective["manager_session_id"]).items]
+        assert any("mcp__orcha__spawn_session" in line for line in manager_lines)
+        assert any("mcp__orcha__mark_objective_done" in line for line in manager_lines)
+        configs = [
+            arg.split("=", 1)[1]
+            for entry in read_log(fake_clis, "claude")
+            if "argv" in entry
+            for arg in entry["argv"]
+            if arg.startswith("--mcp-config=")
+        ]
+        assert len(configs) == 2
+        for path in configs:  # a private file: the secret is never on a command line
+            assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+            server = json.loads(await trio.Path(path).read_text())["mcpServers"]["orcha"]
+            assert "/mcp/ses_" in server["url"] and server["headers"]["Authorization"].startswith("Bearer ")
