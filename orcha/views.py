@@ -46,6 +46,10 @@ class SessionRow:
     usage: Usage
     transcript_lines: int
     updated_at: float
+    live_workers: int = 0
+    """For a manager: how many of its objective's workers are live."""
+    waiting_for: str | None = None
+    """For a session that waits or is paused: what for."""
 
 
 @attrs.frozen(kw_only=True)

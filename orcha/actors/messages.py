@@ -36,7 +36,12 @@ class Stop:
     reason: str
 
 
-SessionMessage = Steer | Answer | CancelSession | Stop
+@attrs.frozen(kw_only=True)
+class Notify:
+    """Notices for the manager are waiting in the store."""
+
+
+SessionMessage = Steer | Answer | CancelSession | Stop | Notify
 
 # --- objective actor ------------------------------------------------------------------------------------
 

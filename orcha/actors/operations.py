@@ -31,6 +31,7 @@ from orcha.model import (
 if TYPE_CHECKING:
     from orcha.actors.scheduler import Scheduler
     from orcha.actors.target import TargetActor
+    from orcha.actors.team_news import TeamNews
     from orcha.agents.registry import ProviderRegistry
     from orcha.ports import StoreAccess
 
@@ -45,6 +46,8 @@ class Operations:
         _sessions: dict[str, SessionActor]
         _objectives: dict[str, ObjectiveActor]
         _targets: dict[str, TargetActor]
+
+        news: TeamNews
 
         def announce(self, kind: str, ident: str) -> None: ...
         async def session_moved(self, session: Session) -> None: ...
@@ -193,6 +196,7 @@ class Operations:
         """Answer an open question; the session that asked gets the answer (and resumes if it waited on it)."""
         question = await self.db.run(lambda s: s.close_question(question_id, QuestionStatus.ANSWERED, answer=answer))
         self.announce("question", question_id)
+        await self.news.question_answered(question)
         if question.asked_by is not None:
             actor = self._sessions.get(question.asked_by)
             if actor is not None:

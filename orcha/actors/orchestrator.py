@@ -24,6 +24,7 @@ import attrs
 import trio
 
 from orcha.actors.messages import (
+    Notify,
     SessionEnded,
     Stop,
 )
@@ -34,6 +35,7 @@ from orcha.actors.pull_requests import PullRequestWorkflow
 from orcha.actors.scheduler import Scheduler
 from orcha.actors.session import SessionActor
 from orcha.actors.target import Doctor, TargetActor
+from orcha.actors.team_news import TeamNews
 from orcha.actors.tools import SessionTools
 from orcha.actors.workspaces import WorkspaceManager
 from orcha.agents.registry import Exhaustion, ProviderRegistry
@@ -47,6 +49,7 @@ from orcha.model import (
     Question,
     QuestionStatus,
     Session,
+    SessionRole,
     SessionStatus,
     Target,
     TargetKind,
@@ -76,6 +79,9 @@ class OrchestratorConfig:
     default_repo: str = "local/project"
     local_target: LocalTarget | None = LocalTarget()
     intensity: Intensity = Intensity()
+    manager_idle_seconds: float | None = 600.0
+    """A manager with no live workers, no open question and no progress for this long is nudged once; after as
+    long again the user is asked. ``None`` turns this off."""
     workspace_cleanup: str = "keep"
     """``keep`` finished checkouts (prune them with ``orcha workspaces prune``) or ``remove`` them at once."""
     artifacts_root: str = "/tmp/orcha-artifacts"
@@ -115,6 +121,7 @@ class Orchestrator(Operations):
         self.scheduler = Scheduler(self)
         self.pr_monitor = PRMonitor(self)
         self.pull_requests = PullRequestWorkflow(self)
+        self.news = TeamNews(self)
         sup = self.config.intensity
         self._targets_sup = Supervisor("targets", intensity=sup)
         self._objectives_sup = Supervisor("objectives", intensity=sup)
@@ -149,18 +156,21 @@ class Orchestrator(Operations):
             task_status.started(self)
 
     async def _recover(self) -> None:
-        """Sessions that were live when orcha last stopped have no process now: they end as failed."""
+        """Sessions that were live when orcha last stopped have no process now: they go back to the queue
+        (their slots are freed; they keep their workspace and provider session id), and the scheduler starts
+        them again, resuming their conversation."""
         stale = await self.db.run(lambda s: s.list_sessions(statuses=LIVE_STATUSES))
         for session in stale:
+            reason = "orcha restarted while it ran"
             with contextlib.suppress(InvalidTransitionError):
-                await self.db.run(
-                    methodcaller(
-                        "update_session_status",
-                        session.id,
-                        SessionStatus.FAILED,
-                        reason="interrupted: orcha stopped while it ran",
+                if session.status is not SessionStatus.STARTING and session.status is not SessionStatus.PAUSED:
+                    await self.db.run(
+                        methodcaller("update_session_status", session.id, SessionStatus.PAUSED, reason=reason)
                     )
+                await self.db.run(
+                    methodcaller("update_session_status", session.id, SessionStatus.QUEUED, reason=reason)
                 )
+            await self.db.run(methodcaller("release_target_slot", session.id))
 
     async def _ensure_local_target(self) -> None:
         local = self.config.local_target
@@ -267,6 +277,7 @@ class Orchestrator(Operations):
         self.announce("session", session.id)
         if session.status.is_terminal:
             self.scheduler.wake()
+            await self.news.session_ended(session)
             actor = self._objectives.get(session.objective_id)
             if actor is not None:
                 actor.mailbox.cast(
@@ -329,7 +340,14 @@ class Orchestrator(Operations):
             lambda s: s.ask_question(objective_id=objective_id, asked_by=session_id, text=text, audience=audience)
         )
         self.announce("question", question.id)
+        await self.news.question_asked(question)
         return question
+
+    def wake_manager(self, objective_id: str) -> None:
+        """Poke the objective's live manager: notices are waiting for it."""
+        for actor in list(self._sessions.values()):
+            if actor.objective_id == objective_id and actor.role is SessionRole.MANAGER:
+                actor.mailbox.cast(Notify())
 
     async def close_question_automatically(self, question_id: str, note: str) -> None:
         with contextlib.suppress(ConflictError):

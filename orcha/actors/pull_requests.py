@@ -93,6 +93,7 @@ class PullRequestWorkflow:
             )
         )
         self._orch.announce("pr", pr.id)
+        await self._orch.news.pr_opened(pr)
         return pr
 
     async def update(self, session_id: str, pr_id: str, *, force: bool = False, reason: str | None = None) -> str:
@@ -142,6 +143,7 @@ class PullRequestWorkflow:
             )
         )
         self._orch.announce("pr", pr.id)
+        await self._orch.news.pr_updated(pr, session_id, sha)
         return f"pushed {sha[:12]} to {pr.branch} (PR #{pr.number})"
 
     async def comment(self, session_id: str, pr_id: str, body: str) -> None:
@@ -204,6 +206,7 @@ class PullRequestWorkflow:
         )
         for f in pending:
             await self._orch.db.run(methodcaller("set_feedback_follow_up", f.id, session.id))
+        await self._orch.news.pr_feedback(pr, len(pending), session)
         log.info("PR %s: %d new feedback item(s), follow-up %s", pr.url, len(pending), session.id)
         return 1
 

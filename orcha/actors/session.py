@@ -22,7 +22,8 @@ import trio
 
 from orcha import guards
 from orcha.actors.mailbox import Envelope, Mailbox, answer
-from orcha.actors.messages import Answer, CancelSession, SessionMessage, Steer, Stop
+from orcha.actors.messages import Answer, CancelSession, Notify, SessionMessage, Steer, Stop
+from orcha.actors.session_manager import ManagerMixin
 from orcha.actors.session_pauses import PausesMixin
 from orcha.actors.transcript_buffer import TranscriptBuffer
 from orcha.actors.turns import RunEnded, TurnCompletedOk, TurnInterrupted, TurnOutcome, TurnOutOfQuota, TurnTripped
@@ -59,19 +60,22 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 S = SessionStatus
 LATE_EVENT_GRACE = 1.0
+RESUMED = "orcha was restarted while you worked; carry on where you stopped."
 
 
 class _Ended(Exception):
     """The store says this session has already ended: stop quietly."""
 
 
-class SessionActor(PausesMixin):
+class SessionActor(PausesMixin, ManagerMixin):
     """Owns one session's live state; everything else talks to it through :attr:`mailbox`."""
 
     def __init__(self, orchestrator: Orchestrator, session: Session) -> None:
         self.id = session.id
         self.name = f"session:{session.id}"
         self.mailbox: Mailbox[SessionMessage] = Mailbox(self.name)
+        self.objective_id = session.objective_id
+        self.role = session.role
         self._orch = orchestrator
         self._session = session
         self._agent = session.agent
@@ -93,6 +97,9 @@ class SessionActor(PausesMixin):
         self._cwd: str | None = None
         self._queued_turns = 0
         self._executor: Executor | None = None
+        self._notice_flag = False
+        self._delivering: list[int] = []
+        self._stall_stage = 0
 
     # --- life ---------------------------------------------------------------------------------------------
 
@@ -162,6 +169,9 @@ class SessionActor(PausesMixin):
                     await answer(envelope, functools.partial(self._accept_input, text, steer=True))
                 case Answer(question_id=question_id, text=text):
                     await answer(envelope, functools.partial(self._accept_answer, question_id, text))
+                case Notify():
+                    self._notice_flag = True
+                    self._input_ready.set()
 
     async def _accept_input(self, text: str, *, steer: bool) -> None:
         if steer:
@@ -184,10 +194,11 @@ class SessionActor(PausesMixin):
         else:
             await self._accept_input(f"The user answered your question {question_id}: {text}", steer=True)
 
-    async def _next_input(self, *, deadline: float = math.inf) -> str | None:
-        """The next queued message, waiting for one until ``deadline`` (trio time); ``None`` at the deadline."""
+    async def _next_input(self, *, deadline: float = math.inf, wake_on_notice: bool = False) -> str | None:
+        """The next queued message, waiting for one until ``deadline`` (trio time); ``None`` at the deadline,
+        or (with ``wake_on_notice``) as soon as notices for the manager arrive."""
         with trio.move_on_at(deadline):
-            while not self._inputs:
+            while not self._inputs and not (wake_on_notice and self._notice_flag):
                 self._input_ready = trio.Event()
                 await self._input_ready.wait()
         return self._inputs.popleft() if self._inputs else None
@@ -213,6 +224,9 @@ class SessionActor(PausesMixin):
         await self._orch.db.run(lambda s: s.set_session_fields(self.id, mode=mode, agent=agent))
         await self._move(S.RUNNING, None)
         text, fresh_start, consume_only = self._session.prompt, True, False
+        if self._provider_session_id is not None:  # orcha restarted under it: carry on, with any news
+            news = await self._take_notices()
+            text, fresh_start = RESUMED + (f"\n\n{news}" if news else ""), False
         while True:
             try:
                 if consume_only:  # a turn the process already queued (steered mid-turn)
@@ -250,6 +264,9 @@ class SessionActor(PausesMixin):
         """What follows a completed turn: the next message to send, or ``None`` when the session is over."""
         if self._inputs:
             return self._inputs.popleft()
+        news = await self._take_notices()
+        if news is not None:  # what happened to the team while the manager was busy, in one turn
+            return news
         if self._waiting_question is not None:
             await self._move(S.WAITING_INPUT, "waiting for an answer")
             text = await self._next_input()
@@ -266,9 +283,9 @@ class SessionActor(PausesMixin):
         objective = await self._orch.db.run(lambda s: s.get_objective(self._session.objective_id))
         if objective.status is not ObjectiveStatus.ACTIVE:
             raise _Ended
-        await self._move(S.WAITING_INPUT, "the manager's turn ended; waiting for messages")
-        text = await self._next_input()
-        await self._move(S.RUNNING, None)
+        text = await self._manager_wait()  # a manager never completes by itself: it waits for its team
+        if self._session.status is not S.RUNNING:
+            await self._move(S.RUNNING, None)
         return text
 
     async def _turn_with(self, text: str, *, fresh_start: bool) -> TurnOutcome:
@@ -283,8 +300,15 @@ class SessionActor(PausesMixin):
         else:
             await self._close_run()
             assert self._provider_session_id is not None
-            self._run = await provider.resume(self._request(text), self._provider_session_id, text)
+            try:
+                self._run = await provider.resume(self._request(text), self._provider_session_id, text)
+            except (OrchaError, LookupError) as exc:  # the conversation is gone (e.g. another machine)
+                self._emit(TranscriptKind.SYSTEM, f"cannot resume {self._provider_session_id}: {exc}; starting over")
+                self._provider_session_id = None
+                self._cost_base = self._session.usage.cost_usd
+                self._run = await provider.start(self._request(self._session.prompt))
             self._events = self._run.events()
+        await self._mark_delivered()  # the notices in this turn have reached the agent
         return await self._consume_turn()
 
     async def _consume_turn(self) -> TurnOutcome:

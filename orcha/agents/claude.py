@@ -77,8 +77,16 @@ def mcp_config(url: str, token: str | None) -> str:
 def claude_argv(
     options: ClaudeOptions, request: StartRequest, resume: str | None = None, *, mcp_config_path: str | None = None
 ) -> list[str]:
-    argv = [options.binary, "-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose",
-            f"--permission-mode={options.permission_mode}"]  # fmt: skip
+    argv = [
+        options.binary,
+        "-p",
+        "--input-format",
+        "stream-json",
+        "--output-format",
+        "stream-json",
+        "--verbose",
+        f"--permission-mode={options.permission_mode}",
+    ]
     if options.model:
         argv.append(f"--model={options.model}")
     if options.max_turns is not None:
@@ -148,8 +156,11 @@ class ClaudeParser:
             if block.get("type") == "text" and block.get("text"):
                 events.append(TextOut(text=block["text"]))
             elif block.get("type") in ("tool_use", "server_tool_use"):
-                events.append(ToolCall(call_id=str(block.get("id")), name=str(block.get("name")),
-                                       arguments=block.get("input") or {}))  # fmt: skip
+                events.append(
+                    ToolCall(
+                        call_id=str(block.get("id")), name=str(block.get("name")), arguments=block.get("input") or {}
+                    )
+                )
         return events
 
     def _tool_results(self, message: dict[str, Any]) -> Sequence[AgentEvent]:
@@ -162,8 +173,13 @@ class ClaudeParser:
                 output = block.get("content")
                 if isinstance(output, list):
                     output = "\n".join(str(part.get("text", "")) for part in output if isinstance(part, dict))
-                events.append(ToolResult(call_id=str(block.get("tool_use_id")), output=str(output or "")[:20_000],
-                                         is_error=bool(block.get("is_error"))))  # fmt: skip
+                events.append(
+                    ToolResult(
+                        call_id=str(block.get("tool_use_id")),
+                        output=str(output or "")[:20_000],
+                        is_error=bool(block.get("is_error")),
+                    )
+                )
         return events
 
     def _result(self, message: dict[str, Any]) -> list[AgentEvent]:

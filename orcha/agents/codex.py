@@ -87,10 +87,13 @@ class CodexParser:
             self.finished = True
             usage = event.get("usage") or {}
             return [
-                UsageReport(model_calls=1, input_tokens=int(usage.get("input_tokens") or 0),
-                            output_tokens=int(usage.get("output_tokens") or 0)),
+                UsageReport(
+                    model_calls=1,
+                    input_tokens=int(usage.get("input_tokens") or 0),
+                    output_tokens=int(usage.get("output_tokens") or 0),
+                ),
                 TurnCompleted(final_text=self.last_message),
-            ]  # fmt: skip
+            ]
         if kind == "turn.failed":
             self.finished = True
             message = str((event.get("error") or {}).get("message", "the turn failed"))
@@ -120,9 +123,14 @@ class CodexParser:
             error = (item.get("error") or {}).get("message")
             result = item.get("result") or {}
             output = error or json.dumps(result.get("content") or result, default=str)[:20_000]
-            return [ToolCall(call_id=ident, name=f"{item.get('server')}.{item.get('tool')}",
-                             arguments=item.get("arguments") or {}),
-                    ToolResult(call_id=ident, output=output, is_error=item.get("status") == "failed")]  # fmt: skip
+            return [
+                ToolCall(
+                    call_id=ident,
+                    name=f"{item.get('server')}.{item.get('tool')}",
+                    arguments=item.get("arguments") or {},
+                ),
+                ToolResult(call_id=ident, output=output, is_error=item.get("status") == "failed"),
+            ]
         if kind == "error":
             return [AgentError(message=str(item.get("message", "")))]
         return []

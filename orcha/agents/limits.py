@@ -28,18 +28,25 @@ def claude_limit(message: dict[str, Any]) -> Exhausted | None:
             return None
         billing = info.get("errorCode") == "credits_required" or info.get("overageDisabledReason") == "out_of_credits"
         resets = info.get("resetsAt")
-        return Exhausted(message=f"rate limit rejected ({info.get('rateLimitType', 'unknown window')})",
-                         resets_at=float(resets) if resets else None, billing=billing)  # fmt: skip
+        return Exhausted(
+            message=f"rate limit rejected ({info.get('rateLimitType', 'unknown window')})",
+            resets_at=float(resets) if resets else None,
+            billing=billing,
+        )
     if kind == "assistant" and message.get("error") in ("rate_limit", "billing_error"):
         text = _assistant_text(message)
-        return Exhausted(message=text or str(message["error"]), resets_at=_legacy_reset(text),
-                         billing=message["error"] == "billing_error")  # fmt: skip
+        return Exhausted(
+            message=text or str(message["error"]),
+            resets_at=_legacy_reset(text),
+            billing=message["error"] == "billing_error",
+        )
     if kind == "result" and message.get("is_error"):
         text = str(message.get("result") or "")
         legacy = _legacy_reset(text)
         if message.get("api_error_status") == 429 or legacy is not None or _CLAUDE_TEXT.search(text):
-            return Exhausted(message=text or "usage limit (HTTP 429)", resets_at=legacy,
-                             billing=bool(_BILLING_TEXT.search(text)))  # fmt: skip
+            return Exhausted(
+                message=text or "usage limit (HTTP 429)", resets_at=legacy, billing=bool(_BILLING_TEXT.search(text))
+            )
     return None
 
 
@@ -50,8 +57,9 @@ def codex_limit(text: str, stderr: str = "") -> Exhausted | None:
     resets_at = None
     if match := _RESETS_AT.search(stderr):
         resets_at = float(match.group(1))
-    return Exhausted(message=text or "usage limit reached", resets_at=resets_at,
-                     billing=bool(_BILLING_TEXT.search(text)))  # fmt: skip
+    return Exhausted(
+        message=text or "usage limit reached", resets_at=resets_at, billing=bool(_BILLING_TEXT.search(text))
+    )
 
 
 def _legacy_reset(text: str) -> float | None:

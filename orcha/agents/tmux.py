@@ -112,8 +112,13 @@ class TmuxProvider:
 
     capabilities = Capabilities(interactive=True, screen=True)
 
-    def __init__(self, program: Sequence[str] = ("bash", "--norc", "-i"), *, name: str = "shell",
-                 log_dir: str = "/tmp/orcha-tmux") -> None:  # fmt: skip
+    def __init__(
+        self,
+        program: Sequence[str] = ("bash", "--norc", "-i"),
+        *,
+        name: str = "shell",
+        log_dir: str = "/tmp/orcha-tmux",
+    ) -> None:
         self.name = name
         self.program = tuple(program)
         self.log_dir = log_dir

@@ -81,9 +81,14 @@ class LocalExecutor:
         stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 - it lives as long as the process
         try:
             process = await trio.lowlevel.open_process(
-                command, cwd=cwd, env={**os.environ, **env} if env else None, start_new_session=True,
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr_file,
-            )  # fmt: skip
+                command,
+                cwd=cwd,
+                env={**os.environ, **env} if env else None,
+                start_new_session=True,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr_file,
+            )
         except OSError as exc:
             stderr_file.close()
             raise CommandError(f"cannot run {command[0]!r}: {exc.strerror or exc}") from exc

@@ -110,8 +110,9 @@ class Router:
         self._secret_of = secret_of
         self._lifespan: Any = TrioDispatcherMiddleware({"/mcp": mcp_app, "": web})  # type: ignore[dict-item]
 
-    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Any]],
-                       send: Callable[[Any], Awaitable[None]]) -> None:  # fmt: skip
+    async def __call__(
+        self, scope: Scope, receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]
+    ) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(scope, receive, send)
             return

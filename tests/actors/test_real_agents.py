@@ -42,7 +42,8 @@ async def test_a_claude_manager_is_steered_inside_its_one_process(tmp_path, fake
         worker = await orch.spawn_session(objective.id, prompt="a codex task", agent="codex")
         await until(lambda: store.get_session(worker.id).status is S.COMPLETED)
         assert store.get_session(worker.id).mode is SessionMode.NONINTERACTIVE
-        assert store.dashboard().objectives[0].cost_usd == pytest.approx(0.02)
+        total = sum(s.usage.cost_usd for s in store.list_sessions(objective_id=objective.id))
+        assert total >= 0.02 and store.dashboard().objectives[0].cost_usd == pytest.approx(total)
 
 
 async def test_a_missing_cli_fails_its_session_clearly(tmp_path, fake_clis):

@@ -323,17 +323,28 @@ async def test_a_crashing_session_actor_fails_its_session_and_spares_its_sibling
         await _status_is(store, sibling.id, S.COMPLETED)
 
 
-async def test_a_restart_fails_sessions_that_were_running(tmp_path, autojump_clock):
+async def test_after_a_restart_live_sessions_are_requeued_and_resume_their_conversation(tmp_path, autojump_clock):
     provider = fake(idle_manager([Wait(10_000)]))
     async with running(tmp_path, providers={"claude": provider}) as orch:
         store = store_of(orch)
-        _objective, manager = await orch.create_objective(title="t", prompt="p", agent="claude")
+        _, manager = await orch.create_objective(title="t", prompt="p", agent="claude")
         await _status_is(store, manager.id, S.RUNNING)
+        psid = store.get_session(manager.id).provider_session_id
     async with running(tmp_path, providers={"claude": provider}) as orch:
-        session = store_of(orch).get_session(manager.id)
-        assert session.status is S.FAILED
-        assert "interrupted" in session.status_reason
-        assert store_of(orch).target_loads() == {}
+        store = store_of(orch)
+
+        async def resumed() -> bool:
+            return bool(provider.actions("resume", manager.id))
+
+        await wait_until(resumed)
+        assert store.get_session(manager.id).status in (S.RUNNING, S.WAITING_INPUT)
+        [resume] = provider.actions("resume", manager.id)
+        assert resume.provider_session_id == psid and "restarted" in resume.text
+        assert sum(store.target_loads().values()) == 1
+        reasons = [
+            e.data.get("reason") for e in store.events_after(0, session_id=manager.id) if e.kind == "session_status"
+        ]
+        assert "orcha restarted while it ran" in reasons
 
 
 async def test_the_clock_starts_at_the_epoch(autojump_clock):

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from orcha.io.store._dashboard import DashboardMixin
 from orcha.io.store._db import Database
+from orcha.io.store._notices import Notice, NoticesMixin
 from orcha.io.store._providers import ProvidersMixin
 from orcha.io.store._records import RecordsMixin
 from orcha.io.store._schema import SCHEMA_VERSION
@@ -22,10 +23,10 @@ from orcha.io.store._targets import SlotClaim, TargetsMixin
 from orcha.io.store._transcripts import MAX_PAGE, TranscriptsMixin
 from orcha.redact import DEFAULT_REDACTOR, Redactor
 
-__all__ = ["MAX_PAGE", "SCHEMA_VERSION", "SlotClaim", "Store"]
+__all__ = ["MAX_PAGE", "SCHEMA_VERSION", "Notice", "SlotClaim", "Store"]
 
 
-class Store(SessionsMixin, TargetsMixin, TranscriptsMixin, RecordsMixin, ProvidersMixin, DashboardMixin):
+class Store(SessionsMixin, TargetsMixin, TranscriptsMixin, RecordsMixin, ProvidersMixin, NoticesMixin, DashboardMixin):
     """orcha's state in SQLite (WAL): current-state tables, an append-only audit log, transcripts.
 
     Opening a writable store creates the file and runs pending migrations. Every method validates its

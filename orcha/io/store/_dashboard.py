@@ -32,7 +32,11 @@ _SESSIONS_SQL = """
     SELECT s.id, s.objective_id, s.role, s.agent, s.status, s.mode, s.target_id, s.workspace_id,
            s.attach_command, s.pause_reason, s.model_calls, s.errors, s.input_tokens, s.output_tokens,
            s.cost_usd, s.transcript_seq, s.updated_at,
-           (SELECT url FROM pull_requests p WHERE p.session_id = s.id ORDER BY p.created_at DESC LIMIT 1) AS pr_url
+           (SELECT url FROM pull_requests p WHERE p.session_id = s.id ORDER BY p.created_at DESC LIMIT 1) AS pr_url,
+           CASE WHEN s.role = 'manager' THEN (SELECT COUNT(*) FROM sessions w WHERE w.objective_id = s.objective_id
+                AND w.role = 'worker' AND w.status NOT IN ('completed', 'failed', 'canceled')) ELSE 0 END
+               AS live_workers,
+           s.status_reason
     FROM sessions s WHERE {where}
     ORDER BY s.created_at, s.rowid
 """
@@ -87,6 +91,8 @@ def _session(r: Row) -> SessionRow:
         ),
         transcript_lines=r["transcript_seq"],
         updated_at=r["updated_at"],
+        live_workers=r["live_workers"],
+        waiting_for=(r["pause_reason"] or r["status_reason"]) if r["status"] in ("waiting_input", "paused") else None,
     )
 
 

@@ -195,6 +195,21 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         );
         """,
     ),
+    (
+        "manager notices",
+        """
+        CREATE TABLE manager_notices (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            objective_id TEXT NOT NULL REFERENCES objectives(id),
+            kind TEXT NOT NULL,
+            text TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            delivered_to TEXT,
+            delivered_at REAL
+        );
+        CREATE INDEX manager_notices_pending ON manager_notices(objective_id, delivered_at, id);
+        """,
+    ),
 )
 """Forward migrations in order. Append new ones; never edit one that has shipped."""
 

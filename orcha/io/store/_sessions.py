@@ -279,6 +279,15 @@ class SessionsMixin:
             rows = tx.rows(f"SELECT id, status FROM sessions WHERE id IN ({','.join('?' * len(wanted))})", wanted)
             return {r["id"]: SessionStatus(r["status"]) for r in rows}
 
+    def set_status_reason(self, session_id: str, reason: str | None) -> Session:
+        """Say why a session is in its status (e.g. what a waiting manager waits for), without moving it."""
+        with self._db.write() as tx:
+            load_session(tx, session_id)
+            tx.execute(
+                "UPDATE sessions SET status_reason = ?, updated_at = ? WHERE id = ?", (reason, tx.now, session_id)
+            )
+            return load_session(tx, session_id)
+
     def set_session_fields(
         self,
         session_id: str,

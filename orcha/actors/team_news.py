@@ -1,0 +1,115 @@
+"""The manager hears its team: what happens to its workers, questions and PRs becomes notices.
+
+A notice is stored first (so a restart loses none), then the manager's actor is poked. The manager gets all
+pending notices in order as one concise user turn as soon as it is not busy: an interactive manager in its
+running process, a non-interactive one on its next resume. When the last worker ends, a "team finished"
+notice sums up the outcomes and the PRs.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from orcha.model import Audience, ObjectiveStatus, PullRequest, Question, Session, SessionRole, SessionStatus
+
+if TYPE_CHECKING:
+    from orcha.actors.orchestrator import Orchestrator
+
+LIVE = ("queued", "waiting_capacity", "starting", "running", "waiting_input", "paused")
+
+
+def _short(text: str | None, limit: int = 400) -> str:
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def compose(texts: Sequence[str]) -> str:
+    """One user turn out of several notices, in order."""
+    if len(texts) == 1:
+        return f"Update from your team: {texts[0]}"
+    return "Updates from your team, in order:\n" + "\n".join(f"- {t}" for t in texts)
+
+
+class TeamNews:
+    def __init__(self, orchestrator: Orchestrator) -> None:
+        self._orch = orchestrator
+
+    async def notify(self, objective_id: str, kind: str, text: str) -> None:
+        objective = await self._orch.db.run(lambda s: s.get_objective(objective_id))
+        if objective.status is not ObjectiveStatus.ACTIVE:
+            return  # its manager is ending too
+        await self._orch.db.run(lambda s: s.add_notice(objective_id, kind, text))
+        self._orch.wake_manager(objective_id)
+
+    async def session_ended(self, session: Session) -> None:
+        if session.role is not SessionRole.WORKER:
+            return
+        verb = {
+            SessionStatus.COMPLETED: "completed",
+            SessionStatus.FAILED: "failed",
+            SessionStatus.CANCELED: "was canceled",
+        }[session.status]
+        await self.notify(
+            session.objective_id,
+            f"worker_{session.status}",
+            f"Worker {session.id} {verb}: {_short(session.status_reason) or 'no message'}",
+        )
+        sessions = await self._orch.db.run(lambda s: s.list_sessions(objective_id=session.objective_id))
+        workers = [s for s in sessions if s.role is SessionRole.WORKER]
+        if workers and not any(str(w.status) in LIVE for w in workers):
+            await self.notify(session.objective_id, "team_finished", await self._team_summary(workers))
+
+    async def _team_summary(self, workers: Sequence[Session]) -> str:
+        counts = collections.Counter(str(w.status) for w in workers)
+        outcome = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        prs = await self._orch.db.run(lambda s: s.list_pull_requests(objective_id=workers[0].objective_id))
+        pr_text = "; ".join(f"#{p.number} {p.url} ({p.state})" for p in prs) or "none"
+        return (
+            f"Your team has finished ({outcome}). PRs: {pr_text}. Decide what comes next, or call "
+            "mark_objective_done with a summary."
+        )
+
+    async def question_asked(self, question: Question) -> None:
+        if question.audience is Audience.MANAGER:
+            await self.notify(
+                question.objective_id,
+                "question_for_manager",
+                f"Question for you ({question.id}, from {question.asked_by}): {_short(question.text)}",
+            )
+            return
+        asker = await self._asker(question)
+        if asker is not None and asker.role is SessionRole.WORKER:
+            await self.notify(
+                question.objective_id,
+                "question_asked",
+                f"Worker {asker.id} asked the user ({question.id}): {_short(question.text)}",
+            )
+
+    async def question_answered(self, question: Question) -> None:
+        asker = await self._asker(question)
+        if asker is not None and asker.role is SessionRole.WORKER:
+            await self.notify(
+                question.objective_id,
+                "question_answered",
+                f"The user answered {question.id} (asked by {asker.id}): {_short(question.answer)}",
+            )
+
+    async def _asker(self, question: Question) -> Session | None:
+        if question.asked_by is None:
+            return None
+        return await self._orch.db.run(lambda s: s.get_session(question.asked_by or ""))
+
+    async def pr_opened(self, pr: PullRequest) -> None:
+        await self.notify(pr.objective_id, "pr_opened", f"Worker {pr.session_id} opened PR #{pr.number}: {pr.url}")
+
+    async def pr_updated(self, pr: PullRequest, by: str, head: str) -> None:
+        await self.notify(pr.objective_id, "pr_updated", f"PR #{pr.number} was updated by {by} (head {head[:12]})")
+
+    async def pr_feedback(self, pr: PullRequest, items: int, follow_up: Session) -> None:
+        await self.notify(
+            pr.objective_id,
+            "pr_feedback",
+            f"PR #{pr.number} received {items} review comment(s); follow-up worker {follow_up.id} is on it",
+        )

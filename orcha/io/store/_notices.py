@@ -1,0 +1,56 @@
+"""What the manager must hear about its team: stored first, delivered once, in order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+from orcha.io.store._db import Database
+from orcha.io.store._sessions import load_objective
+
+
+@attrs.frozen(kw_only=True)
+class Notice:
+    id: int
+    objective_id: str
+    kind: str
+    text: str
+    created_at: float
+
+
+class NoticesMixin:
+    _db: Database
+
+    def add_notice(self, objective_id: str, kind: str, text: str) -> int:
+        """Queue a notice for the objective's manager (durably, before anyone tries to deliver it)."""
+        with self._db.write() as tx:
+            load_objective(tx, objective_id)
+            tx.execute(
+                "INSERT INTO manager_notices (objective_id, kind, text, created_at) VALUES (?, ?, ?, ?)",
+                (objective_id, kind, text, tx.now),
+            )
+            return int(tx.value("SELECT last_insert_rowid()"))
+
+    def pending_notices(self, objective_id: str) -> list[Notice]:
+        """Undelivered notices, oldest first."""
+        with self._db.read() as tx:
+            rows = tx.rows(
+                "SELECT id, objective_id, kind, text, created_at FROM manager_notices"
+                " WHERE objective_id = ? AND delivered_at IS NULL ORDER BY id",
+                (objective_id,),
+            )
+            return [Notice(**r) for r in rows]
+
+    def mark_notices_delivered(self, ids: Sequence[int], *, session_id: str) -> int:
+        """Record that ``session_id`` received these notices; a notice is delivered once (returns how many)."""
+        if not ids:
+            return 0
+        marks = ",".join("?" * len(ids))
+        with self._db.write() as tx:
+            tx.execute(
+                f"UPDATE manager_notices SET delivered_to = ?, delivered_at = ? WHERE id IN ({marks})"
+                " AND delivered_at IS NULL",
+                (session_id, tx.now, *ids),
+            )
+            return tx.changes()
