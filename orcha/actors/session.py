@@ -11,7 +11,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
-import json
 import logging
 import math
 from collections.abc import AsyncIterator
@@ -23,35 +22,26 @@ import trio
 from orcha import guards
 from orcha.actors.mailbox import Envelope, Mailbox, answer
 from orcha.actors.messages import Answer, CancelSession, Notify, SessionMessage, Steer, Stop
+from orcha.actors.session_events import EventsMixin
 from orcha.actors.session_manager import ManagerMixin
 from orcha.actors.session_pauses import PausesMixin
 from orcha.actors.transcript_buffer import TranscriptBuffer
 from orcha.actors.turns import RunEnded, TurnCompletedOk, TurnInterrupted, TurnOutcome, TurnOutOfQuota, TurnTripped
 from orcha.agents.contract import (
-    AgentError,
     AgentEvent,
     AgentRun,
-    Exhausted,
-    ProviderSessionStarted,
-    QuestionAsked,
     StartRequest,
-    TextOut,
-    ToolCall,
-    ToolResult,
     TurnCompleted,
-    UsageReport,
 )
 from orcha.errors import ConflictError, InvalidTransitionError, OrchaError
 from orcha.executor import Executor
 from orcha.model import (
-    Audience,
     ObjectiveStatus,
     Session,
     SessionMode,
     SessionRole,
     SessionStatus,
     TranscriptKind,
-    Usage,
 )
 
 if TYPE_CHECKING:
@@ -67,7 +57,7 @@ class _Ended(Exception):
     """The store says this session has already ended: stop quietly."""
 
 
-class SessionActor(PausesMixin, ManagerMixin):
+class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
     """Owns one session's live state; everything else talks to it through :attr:`mailbox`."""
 
     def __init__(self, orchestrator: Orchestrator, session: Session) -> None:
@@ -334,54 +324,6 @@ class SessionActor(PausesMixin, ManagerMixin):
         finally:
             self._in_turn = False
             self._turn = None
-
-    async def _on_event(self, event: AgentEvent) -> TurnOutcome | None:
-        config, now = self._orch.config.guards, self._orch.clock()
-        trip: guards.Trip | None = None
-        match event:
-            case ProviderSessionStarted(provider_session_id=psid, attach_command=attach):
-                if psid != self._provider_session_id or attach:
-                    self._provider_session_id = psid
-                    await self._orch.db.run(
-                        lambda s: s.set_session_fields(self.id, provider_session_id=psid, attach_command=attach)
-                    )
-            case TextOut(text=text):
-                self._emit(TranscriptKind.TEXT, text)
-                self._guard = guards.on_progress(self._guard, now)
-            case ToolCall(name=name, arguments=arguments):
-                self._emit(TranscriptKind.TOOL_CALL, json.dumps({"tool": name, "arguments": arguments}, default=str))
-            case ToolResult(output=output, is_error=is_error):
-                self._emit(TranscriptKind.TOOL_RESULT, output)
-                if not is_error:
-                    self._guard = guards.on_progress(self._guard, now)
-            case AgentError(message=message):
-                self._emit(TranscriptKind.ERROR, message)
-                await self._orch.db.run(lambda s: s.add_session_usage(self.id, Usage(errors=1)))
-                self._guard, trip = guards.on_error(config, self._guard, message)
-            case UsageReport() as usage:
-                await self._record_usage(usage)
-                self._guard, trip = guards.on_model_calls(config, self._guard, usage.model_calls)
-            case QuestionAsked(text=text):
-                self._emit(TranscriptKind.QUESTION, text)
-                question = await self._orch.ask(self._session.objective_id, self.id, text, Audience.USER)
-                self._waiting_question = question.id
-            case TurnCompleted(final_text=final, failed=failed):
-                self._emit(TranscriptKind.SYSTEM, f"turn {'failed' if failed else 'completed'}: {_compact(final)}")
-                if not failed and final:
-                    self._guard = guards.on_progress(self._guard, now)
-                self._guard, trip = guards.on_turn_end(config, self._guard)
-                if trip is None:
-                    return TurnCompletedOk(final, failed)
-            case Exhausted():
-                self._emit(TranscriptKind.ERROR, f"usage exhausted: {event.message}")
-                return TurnOutOfQuota(event)
-        return TurnTripped(trip) if trip is not None else None
-
-    async def _record_usage(self, usage: UsageReport) -> None:
-        """Add a usage report; a provider's cost is a running total for its conversation, so it is rebased."""
-        delta = Usage(model_calls=usage.model_calls, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
-        total = None if usage.cost_total_usd is None else self._cost_base + usage.cost_total_usd
-        self._session = await self._orch.db.run(lambda s: s.add_session_usage(self.id, delta, cost_total_usd=total))
 
     async def snapshot(self) -> str:
         """The run's screen, for providers that have one."""

@@ -1,0 +1,94 @@
+"""How a session actor takes its agent's events: transcript lines, usage, guards, questions, turn ends.
+
+Mixed into :class:`~orcha.actors.session.SessionActor`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from orcha import guards
+from orcha.actors.turns import TurnCompletedOk, TurnOutcome, TurnOutOfQuota, TurnTripped
+from orcha.agents.contract import (
+    AgentError,
+    AgentEvent,
+    Exhausted,
+    ProviderSessionStarted,
+    QuestionAsked,
+    TextOut,
+    ToolCall,
+    ToolResult,
+    TurnCompleted,
+    UsageReport,
+)
+from orcha.model import Audience, Session, TranscriptKind, Usage
+
+if TYPE_CHECKING:
+    from orcha.actors.orchestrator import Orchestrator
+
+
+def compact(text: str, limit: int = 300) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+class EventsMixin:
+    if TYPE_CHECKING:  # provided by SessionActor
+        id: str
+        _orch: Orchestrator
+        _session: Session
+        _provider_session_id: str | None
+        _waiting_question: str | None
+        _guard: guards.GuardState
+        _cost_base: float
+
+        def _emit(self, kind: TranscriptKind, body: str) -> None: ...
+
+    async def _on_event(self, event: AgentEvent) -> TurnOutcome | None:
+        config, now = self._orch.config.guards, self._orch.clock()
+        trip: guards.Trip | None = None
+        match event:
+            case ProviderSessionStarted(provider_session_id=psid, attach_command=attach):
+                if psid != self._provider_session_id or attach:
+                    self._provider_session_id = psid
+                    await self._orch.db.run(
+                        lambda s: s.set_session_fields(self.id, provider_session_id=psid, attach_command=attach)
+                    )
+            case TextOut(text=text):
+                self._emit(TranscriptKind.TEXT, text)
+                self._guard = guards.on_progress(self._guard, now)
+            case ToolCall(name=name, arguments=arguments):
+                self._emit(TranscriptKind.TOOL_CALL, json.dumps({"tool": name, "arguments": arguments}, default=str))
+            case ToolResult(output=output, is_error=is_error):
+                self._emit(TranscriptKind.TOOL_RESULT, output)
+                if not is_error:
+                    self._guard = guards.on_progress(self._guard, now)
+            case AgentError(message=message):
+                self._emit(TranscriptKind.ERROR, message)
+                await self._orch.db.run(lambda s: s.add_session_usage(self.id, Usage(errors=1)))
+                self._guard, trip = guards.on_error(config, self._guard, message)
+            case UsageReport() as usage:
+                await self._record_usage(usage)
+                self._guard, trip = guards.on_model_calls(config, self._guard, usage.model_calls)
+            case QuestionAsked(text=text):
+                self._emit(TranscriptKind.QUESTION, text)
+                question = await self._orch.ask(self._session.objective_id, self.id, text, Audience.USER)
+                self._waiting_question = question.id
+            case TurnCompleted(final_text=final, failed=failed):
+                self._emit(TranscriptKind.SYSTEM, f"turn {'failed' if failed else 'completed'}: {compact(final)}")
+                if not failed and final:
+                    self._guard = guards.on_progress(self._guard, now)
+                self._guard, trip = guards.on_turn_end(config, self._guard)
+                if trip is None:
+                    return TurnCompletedOk(final, failed)
+            case Exhausted():
+                self._emit(TranscriptKind.ERROR, f"usage exhausted: {event.message}")
+                return TurnOutOfQuota(event)
+        return TurnTripped(trip) if trip is not None else None
+
+    async def _record_usage(self, usage: UsageReport) -> None:
+        """Add a usage report; a provider's cost is a running total for its conversation, so it is rebased."""
+        delta = Usage(model_calls=usage.model_calls, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
+        total = None if usage.cost_total_usd is None else self._cost_base + usage.cost_total_usd
+        self._session = await self._orch.db.run(lambda s: s.add_session_usage(self.id, delta, cost_total_usd=total))
