@@ -22,7 +22,7 @@ import trio
 from orcha import guards
 from orcha.actors.mailbox import Envelope, Mailbox, answer
 from orcha.actors.messages import Answer, CancelSession, Notify, SessionMessage, Steer, Stop
-from orcha.actors.session_events import EventsMixin
+from orcha.actors.session_events import EventsMixin, compact
 from orcha.actors.session_manager import ManagerMixin
 from orcha.actors.session_pauses import PausesMixin
 from orcha.actors.transcript_buffer import TranscriptBuffer
@@ -264,11 +264,11 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
             await self._move(S.RUNNING, None)
             return text
         if failed:
-            await self._move(S.FAILED, _compact(final) or "the turn failed")
+            await self._move(S.FAILED, compact(final) or "the turn failed")
             return None
         if self._session.role is SessionRole.WORKER:
             await self._close_run()
-            await self._move(S.COMPLETED, _compact(final))
+            await self._move(S.COMPLETED, compact(final))
             return None
         objective = await self._orch.db.run(lambda s: s.get_objective(self._session.objective_id))
         if objective.status is not ObjectiveStatus.ACTIVE:
@@ -379,11 +379,6 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
 
     def _emit(self, kind: TranscriptKind, body: str) -> None:
         self._transcript.emit(kind, body)
-
-
-def _compact(text: str, limit: int = 300) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def _value(value: Any) -> Any:
