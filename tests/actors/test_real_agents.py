@@ -37,8 +37,9 @@ async def test_a_claude_manager_is_steered_inside_its_one_process(tmp_path, fake
         log = read_log(fake_clis, "claude")
         assert len({entry["pid"] for entry in log}) == 1
         assert [e["stdin"] for e in log if "stdin" in e] == ["plan the work", "also write docs"]
-        texts = [e.body for e in store.read_transcript(manager.id).items]
-        assert any(t.startswith("ack: also write docs") for t in texts)
+        await until(
+            lambda: any(e.body.startswith("ack: also write docs") for e in store.read_transcript(manager.id).items)
+        )
         worker = await orch.spawn_session(objective.id, prompt="a codex task", agent="codex")
         await until(lambda: store.get_session(worker.id).status is S.COMPLETED)
         assert store.get_session(worker.id).mode is SessionMode.NONINTERACTIVE

@@ -199,9 +199,13 @@ async def test_the_whole_loop_offline_with_a_fake_claude_speaking_mcp(tmp_path, 
         [pr] = [p for p in dashboard["pull_requests"] if p["objective_id"] == objective["id"]]
         [worker] = [s for s in sessions if s["role"] == "worker"]
         assert pr["session_id"] == worker["id"] and worker["pr_url"] == pr["url"]
-        manager_lines = [e.body for e in srv.store.read_transcript(objective["manager_session_id"]).items]
-        assert any("mcp__orcha__spawn_session" in line for line in manager_lines)
-        assert any("mcp__orcha__mark_objective_done" in line for line in manager_lines)
+
+        def manager_lines() -> list[str]:
+            return [e.body for e in srv.store.read_transcript(objective["manager_session_id"]).items]
+
+        # the transcript is group-committed (every 0.25 s), so the last lines land a moment after the status
+        await eventually(lambda: any("mcp__orcha__mark_objective_done" in line for line in manager_lines()))
+        assert any("mcp__orcha__spawn_session" in line for line in manager_lines())
         configs = [
             arg.split("=", 1)[1]
             for entry in read_log(fake_clis, "claude")
