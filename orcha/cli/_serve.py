@@ -69,6 +69,19 @@ def add_arguments(parser: argparse.ArgumentParser, default_db: str) -> None:
         help="idle scheduler tick in seconds; new work wakes it at once (default: 2)",
     )
     parser.add_argument(
+        "--workspace-cleanup",
+        choices=["keep", "remove"],
+        default="keep",
+        help="keep finished checkouts (prune them with `orcha workspaces prune`) or remove them at once",
+    )
+    parser.add_argument(
+        "--manager-idle",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="nudge a manager idle this long with no live workers, then ask the user; 0 turns it off (default: 600)",
+    )
+    parser.add_argument(
         "--token",
         default=os.environ.get("ORCHA_TOKEN"),
         help="require this bearer token on /api, /ws and /mcp (default: $ORCHA_TOKEN)",
@@ -105,8 +118,9 @@ def build_providers(args: argparse.Namespace) -> dict[str, Any]:
         if args.tmux:  # an attachable shell per session
             return {name: TmuxProvider(name=name) for name in FAKE_AGENTS}
         return {name: FakeProvider(default_script, name=name, interactive=name != "codex") for name in FAKE_AGENTS}
-    claude = os.environ.get("ORCHA_CLAUDE") or "claude"
-    codex = os.environ.get("ORCHA_CODEX") or "codex"
+    env = os.environ
+    claude = env.get("ORCHA_CLAUDE") or "claude"
+    codex = env.get("ORCHA_CODEX") or "codex"
     if args.tmux:
         return {
             "claude": TmuxProvider((claude, "--permission-mode=acceptEdits"), name="claude"),
@@ -114,8 +128,16 @@ def build_providers(args: argparse.Namespace) -> dict[str, Any]:
             "shell": TmuxProvider(name="shell"),
         }
     return {
-        "claude": ClaudeProvider(ClaudeOptions(binary=claude)),
-        "codex": CodexProvider(CodexOptions(binary=codex)),
+        "claude": ClaudeProvider(
+            ClaudeOptions(
+                binary=claude,
+                model=env.get("ORCHA_CLAUDE_MODEL") or None,
+                permission_mode=env.get("ORCHA_CLAUDE_PERMISSION_MODE") or "bypassPermissions",
+                allowed_tools=tuple(t for t in (env.get("ORCHA_CLAUDE_ALLOWED_TOOLS") or "").split(",") if t),
+                max_turns=int(env["ORCHA_CLAUDE_MAX_TURNS"]) if env.get("ORCHA_CLAUDE_MAX_TURNS") else None,
+            )
+        ),
+        "codex": CodexProvider(CodexOptions(binary=codex, model=env.get("ORCHA_CODEX_MODEL") or None)),
         "shell": TmuxProvider(name="shell"),
     }
 
@@ -174,6 +196,9 @@ async def _serve(args: argparse.Namespace) -> None:
         max_concurrent=args.max_concurrent,
         schedule_interval=args.schedule_interval,
         local_target=LocalTarget(capacity_sessions=args.capacity, work_root=work_root),
+        workspace_cleanup=args.workspace_cleanup,
+        manager_idle_seconds=args.manager_idle if args.manager_idle > 0 else None,
+        artifacts_root=os.path.join(platformdirs.user_data_dir("orcha"), "artifacts"),
     )
     executor = LocalExecutor()
     orchestrator = Orchestrator(
@@ -185,7 +210,8 @@ async def _serve(args: argparse.Namespace) -> None:
         config=config,
         clock=time.time,
     )
-    app = create_asgi(WebContext(orchestrator=orchestrator, reader=StoreGateway(reader), token=args.token))
+    context = WebContext(orchestrator=orchestrator, reader=StoreGateway(reader), token=args.token)
+    app = create_asgi(context, allowed_hosts=[f"{args.host}:*"])
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(orchestrator.run)

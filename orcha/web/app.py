@@ -73,7 +73,12 @@ def create_app(ctx: WebContext) -> QuartTrio:
     return app
 
 
-def create_asgi(ctx: WebContext) -> Router:
-    """The whole HTTP surface: the Quart app, and ``/mcp/<session id>`` for the agents."""
+def create_asgi(ctx: WebContext, *, allowed_hosts: list[str] | None = None) -> Router:
+    """The whole HTTP surface: the Quart app, and ``/mcp/<session id>`` for the agents.
+
+    ``allowed_hosts`` (``host:port`` patterns) extends the MCP endpoint's DNS-rebinding guard beyond localhost
+    when orcha listens on another address.
+    """
     orchestrator = ctx.orchestrator
-    return Router(create_app(ctx), build_mcp_app(orchestrator), orchestrator.mcp_secret)  # type: ignore[arg-type]
+    mcp_app = build_mcp_app(orchestrator, allowed_hosts=allowed_hosts)
+    return Router(create_app(ctx), mcp_app, orchestrator.mcp_secret)  # type: ignore[arg-type]

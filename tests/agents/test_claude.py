@@ -150,3 +150,49 @@ def request_for_manager():
         mcp_url="http://127.0.0.1:1/mcp/ses_1",
         mcp_token="s3cret",
     )
+
+
+def test_each_claude_limit_signature_on_its_own():
+    signatures = [
+        (
+            {
+                "type": "rate_limit_event",
+                "rate_limit_info": {
+                    "status": "rejected",
+                    "resetsAt": 1_900_000_000,
+                    "overageDisabledReason": "out_of_credits",
+                },
+            },
+            True,
+            True,
+        ),
+        (
+            {
+                "type": "assistant",
+                "error": "rate_limit",
+                "message": {"content": [{"type": "text", "text": "API Error: Rate limit reached"}]},
+            },
+            False,
+            False,
+        ),
+        ({"type": "assistant", "error": "billing_error", "message": {"content": []}}, True, False),
+        ({"type": "result", "is_error": True, "api_error_status": 429, "result": "rate limited"}, False, False),
+        ({"type": "result", "is_error": True, "result": "Claude AI usage limit reached|1900000000"}, False, True),
+        (
+            {"type": "result", "is_error": True, "result": "You've hit your limit · resets 3pm (Europe/Warsaw)"},
+            False,
+            False,
+        ),
+    ]
+    for message, billing, has_reset in signatures:
+        [event] = ClaudeParser().parse(json.dumps(message))
+        assert isinstance(event, Exhausted), message
+        assert event.billing is billing, message
+        assert (event.resets_at is not None) is has_reset, message
+    assert (
+        ClaudeParser()
+        .parse(json.dumps({"type": "result", "is_error": True, "result": "some other failure", "subtype": "success"}))[
+            -1
+        ]
+        .failed
+    )
