@@ -112,6 +112,26 @@ def claude_env(options: ClaudeOptions) -> dict[str, str]:
     return env
 
 
+async def write_mcp_config(options: ClaudeOptions, request: StartRequest) -> str | None:
+    """Write the session's MCP config to a file only its owner can read (the secret stays out of argv, where
+    ``ps`` would show it); ``None`` when the session has no MCP endpoint."""
+    if not request.mcp_url or request.executor is None:
+        return None
+    path = f"{options.config_dir}/{request.session_id}.json"
+    script = f"umask 077 && mkdir -p {shlex.quote(options.config_dir)} && cat > {shlex.quote(path)}"
+    config = mcp_config(request.mcp_url, request.mcp_token).encode()
+    (await request.executor.run(["sh", "-c", script], input=config)).check()
+    return path
+
+
+async def claude_tui_command(options: ClaudeOptions, request: StartRequest) -> list[str]:
+    """Claude's interactive TUI (for tmux), with the same MCP config, tools and brief as a headless session."""
+    path = await write_mcp_config(options, request)
+    headless = claude_argv(options, request, mcp_config_path=path)
+    return [options.binary, *(a for a in headless[1:] if a not in ("-p", "--verbose", "--input-format",
+                                                                "--output-format", "stream-json"))]  # fmt: skip
+
+
 class ClaudeParser:
     """Turns stream-json stdout lines into normalized events; holds what a turn needs across lines."""
 
@@ -250,12 +270,7 @@ class ClaudeProvider:
     async def _spawn(self, request: StartRequest, first_turn: str, *, resume: str | None) -> ClaudeRun:
         if request.executor is None:
             raise CommandError(f"session {request.session_id} has no executor to run claude on")
-        config_path = None
-        if request.mcp_url:  # the secret goes in a private file, not in argv (where `ps` shows it)
-            config_path = f"{self.options.config_dir}/{request.session_id}.json"
-            script = f"umask 077 && mkdir -p {shlex.quote(self.options.config_dir)} && cat > {shlex.quote(config_path)}"
-            config = mcp_config(request.mcp_url, request.mcp_token).encode()
-            (await request.executor.run(["sh", "-c", script], input=config)).check()
+        config_path = await write_mcp_config(self.options, request)
         argv = claude_argv(self.options, request, resume, mcp_config_path=config_path)
         process = await request.executor.start(argv, cwd=request.cwd, env=claude_env(self.options))
         await process.send(user_turn(first_turn))

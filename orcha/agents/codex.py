@@ -9,6 +9,7 @@ and the usage-limit message is reported as exhaustion.
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -37,6 +38,7 @@ class CodexOptions:
     model: str | None = None
     sandbox: str = "workspace-write"
     extra_config: tuple[str, ...] = ()
+    config_dir: str = "/tmp/orcha-mcp"
 
 
 def codex_argv(options: CodexOptions, request: StartRequest, resume: str | None = None) -> list[str]:
@@ -58,6 +60,20 @@ def codex_argv(options: CodexOptions, request: StartRequest, resume: str | None 
     if resume:
         argv += ["resume", resume]
     return [*argv, "-"]
+
+
+async def codex_tui_command(options: CodexOptions, request: StartRequest) -> list[str]:
+    """Codex's interactive TUI (for tmux) with the same MCP settings. The token is read from a file only its
+    owner can read into ``ORCHA_MCP_TOKEN``, so it never appears on a command line."""
+    headless = codex_argv(options, request)
+    options_only = headless[headless.index("--sandbox") : -1]  # without `exec --json` and the stdin marker
+    command = [options.binary, *options_only]
+    if not request.mcp_token or request.executor is None:
+        return command
+    path = f"{options.config_dir}/{request.session_id}.token"
+    script = f"umask 077 && mkdir -p {shlex.quote(options.config_dir)} && cat > {shlex.quote(path)}"
+    (await request.executor.run(["sh", "-c", script], input=request.mcp_token.encode())).check()
+    return ["sh", "-c", f"ORCHA_MCP_TOKEN=$(cat {shlex.quote(path)}) exec {shlex.join(command)}"]
 
 
 class CodexParser:

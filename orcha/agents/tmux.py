@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from orcha.agents.contract import AgentEvent, Capabilities, ProviderSessionStarted, StartRequest, TextOut, TurnCompleted
 from orcha.executor import CommandError, Executor, RunningCommand
@@ -118,10 +118,13 @@ class TmuxProvider:
         *,
         name: str = "shell",
         log_dir: str = "/tmp/orcha-tmux",
+        command: Callable[[StartRequest], Awaitable[Sequence[str]]] | None = None,
     ) -> None:
         self.name = name
         self.program = tuple(program)
         self.log_dir = log_dir
+        self._command = command
+        """Builds the program per session (an agent TUI with the session's MCP flags)."""
 
     async def start(self, request: StartRequest) -> TmuxRun:
         return await self._open(request, request.prompt, reuse=False)
@@ -139,7 +142,8 @@ class TmuxProvider:
         reattached = reuse and await controller.has_session(name)
         if not reattached:
             await request.executor.run(["rm", "-f", log])
-            await controller.new_session(name, cwd=request.cwd or "/tmp", command=self.program)
+            program = tuple(await self._command(request)) if self._command is not None else self.program
+            await controller.new_session(name, cwd=request.cwd or "/tmp", command=program)
             await controller.pipe_pane(name, log)
             await controller.release(name)
         (await request.executor.run(["touch", log])).check()

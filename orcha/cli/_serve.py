@@ -108,8 +108,8 @@ def check_arguments(args: argparse.Namespace) -> str | None:
 
 def build_providers(args: argparse.Namespace) -> dict[str, Any]:
     """Agent name → provider: the scripted fake for every name, or the real CLIs; in tmux with ``--tmux``."""
-    from orcha.agents.claude import ClaudeOptions, ClaudeProvider
-    from orcha.agents.codex import CodexOptions, CodexProvider
+    from orcha.agents.claude import ClaudeOptions, ClaudeProvider, claude_tui_command
+    from orcha.agents.codex import CodexOptions, CodexProvider, codex_tui_command
     from orcha.agents.fake import FakeProvider
     from orcha.agents.scripts import default_script
     from orcha.agents.tmux import TmuxProvider
@@ -121,23 +121,23 @@ def build_providers(args: argparse.Namespace) -> dict[str, Any]:
     env = os.environ
     claude = env.get("ORCHA_CLAUDE") or "claude"
     codex = env.get("ORCHA_CODEX") or "codex"
-    if args.tmux:
+    claude_options = ClaudeOptions(
+        binary=claude,
+        model=env.get("ORCHA_CLAUDE_MODEL") or None,
+        permission_mode=env.get("ORCHA_CLAUDE_PERMISSION_MODE") or "bypassPermissions",
+        allowed_tools=tuple(t for t in (env.get("ORCHA_CLAUDE_ALLOWED_TOOLS") or "").split(",") if t),
+        max_turns=int(env["ORCHA_CLAUDE_MAX_TURNS"]) if env.get("ORCHA_CLAUDE_MAX_TURNS") else None,
+    )
+    codex_options = CodexOptions(binary=codex, model=env.get("ORCHA_CODEX_MODEL") or None)
+    if args.tmux:  # the TUIs, attachable, with the same MCP flags as headless sessions
         return {
-            "claude": TmuxProvider((claude, "--permission-mode=acceptEdits"), name="claude"),
-            "codex": TmuxProvider((codex,), name="codex"),
+            "claude": TmuxProvider(name="claude", command=functools.partial(claude_tui_command, claude_options)),
+            "codex": TmuxProvider(name="codex", command=functools.partial(codex_tui_command, codex_options)),
             "shell": TmuxProvider(name="shell"),
         }
     return {
-        "claude": ClaudeProvider(
-            ClaudeOptions(
-                binary=claude,
-                model=env.get("ORCHA_CLAUDE_MODEL") or None,
-                permission_mode=env.get("ORCHA_CLAUDE_PERMISSION_MODE") or "bypassPermissions",
-                allowed_tools=tuple(t for t in (env.get("ORCHA_CLAUDE_ALLOWED_TOOLS") or "").split(",") if t),
-                max_turns=int(env["ORCHA_CLAUDE_MAX_TURNS"]) if env.get("ORCHA_CLAUDE_MAX_TURNS") else None,
-            )
-        ),
-        "codex": CodexProvider(CodexOptions(binary=codex, model=env.get("ORCHA_CODEX_MODEL") or None)),
+        "claude": ClaudeProvider(claude_options),
+        "codex": CodexProvider(codex_options),
         "shell": TmuxProvider(name="shell"),
     }
 
