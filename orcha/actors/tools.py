@@ -20,8 +20,15 @@ from orcha.model import ObjectiveStatus, QuestionStatus, Session, SessionRole, W
 if TYPE_CHECKING:
     from orcha.actors.orchestrator import Orchestrator
 
-_STR = {"type": "string"}
 _STR_LIST = {"type": "array", "items": {"type": "string"}}
+
+
+def _s(description: str) -> dict[str, Any]:
+    return {"type": "string", "description": description}
+
+
+_SESSION = _s("A session id of your objective (ses_…), as list_sessions shows it.")
+_PR = _s("A pull request id of your objective (pr_…), as list_prs shows it.")
 
 
 def _schema(properties: Mapping[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -50,7 +57,12 @@ TOOL_SPECS: tuple[ToolSpec, ...] = (
                 "depends_on": {**_STR_LIST, "description": "Session ids that must complete first."},
                 "repo": {"type": "string", "description": "Repository to check out (default: the objective's)."},
                 "base_branch": {"type": "string", "description": "Branch to start from (default: main)."},
-                "workspace_kind": {"type": "string", "enum": [str(k) for k in WorkspaceKind]},
+                "workspace_kind": {
+                    "type": "string",
+                    "enum": [str(k) for k in WorkspaceKind],
+                    "description": "isolated (default: a new branch), shared_scratch (one checkout for the "
+                    "objective, one writer at a time) or pr_branch.",
+                },
             },
             ("prompt",),
         ),
@@ -58,44 +70,65 @@ TOOL_SPECS: tuple[ToolSpec, ...] = (
     ToolSpec(
         name="ask_user",
         description="Ask the human user a question. It appears on the dashboard; the answer comes back to you.",
-        input_schema=_schema({"question": _STR}, ("question",)),
+        input_schema=_schema({"question": _s("The question, self-contained: the user sees only this.")}, ("question",)),
     ),
     ToolSpec(
         name="publish_pr",
         description="Push a session's branch (yours by default) and open a pull request for it.",
-        input_schema=_schema({"title": _STR, "body": _STR, "session": _STR}, ("title",)),
+        input_schema=_schema(
+            {
+                "title": _s("The PR title."),
+                "body": _s("The PR description (markdown)."),
+                "session": _s("Whose branch to publish (a session of your objective); default: yours."),
+            },
+            ("title",),
+        ),
     ),
     ToolSpec(
         name="update_pr",
         description="Push new commits to a pull request's branch. A merged PR is refused; a closed PR asks the "
         "manager; force=true needs a reason, which is recorded.",
-        input_schema=_schema({"pr": _STR, "force": {"type": "boolean"}, "reason": _STR}, ("pr",)),
+        input_schema=_schema(
+            {
+                "pr": _PR,
+                "force": {"type": "boolean", "description": "Force-push (needs reason)."},
+                "reason": _s("Why a force push is needed; recorded."),
+            },
+            ("pr",),
+        ),
     ),
     ToolSpec(
         name="comment_pr",
         description="Comment on a pull request of your objective.",
-        input_schema=_schema({"pr": _STR, "body": _STR}, ("pr", "body")),
+        input_schema=_schema({"pr": _PR, "body": _s("The comment (markdown).")}, ("pr", "body")),
     ),
     ToolSpec(
         name="create_note",
         description="Record a durable note on the objective (decisions, findings, hand-offs).",
-        input_schema=_schema({"text": _STR}, ("text",)),
+        input_schema=_schema({"text": _s("The note.")}, ("text",)),
     ),
     ToolSpec(
         name="record_artifact",
         description="Keep a durable output: a file of your checkout (path, copied so it outlives the workspace) "
         "or a link (url).",
-        input_schema=_schema({"name": _STR, "path": _STR, "url": _STR}, ("name",)),
+        input_schema=_schema(
+            {
+                "name": _s("A short name for the output."),
+                "path": _s("A file path relative to your checkout (give path or url)."),
+                "url": _s("A link (give path or url)."),
+            },
+            ("name",),
+        ),
     ),
     ToolSpec(
         name="mark_objective_done",
         description="Declare the objective done with a summary. Sessions still running are canceled.",
-        input_schema=_schema({"summary": _STR}, ("summary",)),
+        input_schema=_schema({"summary": _s("What was achieved, for the user.")}, ("summary",)),
     ),
     ToolSpec(
         name="cancel_session",
         description="Cancel a session of your objective, with a reason.",
-        input_schema=_schema({"session": _STR, "reason": _STR}, ("session",)),
+        input_schema=_schema({"session": _SESSION, "reason": _s("Why; recorded.")}, ("session",)),
     ),
     ToolSpec(
         name="list_sessions",
@@ -106,14 +139,19 @@ TOOL_SPECS: tuple[ToolSpec, ...] = (
     ToolSpec(
         name="session_status",
         description="One session of your objective in detail (status, reason, usage).",
-        input_schema=_schema({"session": _STR}, ("session",)),
+        input_schema=_schema({"session": _SESSION}, ("session",)),
         read_only=True,
     ),
     ToolSpec(
         name="read_transcript",
         description="Read a page of a session's transcript: lines with seq > after, at most limit (≤ 1000).",
         input_schema=_schema(
-            {"session": _STR, "after": {"type": "integer"}, "limit": {"type": "integer"}}, ("session",)
+            {
+                "session": _SESSION,
+                "after": {"type": "integer", "minimum": 0, "description": "Return lines after this seq (default 0)."},
+                "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "At most this many (100)."},
+            },
+            ("session",),
         ),
         read_only=True,
     ),

@@ -72,6 +72,10 @@ async def test_tools_are_listed_with_schemas_and_read_only_annotations(tmp_path)
         assert set(tools) == expected
         assert tools["spawn_session"].input_schema["required"] == ["prompt"]
         assert tools["spawn_session"].description
+        for tool in tools.values():  # an LLM can use every argument without guessing
+            assert tool.description and tool.input_schema["additionalProperties"] is False
+            for name, prop in tool.input_schema["properties"].items():
+                assert prop.get("description"), (tool.name, name)
         assert tools["list_sessions"].annotations.read_only_hint is True
         assert tools["spawn_session"].annotations.read_only_hint is False
 
