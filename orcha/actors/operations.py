@@ -13,6 +13,7 @@ from orcha.actors.messages import Answer, CancelSession, Disable, Drain, Enable,
 from orcha.actors.objective import ObjectiveActor
 from orcha.actors.session import SessionActor
 from orcha.actors.target import TargetReply
+from orcha.actors.workspaces import check_branch
 from orcha.errors import ConflictError, InvalidInputError, InvalidTransitionError
 from orcha.model import (
     Audience,
@@ -67,6 +68,8 @@ class Operations:
     ) -> tuple[Objective, Session]:
         """Create an objective and its manager session; the scheduler starts the manager."""
         agent = self.providers.check_agent(agent)
+        if base_branch is not None:
+            check_branch(base_branch)
         mode = SessionMode.INTERACTIVE if self.is_interactive(agent) else SessionMode.NONINTERACTIVE
         objective, manager = await self.db.run(
             lambda s: s.create_objective(

@@ -247,3 +247,10 @@ async def test_the_screen_of_a_tmux_session(tmp_path):
         assert "on-screen-42" in screen.json()["screen"]
         assert screen.json()["attach_command"] == f"tmux attach -t orcha-{sid}"
         await srv.client.post(f"/api/sessions/{sid}/cancel")
+
+
+async def test_a_bad_base_branch_is_refused_at_creation(tmp_path):
+    async with served(tmp_path) as srv:
+        body = {"title": "t", "agent": "claude", "repo": "/tmp/x.git", "base_branch": "--upload-pack=evil"}
+        _error(await srv.client.post("/api/objectives", json=body), 400, "invalid_input", "base_branch")
+        assert srv.store.list_objectives() == []
