@@ -6,6 +6,7 @@ the same way on every target. Cancelling the caller's scope stops the command an
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Protocol
 
@@ -91,3 +92,10 @@ class Executor(Protocol):
 
         Raises :class:`CommandError` only when the command cannot start; a non-zero exit is a result.
         """
+
+
+async def write_private_file(executor: Executor, path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` on the executor's machine, readable by its owner only (for secrets)."""
+    folder = path.rsplit("/", 1)[0] or "/"
+    script = f"umask 077 && mkdir -p {shlex.quote(folder)} && cat > {shlex.quote(path)}"
+    (await executor.run(["sh", "-c", script], input=data)).check()

@@ -11,6 +11,7 @@ import trio
 from orcha.actors.messages import Spawn
 from orcha.errors import ConflictError, InvalidInputError, LockHeldError, PushRefusedError
 from orcha.executor import Executor
+from orcha.forge import PRSnapshot
 from orcha.model import (
     Audience,
     LockKind,
@@ -100,7 +101,7 @@ class PullRequestWorkflow:
         """Push to a PR's branch if push safety allows; a closed PR asks the manager instead."""
         session = await self._orch.db.run(lambda s: s.get_session(session_id))
         pr = await self._pr_in_objective(pr_id, session.objective_id)
-        pr = await self._sync(pr)
+        pr, _ = await self._sync(pr)
         decision = evaluate_push(pr, force=force, reason=reason)
         if decision.verdict is PushVerdict.REFUSE:
             await self._orch.db.run(
@@ -156,19 +157,17 @@ class PullRequestWorkflow:
             lambda s: s.record_event("pr_commented", objective_id=pr.objective_id, session_id=session_id, pr_id=pr.id)
         )
 
-    async def _sync(self, pr: PullRequest) -> PullRequest:
+    async def _sync(self, pr: PullRequest) -> tuple[PullRequest, PRSnapshot]:
+        """Record what the forge says of the PR now; returns the stored PR and the forge's snapshot."""
         snapshot = await self._orch.forge.refresh_pr(pr.url)  # no transaction is open here
-        return await self._orch.db.run(
+        stored = await self._orch.db.run(
             lambda s: s.update_pull_request(pr.id, state=snapshot.pr.state, head_sha=snapshot.pr.head_sha)
         )
+        return stored, snapshot
 
     async def refresh(self, pr_id: str) -> int:
         """Sync a PR and spawn one follow-up for its feedback not yet handled. Returns sessions spawned."""
-        pr = await self._orch.db.run(lambda s: s.get_pull_request(pr_id))
-        snapshot = await self._orch.forge.refresh_pr(pr.url)
-        pr = await self._orch.db.run(
-            lambda s: s.update_pull_request(pr.id, state=snapshot.pr.state, head_sha=snapshot.pr.head_sha)
-        )
+        pr, snapshot = await self._sync(await self._orch.db.run(lambda s: s.get_pull_request(pr_id)))
         for item in snapshot.feedback:
             await self._orch.db.run(
                 methodcaller(

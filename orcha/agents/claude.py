@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -30,7 +29,7 @@ from orcha.agents.contract import (
     UsageReport,
 )
 from orcha.agents.limits import claude_limit
-from orcha.executor import CommandError, RunningCommand
+from orcha.executor import CommandError, RunningCommand, write_private_file
 from orcha.model import SessionRole
 
 
@@ -118,9 +117,7 @@ async def write_mcp_config(options: ClaudeOptions, request: StartRequest) -> str
     if not request.mcp_url or request.executor is None:
         return None
     path = f"{options.config_dir}/{request.session_id}.json"
-    script = f"umask 077 && mkdir -p {shlex.quote(options.config_dir)} && cat > {shlex.quote(path)}"
-    config = mcp_config(request.mcp_url, request.mcp_token).encode()
-    (await request.executor.run(["sh", "-c", script], input=config)).check()
+    await write_private_file(request.executor, path, mcp_config(request.mcp_url, request.mcp_token).encode())
     return path
 
 

@@ -29,7 +29,7 @@ from orcha.agents.contract import (
     UsageReport,
 )
 from orcha.agents.limits import codex_limit
-from orcha.executor import CommandError, RunningCommand
+from orcha.executor import CommandError, RunningCommand, write_private_file
 
 
 @attrs.frozen(kw_only=True)
@@ -71,8 +71,7 @@ async def codex_tui_command(options: CodexOptions, request: StartRequest) -> lis
     if not request.mcp_token or request.executor is None:
         return command
     path = f"{options.config_dir}/{request.session_id}.token"
-    script = f"umask 077 && mkdir -p {shlex.quote(options.config_dir)} && cat > {shlex.quote(path)}"
-    (await request.executor.run(["sh", "-c", script], input=request.mcp_token.encode())).check()
+    await write_private_file(request.executor, path, request.mcp_token.encode())
     return ["sh", "-c", f"ORCHA_MCP_TOKEN=$(cat {shlex.quote(path)}) exec {shlex.join(command)}"]
 
 

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 
 from orcha.errors import InvalidInputError
+from orcha.io.store import _rows
 from orcha.io.store._db import Database, Row
 from orcha.model import (
     Audience,
@@ -16,7 +17,6 @@ from orcha.model import (
     SessionStatus,
     TargetKind,
     TargetStatus,
-    Usage,
 )
 from orcha.views import Dashboard, ObjectiveRow, PRRow, QuestionRow, SessionRow, TargetRow
 
@@ -82,13 +82,7 @@ def _session(r: Row) -> SessionRow:
         pr_url=r["pr_url"],
         attach_command=r["attach_command"],
         pause_reason=r["pause_reason"],
-        usage=Usage(
-            model_calls=r["model_calls"],
-            errors=r["errors"],
-            input_tokens=r["input_tokens"],
-            output_tokens=r["output_tokens"],
-            cost_usd=r["cost_usd"],
-        ),
+        usage=_rows.usage(r),
         transcript_lines=r["transcript_seq"],
         updated_at=r["updated_at"],
         live_workers=r["live_workers"],

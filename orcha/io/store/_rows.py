@@ -53,6 +53,17 @@ def objective(row: Row) -> Objective:
     )
 
 
+def usage(row: Row) -> Usage:
+    """A session's counters, from any row that selects them."""
+    return Usage(
+        model_calls=row["model_calls"],
+        errors=row["errors"],
+        input_tokens=row["input_tokens"],
+        output_tokens=row["output_tokens"],
+        cost_usd=row["cost_usd"],
+    )
+
+
 def session(row: Row, depends_on: tuple[str, ...]) -> Session:
     return Session(
         id=row["id"],
@@ -70,13 +81,7 @@ def session(row: Row, depends_on: tuple[str, ...]) -> Session:
         attach_command=row["attach_command"],
         pause_reason=row["pause_reason"],
         status_reason=row["status_reason"],
-        usage=Usage(
-            model_calls=row["model_calls"],
-            errors=row["errors"],
-            input_tokens=row["input_tokens"],
-            output_tokens=row["output_tokens"],
-            cost_usd=row["cost_usd"],
-        ),
+        usage=usage(row),
         transcript_seq=row["transcript_seq"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
