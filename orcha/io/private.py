@@ -8,6 +8,7 @@ file or a symlink planted by another local user is refused, never written throug
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import stat
@@ -166,7 +167,5 @@ def publish_private_file(path: str | os.PathLike[str], data: bytes) -> bool:
 
 def remove_private_file(path: str | os.PathLike[str]) -> None:
     """Remove a private file if it is there (never follows a link: a link is removed, not its target)."""
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
