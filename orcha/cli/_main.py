@@ -67,6 +67,17 @@ def _prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token(args: argparse.Namespace) -> int:
+    """Print the API token (``$ORCHA_TOKEN`` if set, else the stored one, created on first use)."""
+    from orcha.io.token import load_or_create_token, rotate_token, token_path
+
+    if args.rotate:
+        rotate_token()
+        print(f"orcha: a new token is in {token_path()}; restart `orcha serve` to use it", file=sys.stderr)
+    print((os.environ.get("ORCHA_TOKEN") or "").strip() or load_or_create_token())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orcha", description="Supervise a team of AI coding agents.")
     parser.add_argument("--version", action="version", version=f"orcha {__version__}")
@@ -75,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the orchestrator, the API and the dashboard")
     _serve.add_arguments(serve, default_db_path())
     serve.set_defaults(handler=_serve.serve)
+
+    token = commands.add_parser(
+        "token", help='print the API token (for curl: -H "Authorization: Bearer $(orcha token)")'
+    )
+    token.add_argument("--rotate", action="store_true", help="replace the stored token with a new one")
+    token.set_defaults(handler=_token)
 
     workspaces = commands.add_parser("workspaces", help="manage checkouts")
     workspace_commands = workspaces.add_subparsers(dest="workspaces_command", required=True, metavar="COMMAND")

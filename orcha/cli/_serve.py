@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 from typing import Any
+from urllib.parse import quote
 
 import platformdirs
 import trio
@@ -84,14 +85,28 @@ def add_arguments(parser: argparse.ArgumentParser, default_db: str) -> None:
     parser.add_argument(
         "--token",
         default=os.environ.get("ORCHA_TOKEN"),
-        help="require this bearer token on /api, /ws and /mcp (default: $ORCHA_TOKEN)",
+        help="the bearer token every request needs (default: $ORCHA_TOKEN, else the one `orcha token` prints, "
+        "generated once and kept in the data directory)",
+    )
+    parser.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="serve without a token (loopback only; any local user or program can then drive orcha)",
+    )
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another name or address the Host header may carry (repeatable); loopback names and the bound "
+        "address are always allowed",
     )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 
 def check_arguments(args: argparse.Namespace) -> str | None:
     """A clear refusal for arguments orcha cannot serve with, else ``None``."""
-    from orcha.web.server import is_loopback
+    from orcha.web.access import is_loopback, parse_address, split_host
 
     if not 0 <= args.port <= 65535:
         return f"--port must be between 0 and 65535, not {args.port}"
@@ -101,8 +116,16 @@ def check_arguments(args: argparse.Namespace) -> str | None:
         return "--capacity must be >= 0"
     if args.schedule_interval <= 0:
         return "--schedule-interval must be positive"
-    if not is_loopback(args.host) and not args.token:
-        return f"refusing to listen on {args.host} without a token: pass --token (or set ORCHA_TOKEN)"
+    if args.no_auth and not is_loopback(args.host):
+        return f"--no-auth is for loopback only; on {args.host} every request needs the token"
+    if args.no_auth and args.token:
+        return "--no-auth and --token (or $ORCHA_TOKEN) contradict each other: choose one"
+    if args.token is not None and (len(args.token) < 16 or any(c.isspace() or not c.isprintable() for c in args.token)):
+        return "the token must be at least 16 printable characters without spaces"
+    for name in args.allowed_host:
+        parsed = split_host(name)
+        if parsed is None or parsed[1] is not None or (":" in name and parse_address(name) is None):
+            return f"--allowed-host takes a host name or an address without a port, not {name!r}"
     return None
 
 
@@ -143,14 +166,20 @@ def build_providers(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def serve(args: argparse.Namespace) -> int:
+    from orcha.io.token import load_or_create_token
+
     args.token = (args.token or "").strip() or None
     problem = check_arguments(args)
     if problem is not None:
         print(f"orcha serve: {problem}", file=sys.stderr)
         return 2
+    if not args.no_auth and args.token is None:
+        args.token = load_or_create_token()  # raises a clear OrchaError if the file is not private
     configure_logging(args.log_level)
     if args.token:
         DEFAULT_REDACTOR.add_secret(args.token)
+    else:
+        log.warning("serving WITHOUT authentication (--no-auth): any local user or program can drive orcha")
     try:
         trio.run(_serve, args)
     except OSError as exc:
@@ -168,6 +197,11 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def login_url(base: str, token: str | None) -> str:
+    """The URL that logs a browser in (it sets the login cookie); the plain URL without a token."""
+    return f"{base}/?token={quote(token, safe='')}" if token else f"{base}/"
+
+
 def _first_leaf(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup):
         exc = exc.exceptions[0]
@@ -183,6 +217,7 @@ async def _serve(args: argparse.Namespace) -> None:
     from orcha.io.git_forge import GitForge
     from orcha.io.local_executor import LocalExecutor
     from orcha.io.store import Store
+    from orcha.web.access import AccessPolicy
     from orcha.web.app import create_asgi
     from orcha.web.context import WebContext
     from orcha.web.server import serve_web
@@ -211,7 +246,8 @@ async def _serve(args: argparse.Namespace) -> None:
         clock=time.time,
     )
     context = WebContext(orchestrator=orchestrator, reader=StoreGateway(reader), token=args.token)
-    app = create_asgi(context, allowed_hosts=[f"{args.host}:*"])
+    policy = AccessPolicy(token=args.token, bind_host=args.host, allowed_hosts=tuple(args.allowed_host))
+    app = create_asgi(context, policy)
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(orchestrator.run)
@@ -226,7 +262,7 @@ async def _serve(args: argparse.Namespace) -> None:
                 " in tmux" if args.tmux else "",
                 "git + gh forge" if args.real_forge else "fake forge",
             )
-            print(f"orcha: dashboard on {urls[0]}/", file=sys.stderr, flush=True)
+            print(f"orcha: dashboard on {login_url(urls[0], args.token)}", file=sys.stderr, flush=True)
             with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async for received in signals:
                     log.info("received %s: shutting down", signal.Signals(received).name)

@@ -6,7 +6,13 @@ import os
 import secrets
 from pathlib import Path
 
-from orcha.io.private import PrivatePathError, data_dir, publish_private_file, read_private_file
+from orcha.io.private import (
+    PrivatePathError,
+    create_private_file,
+    data_dir,
+    publish_private_file,
+    read_private_file,
+)
 
 TOKEN_FILE = "token"
 TOKEN_BYTES = 32
@@ -34,3 +40,13 @@ def load_or_create_token(path: str | os.PathLike[str] | None = None) -> str:
             raise PrivatePathError(f"{location} holds no usable token; delete it and orcha makes a new one")
         return token
     raise PrivatePathError(f"cannot create the token file {location}")
+
+
+def rotate_token(path: str | os.PathLike[str] | None = None) -> str:
+    """Replace the stored token with a new one (atomically) and return it; running servers keep the old one
+    until they restart."""
+    location = Path(path) if path is not None else token_path()
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    scratch = create_private_file(location.with_name(f".{location.name}.{secrets.token_hex(8)}"), f"{token}\n".encode())
+    os.replace(scratch, location)
+    return token

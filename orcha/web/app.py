@@ -1,38 +1,21 @@
-"""The Quart-Trio application: API, streams, dashboard page, token check, JSON errors."""
+"""The Quart-Trio application (API, streams, dashboard page, JSON errors) behind the security gate."""
 
 from __future__ import annotations
 
-import hmac
 from importlib import resources
 from typing import Any
 
-from quart import Response, request, websocket
+from quart import Response
 from quart_trio import QuartTrio
 
 from orcha.web import errors
+from orcha.web.access import AccessPolicy
 from orcha.web.api import api
 from orcha.web.context import WebContext
-from orcha.web.errors import error_response
 from orcha.web.mcp import Router, build_mcp_app
 from orcha.web.openapi import document
+from orcha.web.security import Gatekeeper
 from orcha.web.streams import streams
-
-PROTECTED = ("/api", "/ws", "/mcp")
-
-
-def _presented_token(headers: Any, args: Any) -> str | None:
-    auth = headers.get("Authorization", "")
-    if auth.lower().startswith("bearer "):
-        return str(auth[7:].strip())
-    token = args.get("token")
-    return str(token) if token else None
-
-
-def _authorized(expected: str | None, headers: Any, args: Any) -> bool:
-    if expected is None:
-        return True
-    presented = _presented_token(headers, args)
-    return presented is not None and hmac.compare_digest(presented.encode(), expected.encode())
 
 
 def create_app(ctx: WebContext) -> QuartTrio:
@@ -44,18 +27,6 @@ def create_app(ctx: WebContext) -> QuartTrio:
     errors.install(app)
     app.register_blueprint(api)
     app.register_blueprint(streams)
-
-    @app.before_request
-    async def require_token() -> Response | None:
-        if request.path.startswith(PROTECTED) and not _authorized(ctx.token, request.headers, request.args):
-            return error_response(401, "unauthorized", "a valid token is required (Authorization: Bearer …)")
-        return None
-
-    @app.before_websocket
-    async def require_websocket_token() -> Response | None:
-        if not _authorized(ctx.token, websocket.headers, websocket.args):
-            return error_response(401, "unauthorized", "a valid token is required (?token=…)")
-        return None
 
     @app.get("/")
     async def dashboard_page() -> Response:
@@ -73,12 +44,11 @@ def create_app(ctx: WebContext) -> QuartTrio:
     return app
 
 
-def create_asgi(ctx: WebContext, *, allowed_hosts: list[str] | None = None) -> Router:
-    """The whole HTTP surface: the Quart app, and ``/mcp/<session id>`` for the agents.
+def create_asgi(ctx: WebContext, policy: AccessPolicy | None = None) -> Gatekeeper:
+    """The whole HTTP surface behind the :class:`Gatekeeper`: the Quart app, and ``/mcp/<session id>``.
 
-    ``allowed_hosts`` (``host:port`` patterns) extends the MCP endpoint's DNS-rebinding guard beyond localhost
-    when orcha listens on another address.
+    ``policy`` defaults to a loopback bind requiring ``ctx.token`` (none: no authentication).
     """
     orchestrator = ctx.orchestrator
-    mcp_app = build_mcp_app(orchestrator, allowed_hosts=allowed_hosts)
-    return Router(create_app(ctx), mcp_app, orchestrator.mcp_secret)  # type: ignore[arg-type]
+    router = Router(create_app(ctx), build_mcp_app(orchestrator), orchestrator.mcp_secret)  # type: ignore[arg-type]
+    return Gatekeeper(router, policy or AccessPolicy(token=ctx.token))

@@ -50,8 +50,12 @@ def _session_of(ctx: Any) -> str:
     return str(session_id)
 
 
-def build_mcp_app(orchestrator: Orchestrator, *, allowed_hosts: list[str] | None = None) -> Any:
-    """The Starlette app of the MCP server (its path is ``/mcp``; the router maps sessions onto it)."""
+def build_mcp_app(orchestrator: Orchestrator) -> Any:
+    """The Starlette app of the MCP server (its path is ``/mcp``; the router maps sessions onto it).
+
+    The SDK's own DNS-rebinding guard is off: :class:`orcha.web.security.Gatekeeper` checks Host and Origin
+    for every route, MCP included, with the same allowlist and orcha's JSON error bodies.
+    """
 
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
         session = await orchestrator.db.run(lambda s: s.get_session(_session_of(ctx)))
@@ -80,12 +84,7 @@ def build_mcp_app(orchestrator: Orchestrator, *, allowed_hosts: list[str] | None
     server = Server(
         "orcha", version=__version__, instructions=INSTRUCTIONS, on_list_tools=list_tools, on_call_tool=call_tool
     )
-    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*", *(allowed_hosts or [])]
-    security = TransportSecuritySettings(
-        enable_dns_rebinding_protection=True,
-        allowed_hosts=hosts,
-        allowed_origins=[f"http://{h}" for h in hosts],
-    )
+    security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
     return server.streamable_http_app(streamable_http_path="/mcp", stateless_http=True, transport_security=security)
 
 

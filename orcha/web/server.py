@@ -13,10 +13,6 @@ from hypercorn.trio import serve
 log = logging.getLogger(__name__)
 
 
-def is_loopback(host: str) -> bool:
-    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
-
-
 async def serve_web(
     app: Any,
     *,

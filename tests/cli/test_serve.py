@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
 import re
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -20,13 +22,18 @@ def _env(tmp_path) -> dict[str, str]:
     return {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "ORCHA_TOKEN": ""}
 
 
-def _request(url: str, body: dict | None = None) -> dict:
+def _request(url: str, body: dict | None = None, *, token: str) -> dict:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        url, data=data, method="POST" if body is not None else "GET", headers={"Content-Type": "application/json"}
-    )
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    request = urllib.request.Request(url, data=data, method="POST" if body is not None else "GET", headers=headers)
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
+
+
+def _orcha(tmp_path, *args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([*PYTHON, *args], capture_output=True, text=True, timeout=60, env=_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    return result
 
 
 def test_the_quick_start_runs_a_fake_team_to_two_prs(tmp_path):
@@ -38,20 +45,29 @@ def test_the_quick_start_runs_a_fake_team_to_two_prs(tmp_path):
         env=_env(tmp_path),
     )
     try:
-        url = None
+        url = login = None
         for line in server.stderr:
-            match = re.search(r"dashboard on (http://127\.0\.0\.1:\d+)/", line)
+            match = re.search(r"dashboard on ((http://127\.0\.0\.1:\d+)/\?token=(\S+))", line)
             if match:
-                url = match.group(1)
+                login, url, printed = match.groups()
                 break
-        assert url, "orcha serve never said where it listens"
+        assert url and login, "orcha serve never printed its login URL"
         ready_after = time.monotonic() - started
+        token = _orcha(tmp_path, "token").stdout.strip()
+        assert printed == token  # the token is URL-safe, so it is printed as it is
+        token_file = tmp_path / "data" / "orcha" / "token"
+        assert token_file.read_text().strip() == token and token_file.stat().st_mode & 0o777 == 0o600
+        with pytest.raises(urllib.error.HTTPError) as anonymous:
+            urllib.request.urlopen(f"{url}/api/dashboard", timeout=10)
+        assert anonymous.value.code == 401
         objective = _request(
-            f"{url}/api/objectives", {"title": "Port subsystem to Rust", "prompt": "...", "agent": "claude"}
+            f"{url}/api/objectives",
+            {"title": "Port subsystem to Rust", "prompt": "...", "agent": "claude"},
+            token=token,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            dashboard = _request(f"{url}/api/dashboard")
+            dashboard = _request(f"{url}/api/dashboard", token=token)
             [row] = [o for o in dashboard["objectives"] if o["id"] == objective["id"]]
             if row["status"] == "done":
                 break
@@ -61,8 +77,12 @@ def test_the_quick_start_runs_a_fake_team_to_two_prs(tmp_path):
         assert len(prs) == 2
         roles = sorted(s["role"] for s in dashboard["sessions"] if s["objective_id"] == objective["id"])
         assert roles == ["manager", "worker", "worker"]
-        page = urllib.request.urlopen(f"{url}/", timeout=10).read().decode()
+        jar = http.cookiejar.CookieJar()
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        page = browser.open(login, timeout=10).read().decode()  # the login URL sets a cookie, then redirects
         assert "<title>orcha</title>" in page
+        [cookie] = list(jar)
+        assert cookie.has_nonstandard_attr("HttpOnly") and token not in (cookie.value or "")
         assert ready_after < 10  # about a second on this machine; generous for a loaded CI
     finally:
         server.send_signal(signal.SIGTERM)
@@ -72,7 +92,11 @@ def test_the_quick_start_runs_a_fake_team_to_two_prs(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--host", "0.0.0.0"], "without a token"),
+        (["--host", "0.0.0.0", "--no-auth"], "loopback only"),
+        (["--host", "127.0.0.1.evil.example", "--no-auth"], "loopback only"),
+        (["--token", "short"], "at least 16"),
+        (["--no-auth", "--token", "a-long-enough-token-1"], "contradict"),
+        (["--allowed-host", "example.com:80"], "without a port"),
         (["--port", "70000"], "between 0 and 65535"),
         (["--max-concurrent", "0"], "at least 1"),
     ],

@@ -21,6 +21,7 @@ from orcha.io.gateway import StoreGateway
 from orcha.io.local_executor import LocalExecutor
 from orcha.io.store import Store
 from orcha.model import SessionRole
+from orcha.web.access import AccessPolicy
 from orcha.web.app import create_asgi
 from orcha.web.context import WebContext
 from orcha.web.server import serve_web
@@ -62,6 +63,7 @@ async def served(
     token: str | None = None,
     keepalive: float = 15.0,
     providers: dict | None = None,
+    policy: AccessPolicy | None = None,
 ) -> AsyncIterator[Served]:
     writer = Store(tmp_path / "orcha.db")
     reader = Store(tmp_path / "orcha.db", readonly=True)
@@ -86,7 +88,8 @@ async def served(
         local_executor=LocalExecutor(grace=1.0),
     )
     app = create_asgi(
-        WebContext(orchestrator=orchestrator, reader=StoreGateway(reader), token=token, keepalive_seconds=keepalive)
+        WebContext(orchestrator=orchestrator, reader=StoreGateway(reader), token=token, keepalive_seconds=keepalive),
+        policy,
     )
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:

@@ -207,7 +207,8 @@ async def test_a_token_guards_api_websocket_and_streams(tmp_path):
             _error(await anonymous.get("/api/dashboard"), 401, "unauthorized")
             _error(await anonymous.get("/api/dashboard", headers={"Authorization": "Bearer wrong"}), 401)
             assert (await anonymous.get("/api/dashboard", params={"token": "s3cret-token-123"})).status_code == 200
-            assert (await anonymous.get("/")).status_code == 200  # the page itself; it carries no data
+            page = await anonymous.get("/")  # no dashboard without a login: a page that says how to get one
+            assert page.status_code == 401 and "orcha token" in page.text and "<table" not in page.text
         assert (await srv.client.get("/api/dashboard")).status_code == 200
 
 
