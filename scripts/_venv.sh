@@ -12,15 +12,18 @@ ensure_venv() {
     return 1
   }
   if [ ! -x .venv/bin/python ]; then
-    echo "== creating .venv"
+    echo "== creating .venv" >&2
     "$python" -m venv .venv
   fi
   [ -n "$extra" ] && spec=".[$extra]"
   stamp=".venv/.orcha-installed${extra:+-$extra}"
+  if [ -z "$extra" ] && [ -f .venv/.orcha-installed-test ] && [ .venv/.orcha-installed-test -nt pyproject.toml ]; then
+    return 0  # the test install holds orcha too
+  fi
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    echo "== installing orcha${extra:+[$extra]} into .venv"
-    .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e "$spec"
+    echo "== installing orcha${extra:+[$extra]} into .venv" >&2
+    .venv/bin/python -m pip install -q --upgrade pip >&2
+    .venv/bin/python -m pip install -q -e "$spec" >&2
     touch "$stamp"
   fi
 }
