@@ -298,3 +298,15 @@ def test_runnable_sessions_are_found_by_index_not_by_scanning_history(store):
         )
     )
     assert "sessions_by_status" in plan
+
+
+def test_a_new_database_is_private(tmp_path):
+    from orcha.io.store import Store
+
+    with Store(tmp_path / "fresh" / "orcha.db") as store:
+        store.list_objectives()
+    assert (tmp_path / "fresh").stat().st_mode & 0o777 == 0o700
+    for name in ("orcha.db", "orcha.db-wal"):
+        path = tmp_path / "fresh" / name
+        if path.exists():
+            assert path.stat().st_mode & 0o777 == 0o600, name

@@ -71,6 +71,14 @@ class Tx:
         return self._conn.last_insert_rowid()
 
 
+def _create_private(path: str) -> None:
+    """Create a new database file (and its folder) readable by its owner only; SQLite gives the WAL and shared
+    memory files the same mode. An existing file is left as it is."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+
+
 class Database:
     """One apsw connection to one database file, with WAL, a busy timeout of seconds and migrations.
 
@@ -94,8 +102,7 @@ class Database:
         flags = apsw.SQLITE_OPEN_READONLY if readonly else apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
         try:
             if not readonly and self.path != ":memory:":
-                parent = os.path.dirname(os.path.abspath(self.path))
-                os.makedirs(parent, exist_ok=True)
+                _create_private(self.path)
             self.conn = apsw.Connection(self.path, flags=flags)
             self.conn.set_busy_timeout(busy_timeout_ms)
             if not readonly:
