@@ -12,10 +12,16 @@ from orcha.web import errors
 from orcha.web.access import AccessPolicy
 from orcha.web.api import api
 from orcha.web.context import WebContext
+from orcha.web.drain import DrainRequestBody
 from orcha.web.mcp import Router, build_mcp_app
 from orcha.web.openapi import document
 from orcha.web.security import Gatekeeper
 from orcha.web.streams import streams
+
+FAVICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="8" cy="8" r="7" fill="#7aa2f7"/>'
+    '<circle cx="8" cy="8" r="3" fill="#0f1115"/></svg>'
+)
 
 
 def create_app(ctx: WebContext) -> QuartTrio:
@@ -33,6 +39,10 @@ def create_app(ctx: WebContext) -> QuartTrio:
         page = resources.files("orcha.web").joinpath("static/dashboard.html").read_text(encoding="utf-8")
         return Response(page, content_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
 
+    @app.get("/favicon.ico")
+    async def favicon() -> Response:
+        return Response(FAVICON, content_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
+
     @app.get("/api/openapi.json")
     async def openapi() -> dict[str, Any]:
         return document()
@@ -44,11 +54,11 @@ def create_app(ctx: WebContext) -> QuartTrio:
     return app
 
 
-def create_asgi(ctx: WebContext, policy: AccessPolicy | None = None) -> Gatekeeper:
+def create_asgi(ctx: WebContext, policy: AccessPolicy | None = None) -> DrainRequestBody:
     """The whole HTTP surface behind the :class:`Gatekeeper`: the Quart app, and ``/mcp/<session id>``.
 
     ``policy`` defaults to a loopback bind requiring ``ctx.token`` (none: no authentication).
     """
     orchestrator = ctx.orchestrator
     router = Router(create_app(ctx), build_mcp_app(orchestrator), orchestrator.mcp_secret)  # type: ignore[arg-type]
-    return Gatekeeper(router, policy or AccessPolicy(token=ctx.token))
+    return DrainRequestBody(Gatekeeper(router, policy or AccessPolicy(token=ctx.token)))  # outermost: drain.py
