@@ -7,6 +7,8 @@ objective and refusals come back as error outcomes with a clear message; nothing
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -20,19 +22,159 @@ from orcha.model import ObjectiveStatus, QuestionStatus, Session, SessionRole, W
 if TYPE_CHECKING:
     from orcha.actors.orchestrator import Orchestrator
 
-_STR_LIST = {"type": "array", "items": {"type": "string"}}
+log = logging.getLogger(__name__)
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+"""Every integer orcha accepts fits SQLite's 64-bit integers."""
+ID_LENGTH = 100
+NAME_LENGTH = 200
+TEXT_LENGTH = 10_000
+LONG_TEXT_LENGTH = 200_000
+MAX_LIST = 100
+PATH_LENGTH = 4096
+BRANCH_LENGTH = 255
+
+_STR_LIST = {"type": "array", "items": {"type": "string", "maxLength": ID_LENGTH}, "maxItems": MAX_LIST}
 
 
-def _s(description: str) -> dict[str, Any]:
-    return {"type": "string", "description": description}
+def _s(description: str, max_length: int = TEXT_LENGTH) -> dict[str, Any]:
+    return {"type": "string", "maxLength": max_length, "description": description}
 
 
-_SESSION = _s("A session id of your objective (ses_…), as list_sessions shows it.")
-_PR = _s("A pull request id of your objective (pr_…), as list_prs shows it.")
+_SESSION = _s("A session id of your objective (ses_…), as list_sessions shows it.", ID_LENGTH)
+_PR = _s("A pull request id of your objective (pr_…), as list_prs shows it.", ID_LENGTH)
 
 
 def _schema(properties: Mapping[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
     return {"type": "object", "properties": dict(properties), "required": list(required), "additionalProperties": False}
+
+
+# --- validation of JSON input against these schemas (the MCP tools and the HTTP API share it) -----------
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "boolean": (bool,),
+    "array": (list, tuple),
+    "object": (dict,),
+    "null": (type(None),),
+}
+
+
+def printable(name: str, limit: int = 100) -> str:
+    """``name`` fit to echo in an error: NUL and lone surrogates escaped, at most ``limit`` characters."""
+    clean = name.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    return clean if len(clean) <= limit else clean[:limit] + "…"
+
+
+def check_text(value: str, field: str | None) -> None:
+    """Refuse what no column can hold: NUL characters and lone surrogates (not encodable as UTF-8)."""
+    if "\x00" in value:
+        raise InvalidInputError(f"{field or 'the input'!r} must not contain NUL characters", field=field)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInputError(
+            f"{field or 'the input'!r} must be valid Unicode text (it has a lone surrogate)", field=field
+        ) from None
+
+
+def check_json_value(value: Any, field: str | None, *, max_depth: int = 32) -> None:
+    """Refuse hostile JSON anywhere in ``value``: NUL, lone surrogates, integers past 64 bits, NaN, deep nesting.
+
+    ``field`` names the top-level field in the error. Iterative, so no input can exhaust the stack.
+    """
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > max_depth:
+            raise InvalidInputError(f"{field or 'the input'!r} nests deeper than {max_depth} levels", field=field)
+        if isinstance(item, str):
+            check_text(item, field)
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, int):
+            if not INT64_MIN <= item <= INT64_MAX:
+                raise InvalidInputError(f"{field or 'the input'!r} has an integer past 64 bits", field=field)
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise InvalidInputError(f"{field or 'the input'!r} has a number that is not finite", field=field)
+        elif isinstance(item, Mapping):
+            for key, nested in item.items():
+                if not isinstance(key, str):
+                    raise InvalidInputError(f"{field or 'the input'!r} has a key that is not a string", field=field)
+                check_text(key, field or printable(key))
+                pending.append((nested, depth + 1))
+        elif isinstance(item, (list, tuple)):
+            pending.extend((nested, depth + 1) for nested in item)
+        else:
+            raise InvalidInputError(f"{field or 'the input'!r} is not JSON", field=field)
+
+
+def _type_name(types: str | list[str]) -> str:
+    names = [types] if isinstance(types, str) else [t for t in types if t != "null"]
+    return " or ".join(names)
+
+
+def check_against(schema: Mapping[str, Any], value: Any, field: str, subject: str) -> None:
+    """``value`` (not null) against a property schema: type, enum, length, bounds, list items."""
+    declared = schema.get("type")
+    if declared is not None:
+        names = [declared] if isinstance(declared, str) else list(declared)
+        ok = any(
+            isinstance(value, _JSON_TYPES.get(name, (object,))) and not (name == "integer" and isinstance(value, bool))
+            for name in names
+        )
+        if not ok:
+            raise InvalidInputError(f"{subject}: {field!r} must be a {_type_name(declared)}", field=field)
+    if isinstance(value, str):
+        check_text(value, field)
+        if "maxLength" in schema and len(value) > schema["maxLength"]:
+            raise InvalidInputError(
+                f"{subject}: {field!r} must be at most {schema['maxLength']} characters", field=field
+            )
+    if isinstance(value, int) and not isinstance(value, bool):
+        low, high = schema.get("minimum", INT64_MIN), schema.get("maximum", INT64_MAX)
+        if not low <= value <= high:
+            raise InvalidInputError(f"{subject}: {field!r} must be between {low} and {high}", field=field)
+    allowed = schema.get("enum")
+    if allowed is not None and value not in allowed:
+        raise InvalidInputError(f"{subject}: {field!r} must be one of {', '.join(map(str, allowed))}", field=field)
+    if isinstance(value, (list, tuple)):
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            raise InvalidInputError(f"{subject}: {field!r} takes at most {schema['maxItems']} items", field=field)
+        items = schema.get("items")
+        for item in value:
+            if items is not None and items.get("type") == "string" and not isinstance(item, str):
+                raise InvalidInputError(f"{subject}: {field!r} must be a list of strings", field=field)
+            if items is not None:
+                check_against(items, item, field, subject)
+
+
+def validate_object(schema: Mapping[str, Any], data: Any, *, subject: str, noun: str = "field") -> dict[str, Any]:
+    """Check ``data`` against an object schema; raise :class:`InvalidInputError` naming the field.
+
+    Unknown names are refused (``additionalProperties: false``), a required value may not be missing, null or
+    blank, a null optional value counts as absent, and no value may carry NUL, lone surrogates or integers past
+    64 bits.
+    """
+    if not isinstance(data, Mapping):
+        raise InvalidInputError(f"{subject} takes a JSON object of {noun}s")
+    properties: Mapping[str, Any] = schema["properties"]
+    for name in data:
+        if not isinstance(name, str) or name not in properties:
+            shown = printable(str(name))
+            known = ", ".join(properties) or "none"
+            raise InvalidInputError(f"{subject} has no {noun} {shown!r} ({noun}s: {known})", field=shown)
+    for name in schema.get("required", ()):
+        value = data.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise InvalidInputError(f"{subject} needs {name!r} (not empty)", field=name)
+    for name, value in data.items():
+        check_json_value(value, name)
+        if value is not None:
+            check_against(properties[name], value, name, subject)
+    return dict(data)
 
 
 @attrs.frozen(kw_only=True)
@@ -50,13 +192,13 @@ TOOL_SPECS: tuple[ToolSpec, ...] = (
         "the scheduler when its dependencies have completed and a target has room. Returns its session id.",
         input_schema=_schema(
             {
-                "prompt": {"type": "string", "description": "What the session must do, in full."},
-                "agent": {"type": "string", "description": "Agent name (e.g. claude, codex). Default: yours."},
+                "prompt": _s("What the session must do, in full.", LONG_TEXT_LENGTH),
+                "agent": _s("Agent name (e.g. claude, codex). Default: yours.", NAME_LENGTH),
                 "role": {"type": "string", "enum": ["worker", "manager"], "description": "Default worker."},
-                "target": {"type": "string", "description": "Target name or id to pin the session to."},
+                "target": _s("Target name or id to pin the session to.", NAME_LENGTH),
                 "depends_on": {**_STR_LIST, "description": "Session ids that must complete first."},
-                "repo": {"type": "string", "description": "Repository to check out (default: the objective's)."},
-                "base_branch": {"type": "string", "description": "Branch to start from (default: main)."},
+                "repo": _s("Repository to check out (default: the objective's).", PATH_LENGTH),
+                "base_branch": _s("Branch to start from (default: main).", BRANCH_LENGTH),
                 "workspace_kind": {
                     "type": "string",
                     "enum": [str(k) for k in WorkspaceKind],
@@ -70,15 +212,17 @@ TOOL_SPECS: tuple[ToolSpec, ...] = (
     ToolSpec(
         name="ask_user",
         description="Ask the human user a question. It appears on the dashboard; the answer comes back to you.",
-        input_schema=_schema({"question": _s("The question, self-contained: the user sees only this.")}, ("question",)),
+        input_schema=_schema(
+            {"question": _s("The question, self-contained: the user sees only this.", LONG_TEXT_LENGTH)}, ("question",)
+        ),
     ),
     ToolSpec(
         name="publish_pr",
         description="Push a session's branch (yours by default) and open a pull request for it.",
         input_schema=_schema(
             {
-                "title": _s("The PR title."),
-                "body": _s("The PR description (markdown)."),
+                "title": _s("The PR title.", NAME_LENGTH * 2),
+                "body": _s("The PR description (markdown).", LONG_TEXT_LENGTH),
                 "session": _s("Whose branch to publish (a session of your objective); default: yours."),
             },
             ("title",),
@@ -100,12 +244,12 @@ TOOL_SPECS: tuple[ToolSpec, ...] = (
     ToolSpec(
         name="comment_pr",
         description="Comment on a pull request of your objective.",
-        input_schema=_schema({"pr": _PR, "body": _s("The comment (markdown).")}, ("pr", "body")),
+        input_schema=_schema({"pr": _PR, "body": _s("The comment (markdown).", LONG_TEXT_LENGTH)}, ("pr", "body")),
     ),
     ToolSpec(
         name="create_note",
         description="Record a durable note on the objective (decisions, findings, hand-offs).",
-        input_schema=_schema({"text": _s("The note.")}, ("text",)),
+        input_schema=_schema({"text": _s("The note.", LONG_TEXT_LENGTH)}, ("text",)),
     ),
     ToolSpec(
         name="record_artifact",
@@ -113,9 +257,9 @@ TOOL_SPECS: tuple[ToolSpec, ...] = (
         "or a link (url).",
         input_schema=_schema(
             {
-                "name": _s("A short name for the output."),
-                "path": _s("A file path relative to your checkout (give path or url)."),
-                "url": _s("A link (give path or url)."),
+                "name": _s("A short name for the output.", NAME_LENGTH),
+                "path": _s("A file path relative to your checkout (give path or url).", PATH_LENGTH),
+                "url": _s("A link (give path or url).", PATH_LENGTH),
             },
             ("name",),
         ),
@@ -123,7 +267,7 @@ TOOL_SPECS: tuple[ToolSpec, ...] = (
     ToolSpec(
         name="mark_objective_done",
         description="Declare the objective done with a summary. Sessions still running are canceled.",
-        input_schema=_schema({"summary": _s("What was achieved, for the user.")}, ("summary",)),
+        input_schema=_schema({"summary": _s("What was achieved, for the user.", LONG_TEXT_LENGTH)}, ("summary",)),
     ),
     ToolSpec(
         name="cancel_session",
@@ -148,7 +292,12 @@ TOOL_SPECS: tuple[ToolSpec, ...] = (
         input_schema=_schema(
             {
                 "session": _SESSION,
-                "after": {"type": "integer", "minimum": 0, "description": "Return lines after this seq (default 0)."},
+                "after": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": INT64_MAX,
+                    "description": "Return lines after this seq (default 0).",
+                },
                 "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "At most this many (100)."},
             },
             ("session",),
@@ -180,32 +329,9 @@ def tools_for_role(role: SessionRole) -> tuple[ToolSpec, ...]:
     return tuple(spec for spec in TOOL_SPECS if spec.name not in MANAGER_ONLY)
 
 
-_JSON_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,), "boolean": (bool,), "array": (list,)}
-
-
 def validate_arguments(spec: ToolSpec, arguments: Mapping[str, Any]) -> dict[str, Any]:
     """Check ``arguments`` against the tool's schema; raise :class:`InvalidInputError` naming the field."""
-    if not isinstance(arguments, Mapping):
-        raise InvalidInputError(f"{spec.name} takes an object of arguments")
-    properties = spec.input_schema["properties"]
-    for name in arguments:
-        if name not in properties:
-            known = ", ".join(properties) or "none"
-            raise InvalidInputError(f"{spec.name} has no argument {name!r} (arguments: {known})", field=name)
-    for name in spec.input_schema["required"]:
-        if arguments.get(name) in (None, ""):
-            raise InvalidInputError(f"{spec.name} needs {name!r}", field=name)
-    for name, value in arguments.items():
-        expected = properties[name].get("type")
-        types = _JSON_TYPES.get(expected, (object,))
-        if value is not None and (not isinstance(value, types) or (expected == "integer" and isinstance(value, bool))):
-            raise InvalidInputError(f"{spec.name}: {name!r} must be a {expected}", field=name)
-        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
-            raise InvalidInputError(f"{spec.name}: {name!r} must be a list of strings", field=name)
-        allowed = properties[name].get("enum")
-        if allowed is not None and value is not None and value not in allowed:
-            raise InvalidInputError(f"{spec.name}: {name!r} must be one of {', '.join(allowed)}", field=name)
-    return dict(arguments)
+    return validate_object(spec.input_schema, arguments, subject=spec.name, noun="argument")
 
 
 def session_row(session: Session) -> dict[str, Any]:
@@ -243,6 +369,13 @@ class SessionTools:
             return await self._handlers[name](validate_arguments(spec, arguments))
         except OrchaError as exc:
             return ToolOutcome(text=str(exc), data={"error": exc.code}, is_error=True)
+        except Exception:  # a tool call is the agent's input: it gets an error, never a broken protocol
+            log.exception("tool %s of session %s failed", name, self.session_id)
+            return ToolOutcome(
+                text=f"{name} failed with an unexpected error; orcha logged it",
+                data={"error": "internal_error"},
+                is_error=True,
+            )
 
     async def _me(self) -> Session:
         return await self._orch.db.run(lambda s: s.get_session(self.session_id))

@@ -2,22 +2,98 @@
 
 from __future__ import annotations
 
-import json
+import re
 from typing import Any, TypeVar
 
 from quart import Blueprint, current_app, request
 
 from orcha.actors.messages import Disable, Drain, Enable, RunDoctor
 from orcha.actors.orchestrator import Orchestrator
-from orcha.errors import InvalidInputError
+from orcha.actors.tools import (
+    BRANCH_LENGTH,
+    ID_LENGTH,
+    INT64_MAX,
+    LONG_TEXT_LENGTH,
+    NAME_LENGTH,
+    PATH_LENGTH,
+    TEXT_LENGTH,
+    check_text,
+    printable,
+    validate_object,
+)
+from orcha.errors import InvalidInputError, NotFoundError
 from orcha.io.store import MAX_PAGE
 from orcha.model import ObjectiveStatus, PRState, QuestionStatus, TargetKind
 from orcha.web.context import WebContext
-from orcha.web.json import to_data
+from orcha.web.json import loads_body, to_data
 
 api = Blueprint("api", __name__, url_prefix="/api")
 
 T = TypeVar("T")
+QUERY_LENGTH = 4096
+MAX_CAPACITY = 1000
+
+
+# --- the shapes of the input: one source for validation and for the OpenAPI document -----------------------
+
+
+def _str(max_length: int, *, required: bool = False, **extra: Any) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string" if required else ["string", "null"], "maxLength": max_length}
+    if required:
+        schema["minLength"] = 1
+    return {**schema, **extra}
+
+
+def _int(minimum: int, maximum: int) -> dict[str, Any]:
+    return {"type": ["integer", "null"], "minimum": minimum, "maximum": maximum}
+
+
+def _object(required: tuple[str, ...] = (), **properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": list(required), "properties": properties, "additionalProperties": False}
+
+
+def _values(enum_type: Any) -> list[str]:
+    return [str(v) for v in enum_type]
+
+
+BODIES: dict[str, dict[str, Any]] = {
+    "objective": _object(
+        ("title", "agent"),
+        title=_str(NAME_LENGTH * 2, required=True),
+        prompt=_str(LONG_TEXT_LENGTH, description="default: the title"),
+        agent=_str(NAME_LENGTH, required=True),
+        repo=_str(PATH_LENGTH),
+        base_branch=_str(BRANCH_LENGTH),
+    ),
+    "reason": _object(reason=_str(TEXT_LENGTH)),
+    "steer": _object(("text",), text=_str(LONG_TEXT_LENGTH, required=True)),
+    "resume": _object(text=_str(LONG_TEXT_LENGTH)),
+    "answer": _object(("answer",), answer=_str(LONG_TEXT_LENGTH, required=True)),
+    "target": _object(
+        ("name", "work_root"),
+        name=_str(NAME_LENGTH, required=True),
+        kind=_str(8, enum=_values(TargetKind), description="default ssh (which needs host)"),
+        host=_str(255),
+        user=_str(NAME_LENGTH),
+        port=_int(1, 65535),
+        work_root=_str(PATH_LENGTH, required=True),
+        capacity_sessions=_int(0, MAX_CAPACITY),
+        identity_file=_str(PATH_LENGTH),
+        bootstrap=_str(TEXT_LENGTH),
+    ),
+    "empty": _object(),
+}
+"""Every POST body: unknown fields are refused, strings bounded, integers bounded, null means absent."""
+QUERY: dict[str, dict[str, Any]] = {
+    "limit": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 200},
+    "after": {"type": "integer", "minimum": 0, "maximum": INT64_MAX, "default": 0},
+    "objective_status": {"type": "string", "enum": _values(ObjectiveStatus)},
+    "question_status": {"type": "string", "enum": _values(QuestionStatus)},
+    "pr_state": {"type": "string", "enum": _values(PRState)},
+    "objective_id": {"type": "string", "maxLength": ID_LENGTH},
+}
+"""Every query parameter's schema (``limit`` of ``/api/objectives`` shares the bounds of a transcript page)."""
+PATH_PARAMETER = {"type": "string", "maxLength": ID_LENGTH}
 
 
 def context() -> WebContext:
@@ -29,56 +105,68 @@ def orch() -> Orchestrator:
     return context().orchestrator
 
 
-async def json_body() -> dict[str, Any]:
-    """The request body as a JSON object, or a 400 that says what is wrong with it."""
-    raw = await request.get_data(as_text=True)
+def guard(blueprint: Blueprint) -> None:
+    """Refuse hostile query strings and path ids on ``blueprint`` before any view runs."""
+
+    @blueprint.before_request
+    async def _hostile() -> None:
+        for name, value in (request.view_args or {}).items():
+            if isinstance(value, str) and (len(value) > ID_LENGTH or "\x00" in value):
+                raise NotFoundError(name.removesuffix("_id"), printable(value, ID_LENGTH))
+        for name, value in request.args.items(multi=True):
+            field = printable(name, 40)
+            for part in (name, value):
+                check_text(part, field)
+                if len(part) > QUERY_LENGTH:
+                    raise InvalidInputError(f"query parameter {field!r} is longer than {QUERY_LENGTH}", field=field)
+
+
+guard(api)
+
+
+async def json_body(shape: str, subject: str) -> dict[str, Any]:
+    """The request body as a JSON object valid for ``BODIES[shape]``, or a 400 naming what is wrong with it."""
+    data = await request.get_data(as_text=False)
+    raw = data.encode() if isinstance(data, str) else data
     if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise InvalidInputError(f"the body is not valid JSON: {exc}") from None
+        body: Any = {}
+    else:
+        body = loads_body(raw)
     if not isinstance(body, dict):
         raise InvalidInputError("the body must be a JSON object")
-    return body
+    return validate_object(BODIES[shape], body, subject=subject)
 
 
-def text(body: dict[str, Any], name: str, *, required: bool = True, default: str | None = None) -> str | None:
+def text(body: dict[str, Any], name: str, *, default: str | None = None) -> str | None:
+    """A field of a validated body: absent and null are ``default``."""
     value = body.get(name)
-    if value is None:
-        if required:
-            raise InvalidInputError(f"{name!r} is required", field=name)
-        return default
-    if not isinstance(value, str):
-        raise InvalidInputError(f"{name!r} must be a string", field=name)
-    if required and not value.strip():
-        raise InvalidInputError(f"{name!r} must not be empty", field=name)
+    return default if value is None else str(value)
+
+
+def integer(body: dict[str, Any], name: str, *, default: int | None = None) -> int | None:
+    value = body.get(name)
+    return default if value is None else int(value)
+
+
+_INTEGER = re.compile(r"-?[0-9]{1,30}")
+
+
+def parse_int(raw: str, name: str, *, minimum: int, maximum: int, what: str) -> int:
+    """A decimal integer of ASCII digits within bounds, or a 400 naming ``name``."""
+    if not _INTEGER.fullmatch(raw):
+        raise InvalidInputError(f"{what} must be an integer", field=name)
+    value = int(raw)
+    if not minimum <= value <= maximum:
+        raise InvalidInputError(f"{what} must be between {minimum} and {maximum}", field=name)
     return value
 
 
-def integer(body: dict[str, Any], name: str, *, default: int | None = None, minimum: int | None = None) -> int | None:
-    value = body.get(name, default)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInputError(f"{name!r} must be an integer", field=name)
-    if minimum is not None and value < minimum:
-        raise InvalidInputError(f"{name!r} must be >= {minimum}", field=name)
-    return value
-
-
-def query_int(name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
+def query_int(name: str, default: int) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidInputError(f"query parameter {name!r} must be an integer", field=name) from None
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-        raise InvalidInputError(f"query parameter {name!r} must be {bound}", field=name)
-    return value
+    schema = QUERY[name]
+    return parse_int(raw, name, minimum=schema["minimum"], maximum=schema["maximum"], what=f"query parameter {name!r}")
 
 
 def query_enum(name: str, enum_type: type[T]) -> T | None:
@@ -97,14 +185,14 @@ def query_enum(name: str, enum_type: type[T]) -> T | None:
 
 @api.post("/objectives")
 async def create_objective() -> tuple[dict[str, Any], int]:
-    body = await json_body()
+    body = await json_body("objective", "an objective")
     title = text(body, "title") or ""
     objective, manager = await orch().create_objective(
         title=title,
-        prompt=text(body, "prompt", required=False, default=title) or title,
+        prompt=text(body, "prompt") or title,
         agent=text(body, "agent") or "",
-        repo=text(body, "repo", required=False),
-        base_branch=text(body, "base_branch", required=False),
+        repo=text(body, "repo"),
+        base_branch=text(body, "base_branch"),
     )
     return {**to_data(objective), "manager_session_id": manager.id}, 201
 
@@ -112,7 +200,7 @@ async def create_objective() -> tuple[dict[str, Any], int]:
 @api.get("/objectives")
 async def list_objectives() -> dict[str, Any]:
     status = query_enum("status", ObjectiveStatus)
-    limit = query_int("limit", 200, minimum=1, maximum=1000)
+    limit = query_int("limit", 200)
     items = await context().read(lambda s: s.list_objectives(status=status, limit=limit))
     return {"items": to_data(items)}
 
@@ -135,8 +223,8 @@ async def get_objective(objective_id: str) -> dict[str, Any]:
 
 @api.post("/objectives/<objective_id>/cancel")
 async def cancel_objective(objective_id: str) -> dict[str, Any]:
-    body = await json_body()
-    reason = text(body, "reason", required=False, default="canceled by the user") or "canceled by the user"
+    body = await json_body("reason", "canceling an objective")
+    reason = text(body, "reason") or "canceled by the user"
     return to_data(await orch().cancel_objective(objective_id, reason))
 
 
@@ -156,7 +244,7 @@ async def get_session(session_id: str) -> dict[str, Any]:
 @api.get("/sessions/<session_id>/messages")
 async def session_messages(session_id: str) -> dict[str, Any]:
     after = query_int("after", 0)
-    limit = query_int("limit", 200, minimum=1, maximum=MAX_PAGE)
+    limit = query_int("limit", 200)
     page = await context().read(lambda s: s.read_transcript(session_id, after=after, limit=limit))
     items = [{"seq": e.seq, "kind": str(e.kind), "body": e.body, "ts": e.ts} for e in page.items]
     return {"items": items, "next_after": page.next_after}
@@ -164,21 +252,21 @@ async def session_messages(session_id: str) -> dict[str, Any]:
 
 @api.post("/sessions/<session_id>/steer")
 async def steer(session_id: str) -> dict[str, Any]:
-    body = await json_body()
+    body = await json_body("steer", "steering")
     return to_data(await orch().steer(session_id, text(body, "text") or ""))
 
 
 @api.post("/sessions/<session_id>/cancel")
 async def cancel_session(session_id: str) -> dict[str, Any]:
-    body = await json_body()
-    reason = text(body, "reason", required=False, default="canceled by the user") or "canceled by the user"
+    body = await json_body("reason", "canceling a session")
+    reason = text(body, "reason") or "canceled by the user"
     return to_data(await orch().cancel_session(session_id, reason))
 
 
 @api.post("/sessions/<session_id>/resume")
 async def resume_session(session_id: str) -> dict[str, Any]:
-    body = await json_body()
-    return to_data(await orch().resume_session(session_id, text(body, "text", required=False)))
+    body = await json_body("resume", "resuming")
+    return to_data(await orch().resume_session(session_id, text(body, "text")))
 
 
 @api.get("/sessions/<session_id>/screen")
@@ -201,7 +289,7 @@ async def list_questions() -> dict[str, Any]:
 
 @api.post("/questions/<question_id>/answer")
 async def answer_question(question_id: str) -> dict[str, Any]:
-    body = await json_body()
+    body = await json_body("answer", "an answer")
     return to_data(await orch().answer_question(question_id, text(body, "answer") or ""))
 
 
@@ -231,21 +319,20 @@ async def list_targets() -> dict[str, Any]:
 
 @api.post("/targets")
 async def add_target() -> tuple[dict[str, Any], int]:
-    body = await json_body()
-    kind_text = text(body, "kind", required=False, default="ssh") or "ssh"
-    try:
-        kind = TargetKind(kind_text)
-    except ValueError:
-        raise InvalidInputError("'kind' must be local or ssh", field="kind") from None
-    metadata = {k: text(body, k, required=False) for k in ("identity_file", "bootstrap") if body.get(k) is not None}
+    body = await json_body("target", "a target")
+    kind = TargetKind(text(body, "kind") or "ssh")
+    host = text(body, "host")
+    if kind is TargetKind.SSH and not (host or "").strip():
+        raise InvalidInputError("an ssh target needs 'host'", field="host")
+    metadata = {k: text(body, k) for k in ("identity_file", "bootstrap") if body.get(k) is not None}
     reply = await orch().add_target(
         name=text(body, "name") or "",
         kind=kind,
-        host=text(body, "host", required=kind is TargetKind.SSH),
-        user=text(body, "user", required=False),
-        port=integer(body, "port", minimum=1),
+        host=host,
+        user=text(body, "user"),
+        port=integer(body, "port"),
         work_root=text(body, "work_root") or "",
-        capacity_sessions=integer(body, "capacity_sessions", default=2, minimum=0) or 0,
+        capacity_sessions=integer(body, "capacity_sessions", default=2) or 0,
         metadata=metadata,
     )
     return {"target": to_data(reply.target), "doctor": _report(reply.report)}, 201
@@ -258,6 +345,7 @@ def _report(report: Any) -> dict[str, Any] | None:
 
 
 async def _target_action(target_id: str, message: Any) -> dict[str, Any]:
+    await json_body("empty", "a target action")  # takes no fields
     reply = await orch().target_request(target_id, message)
     return {"target": to_data(reply.target), "doctor": _report(reply.report)}
 

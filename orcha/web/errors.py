@@ -1,7 +1,9 @@
 """Errors as JSON: ``{"error": {"code", "message", "field"?}}``, with the HTTP status that fits.
 
-400 for malformed JSON and invalid fields, 404 for unknown ids and routes, 409 for requests the current state
-forbids (illegal transitions, held locks), 401 without a valid token. Bad input never becomes a 500.
+400 for malformed JSON and invalid fields, 404 for unknown ids and routes, 405 (with ``Allow``) for a method a
+route does not take, 409 for requests the current state forbids (illegal transitions, held locks), 413 for a
+body past ``MAX_CONTENT_LENGTH``; the security gate answers 401/403/415/421 in the same format. Bad input
+never becomes a 500.
 """
 
 from __future__ import annotations
@@ -10,11 +12,20 @@ import logging
 from typing import Any
 
 from quart import Quart, Response, jsonify
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from orcha.errors import ConflictError, InvalidInputError, NotFoundError, OrchaError, StoreError
 
 log = logging.getLogger(__name__)
+
+CODES = {
+    400: "invalid_input",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+"""The error codes of the HTTP errors Quart raises itself (others are the exception's name)."""
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:
@@ -46,8 +57,12 @@ def install(app: Quart) -> None:
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:
-        code = (exc.name or "error").lower().replace(" ", "_")
-        return error_response(exc.code or 500, code, exc.description or exc.name or "error")
+        status = exc.code or 500
+        code = CODES.get(status) or (exc.name or "error").lower().replace(" ", "_")
+        response = error_response(status, code, exc.description or exc.name or "error")
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+        return response
 
     @app.errorhandler(Exception)
     async def unexpected(exc: Exception) -> Response:

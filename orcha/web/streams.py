@@ -15,11 +15,12 @@ import trio
 from quart import Blueprint, Response, make_response, request, websocket
 
 from orcha.actors.orchestrator import Change
-from orcha.errors import InvalidInputError
-from orcha.web.api import context, orch
+from orcha.actors.tools import INT64_MAX
+from orcha.web.api import context, guard, orch, parse_int, query_int
 from orcha.web.json import to_data
 
 streams = Blueprint("streams", __name__)
+guard(streams)
 PAGE = 500
 COALESCE_SECONDS = 0.1
 
@@ -34,16 +35,17 @@ def sse(*, data: Any, event: str | None = None, ident: int | None = None) -> byt
     return ("\n".join(lines) + "\n\n").encode()
 
 
-def resume_cursor() -> int:
-    """Where a stream starts: after ``Last-Event-ID`` (a reconnecting EventSource) or ``?after=``."""
-    raw = request.headers.get("Last-Event-ID") or request.args.get("after") or "0"
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidInputError("Last-Event-ID / after must be an integer", field="after") from None
-    if value < 0:
-        raise InvalidInputError("Last-Event-ID / after must be >= 0", field="after")
-    return value
+def resume_cursor() -> int | None:
+    """Where a stream starts: after ``Last-Event-ID`` (a reconnecting EventSource) or ``?after=``; ``None``: unsaid.
+
+    Checked before the stream starts, so a bad cursor is a 400, never a stream that breaks off.
+    """
+    header = request.headers.get("Last-Event-ID")
+    if header is not None and header.strip():
+        return parse_int(header.strip(), "Last-Event-ID", minimum=0, maximum=INT64_MAX, what="Last-Event-ID")
+    if request.args.get("after"):
+        return query_int("after", 0)
+    return None
 
 
 async def _wait_for(
@@ -67,7 +69,7 @@ async def _streaming(body: AsyncIterator[bytes]) -> Response:
 
 @streams.get("/api/sessions/<session_id>/stream")
 async def session_stream(session_id: str) -> Response:
-    cursor = resume_cursor()
+    cursor = resume_cursor() or 0
     ctx = context()  # the body runs outside the request context
     await ctx.read(lambda s: s.get_session(session_id))  # 404 before the stream starts
 
@@ -98,11 +100,10 @@ async def session_stream(session_id: str) -> Response:
 
 @streams.get("/api/events/stream")
 async def events_stream() -> Response:
-    explicit = request.headers.get("Last-Event-ID") or request.args.get("after")
-    cursor = resume_cursor()
+    explicit = resume_cursor()
     ctx = context()
-    if not explicit:  # a new subscriber starts from now
-        cursor = await ctx.read(lambda s: s.latest_event_id())
+    # a new subscriber starts from now
+    cursor = explicit if explicit is not None else await ctx.read(lambda s: s.latest_event_id())
 
     async def body() -> AsyncIterator[bytes]:
         nonlocal cursor

@@ -79,8 +79,11 @@ async def test_unknown_ids_and_routes_are_404(tmp_path):
             "/api/nothing-here",
         ):
             _error(await srv.client.get(path), 404)
-        for path in ("/api/sessions/ses_x/steer", "/api/questions/q_x/answer", "/api/targets/tgt_x/drain"):
-            body = {"text": "x", "answer": "x"}
+        for path, body in (
+            ("/api/sessions/ses_x/steer", {"text": "x"}),
+            ("/api/questions/q_x/answer", {"answer": "x"}),
+            ("/api/targets/tgt_x/drain", {}),
+        ):
             _error(await srv.client.post(path, json=body), 404)
         _error(await srv.client.delete("/api/dashboard"), 405)
 
