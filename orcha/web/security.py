@@ -45,10 +45,11 @@ OPEN_PATHS = frozenset({"/healthz", "/favicon.ico"})
 PAGE_PATHS = frozenset({"/"})
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
+    (b"x-frame-options", b"DENY"),  # no page may frame the dashboard (clickjacking)
+    (b"content-security-policy", b"frame-ancestors 'none'"),
     (b"referrer-policy", b"no-referrer"),
-    (b"cache-control", b"no-store"),
 ]
+"""Added to every HTTP response orcha sends."""
 
 
 def _headers(scope: Scope) -> dict[str, list[str]]:
@@ -92,8 +93,10 @@ class Gatekeeper:
         method = "GET" if kind == "websocket" else str(scope.get("method", "GET")).upper()
         refusal = self._check_request(kind, method, headers)
         if refusal is not None:
-            await self._refuse(scope, receive, send, refusal)
+            await self._refuse(scope, receive, _with_security_headers(send), refusal)
             return
+        if kind == "http":
+            send = _with_security_headers(send)
         if path in OPEN_PATHS or path == "/mcp" or path.startswith("/mcp/"):
             await self._app(scope, receive, send)  # /mcp checks its session's own secret
             return
@@ -152,7 +155,7 @@ class Gatekeeper:
                     (b"location", b"/"),
                     (b"set-cookie", value.encode()),
                     (b"content-length", b"0"),
-                    *SECURITY_HEADERS,
+                    (b"cache-control", b"no-store"),
                 ],
             }
         )
@@ -160,7 +163,9 @@ class Gatekeeper:
 
     async def _page(self, send: Send, status: int, body: bytes) -> None:
         headers = [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": status, "headers": headers + SECURITY_HEADERS})
+        await send(
+            {"type": "http.response.start", "status": status, "headers": [*headers, (b"cache-control", b"no-store")]}
+        )
         await send({"type": "http.response.body", "body": body})
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, refusal: Refusal) -> None:
@@ -188,6 +193,17 @@ class Gatekeeper:
             await send({"type": "websocket.http.response.body", "body": body})
         else:
             await send({"type": "websocket.close", "code": 1008})
+
+
+def _with_security_headers(send: Send) -> Send:
+    async def sending(message: Any) -> None:
+        if message.get("type") == "http.response.start":
+            present = {name.lower() for name, _ in message.get("headers", ())}
+            extra = [(name, value) for name, value in SECURITY_HEADERS if name not in present]
+            message = {**message, "headers": [*message.get("headers", ()), *extra]}
+        await send(message)
+
+    return sending
 
 
 def _port(scope: Scope) -> int | None:

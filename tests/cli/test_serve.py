@@ -89,6 +89,30 @@ def test_the_quick_start_runs_a_fake_team_to_two_prs(tmp_path):
         assert server.wait(timeout=20) == 0
 
 
+def test_no_auth_warns_and_prints_a_url_without_a_token(tmp_path):
+    server = subprocess.Popen(
+        [*PYTHON, "serve", "--no-auth", "--port", "0", "--db", str(tmp_path / "orcha.db")],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(tmp_path),
+    )
+    try:
+        seen = []
+        for line in server.stderr:
+            seen.append(line)
+            if line.startswith("orcha: dashboard on"):
+                break
+        assert any("WITHOUT authentication" in line for line in seen), seen
+        assert re.search(r"dashboard on http://127\.0\.0\.1:\d+/$", seen[-1].strip()), seen[-1]
+        url = re.search(r"(http://\S+)/", seen[-1]).group(1)
+        with urllib.request.urlopen(f"{url}/api/dashboard", timeout=10) as response:
+            assert response.status == 200
+        assert not (tmp_path / "data" / "orcha" / "token").exists()  # --no-auth makes no token
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=20) == 0
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
