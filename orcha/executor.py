@@ -6,7 +6,6 @@ the same way on every target. Cancelling the caller's scope stops the command an
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Protocol
 
@@ -93,9 +92,20 @@ class Executor(Protocol):
         Raises :class:`CommandError` only when the command cannot start; a non-zero exit is a result.
         """
 
+    async def make_private_dir(self, path: str) -> None:
+        """Create the folder ``path`` (and missing parents) mode 0700 on the executor's machine, or check that
+        an existing one is the user's own real folder (not a link) closed to everyone else.
 
-async def write_private_file(executor: Executor, path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` on the executor's machine, readable by its owner only (for secrets)."""
-    folder = path.rsplit("/", 1)[0] or "/"
-    script = f"umask 077 && mkdir -p {shlex.quote(folder)} && cat > {shlex.quote(path)}"
-    (await executor.run(["sh", "-c", script], input=data)).check()
+        Raises an :class:`~orcha.errors.OrchaError` saying what is wrong otherwise.
+        """
+
+    async def write_private_file(self, path: str, data: bytes) -> None:
+        """Create ``path`` mode 0600 with ``data`` (for secrets), its folder made private first.
+
+        The file is opened ``O_CREAT|O_EXCL|O_NOFOLLOW`` (over SFTP: exclusive create): a file or a link that
+        is already there, planted by anyone, is refused with an :class:`~orcha.errors.OrchaError`, never
+        written through.
+        """
+
+    async def remove_file(self, path: str) -> None:
+        """Remove the file ``path`` if it is there; a link is removed, never what it points to."""

@@ -21,6 +21,18 @@ def private_user_dirs(tmp_path_factory) -> Iterator[None]:
         yield
 
 
+@pytest.fixture(autouse=True)
+def private_homes(tmp_path_factory, monkeypatch):
+    """orcha's data, state and runtime folders (secrets, pane logs, checkouts) in a folder of the test's own,
+    never the user's real ones."""
+    home = tmp_path_factory.mktemp("xdg")
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
+    (home / "runtime").mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(home / "runtime"))
+    return home
+
+
 @pytest.fixture
 def db_path(tmp_path) -> str:
     return str(tmp_path / "orcha.db")

@@ -29,7 +29,8 @@ from orcha.agents.contract import (
     UsageReport,
 )
 from orcha.agents.limits import claude_limit
-from orcha.executor import CommandError, RunningCommand, write_private_file
+from orcha.agents.private_files import AgentProgram, SecretFile, write_secret
+from orcha.executor import CommandError, RunningCommand
 from orcha.model import SessionRole
 
 
@@ -43,8 +44,9 @@ class ClaudeOptions:
     allowed_tools: tuple[str, ...] = ()
     max_turns: int | None = None
     extra_args: tuple[str, ...] = ()
-    config_dir: str = "/tmp/orcha-mcp"
-    """Where each session's MCP config (with its secret) is written, readable by its owner only."""
+    config_dir: str | None = None
+    """The private folder where each claude process's MCP config (with its secret) is written, mode 0600;
+    ``None``: the user's secrets folder (:func:`orcha.paths.secrets_dir`)."""
 
 
 ROLE_BRIEFS = {
@@ -111,22 +113,22 @@ def claude_env(options: ClaudeOptions) -> dict[str, str]:
     return env
 
 
-async def write_mcp_config(options: ClaudeOptions, request: StartRequest) -> str | None:
-    """Write the session's MCP config to a file only its owner can read (the secret stays out of argv, where
-    ``ps`` would show it); ``None`` when the session has no MCP endpoint."""
+async def write_mcp_config(options: ClaudeOptions, request: StartRequest) -> SecretFile | None:
+    """Write the session's MCP config to a new file only its owner can read (the secret stays out of argv,
+    where ``ps`` would show it); ``None`` when the session has no MCP endpoint. The caller removes it."""
     if not request.mcp_url or request.executor is None:
         return None
-    path = f"{options.config_dir}/{request.session_id}.json"
-    await write_private_file(request.executor, path, mcp_config(request.mcp_url, request.mcp_token).encode())
-    return path
+    config = mcp_config(request.mcp_url, request.mcp_token).encode()
+    return await write_secret(request.executor, options.config_dir, request.session_id, ".json", config)
 
 
-async def claude_tui_command(options: ClaudeOptions, request: StartRequest) -> list[str]:
+async def claude_tui_command(options: ClaudeOptions, request: StartRequest) -> AgentProgram:
     """Claude's interactive TUI (for tmux), with the same MCP config, tools and brief as a headless session."""
-    path = await write_mcp_config(options, request)
-    headless = claude_argv(options, request, mcp_config_path=path)
-    return [options.binary, *(a for a in headless[1:] if a not in ("-p", "--verbose", "--input-format",
-                                                                "--output-format", "stream-json"))]  # fmt: skip
+    secret = await write_mcp_config(options, request)
+    headless = claude_argv(options, request, mcp_config_path=secret.path if secret else None)
+    headless_only = {"-p", "--verbose", "--input-format", "--output-format", "stream-json"}
+    argv = (options.binary, *(a for a in headless[1:] if a not in headless_only))
+    return AgentProgram(argv=argv, secrets=(secret,) if secret else ())
 
 
 class ClaudeParser:
@@ -226,8 +228,9 @@ class ClaudeParser:
 class ClaudeRun:
     """One ``claude`` process: many turns, until stdin is closed or it is cancelled."""
 
-    def __init__(self, process: RunningCommand) -> None:
+    def __init__(self, process: RunningCommand, secret: SecretFile | None = None) -> None:
         self._process = process
+        self._secret = secret
         self._parser = ClaudeParser()
         self._canceled = False
 
@@ -246,7 +249,11 @@ class ClaudeRun:
         if self._canceled:
             return
         self._canceled = True
-        await self._process.kill(grace=5.0, drain=2.0)
+        try:
+            await self._process.kill(grace=5.0, drain=2.0)
+        finally:
+            if self._secret is not None:
+                await self._secret.remove()
 
 
 class ClaudeProvider:
@@ -267,8 +274,18 @@ class ClaudeProvider:
     async def _spawn(self, request: StartRequest, first_turn: str, *, resume: str | None) -> ClaudeRun:
         if request.executor is None:
             raise CommandError(f"session {request.session_id} has no executor to run claude on")
-        config_path = await write_mcp_config(self.options, request)
-        argv = claude_argv(self.options, request, resume, mcp_config_path=config_path)
-        process = await request.executor.start(argv, cwd=request.cwd, env=claude_env(self.options))
-        await process.send(user_turn(first_turn))
-        return ClaudeRun(process)
+        secret = await write_mcp_config(self.options, request)
+        try:
+            argv = claude_argv(self.options, request, resume, mcp_config_path=secret.path if secret else None)
+            process = await request.executor.start(argv, cwd=request.cwd, env=claude_env(self.options))
+        except BaseException:
+            if secret is not None:
+                await secret.remove()
+            raise
+        run = ClaudeRun(process, secret)
+        try:
+            await process.send(user_turn(first_turn))
+        except BaseException:
+            await run.cancel()
+            raise
+        return run

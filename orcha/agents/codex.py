@@ -29,7 +29,8 @@ from orcha.agents.contract import (
     UsageReport,
 )
 from orcha.agents.limits import codex_limit
-from orcha.executor import CommandError, RunningCommand, write_private_file
+from orcha.agents.private_files import AgentProgram, write_secret
+from orcha.executor import CommandError, RunningCommand
 
 
 @attrs.frozen(kw_only=True)
@@ -38,7 +39,9 @@ class CodexOptions:
     model: str | None = None
     sandbox: str = "workspace-write"
     extra_config: tuple[str, ...] = ()
-    config_dir: str = "/tmp/orcha-mcp"
+    config_dir: str | None = None
+    """The private folder for the TUI's token file (headless runs get it in their environment); ``None``: the
+    user's secrets folder (:func:`orcha.paths.secrets_dir`)."""
 
 
 def codex_argv(options: CodexOptions, request: StartRequest, resume: str | None = None) -> list[str]:
@@ -62,17 +65,19 @@ def codex_argv(options: CodexOptions, request: StartRequest, resume: str | None 
     return [*argv, "-"]
 
 
-async def codex_tui_command(options: CodexOptions, request: StartRequest) -> list[str]:
+async def codex_tui_command(options: CodexOptions, request: StartRequest) -> AgentProgram:
     """Codex's interactive TUI (for tmux) with the same MCP settings. The token is read from a file only its
     owner can read into ``ORCHA_MCP_TOKEN``, so it never appears on a command line."""
     headless = codex_argv(options, request)
     options_only = headless[headless.index("--sandbox") : -1]  # without `exec --json` and the stdin marker
     command = [options.binary, *options_only]
     if not request.mcp_token or request.executor is None:
-        return command
-    path = f"{options.config_dir}/{request.session_id}.token"
-    await write_private_file(request.executor, path, request.mcp_token.encode())
-    return ["sh", "-c", f"ORCHA_MCP_TOKEN=$(cat {shlex.quote(path)}) exec {shlex.join(command)}"]
+        return AgentProgram(argv=tuple(command))
+    secret = await write_secret(
+        request.executor, options.config_dir, request.session_id, ".token", request.mcp_token.encode()
+    )
+    script = f"ORCHA_MCP_TOKEN=$(cat {shlex.quote(secret.path)}) exec {shlex.join(command)}"
+    return AgentProgram(argv=("sh", "-c", script), secrets=(secret,))
 
 
 class CodexParser:

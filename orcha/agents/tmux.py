@@ -12,8 +12,12 @@ import re
 import shlex
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
+import trio
+
 from orcha.agents.contract import AgentEvent, Capabilities, ProviderSessionStarted, StartRequest, TextOut, TurnCompleted
+from orcha.agents.private_files import AgentProgram, SecretFile, remove_all
 from orcha.executor import CommandError, Executor, RunningCommand
+from orcha.paths import tmux_log_dir
 
 EXIT_MARK = "__orcha_exit__"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]|[\x00-\x08\x0b-\x1f]")
@@ -38,13 +42,15 @@ class TmuxController:
     async def _run(self, *args: str) -> str:
         return (await self._executor.run([self._tmux, *args])).check().stdout
 
-    async def new_session(self, name: str, *, cwd: str, command: Sequence[str], width: int = 200) -> None:
-        """Create a detached session whose pane runs ``command`` once :meth:`release` is called (so the pane
-        can be piped first); when the program exits, the pane prints the exit mark."""
+    async def new_session(self, name: str, *, cwd: str | None, command: Sequence[str], width: int = 200) -> None:
+        """Create a detached session whose pane runs ``command`` (in ``cwd``, else tmux's default folder) once
+        :meth:`release` is called (so the pane can be piped first); when the program exits, the pane prints
+        the exit mark."""
         program = shlex.join(command)
         ready = shlex.quote(f"{name}-ready")
         wrapped = f"{shlex.quote(self._tmux)} wait-for {ready}; {program}; echo {EXIT_MARK} $?"
-        await self._run("new-session", "-d", "-s", name, "-x", str(width), "-y", "50", "-c", cwd, wrapped)
+        where = ("-c", cwd) if cwd else ()
+        await self._run("new-session", "-d", "-s", name, "-x", str(width), "-y", "50", *where, wrapped)
 
     async def release(self, name: str) -> None:
         """Let the program of a session made by :meth:`new_session` start."""
@@ -76,10 +82,13 @@ class TmuxController:
 
 
 class TmuxRun:
-    def __init__(self, controller: TmuxController, name: str, tail: RunningCommand) -> None:
+    def __init__(
+        self, controller: TmuxController, name: str, tail: RunningCommand, secrets: Sequence[SecretFile] = ()
+    ) -> None:
         self._controller = controller
         self.name = name
         self._tail = tail
+        self._secrets = tuple(secrets)
         self._canceled = False
 
     async def events(self) -> AsyncIterator[AgentEvent]:
@@ -103,8 +112,11 @@ class TmuxRun:
         if self._canceled:
             return
         self._canceled = True
-        await self._controller.kill_session(self.name)
-        await self._tail.kill(grace=1.0)
+        try:
+            await self._controller.kill_session(self.name)
+            await self._tail.kill(grace=1.0)
+        finally:
+            await remove_all(self._secrets)
 
 
 class TmuxProvider:
@@ -117,14 +129,15 @@ class TmuxProvider:
         program: Sequence[str] = ("bash", "--norc", "-i"),
         *,
         name: str = "shell",
-        log_dir: str = "/tmp/orcha-tmux",
-        command: Callable[[StartRequest], Awaitable[Sequence[str]]] | None = None,
+        log_dir: str | None = None,
+        command: Callable[[StartRequest], Awaitable[Sequence[str] | AgentProgram]] | None = None,
     ) -> None:
         self.name = name
         self.program = tuple(program)
         self.log_dir = log_dir
+        """Where pane logs go (a private folder, 0700); ``None``: :func:`orcha.paths.tmux_log_dir`."""
         self._command = command
-        """Builds the program per session (an agent TUI with the session's MCP flags)."""
+        """Builds the program per session (an agent TUI with the session's MCP flags and secret files)."""
 
     async def start(self, request: StartRequest) -> TmuxRun:
         return await self._open(request, request.prompt, reuse=False)
@@ -135,20 +148,43 @@ class TmuxProvider:
     async def _open(self, request: StartRequest, first_input: str, *, reuse: bool) -> TmuxRun:
         if request.executor is None:
             raise CommandError(f"session {request.session_id} has no executor to run tmux on")
-        controller = TmuxController(request.executor)
+        executor = request.executor
+        controller = TmuxController(executor)
         name = session_name(request.session_id)
-        log = f"{self.log_dir}/{name}.log"
-        (await request.executor.run(["mkdir", "-p", self.log_dir])).check()
+        log_dir = (self.log_dir or tmux_log_dir()).rstrip("/") or "/"
+        log = f"{log_dir}/{name}.log"
+        await executor.make_private_dir(log_dir)
         reattached = reuse and await controller.has_session(name)
-        if not reattached:
-            await request.executor.run(["rm", "-f", log])
-            program = tuple(await self._command(request)) if self._command is not None else self.program
-            await controller.new_session(name, cwd=request.cwd or "/tmp", command=program)
-            await controller.pipe_pane(name, log)
-            await controller.release(name)
-        (await request.executor.run(["touch", log])).check()
-        tail = await request.executor.start(["tail", "-n", "0" if reattached else "+1", "-F", log])
-        run = TmuxRun(controller, name, tail)
+        secrets: tuple[SecretFile, ...] = ()
+        created = False
+        try:
+            if not reattached:
+                await executor.remove_file(log)
+                program = await self._program(request)
+                secrets = program.secrets
+                await controller.new_session(name, cwd=request.cwd, command=program.argv)
+                created = True
+                await controller.pipe_pane(name, log)
+                await controller.release(name)
+            (await executor.run(["touch", log])).check()
+            tail = await executor.start(["tail", "-n", "0" if reattached else "+1", "-F", log])
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                if created:
+                    await controller.kill_session(name)
+                await remove_all(secrets)
+            raise
+        run = TmuxRun(controller, name, tail, secrets)
         if first_input.strip():
-            await controller.send_keys(name, first_input)
+            try:
+                await controller.send_keys(name, first_input)
+            except BaseException:
+                await run.cancel()
+                raise
         return run
+
+    async def _program(self, request: StartRequest) -> AgentProgram:
+        if self._command is None:
+            return AgentProgram(argv=self.program)
+        built = await self._command(request)
+        return built if isinstance(built, AgentProgram) else AgentProgram(argv=tuple(built))

@@ -17,7 +17,7 @@ from typing import IO
 import trio
 
 from orcha.executor import CommandError, CommandResult, LineSink
-from orcha.io import txguard
+from orcha.io import private, txguard
 
 MAX_CAPTURE = 1024 * 1024
 
@@ -141,6 +141,17 @@ class LocalExecutor:
             stdout=out.text(),
             stderr=err.text(),
         )
+
+    # A few syscalls on local files each: done inline, like the process spawns above.
+
+    async def make_private_dir(self, path: str) -> None:
+        private.ensure_private_dir(path)
+
+    async def write_private_file(self, path: str, data: bytes) -> None:
+        private.create_private_file(path, data)
+
+    async def remove_file(self, path: str) -> None:
+        private.remove_private_file(path)
 
 
 class LocalRunningCommand:

@@ -14,11 +14,22 @@ import secrets
 import stat
 from pathlib import Path
 
-import platformdirs
-
 from orcha.errors import OrchaError
+from orcha.paths import data_dir, runtime_dir, state_dir
 
-APP = "orcha"
+__all__ = [
+    "PrivateFileExistsError",
+    "PrivatePathError",
+    "check_private",
+    "create_private_file",
+    "data_dir",
+    "ensure_private_dir",
+    "publish_private_file",
+    "read_private_file",
+    "remove_private_file",
+    "runtime_dir",
+    "state_dir",
+]
 
 
 class PrivatePathError(OrchaError):
@@ -31,48 +42,24 @@ class PrivateFileExistsError(PrivatePathError):
     """A private file that orcha was about to create is already there (perhaps planted by someone else)."""
 
 
-def data_dir() -> Path:
-    """``$XDG_DATA_HOME/orcha`` (``~/.local/share/orcha``): the database, the token, artifacts, checkouts."""
-    return Path(platformdirs.user_data_dir(APP))
-
-
-def state_dir() -> Path:
-    """``$XDG_STATE_HOME/orcha`` (``~/.local/state/orcha``): logs that may be thrown away (tmux pane logs)."""
-    return Path(platformdirs.user_state_dir(APP))
-
-
-def runtime_dir() -> Path:
-    """A per-user folder for secrets that live as long as a session: ``$XDG_RUNTIME_DIR/orcha`` when the
-    runtime directory exists and is the user's own (it is on tmpfs and private), else ``<state dir>/run``."""
-    base = os.environ.get("XDG_RUNTIME_DIR")
-    if base and _is_own_private_dir(Path(base)):
-        return Path(base) / APP
-    return state_dir() / "run"
-
-
-def _is_own_private_dir(path: Path) -> bool:
-    try:
-        info = os.lstat(path)
-    except OSError:
-        return False
-    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077
-
-
 def ensure_private_dir(path: str | os.PathLike[str]) -> Path:
     """Create ``path`` (and missing parents) mode 0700, or check an existing one; return it.
 
     An existing folder must be a real directory (not a link), owned by the user and closed to group and
     others; anything else raises :class:`PrivatePathError` rather than using a folder someone else controls.
-    Parents that already exist are left as they are (they may be shared, like ``/home``).
+    Missing parents are created 0700 too; parents that already exist are left as they are (they may be
+    shared, like ``/home``).
     """
     folder = Path(os.path.abspath(path))
+    missing = [folder, *(p for p in folder.parents if not os.path.lexists(p))]
     try:
-        folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.mkdir(folder, 0o700)
-    except FileExistsError:
-        pass
+        for step in reversed(missing):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(step, 0o700)
     except OSError as exc:
         raise PrivatePathError(f"cannot create the private folder {folder}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # an embedded NUL
+        raise PrivatePathError(f"cannot create the private folder {str(folder)!r}: {exc}") from None
     check_private(folder, directory=True)
     return folder
 
@@ -112,8 +99,8 @@ def create_private_file(path: str | os.PathLike[str], data: bytes) -> Path:
         raise PrivateFileExistsError(
             f"{target} already exists; orcha never writes a secret through a file or a link it did not create"
         ) from None
-    except OSError as exc:
-        raise PrivatePathError(f"cannot create {target}: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:
+        raise PrivatePathError(f"cannot create {target}: {getattr(exc, 'strerror', None) or exc}") from None
     try:
         view = memoryview(data)
         while view:

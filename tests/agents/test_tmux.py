@@ -83,13 +83,13 @@ async def test_agent_tuis_in_tmux_get_the_same_mcp_flags_without_secrets_on_the_
         mcp_url="http://127.0.0.1:9/mcp/ses_000000000001",
         mcp_token="tok-s3cret-123456",
     )
-    claude = await claude_tui_command(ClaudeOptions(config_dir=str(tmp_path / "mcp")), req)
+    claude = (await claude_tui_command(ClaudeOptions(config_dir=str(tmp_path / "mcp")), req)).argv
     assert "-p" not in claude and "stream-json" not in claude
     assert "--strict-mcp-config" in claude and "--allowedTools=mcp__orcha" in claude
     [config] = [a.split("=", 1)[1] for a in claude if a.startswith("--mcp-config=")]
     assert oct(os.stat(config).st_mode & 0o777) == "0o600"
     assert any(a.startswith("--append-system-prompt=You are the manager") for a in claude)
-    codex = await codex_tui_command(CodexOptions(config_dir=str(tmp_path / "mcp")), req)
+    codex = (await codex_tui_command(CodexOptions(config_dir=str(tmp_path / "mcp")), req)).argv
     joined = shlex.join(codex)
     assert "tok-s3cret-123456" not in joined and "tok-s3cret-123456" not in " ".join(claude)
     assert 'mcp_servers.orcha.url="http://127.0.0.1:9/mcp/ses_000000000001"' in joined
