@@ -67,15 +67,19 @@ def printable(name: str, limit: int = 100) -> str:
     return clean if len(clean) <= limit else clean[:limit] + "…"
 
 
+def _named(field: str | None) -> str:
+    return f"'{field}'" if field else "the input"
+
+
 def check_text(value: str, field: str | None) -> None:
     """Refuse what no column can hold: NUL characters and lone surrogates (not encodable as UTF-8)."""
     if "\x00" in value:
-        raise InvalidInputError(f"{field or 'the input'!r} must not contain NUL characters", field=field)
+        raise InvalidInputError(f"{_named(field)} must not contain NUL characters", field=field)
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidInputError(
-            f"{field or 'the input'!r} must be valid Unicode text (it has a lone surrogate)", field=field
+            f"{_named(field)} must be valid Unicode text (it has a lone surrogate)", field=field
         ) from None
 
 
@@ -88,32 +92,32 @@ def check_json_value(value: Any, field: str | None, *, max_depth: int = 32) -> N
     while pending:
         item, depth = pending.pop()
         if depth > max_depth:
-            raise InvalidInputError(f"{field or 'the input'!r} nests deeper than {max_depth} levels", field=field)
+            raise InvalidInputError(f"{_named(field)} nests deeper than {max_depth} levels", field=field)
         if isinstance(item, str):
             check_text(item, field)
         elif isinstance(item, bool) or item is None:
             continue
         elif isinstance(item, int):
             if not INT64_MIN <= item <= INT64_MAX:
-                raise InvalidInputError(f"{field or 'the input'!r} has an integer past 64 bits", field=field)
+                raise InvalidInputError(f"{_named(field)} has an integer past 64 bits", field=field)
         elif isinstance(item, float):
             if not math.isfinite(item):
-                raise InvalidInputError(f"{field or 'the input'!r} has a number that is not finite", field=field)
+                raise InvalidInputError(f"{_named(field)} has a number that is not finite", field=field)
         elif isinstance(item, Mapping):
             for key, nested in item.items():
                 if not isinstance(key, str):
-                    raise InvalidInputError(f"{field or 'the input'!r} has a key that is not a string", field=field)
+                    raise InvalidInputError(f"{_named(field)} has a key that is not a string", field=field)
                 check_text(key, field or printable(key))
                 pending.append((nested, depth + 1))
         elif isinstance(item, (list, tuple)):
             pending.extend((nested, depth + 1) for nested in item)
         else:
-            raise InvalidInputError(f"{field or 'the input'!r} is not JSON", field=field)
+            raise InvalidInputError(f"{_named(field)} is not JSON", field=field)
 
 
 def _type_name(types: str | list[str]) -> str:
     names = [types] if isinstance(types, str) else [t for t in types if t != "null"]
-    return " or ".join(names)
+    return " or ".join(f"an {n}" if n[0] in "aeiou" else f"a {n}" for n in names)
 
 
 def check_against(schema: Mapping[str, Any], value: Any, field: str, subject: str) -> None:
@@ -126,7 +130,7 @@ def check_against(schema: Mapping[str, Any], value: Any, field: str, subject: st
             for name in names
         )
         if not ok:
-            raise InvalidInputError(f"{subject}: {field!r} must be a {_type_name(declared)}", field=field)
+            raise InvalidInputError(f"{subject}: {field!r} must be {_type_name(declared)}", field=field)
     if isinstance(value, str):
         check_text(value, field)
         if "maxLength" in schema and len(value) > schema["maxLength"]:
@@ -165,7 +169,7 @@ def validate_object(schema: Mapping[str, Any], data: Any, *, subject: str, noun:
         if not isinstance(name, str) or name not in properties:
             shown = printable(str(name))
             known = ", ".join(properties) or "none"
-            raise InvalidInputError(f"{subject} has no {noun} {shown!r} ({noun}s: {known})", field=shown)
+            raise InvalidInputError(f"{subject} has no {noun} '{shown}' ({noun}s: {known})", field=shown)
     for name in schema.get("required", ()):
         value = data.get(name)
         if value is None or (isinstance(value, str) and not value.strip()):

@@ -258,3 +258,35 @@ async def test_a_bad_base_branch_is_refused_at_creation(tmp_path):
         body = {"title": "t", "agent": "claude", "repo": "/tmp/x.git", "base_branch": "--upload-pack=evil"}
         _error(await srv.client.post("/api/objectives", json=body), 400, "invalid_input", "base_branch")
         assert srv.store.list_objectives() == []
+
+
+async def test_the_openapi_document_is_valid_and_states_bounds_and_errors(tmp_path):
+    from openapi_spec_validator import validate
+
+    async with served(tmp_path) as srv:
+        doc = (await srv.client.get("/api/openapi.json")).json()
+    validate(doc)
+    schemas = doc["components"]["schemas"]
+    error = schemas["Error"]["properties"]["error"]
+    assert error["required"] == ["code", "message"] and set(error["properties"]) == {"code", "message", "field"}
+    for name, schema in schemas.items():
+        if name != "Error":
+            assert schema["additionalProperties"] is False, name
+            for prop, spec in schema["properties"].items():
+                assert "maxLength" in spec or {"minimum", "maximum"} <= set(spec) or "enum" in spec, (name, prop)
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            codes = set(operation["responses"])
+            assert {"400", "401", "404", "405", "421"} <= codes, (method, path)
+            if method == "post":
+                assert {"403", "413", "415"} <= codes, path
+            for parameter in operation.get("parameters", ()):
+                schema = parameter["schema"]
+                if schema.get("type") == "integer":
+                    assert {"minimum", "maximum"} <= set(schema), (path, parameter["name"])
+    messages = doc["paths"]["/api/sessions/{session_id}/messages"]["get"]["parameters"]
+    bounds = {p["name"]: (p["schema"]["minimum"], p["schema"]["maximum"]) for p in messages if p["in"] == "query"}
+    assert bounds == {"after": (0, 2**63 - 1), "limit": (1, 1000)}
+    assert doc["components"]["responses"]["E421"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }

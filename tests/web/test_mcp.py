@@ -221,3 +221,37 @@ async def test_the_whole_loop_offline_with_a_fake_claude_speaking_mcp(tmp_path, 
         for path in configs:  # a private file (never the secret on a command line), removed once the run ended
             assert os.path.dirname(path) == secrets_dir()
             assert not await trio.Path(path).exists()
+
+
+async def test_hostile_arguments_are_tool_errors_never_protocol_errors(tmp_path):
+    """NUL, huge integers, out-of-range cursors, wrong item types, overlong text: each is_error, nothing made."""
+    async with served(tmp_path, scripts=idle_team) as srv:
+        objective, manager_id, url, secret = await _manager(srv)
+        hostile = [
+            ("create_note", {"text": "a\x00b"}, "NUL"),
+            ("ask_user", {"question": "why\x00"}, "NUL"),
+            ("spawn_session", {"prompt": "p", "depends_on": [1]}, "list of strings"),
+            ("spawn_session", {"prompt": "p", "depends_on": "ses_x"}, "must be an array"),
+            ("spawn_session", {"prompt": "p", "depends_on": ["ses_x"] * 101}, "at most 100 items"),
+            ("spawn_session", {"prompt": "x" * 200_001}, "at most 200000 characters"),
+            ("spawn_session", {"prompt": "p", "role": "overlord"}, "must be one of"),
+            ("spawn_session", {"prompt": "p", "repo": {"url": "x"}}, "must be a string"),
+            ("read_transcript", {"session": manager_id, "after": 2**70}, "64 bits"),
+            ("read_transcript", {"session": manager_id, "after": -1}, "between 0"),
+            ("read_transcript", {"session": manager_id, "limit": 0}, "between 1 and 1000"),
+            ("read_transcript", {"session": manager_id, "limit": True}, "must be an integer"),
+            ("read_transcript", {"session": manager_id, "after": 1.5}, "must be an integer"),
+            ("update_pr", {"pr": "pr_x", "force": "yes"}, "must be a boolean"),
+            ("session_status", {"session": "s" * 101}, "at most 100 characters"),
+            ("create_note", {"text": "   "}, "needs 'text'"),
+            ("create_note", {"text": "n", "te\x00xt": "n"}, "has no argument 'te\\x00xt'"),
+        ]
+        async with mcp_client(url, secret) as client:
+            for name, arguments, message in hostile:
+                result = await client.call_tool(name, arguments)
+                assert result.is_error, (name, arguments)
+                assert message in _text(result), (name, _text(result))
+            assert not (await client.call_tool("list_sessions", {})).is_error  # the endpoint still answers
+        assert len(srv.store.list_sessions(objective_id=objective["id"])) == 1
+        assert srv.store.list_notes(objective["id"]) == []
+        assert srv.store.list_questions(objective_id=objective["id"]) == []
