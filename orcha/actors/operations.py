@@ -28,6 +28,7 @@ from orcha.model import (
     TargetKind,
     TargetStatus,
 )
+from orcha.targets import check_new_target
 
 if TYPE_CHECKING:
     from orcha.actors.scheduler import Scheduler
@@ -221,7 +222,11 @@ class Operations:
         port: int | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> TargetReply:
-        """Register a target and run its doctor; it goes online only if the doctor passes."""
+        """Register a target and run its doctor; it goes online only if the doctor passes.
+
+        Fields that could never be used safely (see :func:`orcha.targets.check_new_target`) are refused before
+        anything is stored; nothing is created on the target before its doctor runs."""
+        check_new_target(name=name, work_root=work_root, host=host, user=user, port=port, metadata=metadata)
         target = await self.db.run(
             lambda s: s.create_target(
                 name=name,

@@ -23,6 +23,7 @@ from typing import Any
 import attrs
 import trio
 
+from orcha import paths
 from orcha.actors.messages import (
     Notify,
     SessionEnded,
@@ -62,11 +63,20 @@ from orcha.supervisors import ChildSpec, Intensity, Restart, Supervisor, compact
 log = logging.getLogger(__name__)
 
 
+def _default_work_root() -> str:
+    return str(paths.data_dir() / "work")
+
+
+def _default_artifacts_root() -> str:
+    return str(paths.data_dir() / "artifacts")
+
+
 @attrs.frozen(kw_only=True)
 class LocalTarget:
     name: str = "local"
     capacity_sessions: int = 4
-    work_root: str = "/tmp/orcha-work"
+    work_root: str = attrs.field(factory=_default_work_root)
+    """Checkouts and mirrors; the doctor creates it 0700. Default: ``<data dir>/work``."""
 
 
 @attrs.frozen(kw_only=True)
@@ -77,15 +87,16 @@ class OrchestratorConfig:
     guards: GuardConfig = GuardConfig()
     auto_resume_on_reset: bool = True
     default_repo: str = "local/project"
-    local_target: LocalTarget | None = LocalTarget()
+    local_target: LocalTarget | None = attrs.field(factory=LocalTarget)
     intensity: Intensity = Intensity()
     manager_idle_seconds: float | None = 600.0
     """A manager with no live workers, no open question and no progress for this long is nudged once; after as
     long again the user is asked. ``None`` turns this off."""
     workspace_cleanup: str = "keep"
     """``keep`` finished checkouts (prune them with ``orcha workspaces prune``) or ``remove`` them at once."""
-    artifacts_root: str = "/tmp/orcha-artifacts"
-    """Where recorded artifact files are copied, so they outlive the workspace."""
+    artifacts_root: str = attrs.field(factory=_default_artifacts_root)
+    """Where recorded artifact files are copied (in private folders), so they outlive the workspace.
+    Default: ``<data dir>/artifacts``."""
 
 
 @attrs.frozen(kw_only=True)

@@ -34,6 +34,21 @@ def repo_key(repo: str) -> str:
     return f"{base}-{hashlib.sha256(repo.encode()).hexdigest()[:12]}"
 
 
+def check_relative_path(path: str, field: str = "path") -> str:
+    """A path an agent gives inside its checkout: relative, without ``..``, NUL or line breaks."""
+    if not isinstance(path, str) or not path.strip() or any(c in path for c in "\0\n\r"):
+        raise InvalidInputError("path must name a file in your checkout", field=field)
+    if path.startswith("/") or ".." in path.split("/"):
+        raise InvalidInputError("path must be relative to your checkout, without '..'", field=field)
+    return path
+
+
+async def _real_path(executor: Executor, path: str) -> str | None:
+    """``path`` with every link resolved, on the executor's machine; ``None`` when it does not exist."""
+    result = await executor.run(["realpath", "-e", "--", path])
+    return result.stdout.removesuffix("\n") if result.ok and result.stdout.strip() else None
+
+
 def check_branch(name: str, field: str = "base_branch") -> str:
     if not _BRANCH.match(name):
         raise InvalidInputError(f"{name!r} is not a branch name orcha will use", field=field)
@@ -124,10 +139,12 @@ class WorkspaceManager:
         await self._orch.db.run(lambda s: s.forget_workspace_path(workspace.id, reason="session ended"))
 
     async def save_artifact(self, session: Session, relative_path: str) -> str:
-        """Copy a file of the session's checkout to the artifacts root; returns the copy's path."""
-        parts = relative_path.split("/")
-        if relative_path.startswith("/") or ".." in parts or not relative_path.strip():
-            raise InvalidInputError("path must be relative to your checkout, without '..'", field="path")
+        """Copy a file of the session's checkout to its private artifacts folder; returns the copy's path.
+
+        The path is resolved on the target (links included) and must stay inside the checkout and name a
+        regular file there; the resolved file is copied, never a link (``cp -P``).
+        """
+        check_relative_path(relative_path)
         if session.workspace_id is None:
             raise InvalidInputError("this session has no checkout to take a file from", field="path")
         workspace = await self._orch.db.run(lambda s: s.get_workspace(session.workspace_id or ""))
@@ -135,14 +152,33 @@ class WorkspaceManager:
             raise InvalidInputError("this session's checkout is not prepared", field="path")
         target = await self._orch.db.run(lambda s: s.get_target(workspace.target_id or ""))
         executor = self._orch.executor_for(target)
-        name = _SAFE.sub("-", parts[-1])[:100] or "artifact"
+        source = await self._contained_file(executor, workspace.path, relative_path)
+        name = _SAFE.sub("-", relative_path.rstrip("/").rsplit("/", 1)[-1])[:100] or "artifact"
         folder = f"{self._orch.config.artifacts_root.rstrip('/')}/{session.objective_id}/{session.id}"
-        (await executor.run(["mkdir", "-p", folder])).check()
-        source = f"{workspace.path}/{relative_path}"
-        if not (await executor.run(["test", "-f", source])).ok:
-            raise InvalidInputError(f"{relative_path} is not a file in your checkout", field="path")
-        (await executor.run(["cp", "--", source, f"{folder}/{name}"])).check()
+        await executor.make_private_dir(folder)
+        (await executor.run(["cp", "-P", "--", source, f"{folder}/{name}"])).check()
         return f"{folder}/{name}"
+
+    async def _contained_file(self, executor: Executor, checkout: str, relative_path: str) -> str:
+        """The real path of ``relative_path`` in ``checkout``, refused unless it is a regular file inside it."""
+        root = await _real_path(executor, checkout)
+        if root is None:
+            raise InvalidInputError("this session's checkout is not there anymore", field="path")
+        source = await _real_path(executor, f"{checkout.rstrip('/')}/{relative_path}")
+        if source is None:
+            raise InvalidInputError(f"{relative_path} is not a file in your checkout", field="path")
+        if not source.startswith(root.rstrip("/") + "/"):
+            raise InvalidInputError(
+                f"{relative_path} leads out of your checkout (to {source}); only files inside it can be recorded",
+                field="path",
+            )
+        kind = await executor.run(["stat", "--format=%F:%h", "--", source])
+        file_type, _, links = kind.stdout.strip().rpartition(":")
+        if not kind.ok or not file_type.startswith("regular"):
+            raise InvalidInputError(f"{relative_path} is not a regular file in your checkout", field="path")
+        if links != "1":  # a hard link may share its content with a file outside the checkout
+            raise InvalidInputError(f"{relative_path} has other hard links; copy it to a new file first", field="path")
+        return source
 
     async def commit_pending(self, executor: Executor, path: str, message: str) -> bool:
         """Commit whatever the agent left uncommitted in the checkout; ``False`` when it was clean."""

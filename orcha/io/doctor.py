@@ -4,23 +4,43 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 
 import trio
 
 from orcha.actors.target import Check, DoctorReport
+from orcha.io.private import PrivatePathError, ensure_private_dir
 from orcha.model import Target, TargetKind
 
 
-def _local_checks(target: Target, fake_agents: bool) -> DoctorReport:
-    checks = []
+def work_root_check(work_root: str) -> Check:
+    """The work root exists (created 0700 when missing), is a folder of the user's, closed to writers other
+    than the user, and writable: nobody else can plant files or links in the checkouts."""
     try:
-        os.makedirs(target.work_root, exist_ok=True)
-        writable = os.access(target.work_root, os.W_OK)
-        checks.append(
-            Check(name="work_root", ok=writable, detail="" if writable else f"{target.work_root} is not writable")
+        if not os.path.lexists(work_root):
+            ensure_private_dir(work_root)
+        info = os.stat(work_root)
+    except PrivatePathError as exc:
+        return Check(name="work_root", ok=False, detail=str(exc))
+    except (OSError, ValueError) as exc:
+        return Check(
+            name="work_root", ok=False, detail=f"cannot use {work_root!r}: {getattr(exc, 'strerror', None) or exc}"
         )
-    except OSError as exc:
-        checks.append(Check(name="work_root", ok=False, detail=f"cannot create {target.work_root}: {exc.strerror}"))
+    if not stat.S_ISDIR(info.st_mode):
+        return Check(name="work_root", ok=False, detail=f"{work_root} is not a folder")
+    if info.st_uid != os.getuid():
+        return Check(name="work_root", ok=False, detail=f"{work_root} belongs to uid {info.st_uid}, not to you")
+    if info.st_mode & 0o022:
+        mode = f"{stat.S_IMODE(info.st_mode):o}"
+        detail = f"{work_root} is writable by other users (mode {mode}): chmod 700 {work_root}"
+        return Check(name="work_root", ok=False, detail=detail)
+    if not os.access(work_root, os.W_OK):
+        return Check(name="work_root", ok=False, detail=f"{work_root} is not writable")
+    return Check(name="work_root", ok=True)
+
+
+def _local_checks(target: Target, fake_agents: bool) -> DoctorReport:
+    checks = [work_root_check(target.work_root)]
     for tool in ("git", "tmux"):
         found = shutil.which(tool)
         checks.append(Check(name=tool, ok=found is not None, detail=found or "not installed", required=not fake_agents))
