@@ -10,17 +10,6 @@ from orcha.io.store import Store
 from orcha.model import Session, Target, TargetKind, TargetStatus
 
 
-@pytest.fixture(autouse=True, scope="session")
-def private_user_dirs(tmp_path_factory) -> Iterator[None]:
-    """Tests never write to the real user's data, state or runtime directories."""
-    home = tmp_path_factory.mktemp("xdg")
-    with pytest.MonkeyPatch.context() as env:
-        for name in ("XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
-            env.setenv(name, str(home / name.lower()))
-        env.delenv("XDG_RUNTIME_DIR", raising=False)
-        yield
-
-
 @pytest.fixture(autouse=True)
 def private_homes(tmp_path_factory, monkeypatch):
     """orcha's data, state and runtime folders (secrets, pane logs, checkouts) in a folder of the test's own,

@@ -12,7 +12,6 @@ import time
 from typing import Any
 from urllib.parse import quote
 
-import platformdirs
 import trio
 
 from orcha.redact import DEFAULT_REDACTOR
@@ -166,6 +165,7 @@ def build_providers(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def serve(args: argparse.Namespace) -> int:
+    from orcha.io.private import data_dir, ensure_private_dir, runtime_dir, state_dir
     from orcha.io.token import load_or_create_token
 
     args.token = (args.token or "").strip() or None
@@ -173,8 +173,10 @@ def serve(args: argparse.Namespace) -> int:
     if problem is not None:
         print(f"orcha serve: {problem}", file=sys.stderr)
         return 2
+    for folder in (data_dir(), state_dir(), runtime_dir()):
+        ensure_private_dir(folder)  # a clear refusal now (an OrchaError) rather than each session failing later
     if not args.no_auth and args.token is None:
-        args.token = load_or_create_token()  # raises a clear OrchaError if the file is not private
+        args.token = load_or_create_token()  # refused the same way if the file is not private
     configure_logging(args.log_level)
     if args.token:
         DEFAULT_REDACTOR.add_secret(args.token)
@@ -226,14 +228,12 @@ async def _serve(args: argparse.Namespace) -> None:
     store = Store(args.db)
     reader = Store(args.db, readonly=True)
     providers = build_providers(args)
-    work_root = os.path.join(platformdirs.user_data_dir("orcha"), "work")
     config = OrchestratorConfig(
         max_concurrent=args.max_concurrent,
         schedule_interval=args.schedule_interval,
-        local_target=LocalTarget(capacity_sessions=args.capacity, work_root=work_root),
+        local_target=LocalTarget(capacity_sessions=args.capacity),  # checkouts under <data dir>/work
         workspace_cleanup=args.workspace_cleanup,
         manager_idle_seconds=args.manager_idle if args.manager_idle > 0 else None,
-        artifacts_root=os.path.join(platformdirs.user_data_dir("orcha"), "artifacts"),
     )
     executor = LocalExecutor()
     orchestrator = Orchestrator(

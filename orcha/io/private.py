@@ -45,10 +45,10 @@ class PrivateFileExistsError(PrivatePathError):
 def ensure_private_dir(path: str | os.PathLike[str]) -> Path:
     """Create ``path`` (and missing parents) mode 0700, or check an existing one; return it.
 
-    An existing folder must be a real directory (not a link), owned by the user and closed to group and
-    others; anything else raises :class:`PrivatePathError` rather than using a folder someone else controls.
-    Missing parents are created 0700 too; parents that already exist are left as they are (they may be
-    shared, like ``/home``).
+    An existing folder must be a real directory (not a link), owned by the user and writable by no one else
+    (one that others can only read is made 0700); anything else raises :class:`PrivatePathError` rather
+    than using a folder someone else controls. Missing parents are created 0700 too; parents that already
+    exist are left as they are (they may be shared, like ``/home``).
     """
     folder = Path(os.path.abspath(path))
     missing = [folder, *(p for p in folder.parents if not os.path.lexists(p))]
@@ -60,8 +60,18 @@ def ensure_private_dir(path: str | os.PathLike[str]) -> Path:
         raise PrivatePathError(f"cannot create the private folder {folder}: {exc.strerror or exc}") from None
     except ValueError as exc:  # an embedded NUL
         raise PrivatePathError(f"cannot create the private folder {str(folder)!r}: {exc}") from None
+    _tighten(folder)
     check_private(folder, directory=True)
     return folder
+
+
+def _tighten(folder: Path) -> None:
+    """A folder of ours that others may read but not write (an older orcha made it 0755) becomes 0700."""
+    with contextlib.suppress(OSError):
+        info = os.lstat(folder)
+        own = stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
+        if own and info.st_mode & 0o077 and not info.st_mode & 0o022:
+            os.chmod(folder, 0o700, follow_symlinks=False)
 
 
 def check_private(path: str | os.PathLike[str], *, directory: bool) -> None:

@@ -76,8 +76,8 @@ def test_a_symlinked_folder_is_refused(tmp_path):
     assert list(elsewhere.iterdir()) == []
 
 
-@pytest.mark.parametrize("folder_mode", [0o777, 0o1777, 0o750, 0o705])
-def test_a_folder_open_to_others_is_refused(tmp_path, folder_mode):
+@pytest.mark.parametrize("folder_mode", [0o777, 0o1777, 0o770, 0o702])
+def test_a_folder_others_may_write_is_refused(tmp_path, folder_mode):
     shared = tmp_path / "shared"
     shared.mkdir()
     shared.chmod(folder_mode)
@@ -136,3 +136,11 @@ async def test_the_local_executor_writes_secrets_through_the_same_checks(tmp_pat
     await executor.remove_file(f"{folder}/one.token")  # already gone: fine
     await executor.remove_file(f"{folder}/two.token")
     assert list(folder.iterdir()) == [] and victim.read_text() == "precious"
+
+
+@pytest.mark.parametrize("folder_mode", [0o755, 0o750, 0o705])
+def test_an_own_folder_others_may_only_read_is_made_private(tmp_path, folder_mode):
+    older = tmp_path / "made-by-an-older-orcha"
+    older.mkdir()
+    older.chmod(folder_mode)
+    assert ensure_private_dir(older) == older and older.stat().st_mode & 0o777 == 0o700
