@@ -13,7 +13,6 @@ import httpx
 import pytest
 import trio
 
-from orcha.model import TargetKind
 from tests.web.harness import served
 
 TOKEN = "hostile-input-token"
@@ -35,10 +34,6 @@ def _error(response: httpx.Response, status: int, field: str | None = None) -> d
 
 async def _post_raw(srv, path: str, raw: bytes) -> httpx.Response:
     return await srv.client.post(path, content=raw, headers=JSON)
-
-
-def _targets(srv) -> list[str]:
-    return [t.name for t in srv.store.list_targets() if t.kind is not TargetKind.LOCAL or t.name != "local"]
 
 
 @pytest.mark.parametrize(
