@@ -108,6 +108,20 @@ class LockKind(enum.StrEnum):
     PR_BRANCH = "pr_branch"
 
 
+class SlotClaim(enum.StrEnum):
+    """The outcome of claiming one of a target's session slots (``Store.claim_target_slot``)."""
+
+    CLAIMED = "claimed"
+    ALREADY_HELD = "already_held"
+    FULL = "full"
+    TARGET_UNAVAILABLE = "target_unavailable"
+    SESSION_ENDED = "session_ended"
+
+    @property
+    def granted(self) -> bool:
+        return self in (SlotClaim.CLAIMED, SlotClaim.ALREADY_HELD)
+
+
 class TranscriptKind(enum.StrEnum):
     """Kinds of transcript lines; the normalized event stream of every provider maps onto these."""
 
@@ -313,3 +327,14 @@ class TranscriptPage:
 
     items: tuple[TranscriptEntry, ...]
     next_after: int
+
+
+@attrs.frozen(kw_only=True)
+class Notice:
+    """Something the objective's manager must hear about: stored first, delivered once, in order."""
+
+    id: int
+    objective_id: str
+    kind: str
+    text: str
+    created_at: float

@@ -93,3 +93,7 @@ class Dashboard:
     targets: tuple[TargetRow, ...]
     open_questions: tuple[QuestionRow, ...]
     pull_requests: tuple[PRRow, ...]
+
+
+DashboardRow = ObjectiveRow | SessionRow | TargetRow | QuestionRow | PRRow
+"""The dashboard's row for one changed thing."""

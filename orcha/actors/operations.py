@@ -35,14 +35,14 @@ if TYPE_CHECKING:
     from orcha.actors.target import TargetActor
     from orcha.actors.team_news import TeamNews
     from orcha.agents.registry import ProviderRegistry
-    from orcha.ports import StoreAccess
+    from orcha.ports import Db
 
 
 class Operations:
     """The public operations, mixed into :class:`~orcha.actors.orchestrator.Orchestrator`."""
 
     if TYPE_CHECKING:  # provided by the Orchestrator
-        db: StoreAccess
+        db: Db
         providers: ProviderRegistry
         scheduler: Scheduler
         _sessions: dict[str, SessionActor]

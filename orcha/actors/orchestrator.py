@@ -17,7 +17,6 @@ import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
-from operator import methodcaller
 from typing import Any
 
 import attrs
@@ -55,9 +54,10 @@ from orcha.model import (
     Target,
     TargetKind,
 )
-from orcha.ports import StoreAccess
+from orcha.ports import Db, call
 from orcha.redact import DEFAULT_REDACTOR
 from orcha.scheduling import LIVE_STATUSES
+from orcha.store_port import StorePort
 from orcha.supervisors import ChildSpec, Intensity, Restart, Supervisor, compact_reason
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ class Orchestrator(Operations):
     def __init__(
         self,
         *,
-        db: StoreAccess,
+        db: Db,
         providers: ProviderRegistry,
         forge: Forge,
         doctor: Doctor,
@@ -176,12 +176,12 @@ class Orchestrator(Operations):
             with contextlib.suppress(InvalidTransitionError):
                 if session.status is not SessionStatus.STARTING and session.status is not SessionStatus.PAUSED:
                     await self.db.run(
-                        methodcaller("update_session_status", session.id, SessionStatus.PAUSED, reason=reason)
+                        call(StorePort.update_session_status, session.id, SessionStatus.PAUSED, reason=reason)
                     )
                 await self.db.run(
-                    methodcaller("update_session_status", session.id, SessionStatus.QUEUED, reason=reason)
+                    call(StorePort.update_session_status, session.id, SessionStatus.QUEUED, reason=reason)
                 )
-            await self.db.run(methodcaller("release_target_slot", session.id))
+            await self.db.run(call(StorePort.release_target_slot, session.id))
 
     async def _ensure_local_target(self) -> None:
         local = self.config.local_target

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from operator import methodcaller
 from typing import TYPE_CHECKING
 
 import trio
@@ -22,7 +21,9 @@ from orcha.model import (
     SessionRole,
     WorkspaceKind,
 )
+from orcha.ports import call
 from orcha.push import PushVerdict, evaluate_push
+from orcha.store_port import StorePort
 
 if TYPE_CHECKING:
     from orcha.actors.orchestrator import Orchestrator
@@ -170,8 +171,8 @@ class PullRequestWorkflow:
         pr, snapshot = await self._sync(await self._orch.db.run(lambda s: s.get_pull_request(pr_id)))
         for item in snapshot.feedback:
             await self._orch.db.run(
-                methodcaller(
-                    "add_pr_feedback",
+                call(
+                    StorePort.add_pr_feedback,
                     pr_id=pr.id,
                     external_id=item.external_id,
                     kind=item.kind,
@@ -204,7 +205,7 @@ class PullRequestWorkflow:
             ),
         )
         for f in pending:
-            await self._orch.db.run(methodcaller("set_feedback_follow_up", f.id, session.id))
+            await self._orch.db.run(call(StorePort.set_feedback_follow_up, f.id, session.id))
         await self._orch.news.pr_feedback(pr, len(pending), session)
         log.info("PR %s: %d new feedback item(s), follow-up %s", pr.url, len(pending), session.id)
         return 1

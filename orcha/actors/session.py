@@ -14,7 +14,6 @@ import functools
 import logging
 import math
 from collections.abc import AsyncIterator
-from operator import methodcaller
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -43,6 +42,8 @@ from orcha.model import (
     SessionStatus,
     TranscriptKind,
 )
+from orcha.ports import call
+from orcha.store_port import StorePort
 
 if TYPE_CHECKING:
     from orcha.actors.orchestrator import Orchestrator
@@ -133,8 +134,8 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
             async for event in self._events:
                 kind = "late_completion_dropped" if isinstance(event, TurnCompleted) else "late_event_dropped"
                 await self._orch.db.run(
-                    methodcaller(
-                        "record_event",
+                    call(
+                        StorePort.record_event,
                         kind,
                         objective_id=self._session.objective_id,
                         session_id=self.id,

@@ -9,13 +9,14 @@ complete) and says what for; one with no live workers and no open question that 
 from __future__ import annotations
 
 import math
-from operator import methodcaller
 from typing import TYPE_CHECKING
 
 import trio
 
 from orcha.actors.team_news import compose
 from orcha.model import Audience, QuestionStatus, Session, SessionRole, SessionStatus
+from orcha.ports import call
+from orcha.store_port import StorePort
 
 if TYPE_CHECKING:
     from orcha.actors.orchestrator import Orchestrator
@@ -83,7 +84,7 @@ class ManagerMixin:
             if self._session.status is not S.WAITING_INPUT:
                 await self._move(S.WAITING_INPUT, reason)
             elif self._session.status_reason != reason:
-                self._session = await self._orch.db.run(methodcaller("set_status_reason", self.id, reason))
+                self._session = await self._orch.db.run(call(StorePort.set_status_reason, self.id, reason))
                 await self._orch.session_moved(self._session)
             stalled = not workers and not questions and idle_seconds is not None and self._stall_stage < 2
             deadline = trio.current_time() + idle_seconds if stalled and idle_seconds is not None else math.inf

@@ -13,12 +13,14 @@ from typing import TypeVar
 import trio
 
 from orcha.io.store import Store
+from orcha.ports import Db
+from orcha.store_port import StorePort
 
 R = TypeVar("R")
 
 
 class StoreGateway:
-    """Implements :class:`orcha.ports.StoreAccess` over a :class:`Store`."""
+    """Implements :data:`orcha.ports.Db` (a ``StoreAccess[StorePort]``) over a :class:`Store`."""
 
     def __init__(self, store: Store, *, inline: bool = False) -> None:
         self.store = store
@@ -31,3 +33,8 @@ class StoreGateway:
             await trio.lowlevel.checkpoint()
             return fn(self.store)
         return await trio.to_thread.run_sync(fn, self.store, limiter=self._limiter)
+
+
+def _conforms(gateway: StoreGateway, store: Store) -> tuple[Db, StorePort]:
+    """Never called: here mypy proves the gateway is a ``Db`` and the store a ``StorePort`` (signatures and all)."""
+    return gateway, store

@@ -24,6 +24,7 @@ from orcha.actors.tools import (
 from orcha.errors import InvalidInputError, NotFoundError
 from orcha.io.store import MAX_PAGE
 from orcha.model import ObjectiveStatus, PRState, QuestionStatus, TargetKind
+from orcha.store_port import StorePort
 from orcha.web.context import WebContext
 from orcha.web.json import loads_body, to_data
 
@@ -207,7 +208,7 @@ async def list_objectives() -> dict[str, Any]:
 
 @api.get("/objectives/<objective_id>")
 async def get_objective(objective_id: str) -> dict[str, Any]:
-    def read(s: Any) -> dict[str, Any]:
+    def read(s: StorePort) -> dict[str, Any]:
         objective = s.get_objective(objective_id)
         return {
             **to_data(objective),
@@ -305,7 +306,7 @@ async def list_prs() -> dict[str, Any]:
 
 
 async def _targets_with_load() -> list[dict[str, Any]]:
-    def read(s: Any) -> list[dict[str, Any]]:
+    def read(s: StorePort) -> list[dict[str, Any]]:
         loads = s.target_loads()
         return [{**to_data(t), "load": loads.get(t.id, 0)} for t in s.list_targets()]
 

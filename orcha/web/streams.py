@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
-from operator import methodcaller
 from typing import Any
 
 import trio
@@ -16,6 +15,8 @@ from quart import Blueprint, Response, make_response, request, websocket
 
 from orcha.actors.orchestrator import Change
 from orcha.actors.tools import INT64_MAX
+from orcha.ports import call
+from orcha.store_port import StorePort
 from orcha.web.api import context, guard, orch, parse_int, query_int
 from orcha.web.json import to_data
 
@@ -78,7 +79,7 @@ async def session_stream(session_id: str) -> Response:
         async with ctx.orchestrator.subscribe() as changes:
             yield b"retry: 2000\n\n"
             while True:
-                page = await ctx.read(methodcaller("read_transcript", session_id, after=cursor, limit=PAGE))
+                page = await ctx.read(call(StorePort.read_transcript, session_id, after=cursor, limit=PAGE))
                 for entry in page.items:
                     yield sse(
                         ident=entry.seq,
@@ -110,7 +111,7 @@ async def events_stream() -> Response:
         async with ctx.orchestrator.subscribe() as changes:
             yield b"retry: 2000\n\n"
             while True:
-                events = await ctx.read(methodcaller("events_after", cursor, limit=PAGE))
+                events = await ctx.read(call(StorePort.events_after, cursor, limit=PAGE))
                 for event in events:
                     yield sse(ident=event.id, event=event.kind, data=to_data(event))
                     cursor = event.id
@@ -137,6 +138,6 @@ async def dashboard_socket() -> None:
                 if change.kind == "transcript":
                     delta: dict[str, Any] = {"type": "delta", "kind": "transcript", "id": change.id}
                 else:
-                    row = await context().read(methodcaller("dashboard_row", change.kind, change.id))
+                    row = await context().read(call(StorePort.dashboard_row, change.kind, change.id))
                     delta = {"type": "delta", "kind": change.kind, "id": change.id, "row": to_data(row)}
                 await websocket.send(json.dumps(delta, default=str))

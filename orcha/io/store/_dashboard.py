@@ -18,7 +18,7 @@ from orcha.model import (
     TargetKind,
     TargetStatus,
 )
-from orcha.views import Dashboard, ObjectiveRow, PRRow, QuestionRow, SessionRow, TargetRow
+from orcha.views import Dashboard, DashboardRow, ObjectiveRow, PRRow, QuestionRow, SessionRow, TargetRow
 
 # Active objectives first, then the most recently changed; the sessions and PRs shown are theirs.
 _OBJECTIVES_SQL = """
@@ -123,9 +123,6 @@ def _pr(r: Row) -> PRRow:
         branch=r["branch"],
         state=PRState(r["state"]),
     )
-
-
-DashboardRow = ObjectiveRow | SessionRow | TargetRow | QuestionRow | PRRow
 
 
 class DashboardMixin:

@@ -4,19 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import attrs
-
 from orcha.io.store._db import Database
 from orcha.io.store._sessions import load_objective
-
-
-@attrs.frozen(kw_only=True)
-class Notice:
-    id: int
-    objective_id: str
-    kind: str
-    text: str
-    created_at: float
+from orcha.model import Notice
 
 
 class NoticesMixin:

@@ -17,13 +17,14 @@ from orcha.model import (
     SessionStatus,
     Usage,
 )
+from orcha.store_port import UNSET
 from orcha.transitions import (
     sessions_ending_with_objective,
     validate_objective_transition,
     validate_session_transition,
 )
 
-_UNSET = object()
+_UNSET = UNSET
 
 
 def load_session(tx: Tx, session_id: str) -> Session:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -13,22 +12,8 @@ from orcha import ids
 from orcha.errors import ConflictError, InvalidInputError, LockNotHeldError, NotFoundError
 from orcha.io.store import _rows
 from orcha.io.store._db import Database, Tx
-from orcha.model import LockKind, SessionStatus, Target, TargetKind, TargetStatus
+from orcha.model import LockKind, SessionStatus, SlotClaim, Target, TargetKind, TargetStatus
 from orcha.transitions import validate_target_transition
-
-
-class SlotClaim(enum.StrEnum):
-    """The outcome of :meth:`TargetsMixin.claim_target_slot`."""
-
-    CLAIMED = "claimed"
-    ALREADY_HELD = "already_held"
-    FULL = "full"
-    TARGET_UNAVAILABLE = "target_unavailable"
-    SESSION_ENDED = "session_ended"
-
-    @property
-    def granted(self) -> bool:
-        return self in (SlotClaim.CLAIMED, SlotClaim.ALREADY_HELD)
 
 
 def _load_target(tx: Tx, target_id: str) -> Target:
