@@ -1,9 +1,14 @@
-"""Inboxes: a memory channel of envelopes; a call carries a one-shot reply channel, a cast does not."""
+"""Inboxes: a memory channel of envelopes; a call carries a one-shot reply channel, a cast does not.
+
+A call never hangs: when the actor stops (or crashes), :meth:`Mailbox.close` fails every queued call, and any
+later call fails at once, with :class:`ActorGone`. A call the actor was handling when it was cancelled fails
+the same way (:func:`answer`).
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -16,6 +21,12 @@ M = TypeVar("M")
 R = TypeVar("R")
 
 
+class ActorGone(ConflictError):
+    """The actor a call was for has stopped: it took no more messages, or stopped before answering."""
+
+    code = "actor_gone"
+
+
 @attrs.frozen
 class Envelope(Generic[M]):
     """A message and, for a call, where its answer goes. Envelopes are never serialized."""
@@ -23,25 +34,32 @@ class Envelope(Generic[M]):
     message: M
     reply: trio.MemorySendChannel[outcome.Outcome[Any]] | None = None
 
+    def abandon(self) -> None:
+        """The actor will not answer: the caller gets :class:`ActorGone` at once."""
+        if self.reply is not None:
+            self.reply.close()
+
 
 class Mailbox(Generic[M]):
     """An actor's inbox. ``call`` waits for the answer (or the actor's exception); ``cast`` does not."""
 
     def __init__(self, owner: str, size: int = 256) -> None:
         self.owner = owner
-        self._send, self.receive = trio.open_memory_channel[Envelope[M]](size)
+        self._send, self._receive = trio.open_memory_channel[Envelope[M]](size)
+        self.closed = False
 
     async def call(self, message: M) -> Any:
+        """Send ``message`` and wait for the answer; raises what the actor raised, or :class:`ActorGone`."""
         reply_send, reply_receive = trio.open_memory_channel[outcome.Outcome[Any]](1)
         try:
             await self._send.send(Envelope(message, reply_send))
         except (trio.ClosedResourceError, trio.BrokenResourceError):
-            raise ConflictError(f"{self.owner} is not running") from None
+            raise ActorGone(f"{self.owner} is not running") from None
         async with reply_receive:
             try:
                 result = await reply_receive.receive()
             except trio.EndOfChannel:
-                raise ConflictError(f"{self.owner} stopped before answering") from None
+                raise ActorGone(f"{self.owner} stopped before answering") from None
         return result.unwrap()
 
     def cast(self, message: M) -> bool:
@@ -52,13 +70,45 @@ class Mailbox(Generic[M]):
             return False
         return True
 
+    async def __aiter__(self) -> AsyncIterator[Envelope[M]]:
+        """The envelopes, in order, until the mailbox is closed."""
+        with contextlib.suppress(trio.ClosedResourceError):
+            async for envelope in self._receive:
+                yield envelope
+
+    async def receive(self) -> Envelope[M]:
+        """The next envelope; raises :class:`ActorGone` once the mailbox is closed."""
+        try:
+            return await self._receive.receive()
+        except (trio.ClosedResourceError, trio.EndOfChannel):
+            raise ActorGone(f"{self.owner} is not running") from None
+
     def close(self) -> None:
+        """Take no more messages, and fail every queued call with :class:`ActorGone`. Idempotent."""
+        self.closed = True
         self._send.close()
+        while True:
+            try:
+                envelope = self._receive.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+            envelope.abandon()
+        self._receive.close()
 
 
 async def answer(envelope: Envelope[Any], work: Callable[[], Awaitable[R]]) -> None:
-    """Run ``work`` and send its outcome (value or exception) to the caller, if it waits for one."""
-    result = await outcome.acapture(work)
+    """Run ``work`` and send its outcome (value or exception) to the caller, if it waits for one.
+
+    If the actor is cancelled meanwhile, the caller gets :class:`ActorGone` (never the cancellation) and the
+    cancellation goes on. A cast whose work fails with an unexpected error crashes the actor.
+    """
+    try:
+        result: outcome.Outcome[R] = outcome.Value(await work())
+    except Exception as exc:
+        result = outcome.Error(exc)
+    except BaseException:
+        envelope.abandon()
+        raise
     if envelope.reply is not None:
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, trio.WouldBlock):
             envelope.reply.send_nowait(result)

@@ -29,7 +29,7 @@ class ObjectiveActor:
     async def run(self) -> None:
         """Handle messages until the objective ends."""
         try:
-            async for envelope in self.mailbox.receive:
+            async for envelope in self.mailbox:
                 match envelope.message:
                     case Spawn() as spawn:
                         await answer(envelope, functools.partial(self._spawn, spawn))

@@ -109,6 +109,7 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
                 await self._finish()
 
     async def _finish(self) -> None:
+        self.mailbox.close()  # calls queued now (a steer, an answer) fail at once instead of waiting on us
         run, self._run = self._run, None
         if run is not None:
             await run.cancel()
@@ -120,7 +121,6 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
         await self._transcript.flush()
         with contextlib.suppress(OrchaError):
             await self._orch.workspaces.release(await self._orch.db.run(lambda s: s.get_session(self.id)))
-        self.mailbox.close()
         self._orch.session_actor_exited(self.id)
         session = await self._orch.db.run(lambda s: s.get_session(self.id))
         for envelope in self._cancel_callers:
@@ -145,7 +145,7 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
         self._events = None
 
     async def _read_mailbox(self) -> None:
-        async for envelope in self.mailbox.receive:
+        async for envelope in self.mailbox:
             message = envelope.message
             match message:
                 case CancelSession(reason=reason):

@@ -53,16 +53,19 @@ class TargetActor:
         self._orch = orchestrator
 
     async def run(self) -> None:
-        async for envelope in self.mailbox.receive:
-            match envelope.message:
-                case Drain():
-                    await answer(envelope, lambda: self._move(TargetStatus.DRAINING, "drained by the user"))
-                case Disable():
-                    await answer(envelope, lambda: self._move(TargetStatus.DISABLED, "disabled by the user"))
-                case Enable():
-                    await answer(envelope, self._enable)
-                case RunDoctor():
-                    await answer(envelope, self._doctor)
+        try:
+            async for envelope in self.mailbox:
+                match envelope.message:
+                    case Drain():
+                        await answer(envelope, lambda: self._move(TargetStatus.DRAINING, "drained by the user"))
+                    case Disable():
+                        await answer(envelope, lambda: self._move(TargetStatus.DISABLED, "disabled by the user"))
+                    case Enable():
+                        await answer(envelope, self._enable)
+                    case RunDoctor():
+                        await answer(envelope, self._doctor)
+        finally:
+            self.mailbox.close()
 
     async def _move(self, status: TargetStatus, reason: str) -> TargetReply:
         target = await self._orch.db.run(lambda s: s.set_target_status(self.id, status, reason=reason))

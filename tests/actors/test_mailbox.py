@@ -1,0 +1,132 @@
+"""Calls never hang: a stopping, crashing or cancelled actor fails its callers with ActorGone, at once."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+import trio.testing
+
+from orcha.actors.mailbox import ActorGone, Mailbox, answer
+from orcha.errors import ConflictError, NotFoundError
+
+
+async def _answer_one_then_stop(mailbox: Mailbox[str]) -> None:
+    """An actor that answers its first call and stops (like an objective actor after Finish)."""
+    try:
+        async for envelope in mailbox:
+            await answer(envelope, _value(f"done {envelope.message}"))
+            return
+    finally:
+        mailbox.close()
+
+
+def _value(value):
+    async def get():
+        return value
+
+    return get
+
+
+async def test_two_callers_queued_on_an_actor_that_stops_both_get_an_answer_at_once(autojump_clock):
+    mailbox: Mailbox[str] = Mailbox("objective:o1")
+    results: dict[str, object] = {}
+
+    async def caller(name: str) -> None:
+        try:
+            results[name] = await mailbox.call(name)
+        except ActorGone as exc:
+            results[name] = exc
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(caller, "first")
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(caller, "second")
+        await trio.testing.wait_all_tasks_blocked()  # both calls are queued, in order, before the actor runs
+        started = trio.current_time()
+        nursery.start_soon(_answer_one_then_stop, mailbox)
+    assert trio.current_time() == started  # nobody waited: no virtual second passed
+    assert results["first"] == "done first"
+    assert isinstance(results["second"], ActorGone) and "stopped" in str(results["second"])
+    assert isinstance(results["second"], ConflictError)  # the web answers 409
+
+
+async def test_a_call_after_the_actor_stopped_fails_at_once():
+    mailbox: Mailbox[str] = Mailbox("session:s1")
+    mailbox.close()
+    mailbox.close()  # idempotent
+    with pytest.raises(ActorGone, match="not running"):
+        await mailbox.call("steer")
+    assert mailbox.cast("notify") is False
+
+
+async def test_a_caller_blocked_on_a_full_inbox_is_released_when_it_closes(autojump_clock):
+    mailbox: Mailbox[str] = Mailbox("session:s1", size=1)
+    assert mailbox.cast("fills the inbox")
+    outcome: list[BaseException] = []
+
+    async def caller() -> None:
+        try:
+            await mailbox.call("waits for room")
+        except ActorGone as exc:
+            outcome.append(exc)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(caller)
+        await trio.testing.wait_all_tasks_blocked()
+        mailbox.close()
+    assert len(outcome) == 1
+
+
+async def test_a_call_in_hand_when_the_actor_is_cancelled_gets_actor_gone_not_the_cancellation(autojump_clock):
+    mailbox: Mailbox[str] = Mailbox("session:s1")
+    seen: list[BaseException] = []
+    actor_scope = trio.CancelScope()
+
+    async def actor() -> None:
+        with actor_scope:
+            async for envelope in mailbox:
+                await answer(envelope, trio.sleep_forever)  # the call is in hand when the cancel comes
+
+    async def caller() -> None:
+        try:
+            await mailbox.call("slow")
+        except ActorGone as exc:
+            seen.append(exc)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(actor)
+        nursery.start_soon(caller)
+        await trio.testing.wait_all_tasks_blocked()
+        actor_scope.cancel()
+    assert len(seen) == 1
+
+
+async def test_a_refusal_reaches_the_caller_and_the_actor_lives_on():
+    mailbox: Mailbox[str] = Mailbox("target:t1")
+
+    async def refuse():
+        raise NotFoundError("target", "t9")
+
+    async with trio.open_nursery() as nursery:
+
+        async def actor() -> None:
+            async for envelope in mailbox:
+                await answer(envelope, refuse)
+
+        nursery.start_soon(actor)
+        for _ in range(2):
+            with pytest.raises(NotFoundError):
+                await mailbox.call("doctor")
+        mailbox.close()
+
+
+async def test_a_cast_that_fails_unexpectedly_crashes_the_actor():
+    mailbox: Mailbox[str] = Mailbox("objective:o1")
+
+    async def broken():
+        raise RuntimeError("bug")
+
+    assert mailbox.cast("session ended")
+    with pytest.raises(RuntimeError, match="bug"):
+        async for envelope in mailbox:
+            await answer(envelope, broken)
