@@ -9,7 +9,11 @@ from quart import Blueprint, current_app, request
 
 from orcha.actors.messages import Disable, Drain, Enable, RunDoctor
 from orcha.actors.orchestrator import Orchestrator
-from orcha.actors.tools import (
+from orcha.errors import InvalidInputError, NotFoundError
+from orcha.io.store import MAX_PAGE
+from orcha.model import ObjectiveStatus, PRState, QuestionStatus, TargetKind
+from orcha.store_port import StorePort
+from orcha.validation import (
     BRANCH_LENGTH,
     ID_LENGTH,
     INT64_MAX,
@@ -21,10 +25,6 @@ from orcha.actors.tools import (
     printable,
     validate_object,
 )
-from orcha.errors import InvalidInputError, NotFoundError
-from orcha.io.store import MAX_PAGE
-from orcha.model import ObjectiveStatus, PRState, QuestionStatus, TargetKind
-from orcha.store_port import StorePort
 from orcha.web.context import WebContext
 from orcha.web.json import loads_body, to_data
 

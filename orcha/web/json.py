@@ -9,8 +9,8 @@ from typing import Any
 
 import cattrs
 
-from orcha.actors.tools import check_json_value, check_text, printable
 from orcha.errors import InvalidInputError
+from orcha.validation import check_json_value, check_text, printable
 
 converter = cattrs.Converter()
 converter.register_unstructure_hook(enum.Enum, lambda value: value.value)

@@ -14,9 +14,9 @@ import trio
 from quart import Blueprint, Response, make_response, request, websocket
 
 from orcha.actors.orchestrator import Change
-from orcha.actors.tools import INT64_MAX
 from orcha.ports import call
 from orcha.store_port import StorePort
+from orcha.validation import INT64_MAX
 from orcha.web.api import context, guard, orch, parse_int, query_int
 from orcha.web.json import to_data
 
