@@ -8,7 +8,7 @@ the same way (:func:`answer`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -70,11 +70,18 @@ class Mailbox(Generic[M]):
             return False
         return True
 
-    async def __aiter__(self) -> AsyncIterator[Envelope[M]]:
-        """The envelopes, in order, until the mailbox is closed."""
-        with contextlib.suppress(trio.ClosedResourceError):
-            async for envelope in self._receive:
-                yield envelope
+    def __aiter__(self) -> Mailbox[M]:
+        """The envelopes, in order, until the mailbox is closed.
+
+        A plain iterator, not an async generator: an actor that stops mid-loop leaves nothing to finalize.
+        """
+        return self
+
+    async def __anext__(self) -> Envelope[M]:
+        try:
+            return await self._receive.receive()
+        except (trio.ClosedResourceError, trio.EndOfChannel):
+            raise StopAsyncIteration from None
 
     async def receive(self) -> Envelope[M]:
         """The next envelope; raises :class:`ActorGone` once the mailbox is closed."""

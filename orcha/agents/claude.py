@@ -30,6 +30,7 @@ from orcha.agents.contract import (
 )
 from orcha.agents.limits import claude_limit
 from orcha.agents.private_files import AgentProgram, SecretFile, write_secret
+from orcha.batches import Batches
 from orcha.executor import CommandError, RunningCommand
 from orcha.model import SessionRole
 
@@ -234,12 +235,24 @@ class ClaudeRun:
         self._parser = ClaudeParser()
         self._canceled = False
 
-    async def events(self) -> AsyncIterator[AgentEvent]:
-        async for line in self._process.lines():
+    def events(self) -> AsyncIterator[AgentEvent]:
+        lines = self._process.lines()
+        exhausted = False
+
+        async def step() -> list[AgentEvent] | None:
+            nonlocal exhausted
+            line = None if exhausted else await anext(lines, None)
+            if line is None:
+                return None
+            batch: list[AgentEvent] = []
             for event in self._parser.parse(line):
-                yield event
-                if isinstance(event, Exhausted):
-                    return
+                batch.append(event)
+                if isinstance(event, Exhausted):  # the stream ends here
+                    exhausted = True
+                    break
+            return batch
+
+        return Batches(step)
 
     async def send(self, text: str) -> None:
         await self._process.send(user_turn(text))

@@ -30,6 +30,7 @@ from orcha.agents.contract import (
 )
 from orcha.agents.limits import codex_limit
 from orcha.agents.private_files import AgentProgram, write_secret
+from orcha.batches import Batches
 from orcha.executor import CommandError, RunningCommand
 
 
@@ -164,23 +165,43 @@ class CodexRun:
         self._parser = CodexParser()
         self._canceled = False
 
-    async def events(self) -> AsyncIterator[AgentEvent]:
-        async for line in self._process.lines():
-            for event in self._parser.parse(line):
-                if isinstance(event, Exhausted):  # the reset time is only in the stderr log
-                    await self._process.wait()
-                    event = codex_limit(event.message, self._process.stderr_tail()) or event
-                yield event
-        if self._parser.finished or self._canceled:
-            return
+    def events(self) -> AsyncIterator[AgentEvent]:
+        lines = self._process.lines()
+        ended = False
+
+        async def step() -> list[AgentEvent] | None:
+            nonlocal ended
+            if ended:
+                return None
+            line = await anext(lines, None)
+            if line is not None:
+                batch: list[AgentEvent] = []
+                for event in self._parser.parse(line):
+                    if isinstance(event, Exhausted):  # the reset time is only in the stderr log
+                        await self._process.wait()
+                        event = codex_limit(event.message, self._process.stderr_tail()) or event
+                    batch.append(event)
+                return batch
+            ended = True
+            return await self._ending()
+
+        return Batches(step)
+
+    async def _ending(self) -> list[AgentEvent] | None:
+        """After the last line: reap the process; a usage limit or a crash that left no completion."""
+        if self._canceled:
+            return None
         code = await self._process.wait()
+        if self._parser.finished:
+            return None
         stderr = self._process.stderr_tail()
         limit = codex_limit(" ".join(self._parser.errors), stderr)
         if limit is not None:
-            yield limit
-        elif code != 0:
+            return [limit]
+        if code != 0:
             tail = " ".join(stderr.strip().splitlines()[-2:])[-300:]
-            yield TurnCompleted(final_text=f"codex exited {code}: {tail}", failed=True)
+            return [TurnCompleted(final_text=f"codex exited {code}: {tail}", failed=True)]
+        return None
 
     async def send(self, text: str) -> None:
         raise RuntimeError("codex exec is not interactive: steer it with cancel + resume")

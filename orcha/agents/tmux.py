@@ -16,6 +16,7 @@ import trio
 
 from orcha.agents.contract import AgentEvent, Capabilities, ProviderSessionStarted, StartRequest, TextOut, TurnCompleted
 from orcha.agents.private_files import AgentProgram, SecretFile, remove_all
+from orcha.batches import Batches
 from orcha.executor import CommandError, Executor, RunningCommand
 from orcha.paths import tmux_log_dir
 
@@ -91,16 +92,28 @@ class TmuxRun:
         self._secrets = tuple(secrets)
         self._canceled = False
 
-    async def events(self) -> AsyncIterator[AgentEvent]:
-        yield ProviderSessionStarted(provider_session_id=self.name, attach_command=f"tmux attach -t {self.name}")
-        async for raw in self._tail.lines():
+    def events(self) -> AsyncIterator[AgentEvent]:
+        lines = self._tail.lines()
+        started = ended = False
+
+        async def step() -> list[AgentEvent] | None:
+            nonlocal started, ended
+            if not started:
+                started = True
+                return [
+                    ProviderSessionStarted(provider_session_id=self.name, attach_command=f"tmux attach -t {self.name}")
+                ]
+            raw = None if ended else await anext(lines, None)
+            if raw is None:
+                return None
             line = clean(raw)
             if line.startswith(EXIT_MARK):
+                ended = True
                 code = line[len(EXIT_MARK) :].strip()
-                yield TurnCompleted(final_text=f"the program exited ({code})", failed=code not in ("", "0"))
-                return
-            if line:
-                yield TextOut(text=line)
+                return [TurnCompleted(final_text=f"the program exited ({code})", failed=code not in ("", "0"))]
+            return [TextOut(text=line)] if line else []
+
+        return Batches(step)
 
     async def send(self, text: str) -> None:
         await self._controller.send_keys(self.name, text)

@@ -16,6 +16,7 @@ from typing import IO
 
 import trio
 
+from orcha.batches import Batches
 from orcha.executor import CommandError, CommandResult, LineSink
 from orcha.io import private, txguard
 
@@ -154,12 +155,18 @@ class LocalExecutor:
         private.remove_private_file(path)
 
 
+STDERR_KEPT = 64 * 1024
+"""How much of an exited process's stderr :meth:`LocalRunningCommand.stderr_tail` can still show."""
+
+
 class LocalRunningCommand:
     """A process started by :meth:`LocalExecutor.start`; stderr goes to a temporary file (never blocks)."""
 
     def __init__(self, process: trio.Process, stderr_file: IO[bytes], argv: list[str]) -> None:
         self._process = process
         self._stderr = stderr_file
+        self._stderr_kept: bytes | None = None
+        """Once the process has exited: the end of its stderr, and the temporary file is closed."""
         self.argv = argv
         self._stdin_closed = False
 
@@ -167,22 +174,25 @@ class LocalRunningCommand:
     def pid(self) -> int:
         return self._process.pid
 
-    async def lines(self) -> AsyncIterator[str]:
+    def lines(self) -> AsyncIterator[str]:
         assert self._process.stdout is not None
+        stdout = self._process.stdout
         pending = b""
-        while True:
+
+        async def step() -> list[str] | None:
+            nonlocal pending
             try:
-                chunk = await self._process.stdout.receive_some(65536)
+                chunk = await stdout.receive_some(65536)
             except (trio.ClosedResourceError, trio.BrokenResourceError):
                 chunk = b""
             if not chunk:
-                if pending:
-                    yield pending.decode("utf-8", errors="replace")
-                return
+                last, pending = pending, b""
+                return [last.decode("utf-8", errors="replace")] if last else None
             pending += bytes(chunk)
             *complete, pending = pending.split(b"\n")
-            for raw in complete:
-                yield raw.decode("utf-8", errors="replace").rstrip("\r")
+            return [raw.decode("utf-8", errors="replace").rstrip("\r") for raw in complete]
+
+        return Batches(step)
 
     async def send(self, data: bytes) -> None:
         assert self._process.stdin is not None
@@ -198,7 +208,9 @@ class LocalRunningCommand:
                 await self._process.stdin.aclose()
 
     async def wait(self) -> int:
-        return await self._process.wait()
+        code = await self._process.wait()
+        self._release_stderr()
+        return code
 
     async def kill(self, grace: float = 2.0, *, drain: float = 0.0) -> None:
         with trio.CancelScope(shield=True):
@@ -212,12 +224,24 @@ class LocalRunningCommand:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(self._process.pid, signal.SIGKILL)
             await self._process.wait()
+            self._release_stderr()
 
     def stderr_tail(self, limit: int = 4000) -> str:
+        if self._stderr_kept is not None:
+            return self._stderr_kept[-limit:].decode("utf-8", errors="replace")
+        return self._read_stderr(limit).decode("utf-8", errors="replace")
+
+    def _read_stderr(self, limit: int) -> bytes:
         self._stderr.flush()
         size = self._stderr.seek(0, os.SEEK_END)
         self._stderr.seek(max(0, size - limit))
-        return self._stderr.read().decode("utf-8", errors="replace")
+        return self._stderr.read()
+
+    def _release_stderr(self) -> None:
+        """The process has exited: keep the end of its stderr in memory and close the temporary file."""
+        if self._stderr_kept is None:
+            self._stderr_kept = self._read_stderr(STDERR_KEPT)
+            self._stderr.close()
 
 
 async def _pump(stream: trio.abc.ReceiveStream, collector: _Collector) -> None:

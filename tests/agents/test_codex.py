@@ -26,9 +26,11 @@ async def test_a_turn_then_resume_carries_the_thread_and_its_context(fake_clis):
     assert first[-1] == TurnCompleted(final_text="turn 1: build the parser (first prompt: build the parser)")
     with pytest.raises(RuntimeError, match="not interactive"):
         await run.send("more")
+    await run.cancel()
 
     resumed = await provider.resume(request(fake_clis), thread, "now add tests")
     second = await next_turn(resumed.events())
+    await resumed.cancel()
     assert [e.provider_session_id for e in second if isinstance(e, ProviderSessionStarted)] == [thread]
     assert second[-1].final_text == "turn 2: now add tests (first prompt: build the parser)"  # context carried over
 
@@ -82,6 +84,7 @@ async def test_the_fake_catches_a_stdin_left_open(fake_clis):
     run = await CodexProvider().start(request(fake_clis, "quick"))  # the provider closes stdin: no hang
     with trio.fail_after(10):
         assert (await next_turn(run.events()))[-1].final_text.startswith("turn 1: quick")
+    await run.cancel()
 
 
 def test_mcp_goes_through_config_overrides():
@@ -97,4 +100,5 @@ def test_mcp_goes_through_config_overrides():
 async def test_text_is_reported(fake_clis):
     run = await CodexProvider().start(request(fake_clis, "say hi"))
     events = await next_turn(run.events())
+    await run.cancel()
     assert any(isinstance(e, TextOut) and "say hi" in e.text for e in events)

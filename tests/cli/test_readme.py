@@ -68,4 +68,6 @@ def test_the_readme_curl_examples_run_as_written(tmp_path):
         assert any(o["id"] == created["id"] for o in dashboard["objectives"])
     finally:
         server.send_signal(signal.SIGTERM)
+        with server:  # closes its stderr pipe
+            server.wait(timeout=20)
         assert server.wait(timeout=20) == 0

@@ -86,7 +86,8 @@ def test_the_quick_start_runs_a_fake_team_to_two_prs(tmp_path):
         assert ready_after < 10  # about a second on this machine; generous for a loaded CI
     finally:
         server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=20) == 0
+        with server:  # closes its stderr pipe
+            assert server.wait(timeout=20) == 0
 
 
 def test_no_auth_warns_and_prints_a_url_without_a_token(tmp_path):
@@ -110,7 +111,8 @@ def test_no_auth_warns_and_prints_a_url_without_a_token(tmp_path):
         assert not (tmp_path / "data" / "orcha" / "token").exists()  # --no-auth makes no token
     finally:
         server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=20) == 0
+        with server:  # closes its stderr pipe
+            assert server.wait(timeout=20) == 0
 
 
 @pytest.mark.parametrize(
