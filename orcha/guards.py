@@ -76,6 +76,11 @@ def on_progress(state: GuardState, now: float) -> GuardState:
     )
 
 
+def on_turn_start(state: GuardState, now: float) -> GuardState:
+    """A turn starts: the no-progress clock counts time in turns only (not a pause, a park or a wait)."""
+    return attrs.evolve(state, last_progress_at=now)
+
+
 def on_model_calls(config: GuardConfig, state: GuardState, calls: int) -> tuple[GuardState, Trip | None]:
     state = attrs.evolve(state, model_calls=state.model_calls + calls)
     cap = config.max_model_calls

@@ -174,10 +174,8 @@ class StorePort(Protocol):
     def find_target(self, name_or_id: str) -> Target:
         """The target with this id or, failing that, this name."""
 
-    def finish_objective(
-        self, objective_id: str, status: ObjectiveStatus, *, summary: str | None = None, completed_by: str | None = None
-    ) -> tuple[Objective, list[Session]]:
-        """End an objective (validated) and cancel its live sessions, in one transaction."""
+    def finish_objective(self, objective_id: str, status: ObjectiveStatus, *, summary: str | None = None) -> Objective:
+        """End an objective (validated). Its live sessions are ended by their own actors, which it tells."""
 
     def forget_workspace_path(self, workspace_id: str, *, reason: str) -> None:
         """The checkout is gone (pruned): keep the row, drop its path."""

@@ -30,10 +30,12 @@ class CancelSession:
 
 
 @attrs.frozen(kw_only=True)
-class Stop:
-    """The session was already ended in the store (its objective ended): stop without writing a status."""
+class ObjectiveEnded:
+    """The session's objective ended: the session ends too (the manager that declared it done completes
+    once its turn is over; every other live session is canceled)."""
 
-    reason: str
+    status: ObjectiveStatus
+    completed_by: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -41,7 +43,24 @@ class Notify:
     """Notices for the manager are waiting in the store."""
 
 
-SessionMessage = Steer | Answer | CancelSession | Stop | Notify
+@attrs.frozen(kw_only=True)
+class Place:
+    """The scheduler placed the queued session on ``target_id`` and holds a slot there for it: start.
+
+    A call; the answer is the ``starting`` session, or a refusal when it is no longer waiting to start (the
+    scheduler then hands the slot back)."""
+
+    target_id: str
+
+
+@attrs.frozen(kw_only=True)
+class AwaitCapacity:
+    """The scheduler found no room for the queued session yet (a cast): it waits, saying why."""
+
+    reason: str
+
+
+SessionMessage = Steer | Answer | CancelSession | ObjectiveEnded | Notify | Place | AwaitCapacity
 
 # --- objective actor ------------------------------------------------------------------------------------
 

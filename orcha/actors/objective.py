@@ -2,29 +2,62 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
+import attrs
+import trio
+
+from orcha.actors.deps import Announce
 from orcha.actors.mailbox import Mailbox, answer
-from orcha.actors.messages import Finish, ObjectiveMessage, SessionEnded, Spawn
+from orcha.actors.messages import Finish, ObjectiveEnded, ObjectiveMessage, SessionEnded, SessionMessage, Spawn
 from orcha.actors.workspaces import check_branch
+from orcha.agents.registry import ProviderRegistry
 from orcha.errors import ConflictError, InvalidInputError, OrchaError
 from orcha.model import Objective, Session, SessionRole, SessionStatus, WorkspaceKind
+from orcha.ports import Db
 from orcha.transitions import dependents_to_cancel
-
-if TYPE_CHECKING:
-    from orcha.actors.orchestrator import Orchestrator
 
 log = logging.getLogger(__name__)
 
 
+class SessionInbox(Protocol):
+    """What the objective actor needs of its sessions' actors: their ids and mailboxes."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def mailbox(self) -> Mailbox[SessionMessage]: ...
+
+
+@attrs.frozen(kw_only=True)
+class ObjectiveDeps:
+    db: Db
+    providers: ProviderRegistry
+    start_session: Callable[[Session], None]
+    """Start the actor of a session just created (it owns the session from then on)."""
+    sessions_of: Callable[[str], Sequence[SessionInbox]]
+    """The live session actors of an objective."""
+    wake_scheduler: Callable[[], None]
+    announce: Announce
+    cancel_session: Callable[[str, str], Awaitable[Session]]
+
+
 class ObjectiveActor:
-    def __init__(self, orchestrator: Orchestrator, objective_id: str) -> None:
+    """The one writer of an objective's status; it creates its sessions and tells them when it ends."""
+
+    def __init__(
+        self, deps: ObjectiveDeps, objective_id: str, *, on_exit: Callable[[str], object] = lambda _: None
+    ) -> None:
         self.id = objective_id
         self.name = f"objective:{objective_id}"
         self.mailbox: Mailbox[ObjectiveMessage] = Mailbox(self.name)
-        self._orch = orchestrator
+        self._deps = deps
+        self._on_exit = on_exit
 
     async def run(self) -> None:
         """Handle messages until the objective ends."""
@@ -35,22 +68,22 @@ class ObjectiveActor:
                         await answer(envelope, functools.partial(self._spawn, spawn))
                     case Finish() as finish:
                         await answer(envelope, functools.partial(self._finish, finish))
-                        objective = await self._orch.db.run(lambda s: s.get_objective(self.id))
+                        objective = await self._deps.db.run(lambda s: s.get_objective(self.id))
                         if objective.status.is_terminal:
                             return
                     case SessionEnded() as ended:
                         await self._session_ended(ended)
         finally:
             self.mailbox.close()
-            self._orch.objective_actor_exited(self.id)
+            self._on_exit(self.id)
 
     async def _spawn(self, spawn: Spawn) -> Session:
-        agent = self._orch.providers.check_agent(spawn.agent)
+        agent = self._deps.providers.check_agent(spawn.agent)
         target_id = None
         if spawn.target_id is not None:
-            target_id = (await self._orch.db.run(lambda s: s.find_target(spawn.target_id or ""))).id
+            target_id = (await self._deps.db.run(lambda s: s.find_target(spawn.target_id or ""))).id
         workspace_id = await self._workspace_for(spawn)
-        session = await self._orch.db.run(
+        session = await self._deps.db.run(
             lambda s: s.create_session(
                 objective_id=self.id,
                 agent=agent,
@@ -62,12 +95,14 @@ class ObjectiveActor:
                 workspace_id=workspace_id,
             )
         )
-        self._orch.scheduler.wake()
+        self._deps.start_session(session)
+        self._deps.announce("session", session.id)
+        self._deps.wake_scheduler()
         return session
 
     async def _workspace_for(self, spawn: Spawn) -> str | None:
         """A coding worker of an objective with a repo gets a workspace row now; it is checked out at start."""
-        objective = await self._orch.db.run(lambda s: s.get_objective(self.id))
+        objective = await self._deps.db.run(lambda s: s.get_objective(self.id))
         repo = spawn.repo or objective.repo
         if repo is None or spawn.role is not SessionRole.WORKER:
             return None
@@ -77,38 +112,48 @@ class ObjectiveActor:
         if kind is WorkspaceKind.PR_BRANCH:
             if spawn.pr_id is None:
                 raise InvalidInputError("a pr_branch workspace needs the PR it follows up", field="workspace_kind")
-            pr = await self._orch.db.run(lambda s: s.get_pull_request(spawn.pr_id or ""))
+            pr = await self._deps.db.run(lambda s: s.get_pull_request(spawn.pr_id or ""))
             branch = pr.branch
         if kind is WorkspaceKind.SHARED_SCRATCH:
-            existing = await self._orch.db.run(lambda s: s.list_workspaces(self.id))
+            existing = await self._deps.db.run(lambda s: s.list_workspaces(self.id))
             for workspace in existing:
                 if workspace.kind is WorkspaceKind.SHARED_SCRATCH and workspace.repo == repo:
                     return workspace.id
-        created = await self._orch.db.run(
+        created = await self._deps.db.run(
             lambda s: s.create_workspace(objective_id=self.id, kind=kind, repo=repo, base_branch=base, branch=branch)
         )
         return created.id
 
     async def _finish(self, finish: Finish) -> Objective:
-        objective, ended = await self._orch.db.run(
-            lambda s: s.finish_objective(
-                self.id, finish.status, summary=finish.summary, completed_by=finish.completed_by
-            )
+        """End the objective, then each live session ends itself: it is canceled (this waits until it is), or,
+        for the manager that declared the objective done, completes once its turn is over (not waited for: it
+        is the one asking)."""
+        objective = await self._deps.db.run(
+            lambda s: s.finish_objective(self.id, finish.status, summary=finish.summary)
         )
-        for session in ended:
-            if session.id != finish.completed_by:  # the manager that declared it done finishes its own turn
-                self._orch.stop_session_actor(session.id, f"objective {finish.status}")
-        self._orch.scheduler.wake()
-        self._orch.announce("objective", objective.id)
+        ended = ObjectiveEnded(status=finish.status, completed_by=finish.completed_by)
+
+        async def tell(mailbox: Mailbox[SessionMessage]) -> None:
+            with contextlib.suppress(OrchaError):  # it ended meanwhile
+                await mailbox.call(ended)
+
+        async with trio.open_nursery() as nursery:
+            for actor in self._deps.sessions_of(self.id):
+                if actor.id == finish.completed_by:
+                    actor.mailbox.cast(ended)
+                else:
+                    nursery.start_soon(tell, actor.mailbox)
+        self._deps.wake_scheduler()
+        self._deps.announce("objective", objective.id)
         return objective
 
     async def _session_ended(self, ended: SessionEnded) -> None:
         if ended.status not in (SessionStatus.FAILED, SessionStatus.CANCELED):
             return
-        sessions = await self._orch.db.run(lambda s: s.list_sessions(objective_id=self.id))
+        sessions = await self._deps.db.run(lambda s: s.list_sessions(objective_id=self.id))
         for ending in dependents_to_cancel(ended.session_id, sessions):
             try:
-                await self._orch.cancel_session(ending.session_id, ending.reason)
+                await self._deps.cancel_session(ending.session_id, ending.reason)
             except ConflictError:
                 continue  # it ended meanwhile
             except OrchaError as exc:

@@ -1,19 +1,25 @@
-"""The operations of orcha, which HTTP, MCP and the fake manager all call (mixed into the Orchestrator).
+"""The operations of orcha: what HTTP, MCP and the agents' tools all call.
 
-Each writes through the store (directly or via the actor that owns the state) and then tells the actors
-concerned. Refusals are :class:`~orcha.errors.OrchaError` values with clear messages.
+Each checks its input, then asks the actor that owns the state (an objective's, a session's, a target's) to
+change it; the actor writes through the store and announces the change. Refusals are
+:class:`~orcha.errors.OrchaError` values with clear messages.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
+from orcha.actors.deps import Announce
 from orcha.actors.messages import Answer, CancelSession, Disable, Drain, Enable, Finish, RunDoctor, Spawn, Steer
 from orcha.actors.objective import ObjectiveActor
+from orcha.actors.questions import QuestionDesk
 from orcha.actors.session import SessionActor
-from orcha.actors.target import TargetReply
+from orcha.actors.target import TargetActor, TargetReply
+from orcha.actors.team_news import TeamNews
 from orcha.actors.workspaces import check_branch
+from orcha.agents.registry import ProviderRegistry
 from orcha.errors import ConflictError, InvalidInputError, InvalidTransitionError
 from orcha.model import (
     Audience,
@@ -28,35 +34,42 @@ from orcha.model import (
     TargetKind,
     TargetStatus,
 )
+from orcha.ports import Db
 from orcha.targets import check_new_target
 
-if TYPE_CHECKING:
-    from orcha.actors.scheduler import Scheduler
-    from orcha.actors.target import TargetActor
-    from orcha.actors.team_news import TeamNews
-    from orcha.agents.registry import ProviderRegistry
-    from orcha.ports import Db
+
+class Actors(Protocol):
+    """The live actors, by id, and how to start one (the composition root keeps them)."""
+
+    def session(self, session_id: str) -> SessionActor | None: ...
+    def objective(self, objective_id: str) -> ObjectiveActor | None: ...
+    def target(self, target_id: str) -> TargetActor | None: ...
+    def start_objective(self, objective_id: str) -> None: ...
+    def start_target(self, target_id: str) -> None: ...
+    def start_session(self, session: Session) -> None: ...
 
 
 class Operations:
-    """The public operations, mixed into :class:`~orcha.actors.orchestrator.Orchestrator`."""
+    """The public operations of orcha."""
 
-    if TYPE_CHECKING:  # provided by the Orchestrator
-        db: Db
-        providers: ProviderRegistry
-        scheduler: Scheduler
-        _sessions: dict[str, SessionActor]
-        _objectives: dict[str, ObjectiveActor]
-        _targets: dict[str, TargetActor]
-
-        news: TeamNews
-
-        def announce(self, kind: str, ident: str) -> None: ...
-        async def session_moved(self, session: Session) -> None: ...
-        def is_interactive(self, agent: str) -> bool: ...
-        async def ask(self, objective_id: str, session_id: str | None, text: str, audience: Audience) -> Question: ...
-        def _start_objective_actor(self, objective_id: str) -> None: ...
-        def _start_target_actor(self, target_id: str) -> None: ...
+    def __init__(
+        self,
+        db: Db,
+        providers: ProviderRegistry,
+        *,
+        actors: Actors,
+        announce: Announce,
+        wake_scheduler: Callable[[], None],
+        news: TeamNews,
+        questions: QuestionDesk,
+    ) -> None:
+        self.db = db
+        self._providers = providers
+        self._actors = actors
+        self._announce = announce
+        self._wake_scheduler = wake_scheduler
+        self._news = news
+        self._questions = questions
 
     async def create_objective(
         self,
@@ -68,22 +81,24 @@ class Operations:
         base_branch: str | None = None,
     ) -> tuple[Objective, Session]:
         """Create an objective and its manager session; the scheduler starts the manager."""
-        agent = self.providers.check_agent(agent)
+        agent = self._providers.check_agent(agent)
         if base_branch is not None:
             check_branch(base_branch)
-        mode = SessionMode.INTERACTIVE if self.is_interactive(agent) else SessionMode.NONINTERACTIVE
+        interactive = self._providers.provider(agent).capabilities.interactive
+        mode = SessionMode.INTERACTIVE if interactive else SessionMode.NONINTERACTIVE
         objective, manager = await self.db.run(
             lambda s: s.create_objective(
                 title=title, prompt=prompt, agent=agent, repo=repo, base_branch=base_branch, manager_mode=mode
             )
         )
-        self._start_objective_actor(objective.id)
-        self.announce("objective", objective.id)
-        self.scheduler.wake()
+        self._actors.start_objective(objective.id)
+        self._actors.start_session(manager)
+        self._announce("objective", objective.id)
+        self._wake_scheduler()
         return objective, manager
 
     def _objective_actor(self, objective_id: str) -> ObjectiveActor:
-        actor = self._objectives.get(objective_id)
+        actor = self._actors.objective(objective_id)
         if actor is None:
             raise ConflictError(f"objective {objective_id} is not active")
         return actor
@@ -91,7 +106,6 @@ class Operations:
     async def spawn(self, objective_id: str, spawn: Spawn) -> Session:
         await self.db.run(lambda s: s.get_objective(objective_id))  # NotFoundError first
         session: Session = await self._objective_actor(objective_id).mailbox.call(spawn)
-        self.announce("session", session.id)
         return session
 
     async def spawn_session(
@@ -138,34 +152,24 @@ class Operations:
         return await self.finish_objective(objective_id, ObjectiveStatus.CANCELED, summary=reason)
 
     async def cancel_session(self, session_id: str, reason: str = "canceled by the user") -> Session:
-        """Cancel a session: through its actor if it runs (scope → provider → process group), else in the store."""
-        for _ in range(3):
+        """Cancel a session: its actor ends it (its process group is killed) unless it ended first (409)."""
+        session = await self.db.run(lambda s: s.get_session(session_id))
+        actor = self._actors.session(session_id)
+        if session.status.is_terminal or actor is None:
+            raise InvalidTransitionError("session", str(session.status), "canceled", allowed=frozenset())
+        try:
+            result: Session = await actor.mailbox.call(CancelSession(reason=reason))
+        except ConflictError:  # it ended as we asked
             session = await self.db.run(lambda s: s.get_session(session_id))
-            if session.status.is_terminal:
-                raise InvalidTransitionError("session", str(session.status), "canceled", allowed=frozenset())
-            actor = self._sessions.get(session_id)
-            if actor is not None:
-                try:
-                    result: Session = await actor.mailbox.call(CancelSession(reason=reason))
-                    return result
-                except ConflictError:
-                    continue  # the actor ended meanwhile: look again
-            try:
-                session = await self.db.run(
-                    lambda s: s.update_session_status(session_id, SessionStatus.CANCELED, reason=reason)
-                )
-            except InvalidTransitionError:
-                continue
-            await self.session_moved(session)
-            return session
-        raise ConflictError(f"session {session_id} kept changing; try again")
+            raise InvalidTransitionError("session", str(session.status), "canceled", allowed=frozenset()) from None
+        return result
 
     def _live_actor(self, session: Session) -> SessionActor:
         if session.status.is_terminal:
             raise InvalidTransitionError("session", str(session.status), "running", allowed=frozenset())
-        actor = self._sessions.get(session.id)
+        actor = self._actors.session(session.id)
         if actor is None:
-            raise ConflictError(f"session {session.id} is {session.status}: it has not started yet")
+            raise ConflictError(f"session {session.id} is {session.status}: it has no actor")
         return actor
 
     async def steer(self, session_id: str, text: str) -> Session:
@@ -185,24 +189,24 @@ class Operations:
 
     async def screen(self, session: Session) -> str:
         """The live terminal of a session whose agent runs in one (tmux); a ConflictError for the others."""
-        if not self.providers.provider(session.agent).capabilities.screen:
+        if not self._providers.provider(session.agent).capabilities.screen:
             raise ConflictError(f"session {session.id} has no screen: agent {session.agent!r} does not run in tmux")
-        actor = self._sessions.get(session.id)
+        actor = self._actors.session(session.id)
         if actor is None:
             raise ConflictError(f"session {session.id} is {session.status}: it has no live screen")
         return await actor.snapshot()
 
     async def ask_user(self, session_id: str, text: str) -> Question:
         session = await self.db.run(lambda s: s.get_session(session_id))
-        return await self.ask(session.objective_id, session_id, text, Audience.USER)
+        return await self._questions.ask(session.objective_id, session_id, text, Audience.USER)
 
     async def answer_question(self, question_id: str, answer: str) -> Question:
         """Answer an open question; the session that asked gets the answer (and resumes if it waited on it)."""
         question = await self.db.run(lambda s: s.close_question(question_id, QuestionStatus.ANSWERED, answer=answer))
-        self.announce("question", question_id)
-        await self.news.question_answered(question)
+        self._announce("question", question_id)
+        await self._news.question_answered(question)
         if question.asked_by is not None:
-            actor = self._sessions.get(question.asked_by)
+            actor = self._actors.session(question.asked_by)
             if actor is not None:
                 with contextlib.suppress(ConflictError):
                     await actor.mailbox.call(Answer(question_id=question_id, text=answer))
@@ -240,12 +244,12 @@ class Operations:
                 status=TargetStatus.OFFLINE,
             )
         )
-        self._start_target_actor(target.id)
+        self._actors.start_target(target.id)
         return await self.target_request(target.id, RunDoctor())
 
     async def target_request(self, target_id: str, message: Drain | Disable | Enable | RunDoctor) -> TargetReply:
         await self.db.run(lambda s: s.get_target(target_id))
-        actor = self._targets.get(target_id)
+        actor = self._actors.target(target_id)
         if actor is None:
             raise ConflictError(f"target {target_id} has no running actor")
         reply: TargetReply = await actor.mailbox.call(message)

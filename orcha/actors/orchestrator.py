@@ -1,64 +1,57 @@
-"""The orchestrator: the actor tree, and the operations that HTTP, MCP and the fake manager all call.
+"""The composition root: it builds the components, hands each the collaborators it uses, and runs the tree.
 
 :meth:`Orchestrator.run` builds the tree inside the caller's nursery::
 
     orchestrator
-    ├── targets      Supervisor (one-for-one)  → target:<id>
-    ├── objectives   Supervisor (one-for-one)  → objective:<id>
-    ├── sessions     Supervisor (temporary children: a crash fails the session) → session:<id>
-    └── services     Supervisor (permanent)    → scheduler, pr-monitor
+    ├── targets      Supervisor (one-for-one, permanent)  → target:<id>
+    ├── objectives   Supervisor (one-for-one, transient)  → objective:<id>
+    ├── sessions     Supervisor (temporary children)      → session:<id>  (one per unfinished session)
+    └── services     Supervisor (permanent)               → scheduler, pr-monitor
 
-Every operation writes through the store first and then tells the actors concerned.
+It decides nothing itself: :attr:`operations` is what HTTP, MCP and the tools call; each actor owns its
+state. What it keeps is the registry of live actors and the wiring between them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 import trio
 
 from orcha import paths
-from orcha.actors.messages import (
-    Notify,
-    SessionEnded,
-    Stop,
-)
-from orcha.actors.objective import ObjectiveActor
+from orcha.actors.changes import Change, ChangeFeed
+from orcha.actors.deps import SessionDeps, SessionSettings
+from orcha.actors.endpoints import LocalExecutors, McpSecrets
+from orcha.actors.limits import ProviderLimitBook
+from orcha.actors.messages import AwaitCapacity, CancelSession, Notify, Place, SessionEnded
+from orcha.actors.objective import ObjectiveActor, ObjectiveDeps
 from orcha.actors.operations import Operations
 from orcha.actors.pr_monitor import PRMonitor
 from orcha.actors.pull_requests import PullRequestWorkflow
+from orcha.actors.questions import QuestionDesk
 from orcha.actors.scheduler import Scheduler
 from orcha.actors.session import SessionActor
-from orcha.actors.target import Doctor, TargetActor
+from orcha.actors.target import TargetActor, TargetDeps
 from orcha.actors.team_news import TeamNews
 from orcha.actors.tools import SessionTools
 from orcha.actors.workspaces import WorkspaceManager
-from orcha.agents.registry import Exhaustion, ProviderRegistry
-from orcha.errors import ConflictError, InvalidTransitionError, NotFoundError
-from orcha.executor import CommandError, Executor
+from orcha.agents.registry import ProviderRegistry
+from orcha.doctor import Doctor
+from orcha.errors import OrchaError
+from orcha.executor import Executor
 from orcha.forge import Forge
 from orcha.guards import GuardConfig
-from orcha.model import (
-    Audience,
-    ObjectiveStatus,
-    Question,
-    QuestionStatus,
-    Session,
-    SessionRole,
-    SessionStatus,
-    Target,
-    TargetKind,
-)
-from orcha.ports import Db, call
-from orcha.redact import DEFAULT_REDACTOR
-from orcha.scheduling import LIVE_STATUSES
-from orcha.store_port import StorePort
-from orcha.supervisors import ChildSpec, Intensity, Restart, Supervisor, compact_reason
+from orcha.model import ObjectiveStatus, Session, SessionRole, SessionStatus, TargetKind
+from orcha.ports import Db
+from orcha.supervisors import ChildSpec, Intensity, Restart, Supervisor
+
+__all__ = ["Change", "LocalTarget", "Orchestrator", "OrchestratorConfig"]
+
+UNFINISHED = frozenset(s for s in SessionStatus if not s.is_terminal)
 
 log = logging.getLogger(__name__)
 
@@ -94,21 +87,15 @@ class OrchestratorConfig:
     long again the user is asked. ``None`` turns this off."""
     workspace_cleanup: str = "keep"
     """``keep`` finished checkouts (prune them with ``orcha workspaces prune``) or ``remove`` them at once."""
+    done_turn_grace: float = 30.0
+    """A manager that called mark_objective_done completes when its turn ends, or after this many seconds."""
     artifacts_root: str = attrs.field(factory=_default_artifacts_root)
     """Where recorded artifact files are copied (in private folders), so they outlive the workspace.
     Default: ``<data dir>/artifacts``."""
 
 
-@attrs.frozen(kw_only=True)
-class Change:
-    """Something changed: ``kind`` (objective, session, target, question, pr, transcript) and its id."""
-
-    kind: str
-    id: str
-
-
-class Orchestrator(Operations):
-    """Owns the actor tree; its public coroutines are the operations of orcha."""
+class Orchestrator:
+    """Builds orcha's components and runs its actor tree; :attr:`operations` is its public face."""
 
     def __init__(
         self,
@@ -122,29 +109,61 @@ class Orchestrator(Operations):
         local_executor: Executor | None = None,
     ) -> None:
         self.db = db
-        self.providers = providers
-        self.forge = forge
-        self.config = config or OrchestratorConfig()
-        self.clock = clock
-        self._doctor = doctor
-        self._local_executor = local_executor
-        self.workspaces = WorkspaceManager(self)
-        self.scheduler = Scheduler(self)
-        self.pr_monitor = PRMonitor(self)
-        self.pull_requests = PullRequestWorkflow(self)
-        self.news = TeamNews(self)
-        sup = self.config.intensity
+        self.config = config = config or OrchestratorConfig()
+        self.changes = ChangeFeed()
+        self.mcp = McpSecrets()
+        announce = self.changes.announce
+        self.scheduler = Scheduler(
+            db, providers, clock=clock, sessions=self, max_concurrent=config.max_concurrent,
+            interval=config.schedule_interval,
+        )  # fmt: skip
+        self.news = TeamNews(db, wake_manager=self._wake_manager)
+        self.questions = QuestionDesk(db, announce, self.news.question_asked)
+        self.limits = ProviderLimitBook(db, providers, self.scheduler.wake)
+        executors = LocalExecutors(local_executor)
+        self.workspaces = WorkspaceManager(
+            db, executors, cleanup=config.workspace_cleanup, artifacts_root=config.artifacts_root
+        )
+        self.operations = Operations(
+            db, providers, actors=self, announce=announce, wake_scheduler=self.scheduler.wake,
+            news=self.news, questions=self.questions,
+        )  # fmt: skip
+        self.pull_requests = PullRequestWorkflow(
+            db, forge, executors, self.workspaces, news=self.news, questions=self.questions, announce=announce,
+            spawn=self.operations.spawn, default_repo=config.default_repo,
+        )  # fmt: skip
+        self.pr_monitor = PRMonitor(db, self.pull_requests.refresh, interval=config.pr_poll_interval)
+        self._session_deps = SessionDeps(
+            db=db,
+            clock=clock,
+            settings=SessionSettings(
+                guards=config.guards,
+                manager_idle_seconds=config.manager_idle_seconds,
+                auto_resume_on_reset=config.auto_resume_on_reset,
+                done_turn_grace=config.done_turn_grace,
+            ),
+            providers=providers,
+            limits=self.limits,
+            workspaces=self.workspaces,
+            executors=executors,
+            mcp=self.mcp,
+            questions=self.questions,
+            observer=self,
+            tools_for=self.tools_for,
+        )
+        self._objective_deps = ObjectiveDeps(
+            db=db, providers=providers, start_session=self.start_session, sessions_of=self._session_actors_of,
+            wake_scheduler=self.scheduler.wake, announce=announce, cancel_session=self.operations.cancel_session,
+        )  # fmt: skip
+        self._target_deps = TargetDeps(db=db, doctor=doctor, wake_scheduler=self.scheduler.wake, announce=announce)
+        sup = config.intensity
         self._targets_sup = Supervisor("targets", intensity=sup)
         self._objectives_sup = Supervisor("objectives", intensity=sup)
-        self._sessions_sup = Supervisor("sessions", intensity=sup, on_crash=self._session_crashed)
+        self._sessions_sup = Supervisor("sessions", intensity=sup)
         self._services_sup = Supervisor("services", intensity=sup)
         self._sessions: dict[str, SessionActor] = {}
         self._objectives: dict[str, ObjectiveActor] = {}
         self._targets: dict[str, TargetActor] = {}
-        self._listeners: set[trio.MemorySendChannel[Change]] = set()
-        self.mcp_base_url: str | None = None
-        """Where sessions reach their MCP endpoint (``<base>/mcp/<session id>``); set once the server listens."""
-        self._mcp_secrets: dict[str, str] = {}
 
     # --- the tree -----------------------------------------------------------------------------------------
 
@@ -153,35 +172,19 @@ class Orchestrator(Operations):
         async with trio.open_nursery() as nursery:
             for supervisor in (self._targets_sup, self._objectives_sup, self._sessions_sup, self._services_sup):
                 await nursery.start(supervisor.run)
-            await self._recover()
-            for agent, until, billing, reason in await self.db.run(lambda s: s.provider_limits()):
-                if agent in self.providers.agents:
-                    self.providers.mark_exhausted(Exhaustion(agent=agent, until=until, billing=billing, reason=reason))
+            await self.limits.load()
             for target in await self.db.run(lambda s: s.list_targets()):
-                self._start_target_actor(target.id)
+                self.start_target(target.id)
             await self._ensure_local_target()
             for objective in await self.db.run(lambda s: s.list_objectives(status=ObjectiveStatus.ACTIVE, limit=10**6)):
-                self._start_objective_actor(objective.id)
+                self.start_objective(objective.id)
+            for session in await self.db.run(lambda s: s.list_sessions(statuses=UNFINISHED)):
+                self.start_session(session)
+            for actor in list(self._sessions.values()):
+                await actor.ready.wait()  # each put its stale session back in the queue before the scheduler runs
             for service in (self.scheduler, self.pr_monitor):
                 self._services_sup.start_child(ChildSpec(name=service.name, run=service.run, restart=Restart.PERMANENT))
             task_status.started(self)
-
-    async def _recover(self) -> None:
-        """Sessions that were live when orcha last stopped have no process now: they go back to the queue
-        (their slots are freed; they keep their workspace and provider session id), and the scheduler starts
-        them again, resuming their conversation."""
-        stale = await self.db.run(lambda s: s.list_sessions(statuses=LIVE_STATUSES))
-        for session in stale:
-            reason = "orcha restarted while it ran"
-            with contextlib.suppress(InvalidTransitionError):
-                if session.status is not SessionStatus.STARTING and session.status is not SessionStatus.PAUSED:
-                    await self.db.run(
-                        call(StorePort.update_session_status, session.id, SessionStatus.PAUSED, reason=reason)
-                    )
-                await self.db.run(
-                    call(StorePort.update_session_status, session.id, SessionStatus.QUEUED, reason=reason)
-                )
-            await self.db.run(call(StorePort.release_target_slot, session.id))
 
     async def _ensure_local_target(self) -> None:
         local = self.config.local_target
@@ -189,23 +192,43 @@ class Orchestrator(Operations):
             return
         if any(t.name == local.name for t in await self.db.run(lambda s: s.list_targets())):
             return
-        await self.add_target(
+        await self.operations.add_target(
             name=local.name, kind=TargetKind.LOCAL, work_root=local.work_root, capacity_sessions=local.capacity_sessions
         )
 
-    def _start_target_actor(self, target_id: str) -> None:
-        self._supervise(
-            self._targets, target_id, lambda: TargetActor(self, target_id), self._targets_sup, Restart.PERMANENT
-        )
+    # --- the registry of live actors (Operations' Actors protocol) -----------------------------------------
 
-    def _start_objective_actor(self, objective_id: str) -> None:
+    def session(self, session_id: str) -> SessionActor | None:
+        return self._sessions.get(session_id)
+
+    def objective(self, objective_id: str) -> ObjectiveActor | None:
+        return self._objectives.get(objective_id)
+
+    def target(self, target_id: str) -> TargetActor | None:
+        return self._targets.get(target_id)
+
+    def start_target(self, target_id: str) -> None:
+        self._supervise(
+            self._targets, target_id, lambda: TargetActor(self._target_deps, target_id), self._targets_sup,
+            Restart.PERMANENT,
+        )  # fmt: skip
+
+    def start_objective(self, objective_id: str) -> None:
         self._supervise(
             self._objectives,
             objective_id,
-            lambda: ObjectiveActor(self, objective_id),
+            lambda: ObjectiveActor(self._objective_deps, objective_id, on_exit=self._objectives.pop),
             self._objectives_sup,
             Restart.TRANSIENT,
         )
+
+    def start_session(self, session: Session) -> None:
+        """An actor for a session that is not finished (at its creation, and for each one at orcha's start)."""
+        if session.id in self._sessions:
+            return
+        actor = SessionActor(self._session_deps, session)
+        self._sessions[session.id] = actor
+        self._sessions_sup.start_child(ChildSpec(name=actor.name, run=actor.run, restart=Restart.TEMPORARY))
 
     def _supervise(
         self,
@@ -229,63 +252,47 @@ class Orchestrator(Operations):
 
         supervisor.start_child(ChildSpec(name=actor.name, run=run, restart=restart))
 
-    def start_session_actor(self, session: Session) -> None:
-        """Called by the scheduler once the session holds a slot and is ``starting``."""
-        actor = SessionActor(self, session)
-        self._sessions[session.id] = actor
-        self._sessions_sup.start_child(ChildSpec(name=actor.name, run=actor.run, restart=Restart.TEMPORARY))
+    def _session_actors_of(self, objective_id: str) -> list[SessionActor]:
+        return [a for a in list(self._sessions.values()) if a.objective_id == objective_id]
 
-    def session_actor_exited(self, session_id: str) -> None:
-        self._sessions.pop(session_id, None)
-        self._mcp_secrets.pop(session_id, None)
-        self.scheduler.wake()
+    def _wake_manager(self, objective_id: str) -> None:
+        """Poke the objective's live manager: notices are waiting for it."""
+        for actor in self._session_actors_of(objective_id):
+            if actor.role is SessionRole.MANAGER:
+                actor.mailbox.cast(Notify())
 
-    def objective_actor_exited(self, objective_id: str) -> None:
-        self._objectives.pop(objective_id, None)
+    # --- what the scheduler asks of sessions (its ScheduledSessions protocol) ------------------------------
 
-    def stop_session_actor(self, session_id: str, reason: str) -> None:
+    async def place(self, session_id: str, target_id: str) -> bool:
+        """Tell a queued session it may start on ``target_id``; ``False`` when it no longer waits to start."""
+        actor = self._sessions.get(session_id)
+        if actor is None:  # a session written to the store by someone else: it gets its actor now
+            session = await self.db.run(lambda s: s.get_session(session_id))
+            if session.status.is_terminal:
+                return False
+            self.start_session(session)
+            actor = self._sessions[session_id]
+        try:
+            await actor.mailbox.call(Place(target_id=target_id))
+        except OrchaError:  # it was canceled meanwhile, or its actor is gone
+            return False
+        return True
+
+    def await_capacity(self, session_id: str, reason: str) -> None:
         actor = self._sessions.get(session_id)
         if actor is not None:
-            actor.mailbox.cast(Stop(reason=reason))
+            actor.mailbox.cast(AwaitCapacity(reason=reason))
 
-    async def _session_crashed(self, name: str, exc: BaseException) -> None:
-        session_id = name.removeprefix("session:")
-        reason = f"crashed: {compact_reason(exc)}"
-        self._sessions.pop(session_id, None)
-        await self.db.run(lambda s: s.record_event("actor_crashed", session_id=session_id, actor=name, reason=reason))
-        try:
-            session = await self.db.run(
-                lambda s: s.update_session_status(session_id, SessionStatus.FAILED, reason=reason)
-            )
-        except (InvalidTransitionError, NotFoundError):
-            return
-        await self.session_moved(session)
+    async def cancel(self, session_id: str, reason: str) -> None:
+        actor = self._sessions.get(session_id)
+        if actor is not None:
+            with contextlib.suppress(OrchaError):  # it ended meanwhile
+                await actor.mailbox.call(CancelSession(reason=reason))
 
-    # --- notifications ------------------------------------------------------------------------------------
-
-    def announce(self, kind: str, ident: str) -> None:
-        """Tell subscribers that ``kind`` ``ident`` changed (slow subscribers miss changes, never block us)."""
-        change = Change(kind=kind, id=ident)
-        for listener in list(self._listeners):
-            try:
-                listener.send_nowait(change)
-            except trio.WouldBlock:
-                pass
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                self._listeners.discard(listener)
-
-    @contextlib.asynccontextmanager
-    async def subscribe(self, buffer: int = 1000) -> AsyncIterator[trio.MemoryReceiveChannel[Change]]:
-        send, receive = trio.open_memory_channel[Change](buffer)
-        self._listeners.add(send)
-        try:
-            yield receive
-        finally:
-            self._listeners.discard(send)
-            send.close()
+    # --- what session actors tell the rest of orcha (their SessionObserver protocol) -----------------------
 
     async def session_moved(self, session: Session) -> None:
-        self.announce("session", session.id)
+        self.changes.announce("session", session.id)
         if session.status.is_terminal:
             self.scheduler.wake()
             await self.news.session_ended(session)
@@ -296,78 +303,17 @@ class Orchestrator(Operations):
                 )
 
     def transcript_appended(self, session_id: str) -> None:
-        self.announce("transcript", session_id)
+        self.changes.announce("transcript", session_id)
 
-    # --- helpers the actors use ---------------------------------------------------------------------------
-
-    def is_interactive(self, agent: str) -> bool:
-        return self.providers.provider(agent).capabilities.interactive
-
-    def trio_time_of(self, wall_time: float) -> float:
-        """The trio clock reading at which wall-clock ``wall_time`` arrives."""
-        return trio.current_time() + (wall_time - self.clock())
-
-    def executor_for(self, target: Target) -> Executor:
-        """The executor that runs commands on ``target``."""
-        if target.kind is TargetKind.LOCAL and self._local_executor is not None:
-            return self._local_executor
-        raise CommandError(f"no executor for target {target.name} ({target.kind}) in this build")
-
-    def mcp_endpoint(self, session_id: str) -> tuple[str | None, str | None]:
-        """The session's MCP URL and its own secret, minted on first use (``None``s without a server)."""
-        if self.mcp_base_url is None:
-            return None, None
-        secret = self._mcp_secrets.get(session_id)
-        if secret is None:
-            secret = self._mcp_secrets[session_id] = secrets.token_urlsafe(32)
-            DEFAULT_REDACTOR.add_secret(secret)
-        return f"{self.mcp_base_url.rstrip('/')}/mcp/{session_id}", secret
-
-    def mcp_secret(self, session_id: str) -> str | None:
-        """The secret a request to ``/mcp/<session_id>`` must carry; ``None`` once the session has ended."""
-        return self._mcp_secrets.get(session_id) if session_id in self._sessions else None
-
-    def tools_for(self, session_id: str) -> SessionTools:
-        return SessionTools(self, session_id)
-
-    async def doctor(self, target: Target) -> Any:
-        return await self._doctor(target)
-
-    async def mark_exhausted(self, record: Exhaustion) -> None:
-        self.providers.mark_exhausted(record)
-        await self.db.run(
-            lambda s: s.set_provider_exhausted(
-                record.agent, until=record.until, billing=record.billing, reason=record.reason
-            )
-        )
-
-    async def clear_exhausted(self, agent: str, *, reason: str) -> None:
-        self.providers.clear(agent)
-        await self.db.run(lambda s: s.clear_provider_exhausted(agent, reason=reason))
+    def session_exited(self, session_id: str) -> None:
+        self._sessions.pop(session_id, None)
         self.scheduler.wake()
 
-    async def ask(self, objective_id: str, session_id: str | None, text: str, audience: Audience) -> Question:
-        question = await self.db.run(
-            lambda s: s.ask_question(objective_id=objective_id, asked_by=session_id, text=text, audience=audience)
-        )
-        self.announce("question", question.id)
-        await self.news.question_asked(question)
-        return question
+    # --- the agents' tool surface and MCP ------------------------------------------------------------------
 
-    def wake_manager(self, objective_id: str) -> None:
-        """Poke the objective's live manager: notices are waiting for it."""
-        for actor in list(self._sessions.values()):
-            if actor.objective_id == objective_id and actor.role is SessionRole.MANAGER:
-                actor.mailbox.cast(Notify())
+    def tools_for(self, session_id: str) -> SessionTools:
+        return SessionTools(self.operations, self.db, self.pull_requests, self.workspaces, session_id)
 
-    async def close_question_automatically(self, question_id: str, note: str) -> None:
-        with contextlib.suppress(ConflictError):
-            question = await self.db.run(lambda s: s.close_question(question_id, QuestionStatus.DISMISSED, answer=note))
-            await self.db.run(
-                lambda s: s.add_note(
-                    objective_id=question.objective_id,
-                    session_id=question.asked_by,
-                    text=f"question {question_id} closed: {note}",
-                )
-            )
-            self.announce("question", question_id)
+    def mcp_secret(self, session_id: str) -> str | None:
+        """The secret a request to ``/mcp/<session_id>`` must carry; ``None`` unless the session runs."""
+        return self.mcp.secret_of(session_id) if session_id in self._sessions else None

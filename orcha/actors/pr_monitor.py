@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
 
 import trio
 
 from orcha.errors import OrchaError
 from orcha.model import PRState
-
-if TYPE_CHECKING:
-    from orcha.actors.orchestrator import Orchestrator
+from orcha.ports import Db
 
 log = logging.getLogger(__name__)
 
@@ -19,21 +17,23 @@ log = logging.getLogger(__name__)
 class PRMonitor:
     name = "pr-monitor"
 
-    def __init__(self, orchestrator: Orchestrator) -> None:
-        self._orch = orchestrator
+    def __init__(self, db: Db, refresh: Callable[[str], Awaitable[int]], *, interval: float) -> None:
+        self._db = db
+        self._refresh = refresh
+        self._interval = interval
 
     async def run(self) -> None:
         while True:
             await self.poll_once()
-            await trio.sleep(self._orch.config.pr_poll_interval)
+            await trio.sleep(self._interval)
 
     async def poll_once(self) -> int:
         """Refresh every open PR; returns how many follow-up sessions were spawned."""
         spawned = 0
-        prs = await self._orch.db.run(lambda s: s.list_pull_requests(state=PRState.OPEN))
+        prs = await self._db.run(lambda s: s.list_pull_requests(state=PRState.OPEN))
         for pr in prs:
             try:
-                spawned += await self._orch.pull_requests.refresh(pr.id)
+                spawned += await self._refresh(pr.id)
             except OrchaError as exc:
                 log.warning("refreshing %s failed: %s", pr.url, exc)
         return spawned

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
 
 import trio
 
+from orcha.actors.deps import Announce, Executors, Questions
 from orcha.actors.messages import Spawn
+from orcha.actors.team_news import TeamNews
+from orcha.actors.workspaces import WorkspaceManager
 from orcha.errors import ConflictError, InvalidInputError, LockHeldError, PushRefusedError
 from orcha.executor import Executor
-from orcha.forge import PRSnapshot
+from orcha.forge import Forge, PRSnapshot
 from orcha.model import (
     Audience,
     LockKind,
@@ -21,12 +24,9 @@ from orcha.model import (
     SessionRole,
     WorkspaceKind,
 )
-from orcha.ports import call
+from orcha.ports import Db, call
 from orcha.push import PushVerdict, evaluate_push
 from orcha.store_port import StorePort
-
-if TYPE_CHECKING:
-    from orcha.actors.orchestrator import Orchestrator
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +36,37 @@ def branch_lock_key(repo: str, branch: str) -> str:
 
 
 class PullRequestWorkflow:
-    def __init__(self, orchestrator: Orchestrator) -> None:
-        self._orch = orchestrator
+    """Publishes, updates and comments on PRs, and turns review feedback into follow-up workers."""
+
+    def __init__(
+        self,
+        db: Db,
+        forge: Forge,
+        executors: Executors,
+        workspaces: WorkspaceManager,
+        *,
+        news: TeamNews,
+        questions: Questions,
+        announce: Announce,
+        spawn: Callable[[str, Spawn], Awaitable[Session]],
+        default_repo: str,
+    ) -> None:
+        self._db = db
+        self._forge = forge
+        self._executors = executors
+        self._workspaces = workspaces
+        self._news = news
+        self._questions = questions
+        self._announce = announce
+        self._spawn = spawn
+        self._default_repo = default_repo
 
     async def _repo_and_base(self, objective_id: str) -> tuple[str, str]:
-        objective = await self._orch.db.run(lambda s: s.get_objective(objective_id))
-        return objective.repo or self._orch.config.default_repo, objective.base_branch or "main"
+        objective = await self._db.run(lambda s: s.get_objective(objective_id))
+        return objective.repo or self._default_repo, objective.base_branch or "main"
 
     async def _pr_in_objective(self, pr_id: str, objective_id: str) -> PullRequest:
-        pr = await self._orch.db.run(lambda s: s.get_pull_request(pr_id))
+        pr = await self._db.run(lambda s: s.get_pull_request(pr_id))
         if pr.objective_id != objective_id:
             raise InvalidInputError(f"pull request {pr_id} is not in objective {objective_id}", field="pr")
         return pr
@@ -53,11 +75,11 @@ class PullRequestWorkflow:
         """(branch, path, executor) of the session's prepared checkout, or Nones when it has none."""
         if session.workspace_id is None:
             return None, None, None
-        workspace = await self._orch.db.run(lambda s: s.get_workspace(session.workspace_id or ""))
+        workspace = await self._db.run(lambda s: s.get_workspace(session.workspace_id or ""))
         if workspace.path is None or workspace.target_id is None:
             return workspace.branch, None, None
-        target = await self._orch.db.run(lambda s: s.get_target(workspace.target_id or ""))
-        return workspace.branch, workspace.path, self._orch.executor_for(target)
+        target = await self._db.run(lambda s: s.get_target(workspace.target_id or ""))
+        return workspace.branch, workspace.path, self._executors.for_target(target)
 
     async def publish(self, session_id: str, *, title: str, body: str, actor: str | None = None) -> PullRequest:
         """Commit what is left, push the session's branch and open a PR (under the branch's one-updater lock).
@@ -66,23 +88,23 @@ class PullRequestWorkflow:
         """
         if not title.strip():
             raise InvalidInputError("a pull request needs a title", field="title")
-        session = await self._orch.db.run(lambda s: s.get_session(session_id))
+        session = await self._db.run(lambda s: s.get_session(session_id))
         repo, base = await self._repo_and_base(session.objective_id)
         checkout_branch, path, executor = await self._checkout(session)
         branch = checkout_branch or f"orcha/{session.id}"
-        existing = await self._orch.db.run(lambda s: s.list_pull_requests(objective_id=session.objective_id))
+        existing = await self._db.run(lambda s: s.list_pull_requests(objective_id=session.objective_id))
         for pr in existing:
             if pr.branch == branch:
                 raise ConflictError(f"branch {branch} already has {pr.url}; use update_pr")
         key = branch_lock_key(repo, branch)
         async with self._branch_lock(key, actor or session_id):
             if path is not None and executor is not None:
-                await self._orch.workspaces.commit_pending(executor, path, title)
-            await self._orch.forge.push(repo=repo, branch=branch, workdir=path, executor=executor)
-            opened = await self._orch.forge.open_pr(
+                await self._workspaces.commit_pending(executor, path, title)
+            await self._forge.push(repo=repo, branch=branch, workdir=path, executor=executor)
+            opened = await self._forge.open_pr(
                 repo=repo, branch=branch, base=base, title=title, body=body, workdir=path, executor=executor
             )
-        pr = await self._orch.db.run(
+        pr = await self._db.run(
             lambda s: s.create_pull_request(
                 objective_id=session.objective_id,
                 session_id=session_id,
@@ -94,18 +116,18 @@ class PullRequestWorkflow:
                 head_sha=opened.head_sha,
             )
         )
-        self._orch.announce("pr", pr.id)
-        await self._orch.news.pr_opened(pr)
+        self._announce("pr", pr.id)
+        await self._news.pr_opened(pr)
         return pr
 
     async def update(self, session_id: str, pr_id: str, *, force: bool = False, reason: str | None = None) -> str:
         """Push to a PR's branch if push safety allows; a closed PR asks the manager instead."""
-        session = await self._orch.db.run(lambda s: s.get_session(session_id))
+        session = await self._db.run(lambda s: s.get_session(session_id))
         pr = await self._pr_in_objective(pr_id, session.objective_id)
         pr, _ = await self._sync(pr)
         decision = evaluate_push(pr, force=force, reason=reason)
         if decision.verdict is PushVerdict.REFUSE:
-            await self._orch.db.run(
+            await self._db.run(
                 lambda s: s.record_event(
                     "push_refused",
                     objective_id=pr.objective_id,
@@ -117,7 +139,7 @@ class PullRequestWorkflow:
             )
             raise PushRefusedError(decision.explanation)
         if decision.verdict is PushVerdict.ASK_MANAGER:
-            question = await self._orch.ask(
+            question = await self._questions.ask(
                 pr.objective_id,
                 session_id,
                 f"PR #{pr.number} ({pr.url}) is closed. Reopen it, or open a new PR from branch {pr.branch}?",
@@ -128,12 +150,12 @@ class PullRequestWorkflow:
         _, path, executor = await self._checkout(session)
         async with self._branch_lock(branch_lock_key(repo, pr.branch), session_id):
             if path is not None and executor is not None:
-                await self._orch.workspaces.commit_pending(executor, path, f"Update PR #{pr.number}")
-            sha = await self._orch.forge.push(
+                await self._workspaces.commit_pending(executor, path, f"Update PR #{pr.number}")
+            sha = await self._forge.push(
                 repo=repo, branch=pr.branch, workdir=path, force=decision.force, executor=executor
             )
-        await self._orch.db.run(lambda s: s.update_pull_request(pr.id, head_sha=sha))
-        await self._orch.db.run(
+        await self._db.run(lambda s: s.update_pull_request(pr.id, head_sha=sha))
+        await self._db.run(
             lambda s: s.record_event(
                 "pr_pushed",
                 objective_id=pr.objective_id,
@@ -144,33 +166,33 @@ class PullRequestWorkflow:
                 reason=decision.recorded_reason,
             )
         )
-        self._orch.announce("pr", pr.id)
-        await self._orch.news.pr_updated(pr, session_id, sha)
+        self._announce("pr", pr.id)
+        await self._news.pr_updated(pr, session_id, sha)
         return f"pushed {sha[:12]} to {pr.branch} (PR #{pr.number})"
 
     async def comment(self, session_id: str, pr_id: str, body: str) -> None:
         if not body.strip():
             raise InvalidInputError("a comment needs a body", field="body")
-        session = await self._orch.db.run(lambda s: s.get_session(session_id))
+        session = await self._db.run(lambda s: s.get_session(session_id))
         pr = await self._pr_in_objective(pr_id, session.objective_id)
-        await self._orch.forge.comment(pr.url, body)
-        await self._orch.db.run(
+        await self._forge.comment(pr.url, body)
+        await self._db.run(
             lambda s: s.record_event("pr_commented", objective_id=pr.objective_id, session_id=session_id, pr_id=pr.id)
         )
 
     async def _sync(self, pr: PullRequest) -> tuple[PullRequest, PRSnapshot]:
         """Record what the forge says of the PR now; returns the stored PR and the forge's snapshot."""
-        snapshot = await self._orch.forge.refresh_pr(pr.url)  # no transaction is open here
-        stored = await self._orch.db.run(
+        snapshot = await self._forge.refresh_pr(pr.url)  # no transaction is open here
+        stored = await self._db.run(
             lambda s: s.update_pull_request(pr.id, state=snapshot.pr.state, head_sha=snapshot.pr.head_sha)
         )
         return stored, snapshot
 
     async def refresh(self, pr_id: str) -> int:
         """Sync a PR and spawn one follow-up for its feedback not yet handled. Returns sessions spawned."""
-        pr, snapshot = await self._sync(await self._orch.db.run(lambda s: s.get_pull_request(pr_id)))
+        pr, snapshot = await self._sync(await self._db.run(lambda s: s.get_pull_request(pr_id)))
         for item in snapshot.feedback:
-            await self._orch.db.run(
+            await self._db.run(
                 call(
                     StorePort.add_pr_feedback,
                     pr_id=pr.id,
@@ -180,20 +202,18 @@ class PullRequestWorkflow:
                     body=item.body,
                 )
             )
-        pending = [
-            f for f in await self._orch.db.run(lambda s: s.list_pr_feedback(pr.id)) if not f.follow_up_session_id
-        ]
+        pending = [f for f in await self._db.run(lambda s: s.list_pr_feedback(pr.id)) if not f.follow_up_session_id]
         if not pending or pr.state is not PRState.OPEN:
             return 0
-        objective = await self._orch.db.run(lambda s: s.get_objective(pr.objective_id))
+        objective = await self._db.run(lambda s: s.get_objective(pr.objective_id))
         if objective.status is not ObjectiveStatus.ACTIVE:
             return 0
         agent = objective.agent
         if pr.session_id is not None:
-            agent = (await self._orch.db.run(lambda s: s.get_session(pr.session_id or ""))).agent
+            agent = (await self._db.run(lambda s: s.get_session(pr.session_id or ""))).agent
         comments = "\n".join(f"- {f.author} ({f.kind}): {f.body}" for f in pending)
         prompt = f"Address the review feedback on PR #{pr.number} ({pr.id}, branch {pr.branch}):\n{comments}"
-        session = await self._orch.spawn(
+        session = await self._spawn(
             pr.objective_id,
             Spawn(
                 prompt=prompt,
@@ -205,28 +225,28 @@ class PullRequestWorkflow:
             ),
         )
         for f in pending:
-            await self._orch.db.run(call(StorePort.set_feedback_follow_up, f.id, session.id))
-        await self._orch.news.pr_feedback(pr, len(pending), session)
+            await self._db.run(call(StorePort.set_feedback_follow_up, f.id, session.id))
+        await self._news.pr_feedback(pr, len(pending), session)
         log.info("PR %s: %d new feedback item(s), follow-up %s", pr.url, len(pending), session.id)
         return 1
 
     def _branch_lock(self, key: str, owner: str) -> _BranchLock:
-        return _BranchLock(self._orch, key, owner)
+        return _BranchLock(self._db, key, owner)
 
 
 class _BranchLock:
     """Hold the one-updater lock on a PR branch for the duration of a push."""
 
-    def __init__(self, orchestrator: Orchestrator, key: str, owner: str) -> None:
-        self._orch, self._key, self._owner = orchestrator, key, owner
+    def __init__(self, db: Db, key: str, owner: str) -> None:
+        self._db, self._key, self._owner = db, key, owner
 
     async def __aenter__(self) -> None:
-        if not await self._orch.db.run(lambda s: s.acquire_lock(LockKind.PR_BRANCH, self._key, self._owner)):
-            holder = await self._orch.db.run(lambda s: s.lock_holder(LockKind.PR_BRANCH, self._key))
+        if not await self._db.run(lambda s: s.acquire_lock(LockKind.PR_BRANCH, self._key, self._owner)):
+            holder = await self._db.run(lambda s: s.lock_holder(LockKind.PR_BRANCH, self._key))
             raise LockHeldError(LockKind.PR_BRANCH, self._key, holder or "someone")
 
     async def __aexit__(self, *exc_info: object) -> None:
         with trio.CancelScope(shield=True):
-            held = await self._orch.db.run(lambda s: s.lock_holder(LockKind.PR_BRANCH, self._key))
+            held = await self._db.run(lambda s: s.lock_holder(LockKind.PR_BRANCH, self._key))
             if held == self._owner:
-                await self._orch.db.run(lambda s: s.release_lock(LockKind.PR_BRANCH, self._key, self._owner))
+                await self._db.run(lambda s: s.release_lock(LockKind.PR_BRANCH, self._key, self._owner))

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Protocol
 
 import trio
 
-from orcha.errors import ConflictError, InvalidTransitionError, OrchaError
+from orcha.agents.registry import ProviderRegistry
+from orcha.errors import OrchaError
 from orcha.model import LockKind, Session, SessionStatus
+from orcha.ports import Db
 from orcha.scheduling import (
     LIVE_STATUSES,
     RUNNABLE_STATUSES,
@@ -20,17 +23,43 @@ from orcha.scheduling import (
     plan_tick,
 )
 
-if TYPE_CHECKING:
-    from orcha.actors.orchestrator import Orchestrator
-
 log = logging.getLogger(__name__)
 
 
+class ScheduledSessions(Protocol):
+    """What the scheduler asks of the sessions' actors (each writes its own status)."""
+
+    async def place(self, session_id: str, target_id: str) -> bool:
+        """The session may start on ``target_id`` (a slot is held for it); ``False`` if it no longer waits."""
+
+    def await_capacity(self, session_id: str, reason: str) -> None:
+        """The session must wait for room, for ``reason``."""
+
+    async def cancel(self, session_id: str, reason: str) -> None:
+        """Cancel the session (e.g. its dependency failed)."""
+
+
 class Scheduler:
+    """Decides where queued sessions start (``plan_tick``), holds the slot, and tells each session."""
+
     name = "scheduler"
 
-    def __init__(self, orchestrator: Orchestrator) -> None:
-        self._orch = orchestrator
+    def __init__(
+        self,
+        db: Db,
+        providers: ProviderRegistry,
+        *,
+        clock: Callable[[], float],
+        sessions: ScheduledSessions,
+        max_concurrent: int,
+        interval: float,
+    ) -> None:
+        self._db = db
+        self._providers = providers
+        self._clock = clock
+        self._sessions = sessions
+        self._max_concurrent = max_concurrent
+        self._interval = interval
         self._wake = trio.Event()
         self.ticks = 0
 
@@ -42,13 +71,13 @@ class Scheduler:
         while True:
             self._wake = trio.Event()
             await self.tick()
-            with trio.move_on_after(self._orch.config.schedule_interval):
+            with trio.move_on_after(self._interval):
                 await self._wake.wait()
 
     async def tick(self) -> None:
         """One pass: the cost grows with the runnable sessions, not with history."""
         self.ticks += 1
-        db = self._orch.db
+        db = self._db
         runnable = await db.run(lambda s: s.list_sessions(statuses=RUNNABLE_STATUSES))
         if not runnable:
             return
@@ -57,15 +86,15 @@ class Scheduler:
         targets = await db.run(lambda s: s.list_targets())
         loads = await db.run(lambda s: s.target_loads())
         live = await db.run(lambda s: s.count_sessions(LIVE_STATUSES))
-        now = self._orch.clock()
-        unavailable = {a for a in {s.agent for s in runnable} if self._orch.providers.choose(a, now) is None}
+        now = self._clock()
+        unavailable = {a for a in {s.agent for s in runnable} if self._providers.choose(a, now) is None}
         decisions = plan_tick(
             runnable,
             dependency_statuses=dependency_statuses,
             targets=targets,
             loads=loads,
             live_sessions=live,
-            max_concurrent=self._orch.config.max_concurrent,
+            max_concurrent=self._max_concurrent,
             unavailable_agents=unavailable,
         )
         by_id = {s.id: s for s in runnable}
@@ -76,44 +105,32 @@ class Scheduler:
                     await self._start(session, target_id)
                 case AwaitCapacity(reason=reason):
                     if session.status is SessionStatus.QUEUED:
-                        await self._move(session.id, SessionStatus.WAITING_CAPACITY, reason)
+                        self._sessions.await_capacity(session.id, reason)
                 case CancelForDependency(reason=reason):
-                    with contextlib.suppress(ConflictError):
-                        await self._orch.cancel_session(session.id, reason)
+                    await self._sessions.cancel(session.id, reason)
                 case Hold():
                     pass
 
-    async def _move(self, session_id: str, status: SessionStatus, reason: str) -> bool:
-        try:
-            session = await self._orch.db.run(lambda s: s.update_session_status(session_id, status, reason=reason))
-        except InvalidTransitionError:
-            return False  # it moved meanwhile (canceled): nothing to do
-        await self._orch.session_moved(session)
-        return True
-
     async def _start(self, session: Session, target_id: str) -> None:
-        """Take the workspace's writer lock (if it has one), claim a slot, move to ``starting``, start the actor."""
+        """Take the workspace's writer lock (if it has one), claim a slot, and tell the session to start."""
         session_id, status = session.id, session.status
         workspace = session.workspace_id
-        if workspace is not None and not await self._orch.db.run(
+        if workspace is not None and not await self._db.run(
             lambda s: s.acquire_lock(LockKind.WORKSPACE, workspace, session_id)
         ):
             return  # another session writes there now; its end releases the lock and wakes us
-        claim = await self._orch.db.run(lambda s: s.claim_target_slot(target_id, session_id))
+        claim = await self._db.run(lambda s: s.claim_target_slot(target_id, session_id))
         if not claim.granted:
             await self._release_workspace(session)
             if status is SessionStatus.QUEUED:
-                await self._move(session_id, SessionStatus.WAITING_CAPACITY, f"slot claim: {claim}")
+                self._sessions.await_capacity(session_id, f"slot claim: {claim}")
             return
-        if not await self._move(session_id, SessionStatus.STARTING, f"placed on {target_id}"):
-            await self._orch.db.run(lambda s: s.release_target_slot(session_id))
+        if not await self._sessions.place(session_id, target_id):  # canceled meanwhile: hand the slot back
+            await self._db.run(lambda s: s.release_target_slot(session_id))
             await self._release_workspace(session)
-            return
-        started = await self._orch.db.run(lambda s: s.get_session(session_id))
-        self._orch.start_session_actor(started)
 
     async def _release_workspace(self, session: Session) -> None:
         workspace = session.workspace_id
         if workspace is not None:
             with contextlib.suppress(OrchaError):
-                await self._orch.db.run(lambda s: s.release_lock(LockKind.WORKSPACE, workspace, session.id))
+                await self._db.run(lambda s: s.release_lock(LockKind.WORKSPACE, workspace, session.id))

@@ -1,9 +1,15 @@
-"""The session actor: one per started session; it drives the agent's turns inside cancel scopes.
+"""The session actor: the one writer of a session's lifecycle, from ``queued`` to its end.
 
-Its life: ``starting → running``, then turns until the work is done. Each turn runs in its own cancel scope;
-the whole life runs in another. A cancel cancels the life scope, then the provider run (and with it the
-process group); a completion that arrives afterwards is drained, recorded as dropped, and never applied.
-Loop guards and usage exhaustion pause the session and open a question; the answer resumes it.
+Every live session has one (started at creation, and for every unfinished session when orcha starts). It
+runs as one task that takes, in arrival order, from one inbox: the messages other parts of orcha send it
+(placement by the scheduler, steering, answers, cancel, its objective's end) and its agent's events (a pump
+task forwards them). Whatever arrives first wins: a turn's completion that arrived before a cancel is applied
+(the cancel then finds the session completed), and one that arrives after is recorded as dropped, never
+applied. Every status change goes through :meth:`SessionActor._move`: write through the store, then tell the
+observer — the one place where "update, then announce" happens.
+
+The agent process belongs to the actor's scope: closing the run (a pause, a steer by cancel + resume, the
+end) kills its process group, and the actor's exit closes it whatever happened (cancel, crash, shutdown).
 """
 
 from __future__ import annotations
@@ -13,80 +19,111 @@ import contextlib
 import functools
 import logging
 import math
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
+import attrs
 import trio
 
 from orcha import guards
+from orcha.actors.deps import SessionDeps
 from orcha.actors.mailbox import Envelope, Mailbox, answer
-from orcha.actors.messages import Answer, CancelSession, Notify, SessionMessage, Steer, Stop
+from orcha.actors.messages import (
+    Answer,
+    AwaitCapacity,
+    CancelSession,
+    Notify,
+    ObjectiveEnded,
+    Place,
+    SessionMessage,
+    Steer,
+)
 from orcha.actors.session_events import EventsMixin, compact
 from orcha.actors.session_manager import ManagerMixin
 from orcha.actors.session_pauses import PausesMixin
 from orcha.actors.transcript_buffer import TranscriptBuffer
 from orcha.actors.turns import RunEnded, TurnCompletedOk, TurnInterrupted, TurnOutcome, TurnOutOfQuota, TurnTripped
-from orcha.agents.contract import (
-    AgentEvent,
-    AgentRun,
-    StartRequest,
-    TurnCompleted,
-)
+from orcha.agents.contract import AgentEvent, AgentRun, StartRequest, TurnCompleted
 from orcha.errors import ConflictError, InvalidTransitionError, OrchaError
 from orcha.executor import Executor
-from orcha.model import (
-    ObjectiveStatus,
-    Session,
-    SessionMode,
-    SessionRole,
-    SessionStatus,
-    TranscriptKind,
-)
+from orcha.model import Session, SessionMode, SessionRole, SessionStatus, TranscriptKind
 from orcha.ports import call
 from orcha.store_port import StorePort
-
-if TYPE_CHECKING:
-    from orcha.actors.orchestrator import Orchestrator
+from orcha.supervisors import compact_reason
+from orcha.transitions import sessions_ending_with_objective
 
 log = logging.getLogger(__name__)
 S = SessionStatus
 LATE_EVENT_GRACE = 1.0
 RESUMED = "orcha was restarted while you worked; carry on where you stopped."
+RESTARTED = "orcha restarted while it ran"
+STALE = frozenset({S.STARTING, S.RUNNING, S.WAITING_INPUT, S.PAUSED})
+"""Live statuses that need a process: at orcha's start, a session found in one goes back to the queue."""
 
 
-class _Ended(Exception):
-    """The store says this session has already ended: stop quietly."""
+class _End(Exception):
+    """The session ends now (``SessionActor._ending`` says how): unwind to the actor's exit."""
+
+
+@attrs.frozen
+class _AgentItem:
+    """An event of the agent run number ``generation``."""
+
+    generation: int
+    event: AgentEvent
+
+
+@attrs.frozen
+class _RunClosed:
+    """Run number ``generation`` delivers no more events."""
+
+    generation: int
+
+
+_Item = Envelope[SessionMessage] | _AgentItem | _RunClosed
 
 
 class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
-    """Owns one session's live state; everything else talks to it through :attr:`mailbox`."""
+    """Owns one session: everything else talks to it through :attr:`mailbox`."""
 
-    def __init__(self, orchestrator: Orchestrator, session: Session) -> None:
+    def __init__(self, deps: SessionDeps, session: Session) -> None:
         self.id = session.id
         self.name = f"session:{session.id}"
         self.mailbox: Mailbox[SessionMessage] = Mailbox(self.name)
         self.objective_id = session.objective_id
         self.role = session.role
-        self._orch = orchestrator
+        self.ready = trio.Event()
+        """Set once the actor has looked at its session (and put a stale one back in the queue)."""
+        self._deps = deps
         self._session = session
         self._agent = session.agent
         self._provider_session_id = session.provider_session_id
+        self._inbox_send, self._inbox = trio.open_memory_channel[_Item](math.inf)
+        self._nursery: trio.Nursery | None = None
         self._run: AgentRun | None = None
-        self._events: AsyncIterator[AgentEvent] | None = None
-        self._life = trio.CancelScope()
-        self._turn: trio.CancelScope | None = None
+        self._generation = 0
+        self._pumps = 0
+        self._pumps_idle = trio.Event()
+        self._pump_scopes: dict[int, trio.CancelScope] = {}
+        self._demand = trio.Semaphore(0)
+        self._asked = False
+        self._interruptible: trio.CancelScope | None = None
+        self._started = False
         self._in_turn = False
+        self._steered = False
         self._inputs: collections.deque[str] = collections.deque()
-        self._input_ready = trio.Event()
+        self._queued_turns = 0
         self._waiting_question: str | None = None
         self._ending: tuple[SessionStatus, str] | None = None
-        self._stopped_by_store = False
+        self._crashed: tuple[SessionStatus, str] | None = None
+        self._end_by = math.inf
+        """When set, the session ends (as ``_ending`` says) at its turn's end, or at this trio time."""
         self._cancel_callers: list[Envelope[Any]] = []
-        self._transcript = TranscriptBuffer(orchestrator, session.id)
-        self._guard = guards.fresh(orchestrator.clock(), model_calls=session.usage.model_calls)
+        self._end_callers: list[Envelope[Any]] = []
+        self._transcript = TranscriptBuffer(deps.db, session.id, clock=deps.clock, on_flush=self._appended)
+        self._guard = guards.fresh(deps.clock(), model_calls=session.usage.model_calls)
         self._cost_base = session.usage.cost_usd
         self._cwd: str | None = None
-        self._queued_turns = 0
         self._executor: Executor | None = None
         self._notice_flag = False
         self._delivering: list[int] = []
@@ -95,86 +132,195 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
     # --- life ---------------------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """The actor's task. Returns when the session has ended; crashes are the supervisor's business."""
+        """The actor's task: returns when the session has ended (or orcha stops). A crash fails the session
+        with a compact reason, then propagates to the supervisor."""
         try:
-            with self._life:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._read_mailbox)
-                    nursery.start_soon(self._transcript.run)
-                    with contextlib.suppress(_Ended):
-                        await self._live()
-                    nursery.cancel_scope.cancel()
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._forward_mailbox)
+                nursery.start_soon(self._transcript.run)
+                with contextlib.suppress(_End):
+                    await self._life()
+                with trio.CancelScope(shield=True):
+                    await self._close_run(wait_late=True)
+                nursery.cancel_scope.cancel()
+        except Exception as exc:
+            self._ending = self._crashed = (S.FAILED, f"crashed: {compact_reason(exc)}")
+            raise
         finally:
+            self.ready.set()
             with trio.CancelScope(shield=True):
                 await self._finish()
 
+    async def _life(self) -> None:
+        self._session = await self._deps.db.run(lambda s: s.get_session(self.id))
+        if self._session.status.is_terminal:
+            return
+        if self._session.status in STALE:  # orcha stopped under it: no process runs it now
+            await self._requeue()
+        self.ready.set()
+        if self._session.status in (S.QUEUED, S.WAITING_CAPACITY):
+            await self._wait_for_placement()
+        self._started = True
+        await self._work()
+
+    async def _requeue(self) -> None:
+        if self._session.status not in (S.STARTING, S.PAUSED):
+            await self._move(S.PAUSED, RESTARTED)
+        await self._move(S.QUEUED, RESTARTED)
+        await self._deps.db.run(lambda s: s.release_target_slot(self.id))
+
+    async def _wait_for_placement(self) -> None:
+        """Queued: wait for the scheduler to place the session (it holds a slot for it by then)."""
+        while True:
+            item = await self._inbox.receive()
+            if not isinstance(item, Envelope):
+                continue
+            match item.message:
+                case Place(target_id=target_id):
+                    await answer(item, functools.partial(self._move, S.STARTING, f"placed on {target_id}"))
+                    self._session = await self._deps.db.run(lambda s: s.get_session(self.id))
+                    return
+                case AwaitCapacity(reason=reason):
+                    if self._session.status is S.QUEUED:
+                        await self._move(S.WAITING_CAPACITY, reason)
+                case _:
+                    await self._control(item)
+
     async def _finish(self) -> None:
-        self.mailbox.close()  # calls queued now (a steer, an answer) fail at once instead of waiting on us
-        run, self._run = self._run, None
-        if run is not None:
-            await run.cancel()
-            await self._drain_late(run)
-        if self._ending is not None and not self._stopped_by_store:
+        """Kill what runs, write the end (if the session ends), answer whoever waits on us; leave."""
+        self.mailbox.close()  # later calls fail at once with ActorGone
+        await self._close_run(wait_late=False)
+        leftovers = []
+        with contextlib.suppress(trio.WouldBlock, trio.EndOfChannel):
+            while True:
+                leftovers.append(self._inbox.receive_nowait())
+        for item in leftovers:
+            await self._leftover(item)
+        if self._crashed is not None:
+            reason = self._crashed[1]
+            await self._deps.db.run(
+                lambda s: s.record_event("actor_crashed", session_id=self.id, actor=self.name, reason=reason)
+            )
+        if self._ending is not None:
             status, reason = self._ending
-            with contextlib.suppress(_Ended):
+            with contextlib.suppress(_End, OrchaError):
                 await self._move(status, reason)
         await self._transcript.flush()
-        with contextlib.suppress(OrchaError):
-            await self._orch.workspaces.release(await self._orch.db.run(lambda s: s.get_session(self.id)))
-        self._orch.session_actor_exited(self.id)
-        session = await self._orch.db.run(lambda s: s.get_session(self.id))
+        session = await self._deps.db.run(lambda s: s.get_session(self.id))
+        if session.status.is_terminal:
+            with contextlib.suppress(OrchaError):
+                await self._deps.workspaces.release(session)
+        self._deps.mcp.forget(self.id)
+        self._deps.observer.session_exited(self.id)
         for envelope in self._cancel_callers:
-            await answer(envelope, _value(session))
+            await answer(envelope, functools.partial(_canceled, session))
+        for envelope in self._end_callers:
+            await answer(envelope, functools.partial(_as_it_is, session))
 
-    async def _drain_late(self, run: AgentRun) -> None:
-        """Events a cancelled run still delivers (a completion racing the cancel) are recorded, not applied."""
-        if self._events is None:
-            return
-        with trio.move_on_after(LATE_EVENT_GRACE):
-            async for event in self._events:
-                kind = "late_completion_dropped" if isinstance(event, TurnCompleted) else "late_event_dropped"
-                await self._orch.db.run(
-                    call(
-                        StorePort.record_event,
-                        kind,
-                        objective_id=self._session.objective_id,
-                        session_id=self.id,
-                        event=type(event).__name__,
-                    )
-                )
-        self._events = None
+    async def _leftover(self, item: _Item) -> None:
+        """What was still in the inbox at the end: cancel callers get the outcome, late events are recorded."""
+        match item:
+            case Envelope(message=CancelSession()):
+                self._cancel_callers.append(item)
+            case Envelope(message=ObjectiveEnded()) if item.reply is not None:
+                self._end_callers.append(item)
+            case Envelope():
+                item.abandon()
+            case _AgentItem(event=event):
+                await self._record_late(event)
 
-    async def _read_mailbox(self) -> None:
+    async def _record_late(self, event: AgentEvent) -> None:
+        kind = "late_completion_dropped" if isinstance(event, TurnCompleted) else "late_event_dropped"
+        objective_id, name = self.objective_id, type(event).__name__
+        await self._deps.db.run(
+            lambda s: s.record_event(kind, objective_id=objective_id, session_id=self.id, event=name)
+        )
+
+    # --- the inbox ----------------------------------------------------------------------------------------
+
+    async def _forward_mailbox(self) -> None:
+        """Messages go to the inbox in order; one that ends the session also interrupts a long step."""
         async for envelope in self.mailbox:
-            message = envelope.message
-            match message:
-                case CancelSession(reason=reason):
-                    self._ending = (S.CANCELED, reason)
-                    self._cancel_callers.append(envelope)
-                    self._life.cancel()
-                case Stop():
-                    self._stopped_by_store = True
-                    self._life.cancel()
-                    await answer(envelope, _value(None))
-                case Steer(text=text):
-                    await answer(envelope, functools.partial(self._accept_input, text, steer=True))
-                case Answer(question_id=question_id, text=text):
-                    await answer(envelope, functools.partial(self._accept_answer, question_id, text))
-                case Notify():
-                    self._notice_flag = True
-                    self._input_ready.set()
+            if self._ends_us(envelope.message) and self._interruptible is not None:
+                self._interruptible.cancel()
+            await self._inbox_send.send(envelope)
+
+    def _ends_us(self, message: SessionMessage) -> bool:
+        if isinstance(message, CancelSession):
+            return True
+        return isinstance(message, ObjectiveEnded) and message.completed_by != self.id
+
+    @contextlib.contextmanager
+    def _interruptible_step(self) -> Iterator[trio.CancelScope]:
+        """A long step (a checkout, starting a process) that a cancel may cut short."""
+        scope = trio.CancelScope()
+        self._interruptible = scope
+        try:
+            with scope:
+                yield scope
+        finally:
+            self._interruptible = None
+
+    async def _heed(self) -> None:
+        """A long step was interrupted: take the inbox until the message that ends the session."""
+        while True:
+            await self._between_turns(await self._inbox.receive())
+
+    async def _control(self, envelope: Envelope[SessionMessage]) -> None:
+        """A message from the rest of orcha, in any phase. Raises :class:`_End` when the session ends now."""
+        match envelope.message:
+            case CancelSession(reason=reason):
+                self._ending = (S.CANCELED, reason)
+                self._cancel_callers.append(envelope)
+                raise _End
+            case ObjectiveEnded(status=status, completed_by=completed_by):
+                endings = sessions_ending_with_objective(status, [self._session], completed_by=completed_by)
+                if envelope.reply is not None:
+                    self._end_callers.append(envelope)  # answered once the session has ended
+                if not endings:
+                    return
+                self._ending = (endings[0].status, endings[0].reason)
+                if endings[0].status is S.COMPLETED and self._in_turn:  # the manager that declared it done:
+                    self._end_by = trio.current_time() + self._deps.settings.done_turn_grace  # it ends its turn
+                    return
+                raise _End
+            case Steer(text=text):
+                await answer(envelope, functools.partial(self._accept_input, text, steer=True))
+            case Answer(question_id=question_id, text=text):
+                await answer(envelope, functools.partial(self._accept_answer, question_id, text))
+            case Notify():
+                self._notice_flag = True
+            case Place():
+                await answer(envelope, functools.partial(_refuse_place, self._session))
+            case AwaitCapacity():
+                pass
+
+    async def _between_turns(self, item: _Item) -> None:
+        match item:
+            case Envelope():
+                await self._control(item)
+            case _AgentItem(generation=generation, event=event) if generation == self._generation:
+                await self._on_event(event)  # an interactive process may say more between turns
+            case _AgentItem(event=event):
+                await self._record_late(event)
+            case _RunClosed(generation=generation) if generation == self._generation:
+                self._run = None  # the process went away while idle; the next turn resumes the conversation
+            case _RunClosed():
+                pass
 
     async def _accept_input(self, text: str, *, steer: bool) -> None:
+        if not self._started:
+            raise ConflictError(f"session {self.id} is {self._session.status}: it has not started yet")
         if steer:
             self._emit(TranscriptKind.USER, text)
-        if self._in_turn and self._run is not None and self._orch.is_interactive(self._agent):
+        if self._in_turn and self._run is not None and self._interactive():
             await self._run.send(text)  # interactive: a new user turn in the running process, queued by it
             self._queued_turns += 1
             return
         self._inputs.append(text)
-        self._input_ready.set()
-        if self._in_turn and self._turn is not None:
-            self._turn.cancel()  # non-interactive: steer by cancel + resume
+        if self._in_turn:
+            self._steered = True  # non-interactive: steer by cancel + resume
 
     async def _accept_answer(self, question_id: str, text: str) -> None:
         """The answer to the question the session waits on resumes it; any other answer reaches it as a message."""
@@ -188,31 +334,27 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
     async def _next_input(self, *, deadline: float = math.inf, wake_on_notice: bool = False) -> str | None:
         """The next queued message, waiting for one until ``deadline`` (trio time); ``None`` at the deadline,
         or (with ``wake_on_notice``) as soon as notices for the manager arrive."""
-        with trio.move_on_at(deadline):
-            while not self._inputs and not (wake_on_notice and self._notice_flag):
-                self._input_ready = trio.Event()
-                await self._input_ready.wait()
+        while not self._inputs and not (wake_on_notice and self._notice_flag):
+            item = None
+            with trio.move_on_at(deadline):
+                item = await self._inbox.receive()
+            if item is None:
+                break
+            await self._between_turns(item)
         return self._inputs.popleft() if self._inputs else None
 
-    # --- the turns ----------------------------------------------------------------------------------------
+    # --- the work -----------------------------------------------------------------------------------------
 
-    async def _live(self) -> None:
-        self._session = await self._orch.db.run(lambda s: s.get_session(self.id))
-        if self._session.status is not S.STARTING:
-            raise _Ended
-        try:
-            workspace = await self._orch.workspaces.prepare(self._session)
-        except OrchaError as exc:
-            await self._move(S.FAILED, f"workspace: {exc}")
+    async def _work(self) -> None:
+        with self._interruptible_step() as step:
+            workspace = await self._prepare_workspace()
+        if step.cancelled_caught:
+            await self._heed()
+        if workspace is False:
             return
-        self._cwd = workspace.path if workspace is not None else None
-        if self._session.target_id is not None:
-            target = await self._orch.db.run(lambda s: s.get_target(self._session.target_id or ""))
-            with contextlib.suppress(OrchaError):
-                self._executor = self._orch.executor_for(target)
         agent = await self._choose_agent()
-        mode = SessionMode.INTERACTIVE if self._orch.is_interactive(agent) else SessionMode.NONINTERACTIVE
-        await self._orch.db.run(lambda s: s.set_session_fields(self.id, mode=mode, agent=agent))
+        mode = SessionMode.INTERACTIVE if self._interactive() else SessionMode.NONINTERACTIVE
+        await self._deps.db.run(lambda s: s.set_session_fields(self.id, mode=mode, agent=agent))
         await self._move(S.RUNNING, None)
         text, fresh_start, consume_only = self._session.prompt, True, False
         if self._provider_session_id is not None:  # orcha restarted under it: carry on, with any news
@@ -231,6 +373,8 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
             fresh_start = consume_only = False
             match outcome:
                 case TurnCompletedOk(final_text=final, failed=failed):
+                    if self._end_by < math.inf:
+                        raise _End
                     if self._queued_turns and self._run is not None:
                         self._queued_turns -= 1
                         consume_only = True
@@ -250,6 +394,21 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
                 case RunEnded():
                     await self._move(S.FAILED, "the agent exited without completing its turn")
                     return
+
+    async def _prepare_workspace(self) -> bool | None:
+        """Check out the session's workspace and find its executor; ``False`` when the session failed."""
+        try:
+            workspace = await self._deps.workspaces.prepare(self._session)
+        except OrchaError as exc:
+            await self._move(S.FAILED, f"workspace: {exc}")
+            return False
+        self._cwd = workspace.path if workspace is not None else None
+        if self._session.target_id is not None:
+            target_id = self._session.target_id
+            target = await self._deps.db.run(lambda s: s.get_target(target_id))
+            with contextlib.suppress(OrchaError):
+                self._executor = self._deps.executors.for_target(target)
+        return None
 
     async def _after_turn(self, final: str, failed: bool) -> str | None:
         """What follows a completed turn: the next message to send, or ``None`` when the session is over."""
@@ -271,60 +430,112 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
             await self._close_run()
             await self._move(S.COMPLETED, compact(final))
             return None
-        objective = await self._orch.db.run(lambda s: s.get_objective(self._session.objective_id))
-        if objective.status is not ObjectiveStatus.ACTIVE:
-            raise _Ended
         text = await self._manager_wait()  # a manager never completes by itself: it waits for its team
         if self._session.status is not S.RUNNING:
             await self._move(S.RUNNING, None)
         return text
 
     async def _turn_with(self, text: str, *, fresh_start: bool) -> TurnOutcome:
-        provider = self._orch.providers.provider(self._agent)
+        provider = self._deps.providers.provider(self._agent)
         if fresh_start or (self._run is None and self._provider_session_id is None):
             await self._close_run()
             self._cost_base = self._session.usage.cost_usd
-            self._run = await provider.start(self._request(text))
-            self._events = self._run.events()
+            await self._open_run(lambda: provider.start(self._request(text)))
         elif self._run is not None and provider.capabilities.interactive:
             await self._run.send(text)
         else:
             await self._close_run()
-            assert self._provider_session_id is not None
+            psid = self._provider_session_id
+            assert psid is not None
             try:
-                self._run = await provider.resume(self._request(text), self._provider_session_id, text)
+                await self._open_run(lambda: provider.resume(self._request(text), psid, text))
             except (OrchaError, LookupError) as exc:  # the conversation is gone (e.g. another machine)
-                self._emit(TranscriptKind.SYSTEM, f"cannot resume {self._provider_session_id}: {exc}; starting over")
+                self._emit(TranscriptKind.SYSTEM, f"cannot resume {psid}: {exc}; starting over")
                 self._provider_session_id = None
                 self._cost_base = self._session.usage.cost_usd
-                self._run = await provider.start(self._request(self._session.prompt))
-            self._events = self._run.events()
+                await self._open_run(lambda: provider.start(self._request(self._session.prompt)))
         await self._mark_delivered()  # the notices in this turn have reached the agent
         return await self._consume_turn()
 
-    async def _consume_turn(self) -> TurnOutcome:
-        assert self._events is not None
-        self._turn = trio.CancelScope()
-        self._in_turn = True
+    async def _open_run(self, start: Any) -> None:
+        """Start the agent's process (interruptible by a cancel) and pump its events into the inbox."""
+        run: AgentRun | None = None
+        with self._interruptible_step() as step:
+            run = await start()
+        if step.cancelled_caught:
+            if run is not None:
+                with trio.CancelScope(shield=True):
+                    await run.cancel()
+            await self._heed()
+        assert run is not None and self._nursery is not None
+        self._run = run
+        self._generation += 1
+        self._demand, self._asked = trio.Semaphore(0), False  # a fresh run has been asked for nothing yet
+        self._pumps += 1
+        self._pumps_idle = trio.Event()
+        self._nursery.start_soon(self._pump, run.events(), self._generation)
+
+    async def _pump(self, events: AsyncIterator[AgentEvent], generation: int) -> None:
+        """Forward a run's events to the inbox, one each time the actor asks for one (:meth:`_want_event`),
+        so nothing is read ahead of what the actor decides. When the run is closed, take for a moment what it
+        still delivers (a completion racing the cancel), so it is recorded as dropped rather than lost."""
+        scope = self._pump_scopes[generation] = trio.CancelScope()
         try:
-            with self._turn:
+            with scope:
                 while True:
-                    deadline = guards.progress_deadline(self._orch.config.guards, self._guard)
-                    idle_at = math.inf if deadline is None else self._orch.trio_time_of(deadline)
-                    with trio.move_on_at(idle_at) as idle:
-                        try:
-                            event = await self._events.__anext__()
-                        except StopAsyncIteration:
-                            return RunEnded()
-                    if idle.cancelled_caught:
-                        return TurnTripped(guards.idle_trip(self._orch.config.guards))
-                    outcome = await self._on_event(event)
-                    if outcome is not None:
-                        return outcome
-            return TurnInterrupted()
+                    await self._demand.acquire()
+                    try:
+                        event = await events.__anext__()
+                    except StopAsyncIteration:
+                        await self._inbox_send.send(_RunClosed(generation))
+                        return
+                    finally:
+                        self._asked = False
+                    await self._inbox_send.send(_AgentItem(generation, event))
+            with trio.move_on_after(LATE_EVENT_GRACE):
+                async for event in events:
+                    await self._inbox_send.send(_AgentItem(generation, event))
+        finally:
+            del self._pump_scopes[generation]
+            self._pumps -= 1
+            if not self._pumps:
+                self._pumps_idle.set()
+
+    async def _consume_turn(self) -> TurnOutcome:
+        """Take the inbox until the turn ends: agent events and messages, in the order they arrived."""
+        self._in_turn, self._steered = True, False
+        self._guard = guards.on_turn_start(self._guard, self._deps.clock())
+        try:
+            while True:
+                deadline = guards.progress_deadline(self._deps.settings.guards, self._guard)
+                idle_at = math.inf if deadline is None else self._trio_time_of(deadline)
+                self._want_event()
+                item = None
+                with trio.move_on_at(min(idle_at, self._end_by)):
+                    item = await self._inbox.receive()
+                if item is None and trio.current_time() >= self._end_by:
+                    raise _End
+                if item is None:
+                    return TurnTripped(guards.idle_trip(self._deps.settings.guards))
+                match item:
+                    case _AgentItem(generation=generation, event=event) if generation == self._generation:
+                        outcome = await self._on_event(event)
+                        if outcome is not None:
+                            return outcome
+                    case _RunClosed(generation=generation) if generation == self._generation:
+                        return RunEnded()
+                    case _:
+                        await self._between_turns(item)
+                        if self._steered:
+                            return TurnInterrupted()
         finally:
             self._in_turn = False
-            self._turn = None
+
+    def _want_event(self) -> None:
+        """Let the current run's pump read one more event (if it is not reading one already)."""
+        if not self._asked and self._run is not None:
+            self._asked = True
+            self._demand.release()
 
     async def snapshot(self) -> str:
         """The run's screen, for providers that have one."""
@@ -335,8 +546,15 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
 
     # --- plumbing -----------------------------------------------------------------------------------------
 
+    def _interactive(self) -> bool:
+        return self._deps.providers.provider(self._agent).capabilities.interactive
+
+    def _trio_time_of(self, wall_time: float) -> float:
+        """The trio clock reading at which wall-clock ``wall_time`` arrives."""
+        return trio.current_time() + (wall_time - self._deps.clock())
+
     def _request(self, text: str) -> StartRequest:
-        mcp_url, mcp_token = self._orch.mcp_endpoint(self.id)
+        mcp_url, mcp_token = self._deps.mcp.endpoint(self.id)
         return StartRequest(
             mcp_url=mcp_url,
             mcp_token=mcp_token,
@@ -346,26 +564,36 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
             agent=self._agent,
             prompt=text,
             cwd=self._cwd,
-            tools=self._orch.tools_for(self.id),
+            tools=self._deps.tools_for(self.id),
             executor=self._executor,
         )
 
-    async def _close_run(self) -> None:
+    async def _close_run(self, *, wait_late: bool = False) -> None:
+        """Stop the agent's process (its whole group); its later events count as late. With ``wait_late``,
+        give them a moment to arrive, so a completion racing the end is recorded as dropped."""
         self._queued_turns = 0  # turns queued in the process die with it
         run, self._run = self._run, None
-        self._events = None
+        pump = self._pump_scopes.get(self._generation)
+        self._generation += 1
         if run is not None:
             with trio.CancelScope(shield=True):
                 await run.cancel()
+        if pump is not None:
+            pump.cancel()
+        if wait_late and self._pumps:
+            with trio.move_on_after(LATE_EVENT_GRACE):
+                await self._pumps_idle.wait()
 
     async def _move(self, status: SessionStatus, reason: str | None) -> None:
+        """The one place a session's status changes: write it through the store, then tell the observer."""
         await self._transcript.flush()
         try:
-            self._session = await self._orch.db.run(lambda s: s.update_session_status(self.id, status, reason=reason))
+            move = call(StorePort.update_session_status, self.id, status, reason=reason)
+            self._session = await self._deps.db.run(move)
         except InvalidTransitionError as exc:
-            current = await self._orch.db.run(lambda s: s.get_session(self.id))
+            current = await self._deps.db.run(lambda s: s.get_session(self.id))
             if current.status.is_terminal:
-                await self._orch.db.run(
+                await self._deps.db.run(
                     lambda s: s.record_event(
                         "late_transition_dropped",
                         objective_id=current.objective_id,
@@ -374,16 +602,27 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
                         current=current.status,
                     )
                 )
-                raise _Ended from exc
+                raise _End from exc
             raise
-        await self._orch.session_moved(self._session)
+        await self._deps.observer.session_moved(self._session)
 
     def _emit(self, kind: TranscriptKind, body: str) -> None:
         self._transcript.emit(kind, body)
 
+    def _appended(self) -> None:
+        self._deps.observer.transcript_appended(self.id)
 
-def _value(value: Any) -> Any:
-    async def get() -> Any:
-        return value
 
-    return get
+async def _canceled(session: Session) -> Session:
+    """What a cancel caller gets: the canceled session, or a refusal when something else ended it first."""
+    if session.status is not S.CANCELED:
+        raise InvalidTransitionError("session", str(session.status), "canceled", allowed=frozenset())
+    return session
+
+
+async def _as_it_is(session: Session) -> Session:
+    return session
+
+
+async def _refuse_place(session: Session) -> None:
+    raise ConflictError(f"session {session.id} is {session.status}: it is not waiting to be placed")

@@ -1,6 +1,6 @@
 """How a session actor takes its agent's events: transcript lines, usage, guards, questions, turn ends.
 
-Mixed into :class:`~orcha.actors.session.SessionActor`.
+Mixed into :class:`~orcha.actors.session.SessionActor` (its methods take ``self: SessionHost``).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import json
 from typing import TYPE_CHECKING
 
 from orcha import guards
+from orcha.actors.session_host import SessionFields
 from orcha.actors.turns import TurnCompletedOk, TurnOutcome, TurnOutOfQuota, TurnTripped
 from orcha.agents.contract import (
     AgentError,
@@ -22,10 +23,10 @@ from orcha.agents.contract import (
     TurnCompleted,
     UsageReport,
 )
-from orcha.model import Audience, Session, TranscriptKind, Usage
+from orcha.model import Audience, TranscriptKind, Usage
 
 if TYPE_CHECKING:
-    from orcha.actors.orchestrator import Orchestrator
+    from orcha.actors.session_host import SessionHost
 
 
 def compact(text: str, limit: int = 300) -> str:
@@ -33,26 +34,15 @@ def compact(text: str, limit: int = 300) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-class EventsMixin:
-    if TYPE_CHECKING:  # provided by SessionActor
-        id: str
-        _orch: Orchestrator
-        _session: Session
-        _provider_session_id: str | None
-        _waiting_question: str | None
-        _guard: guards.GuardState
-        _cost_base: float
-
-        def _emit(self, kind: TranscriptKind, body: str) -> None: ...
-
-    async def _on_event(self, event: AgentEvent) -> TurnOutcome | None:
-        config, now = self._orch.config.guards, self._orch.clock()
+class EventsMixin(SessionFields):
+    async def _on_event(self: SessionHost, event: AgentEvent) -> TurnOutcome | None:
+        config, now = self._deps.settings.guards, self._deps.clock()
         trip: guards.Trip | None = None
         match event:
             case ProviderSessionStarted(provider_session_id=psid, attach_command=attach):
                 if psid != self._provider_session_id or attach:
                     self._provider_session_id = psid
-                    await self._orch.db.run(
+                    await self._deps.db.run(
                         lambda s: s.set_session_fields(self.id, provider_session_id=psid, attach_command=attach)
                     )
             case TextOut(text=text):
@@ -66,14 +56,14 @@ class EventsMixin:
                     self._guard = guards.on_progress(self._guard, now)
             case AgentError(message=message):
                 self._emit(TranscriptKind.ERROR, message)
-                await self._orch.db.run(lambda s: s.add_session_usage(self.id, Usage(errors=1)))
+                await self._deps.db.run(lambda s: s.add_session_usage(self.id, Usage(errors=1)))
                 self._guard, trip = guards.on_error(config, self._guard, message)
             case UsageReport() as usage:
                 await self._record_usage(usage)
                 self._guard, trip = guards.on_model_calls(config, self._guard, usage.model_calls)
             case QuestionAsked(text=text):
                 self._emit(TranscriptKind.QUESTION, text)
-                question = await self._orch.ask(self._session.objective_id, self.id, text, Audience.USER)
+                question = await self._deps.questions.ask(self._session.objective_id, self.id, text, Audience.USER)
                 self._waiting_question = question.id
             case TurnCompleted(final_text=final, failed=failed):
                 self._emit(TranscriptKind.SYSTEM, f"turn {'failed' if failed else 'completed'}: {compact(final)}")
@@ -87,8 +77,8 @@ class EventsMixin:
                 return TurnOutOfQuota(event)
         return TurnTripped(trip) if trip is not None else None
 
-    async def _record_usage(self, usage: UsageReport) -> None:
+    async def _record_usage(self: SessionHost, usage: UsageReport) -> None:
         """Add a usage report; a provider's cost is a running total for its conversation, so it is rebased."""
         delta = Usage(model_calls=usage.model_calls, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
         total = None if usage.cost_total_usd is None else self._cost_base + usage.cost_total_usd
-        self._session = await self._orch.db.run(lambda s: s.add_session_usage(self.id, delta, cost_total_usd=total))
+        self._session = await self._deps.db.run(lambda s: s.add_session_usage(self.id, delta, cost_total_usd=total))

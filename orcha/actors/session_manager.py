@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from orcha.actors.session_host import SessionFields
 from orcha.actors.team_news import compose
-from orcha.model import Audience, QuestionStatus, Session, SessionRole, SessionStatus
+from orcha.model import Audience, QuestionStatus, SessionRole, SessionStatus
 from orcha.ports import call
 from orcha.store_port import StorePort
 
 if TYPE_CHECKING:
-    from orcha.actors.orchestrator import Orchestrator
+    from orcha.actors.session_host import SessionHost
 
 S = SessionStatus
 NUDGE = (
@@ -28,23 +29,12 @@ NUDGE = (
 )
 
 
-class ManagerMixin:
-    if TYPE_CHECKING:  # provided by SessionActor
-        id: str
-        _orch: Orchestrator
-        _session: Session
-        _notice_flag: bool
-        _delivering: list[int]
-        _stall_stage: int
-
-        async def _move(self, status: SessionStatus, reason: str | None) -> None: ...
-        async def _next_input(self, *, deadline: float = math.inf, wake_on_notice: bool = False) -> str | None: ...
-
-    async def _take_notices(self) -> str | None:
+class ManagerMixin(SessionFields):
+    async def _take_notices(self: SessionHost) -> str | None:
         """All pending notices as one turn (they are marked delivered once the turn is sent)."""
         if self._session.role is not SessionRole.MANAGER:
             return None
-        notices = await self._orch.db.run(lambda s: s.pending_notices(self._session.objective_id))
+        notices = await self._deps.db.run(lambda s: s.pending_notices(self._session.objective_id))
         self._notice_flag = False
         if not notices:
             return None
@@ -52,24 +42,24 @@ class ManagerMixin:
         self._stall_stage = 0
         return compose([n.text for n in notices])
 
-    async def _mark_delivered(self) -> None:
+    async def _mark_delivered(self: SessionHost) -> None:
         if self._delivering:
             ids, self._delivering = self._delivering, []
-            await self._orch.db.run(lambda s: s.mark_notices_delivered(ids, session_id=self.id))
+            await self._deps.db.run(lambda s: s.mark_notices_delivered(ids, session_id=self.id))
 
-    async def _team_state(self) -> tuple[list[str], list[str]]:
+    async def _team_state(self: SessionHost) -> tuple[list[str], list[str]]:
         """(live worker ids, open question ids) of the manager's objective."""
         objective_id = self._session.objective_id
-        sessions = await self._orch.db.run(lambda s: s.list_sessions(objective_id=objective_id))
+        sessions = await self._deps.db.run(lambda s: s.list_sessions(objective_id=objective_id))
         workers = [s.id for s in sessions if s.role is SessionRole.WORKER and s.status.is_live]
-        questions = await self._orch.db.run(
+        questions = await self._deps.db.run(
             lambda s: s.list_questions(status=QuestionStatus.OPEN, objective_id=objective_id)
         )
         return workers, [q.id for q in questions]
 
-    async def _manager_wait(self) -> str:
+    async def _manager_wait(self: SessionHost) -> str:
         """Wait as a manager; returns the next turn's text (notices, a message, an answer or a nudge)."""
-        idle_seconds = self._orch.config.manager_idle_seconds
+        idle_seconds = self._deps.settings.manager_idle_seconds
         while True:
             news = await self._take_notices()
             if news is not None:
@@ -84,8 +74,8 @@ class ManagerMixin:
             if self._session.status is not S.WAITING_INPUT:
                 await self._move(S.WAITING_INPUT, reason)
             elif self._session.status_reason != reason:
-                self._session = await self._orch.db.run(call(StorePort.set_status_reason, self.id, reason))
-                await self._orch.session_moved(self._session)
+                self._session = await self._deps.db.run(call(StorePort.set_status_reason, self.id, reason))
+                await self._deps.observer.session_moved(self._session)
             stalled = not workers and not questions and idle_seconds is not None and self._stall_stage < 2
             deadline = trio.current_time() + idle_seconds if stalled and idle_seconds is not None else math.inf
             text = await self._next_input(deadline=deadline, wake_on_notice=True)
@@ -98,7 +88,7 @@ class ManagerMixin:
                 continue
             if self._stall_stage == 0:
                 self._stall_stage = 1
-                await self._orch.db.run(
+                await self._deps.db.run(
                     lambda s: s.record_event(
                         "manager_nudged", objective_id=self._session.objective_id, session_id=self.id
                     )
@@ -107,14 +97,14 @@ class ManagerMixin:
             self._stall_stage = 2
             await self._escalate()
 
-    async def _escalate(self) -> None:
+    async def _escalate(self: SessionHost) -> None:
         objective_id = self._session.objective_id
-        sessions = await self._orch.db.run(lambda s: s.list_sessions(objective_id=objective_id))
-        prs = await self._orch.db.run(lambda s: s.list_pull_requests(objective_id=objective_id))
+        sessions = await self._deps.db.run(lambda s: s.list_sessions(objective_id=objective_id))
+        prs = await self._deps.db.run(lambda s: s.list_pull_requests(objective_id=objective_id))
         workers = [s for s in sessions if s.role is SessionRole.WORKER]
         outcome = ", ".join(f"{s.id} {s.status}" for s in workers) or "no workers"
         pr_text = ", ".join(f"#{p.number} ({p.state})" for p in prs) or "no PRs"
-        await self._orch.ask(
+        await self._deps.questions.ask(
             objective_id,
             self.id,
             f"The manager {self.id} seems stalled: it was nudged and still makes no progress. Workers: {outcome}. "

@@ -10,39 +10,26 @@ import math
 from typing import TYPE_CHECKING
 
 from orcha import guards
+from orcha.actors.session_host import SessionFields
 from orcha.agents.contract import Exhausted
 from orcha.agents.registry import Exhaustion
-from orcha.model import Audience, Session, SessionStatus, TranscriptKind
+from orcha.model import Audience, SessionStatus, TranscriptKind
 
 if TYPE_CHECKING:
-    from orcha.actors.orchestrator import Orchestrator
+    from orcha.actors.session_host import SessionHost
 
 S = SessionStatus
 
 
-class PausesMixin:
-    if TYPE_CHECKING:  # provided by SessionActor
-        id: str
-        _orch: Orchestrator
-        _session: Session
-        _agent: str
-        _provider_session_id: str | None
-        _waiting_question: str | None
-        _guard: guards.GuardState
-
-        async def _close_run(self) -> None: ...
-        async def _move(self, status: SessionStatus, reason: str | None) -> None: ...
-        async def _next_input(self, *, deadline: float = math.inf) -> str | None: ...
-        def _emit(self, kind: TranscriptKind, body: str) -> None: ...
-
-    async def _pause(self, reason: str, question_text: str) -> str:
+class PausesMixin(SessionFields):
+    async def _pause(self: SessionHost, reason: str, question_text: str) -> str:
         await self._close_run()
         await self._move(S.PAUSED, reason)
-        question = await self._orch.ask(self._session.objective_id, self.id, question_text, Audience.USER)
+        question = await self._deps.questions.ask(self._session.objective_id, self.id, question_text, Audience.USER)
         self._waiting_question = question.id
         return question.id
 
-    async def _pause_for_guard(self, trip: guards.Trip) -> str:
+    async def _pause_for_guard(self: SessionHost, trip: guards.Trip) -> str:
         await self._pause(
             f"loop guard: {trip.reason}",
             f"Session {self.id} was paused by a loop guard ({trip.kind}): {trip.reason}. "
@@ -51,22 +38,22 @@ class PausesMixin:
         text = await self._next_input()
         assert text is not None
         await self._settle_question("resumed by a message to the session")
-        self._guard = guards.fresh(self._orch.clock(), model_calls=0)
+        self._guard = guards.fresh(self._deps.clock(), model_calls=0)
         await self._move(S.RUNNING, None)
         return text
 
-    async def _choose_agent(self) -> str:
-        chosen = self._orch.providers.choose(self._agent, self._orch.clock())
+    async def _choose_agent(self: SessionHost) -> str:
+        chosen = self._deps.providers.choose(self._agent, self._deps.clock())
         if chosen is None:
             chosen, _ = await self._park(self._agent)
         if chosen != self._agent:
             await self._switch_agent(chosen)
         return self._agent
 
-    async def _switch_agent(self, agent: str) -> None:
+    async def _switch_agent(self: SessionHost, agent: str) -> None:
         previous, self._agent = self._agent, agent
         self._provider_session_id = None
-        await self._orch.db.run(
+        await self._deps.db.run(
             lambda s: s.record_event(
                 "provider_fallback",
                 objective_id=self._session.objective_id,
@@ -75,15 +62,15 @@ class PausesMixin:
                 new=agent,
             )
         )
-        await self._orch.db.run(lambda s: s.set_session_fields(self.id, agent=agent))
+        await self._deps.db.run(lambda s: s.set_session_fields(self.id, agent=agent))
         self._emit(TranscriptKind.SYSTEM, f"{previous} is out of quota: continuing on {agent}")
 
-    async def _handle_exhaustion(self, event: Exhausted) -> tuple[str, bool]:
+    async def _handle_exhaustion(self: SessionHost, event: Exhausted) -> tuple[str, bool]:
         """Fall back to another provider, or park until the reset or the user's answer. Returns the next turn."""
         await self._close_run()
         record = Exhaustion(agent=self._agent, until=event.resets_at, billing=event.billing, reason=event.message)
-        await self._orch.mark_exhausted(record)
-        chosen = self._orch.providers.choose(self._agent, self._orch.clock())
+        await self._deps.limits.mark_exhausted(record)
+        chosen = self._deps.providers.choose(self._agent, self._deps.clock())
         if chosen is None:
             chosen, answer_text = await self._park(self._agent)
         else:
@@ -94,12 +81,12 @@ class PausesMixin:
         text = answer_text or "Your usage window has reset; carry on where you stopped."
         return text, self._provider_session_id is None
 
-    async def _park(self, agent: str) -> tuple[str, str | None]:
+    async def _park(self: SessionHost, agent: str) -> tuple[str, str | None]:
         """Pause until ``agent`` (or a fallback) may be used: its reset time passes, or the user answers.
 
         Returns the agent to go on with and the user's answer (``None`` when the reset time resumed it).
         """
-        record = self._orch.providers.exhaustion(agent, self._orch.clock())
+        record = self._deps.providers.exhaustion(agent, self._deps.clock())
         until = record.until if record else None
         when = "an unknown time" if until is None else f"{until:.0f} (Unix time)"
         if self._session.status is S.STARTING:
@@ -109,22 +96,22 @@ class PausesMixin:
             f"Session {self.id} is parked: {agent} is out of quota until {when} and no other provider is "
             "available. Answer to retry now, or wait for the reset.",
         )
-        auto = self._orch.config.auto_resume_on_reset and until is not None
-        deadline = self._orch.trio_time_of(until) if auto and until is not None else math.inf
+        auto = self._deps.settings.auto_resume_on_reset and until is not None
+        deadline = self._trio_time_of(until) if auto and until is not None else math.inf
         text = await self._next_input(deadline=deadline)
         if text is None:  # the reset time passed
             self._waiting_question = None
-            await self._orch.close_question_automatically(
+            await self._deps.questions.close_automatically(
                 question_id, f"resumed automatically: {agent}'s usage window reset"
             )
         else:
             await self._settle_question("resumed by a message to the session")
-            await self._orch.clear_exhausted(agent, reason="the user answered")
+            await self._deps.limits.clear_exhausted(agent, reason="the user answered")
         await self._move(S.RUNNING, None)
-        return self._orch.providers.choose(agent, self._orch.clock()) or agent, text
+        return self._deps.providers.choose(agent, self._deps.clock()) or agent, text
 
-    async def _settle_question(self, note: str) -> None:
+    async def _settle_question(self: SessionHost, note: str) -> None:
         """A message resumed the session while its question was still open: dismiss it, with a note."""
         if self._waiting_question is not None:
             question_id, self._waiting_question = self._waiting_question, None
-            await self._orch.close_question_automatically(question_id, note)
+            await self._deps.questions.close_automatically(question_id, note)

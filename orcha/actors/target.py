@@ -2,41 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import attrs
 
+from orcha.actors.deps import Announce
 from orcha.actors.mailbox import Mailbox, answer
 from orcha.actors.messages import Disable, Drain, Enable, RunDoctor, TargetMessage
+from orcha.doctor import Doctor, DoctorReport
 from orcha.model import Target, TargetStatus
-
-if TYPE_CHECKING:
-    from orcha.actors.orchestrator import Orchestrator
+from orcha.ports import Db
 
 
 @attrs.frozen(kw_only=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str = ""
-    required: bool = True
-
-
-@attrs.frozen(kw_only=True)
-class DoctorReport:
-    checks: tuple[Check, ...]
-
-    @property
-    def ok(self) -> bool:
-        return all(c.ok for c in self.checks if c.required)
-
-    @property
-    def missing(self) -> list[str]:
-        return [f"{c.name}: {c.detail}" if c.detail else c.name for c in self.checks if c.required and not c.ok]
-
-
-Doctor = Callable[[Target], Awaitable[DoctorReport]]
+class TargetDeps:
+    db: Db
+    doctor: Doctor
+    wake_scheduler: Callable[[], None]
+    announce: Announce
 
 
 @attrs.frozen(kw_only=True)
@@ -46,11 +29,13 @@ class TargetReply:
 
 
 class TargetActor:
-    def __init__(self, orchestrator: Orchestrator, target_id: str) -> None:
+    """The one writer of a target's status."""
+
+    def __init__(self, deps: TargetDeps, target_id: str) -> None:
         self.id = target_id
         self.name = f"target:{target_id}"
         self.mailbox: Mailbox[TargetMessage] = Mailbox(self.name)
-        self._orch = orchestrator
+        self._deps = deps
 
     async def run(self) -> None:
         try:
@@ -68,21 +53,21 @@ class TargetActor:
             self.mailbox.close()
 
     async def _move(self, status: TargetStatus, reason: str) -> TargetReply:
-        target = await self._orch.db.run(lambda s: s.set_target_status(self.id, status, reason=reason))
-        self._orch.scheduler.wake()
-        self._orch.announce("target", self.id)
+        target = await self._deps.db.run(lambda s: s.set_target_status(self.id, status, reason=reason))
+        self._deps.wake_scheduler()
+        self._deps.announce("target", self.id)
         return TargetReply(target=target)
 
     async def _enable(self) -> TargetReply:
-        current = await self._orch.db.run(lambda s: s.get_target(self.id))
+        current = await self._deps.db.run(lambda s: s.get_target(self.id))
         if current.status is TargetStatus.DRAINING:
             return await self._move(TargetStatus.ONLINE, "enabled by the user")
         return await self._doctor(enabling=True)
 
     async def _doctor(self, *, enabling: bool = False) -> TargetReply:
-        target = await self._orch.db.run(lambda s: s.get_target(self.id))
-        report = await self._orch.doctor(target)  # outside any transaction
-        await self._orch.db.run(
+        target = await self._deps.db.run(lambda s: s.get_target(self.id))
+        report = await self._deps.doctor(target)  # outside any transaction
+        await self._deps.db.run(
             lambda s: s.record_event(
                 "target_doctor", target_id=self.id, ok=report.ok, checks=[attrs.asdict(c) for c in report.checks]
             )

@@ -9,13 +9,10 @@ notice sums up the outcomes and the PRs.
 from __future__ import annotations
 
 import collections
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
 
 from orcha.model import Audience, ObjectiveStatus, PullRequest, Question, Session, SessionRole, SessionStatus
-
-if TYPE_CHECKING:
-    from orcha.actors.orchestrator import Orchestrator
+from orcha.ports import Db
 
 LIVE = ("queued", "waiting_capacity", "starting", "running", "waiting_input", "paused")
 
@@ -33,15 +30,18 @@ def compose(texts: Sequence[str]) -> str:
 
 
 class TeamNews:
-    def __init__(self, orchestrator: Orchestrator) -> None:
-        self._orch = orchestrator
+    """Writes notices for an objective's manager, then pokes it (``wake_manager``)."""
+
+    def __init__(self, db: Db, *, wake_manager: Callable[[str], None]) -> None:
+        self._db = db
+        self._wake_manager = wake_manager
 
     async def notify(self, objective_id: str, kind: str, text: str) -> None:
-        objective = await self._orch.db.run(lambda s: s.get_objective(objective_id))
+        objective = await self._db.run(lambda s: s.get_objective(objective_id))
         if objective.status is not ObjectiveStatus.ACTIVE:
             return  # its manager is ending too
-        await self._orch.db.run(lambda s: s.add_notice(objective_id, kind, text))
-        self._orch.wake_manager(objective_id)
+        await self._db.run(lambda s: s.add_notice(objective_id, kind, text))
+        self._wake_manager(objective_id)
 
     async def session_ended(self, session: Session) -> None:
         if session.role is not SessionRole.WORKER:
@@ -56,7 +56,7 @@ class TeamNews:
             f"worker_{session.status}",
             f"Worker {session.id} {verb}: {_short(session.status_reason) or 'no message'}",
         )
-        sessions = await self._orch.db.run(lambda s: s.list_sessions(objective_id=session.objective_id))
+        sessions = await self._db.run(lambda s: s.list_sessions(objective_id=session.objective_id))
         workers = [s for s in sessions if s.role is SessionRole.WORKER]
         if workers and not any(str(w.status) in LIVE for w in workers):
             await self.notify(session.objective_id, "team_finished", await self._team_summary(workers))
@@ -64,7 +64,7 @@ class TeamNews:
     async def _team_summary(self, workers: Sequence[Session]) -> str:
         counts = collections.Counter(str(w.status) for w in workers)
         outcome = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-        prs = await self._orch.db.run(lambda s: s.list_pull_requests(objective_id=workers[0].objective_id))
+        prs = await self._db.run(lambda s: s.list_pull_requests(objective_id=workers[0].objective_id))
         pr_text = "; ".join(f"#{p.number} {p.url} ({p.state})" for p in prs) or "none"
         return (
             f"Your team has finished ({outcome}). PRs: {pr_text}. Decide what comes next, or call "
@@ -99,7 +99,7 @@ class TeamNews:
     async def _asker(self, question: Question) -> Session | None:
         if question.asked_by is None:
             return None
-        return await self._orch.db.run(lambda s: s.get_session(question.asked_by or ""))
+        return await self._db.run(lambda s: s.get_session(question.asked_by or ""))
 
     async def pr_opened(self, pr: PullRequest) -> None:
         await self.notify(pr.objective_id, "pr_opened", f"Worker {pr.session_id} opened PR #{pr.number}: {pr.url}")

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 from orcha.actors.messages import Spawn
 from orcha.agents.tools import ToolOutcome
 from orcha.errors import InvalidInputError, NotFoundError, OrchaError
-from orcha.model import ObjectiveStatus, QuestionStatus, Session, SessionRole, WorkspaceKind
+from orcha.model import Objective, ObjectiveStatus, Question, QuestionStatus, Session, SessionRole, WorkspaceKind
+from orcha.ports import Db
 from orcha.validation import (
     BRANCH_LENGTH,
     ID_LENGTH,
@@ -30,7 +31,20 @@ from orcha.validation import (
 )
 
 if TYPE_CHECKING:
-    from orcha.actors.orchestrator import Orchestrator
+    from orcha.actors.pull_requests import PullRequestWorkflow
+    from orcha.actors.workspaces import WorkspaceManager
+
+
+class ToolOperations(Protocol):
+    """The operations the tools call (implemented by :class:`orcha.actors.operations.Operations`)."""
+
+    async def spawn(self, objective_id: str, spawn: Spawn) -> Session: ...
+    async def ask_user(self, session_id: str, text: str) -> Question: ...
+    async def finish_objective(
+        self, objective_id: str, status: ObjectiveStatus, *, summary: str | None = None, completed_by: str | None = None
+    ) -> Objective: ...
+    async def cancel_session(self, session_id: str, reason: str = ...) -> Session: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -223,8 +237,18 @@ def session_row(session: Session) -> dict[str, Any]:
 class SessionTools:
     """The tool surface of one session (implements :class:`orcha.agents.tools.ToolSurface`)."""
 
-    def __init__(self, orchestrator: Orchestrator, session_id: str) -> None:
-        self._orch = orchestrator
+    def __init__(
+        self,
+        operations: ToolOperations,
+        db: Db,
+        pull_requests: PullRequestWorkflow,
+        workspaces: WorkspaceManager,
+        session_id: str,
+    ) -> None:
+        self._ops = operations
+        self._db = db
+        self._prs = pull_requests
+        self._workspaces = workspaces
         self.session_id = session_id
         self._handlers: dict[str, Callable[[dict[str, Any]], Awaitable[ToolOutcome]]] = {
             spec.name: getattr(self, f"_{spec.name}") for spec in TOOL_SPECS
@@ -250,12 +274,12 @@ class SessionTools:
             )
 
     async def _me(self) -> Session:
-        return await self._orch.db.run(lambda s: s.get_session(self.session_id))
+        return await self._db.run(lambda s: s.get_session(self.session_id))
 
     async def _mine(self, session_id: str) -> Session:
         me = await self._me()
         try:
-            other = await self._orch.db.run(lambda s: s.get_session(session_id))
+            other = await self._db.run(lambda s: s.get_session(session_id))
         except NotFoundError:
             raise InvalidInputError(f"no session {session_id!r} in your objective", field="session") from None
         if other.objective_id != me.objective_id:
@@ -268,7 +292,7 @@ class SessionTools:
         me = await self._me()
         for dep in args.get("depends_on") or ():
             await self._mine(dep)
-        session = await self._orch.spawn(
+        session = await self._ops.spawn(
             me.objective_id,
             Spawn(
                 prompt=args["prompt"],
@@ -286,7 +310,7 @@ class SessionTools:
 
     async def _ask_user(self, args: dict[str, Any]) -> ToolOutcome:
         me = await self._me()
-        question = await self._orch.ask_user(me.id, args["question"])
+        question = await self._ops.ask_user(me.id, args["question"])
         return ToolOutcome(
             text=f"asked the user (question {question.id}); the answer will come as a message",
             data={"question_id": question.id},
@@ -294,7 +318,7 @@ class SessionTools:
 
     async def _publish_pr(self, args: dict[str, Any]) -> ToolOutcome:
         session_id = (await self._mine(args["session"])).id if args.get("session") else self.session_id
-        pr = await self._orch.pull_requests.publish(
+        pr = await self._prs.publish(
             session_id, title=args["title"], body=args.get("body") or "", actor=self.session_id
         )
         return ToolOutcome(
@@ -303,18 +327,18 @@ class SessionTools:
         )
 
     async def _update_pr(self, args: dict[str, Any]) -> ToolOutcome:
-        result = await self._orch.pull_requests.update(
+        result = await self._prs.update(
             self.session_id, args["pr"], force=bool(args.get("force")), reason=args.get("reason")
         )
         return ToolOutcome(text=result)
 
     async def _comment_pr(self, args: dict[str, Any]) -> ToolOutcome:
-        await self._orch.pull_requests.comment(self.session_id, args["pr"], args["body"])
+        await self._prs.comment(self.session_id, args["pr"], args["body"])
         return ToolOutcome(text="commented")
 
     async def _create_note(self, args: dict[str, Any]) -> ToolOutcome:
         me = await self._me()
-        note = await self._orch.db.run(
+        note = await self._db.run(
             lambda s: s.add_note(objective_id=me.objective_id, session_id=me.id, text=args["text"])
         )
         return ToolOutcome(text=f"noted ({note.id})", data={"note_id": note.id})
@@ -324,11 +348,11 @@ class SessionTools:
         if bool(args.get("path")) == bool(args.get("url")):
             raise InvalidInputError("record_artifact takes either a path or a url", field="path")
         if args.get("path"):
-            copy = await self._orch.workspaces.save_artifact(me, args["path"])
+            copy = await self._workspaces.save_artifact(me, args["path"])
             uri, kind = f"file://{copy}", "file"
         else:
             uri, kind = args["url"], "link"
-        artifact = await self._orch.db.run(
+        artifact = await self._db.run(
             lambda s: s.add_artifact(
                 objective_id=me.objective_id, session_id=me.id, name=args["name"], uri=uri, kind=kind
             )
@@ -337,7 +361,7 @@ class SessionTools:
 
     async def _mark_objective_done(self, args: dict[str, Any]) -> ToolOutcome:
         me = await self._me()
-        objective = await self._orch.finish_objective(
+        objective = await self._ops.finish_objective(
             me.objective_id, ObjectiveStatus.DONE, summary=args["summary"], completed_by=me.id
         )
         return ToolOutcome(text=f"objective {objective.id} is {objective.status}")
@@ -345,12 +369,12 @@ class SessionTools:
     async def _cancel_session(self, args: dict[str, Any]) -> ToolOutcome:
         target = await self._mine(args["session"])
         reason = args.get("reason") or f"canceled by {self.session_id}"
-        session = await self._orch.cancel_session(target.id, reason)
+        session = await self._ops.cancel_session(target.id, reason)
         return ToolOutcome(text=f"session {session.id} is {session.status}", data=session_row(session))
 
     async def _list_sessions(self, args: dict[str, Any]) -> ToolOutcome:
         me = await self._me()
-        sessions = await self._orch.db.run(lambda s: s.list_sessions(objective_id=me.objective_id))
+        sessions = await self._db.run(lambda s: s.list_sessions(objective_id=me.objective_id))
         rows = [session_row(s) for s in sessions]
         text = "\n".join(f"{r['id']} {r['role']} {r['agent']} {r['status']}" for r in rows)
         return ToolOutcome(text=text or "no sessions", data={"sessions": rows})
@@ -363,14 +387,14 @@ class SessionTools:
     async def _read_transcript(self, args: dict[str, Any]) -> ToolOutcome:
         session = await self._mine(args["session"])
         after, limit = args.get("after") or 0, args.get("limit") or 100
-        page = await self._orch.db.run(lambda s: s.read_transcript(session.id, after=after, limit=limit))
+        page = await self._db.run(lambda s: s.read_transcript(session.id, after=after, limit=limit))
         items = [{"seq": e.seq, "kind": str(e.kind), "body": e.body} for e in page.items]
         text = "\n".join(f"[{i['seq']}] {i['kind']}: {i['body']}" for i in items)
         return ToolOutcome(text=text or "no lines", data={"items": items, "next_after": page.next_after})
 
     async def _list_questions(self, args: dict[str, Any]) -> ToolOutcome:
         me = await self._me()
-        questions = await self._orch.db.run(
+        questions = await self._db.run(
             lambda s: s.list_questions(status=QuestionStatus.OPEN, objective_id=me.objective_id)
         )
         rows = [{"id": q.id, "audience": str(q.audience), "asked_by": q.asked_by, "text": q.text} for q in questions]
@@ -380,7 +404,7 @@ class SessionTools:
 
     async def _list_prs(self, args: dict[str, Any]) -> ToolOutcome:
         me = await self._me()
-        prs = await self._orch.db.run(lambda s: s.list_pull_requests(objective_id=me.objective_id))
+        prs = await self._db.run(lambda s: s.list_pull_requests(objective_id=me.objective_id))
         rows = [
             {
                 "id": p.id,

@@ -2,34 +2,37 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import trio
 
 from orcha.model import TranscriptKind, TranscriptLine
-
-if TYPE_CHECKING:
-    from orcha.actors.orchestrator import Orchestrator
+from orcha.ports import Db
 
 FLUSH_SECONDS = 0.25
 
 
 class TranscriptBuffer:
-    """Collects lines; :meth:`flush` writes them in one transaction (also every 0.25 s while :meth:`run`)."""
+    """Collects lines; :meth:`flush` writes them in one transaction (also every 0.25 s while :meth:`run`),
+    then calls ``on_flush``."""
 
-    def __init__(self, orchestrator: Orchestrator, session_id: str) -> None:
-        self._orch = orchestrator
+    def __init__(
+        self, db: Db, session_id: str, *, clock: Callable[[], float], on_flush: Callable[[], None] = lambda: None
+    ) -> None:
+        self._db = db
         self._session_id = session_id
+        self._clock = clock
+        self._on_flush = on_flush
         self._lines: list[TranscriptLine] = []
 
     def emit(self, kind: TranscriptKind, body: str) -> None:
-        self._lines.append(TranscriptLine(session_id=self._session_id, kind=kind, body=body, ts=self._orch.clock()))
+        self._lines.append(TranscriptLine(session_id=self._session_id, kind=kind, body=body, ts=self._clock()))
 
     async def flush(self) -> None:
         if self._lines:
             lines, self._lines = self._lines, []
-            await self._orch.db.run(lambda s: s.append_transcript(lines))
-            self._orch.transcript_appended(self._session_id)
+            await self._db.run(lambda s: s.append_transcript(lines))
+            self._on_flush()
 
     async def run(self) -> None:
         while True:

@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import TYPE_CHECKING
 
 import trio
 
+from orcha.actors.deps import Executors
 from orcha.errors import InvalidInputError
 from orcha.executor import CommandError, Executor
 from orcha.model import Session, Target, Workspace, WorkspaceKind
-
-if TYPE_CHECKING:
-    from orcha.actors.orchestrator import Orchestrator
+from orcha.ports import Db
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _BRANCH = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]{1,200}$")
@@ -56,8 +54,13 @@ def check_branch(name: str, field: str = "base_branch") -> str:
 
 
 class WorkspaceManager:
-    def __init__(self, orchestrator: Orchestrator) -> None:
-        self._orch = orchestrator
+    """Prepares sessions' checkouts on their targets, cleans them up per policy, and copies artifacts out."""
+
+    def __init__(self, db: Db, executors: Executors, *, cleanup: str = "keep", artifacts_root: str) -> None:
+        self._db = db
+        self._executors = executors
+        self._cleanup = cleanup
+        self._artifacts_root = artifacts_root
         self._mirror_locks: dict[tuple[str, str], trio.Lock] = {}
 
     def paths(self, target: Target, workspace: Workspace) -> tuple[str, str]:
@@ -69,11 +72,11 @@ class WorkspaceManager:
         """Make the session's checkout ready on its target; ``None`` for sessions without a workspace."""
         if session.workspace_id is None:
             return None
-        workspace = await self._orch.db.run(lambda s: s.get_workspace(session.workspace_id or ""))
+        workspace = await self._db.run(lambda s: s.get_workspace(session.workspace_id or ""))
         if session.target_id is None:
             raise CommandError(f"session {session.id} has no target to prepare its workspace on")
-        target = await self._orch.db.run(lambda s: s.get_target(session.target_id or ""))
-        executor = self._orch.executor_for(target)
+        target = await self._db.run(lambda s: s.get_target(session.target_id or ""))
+        executor = self._executors.for_target(target)
         mirror, path = self.paths(target, workspace)
         branch = self._branch_of(session, workspace)
         if workspace.repo is None:
@@ -84,7 +87,7 @@ class WorkspaceManager:
         else:
             await self._refresh_mirror(executor, target, workspace.repo, mirror)
             await self._clone(executor, workspace, mirror, path, branch)
-        return await self._orch.db.run(
+        return await self._db.run(
             lambda s: s.place_workspace(workspace.id, target_id=target.id, path=path, branch=branch)
         )
 
@@ -129,14 +132,14 @@ class WorkspaceManager:
 
     async def release(self, session: Session) -> None:
         """With the ``remove`` policy, delete an ended session's own checkout (isolated or PR branch)."""
-        if self._orch.config.workspace_cleanup != "remove" or session.workspace_id is None:
+        if self._cleanup != "remove" or session.workspace_id is None:
             return
-        workspace = await self._orch.db.run(lambda s: s.get_workspace(session.workspace_id or ""))
+        workspace = await self._db.run(lambda s: s.get_workspace(session.workspace_id or ""))
         if workspace.kind is WorkspaceKind.SHARED_SCRATCH or workspace.path is None or workspace.target_id is None:
             return
-        target = await self._orch.db.run(lambda s: s.get_target(workspace.target_id or ""))
-        (await self._orch.executor_for(target).run(["rm", "-rf", workspace.path])).check()
-        await self._orch.db.run(lambda s: s.forget_workspace_path(workspace.id, reason="session ended"))
+        target = await self._db.run(lambda s: s.get_target(workspace.target_id or ""))
+        (await self._executors.for_target(target).run(["rm", "-rf", workspace.path])).check()
+        await self._db.run(lambda s: s.forget_workspace_path(workspace.id, reason="session ended"))
 
     async def save_artifact(self, session: Session, relative_path: str) -> str:
         """Copy a file of the session's checkout to its private artifacts folder; returns the copy's path.
@@ -147,14 +150,14 @@ class WorkspaceManager:
         check_relative_path(relative_path)
         if session.workspace_id is None:
             raise InvalidInputError("this session has no checkout to take a file from", field="path")
-        workspace = await self._orch.db.run(lambda s: s.get_workspace(session.workspace_id or ""))
+        workspace = await self._db.run(lambda s: s.get_workspace(session.workspace_id or ""))
         if workspace.path is None or workspace.target_id is None:
             raise InvalidInputError("this session's checkout is not prepared", field="path")
-        target = await self._orch.db.run(lambda s: s.get_target(workspace.target_id or ""))
-        executor = self._orch.executor_for(target)
+        target = await self._db.run(lambda s: s.get_target(workspace.target_id or ""))
+        executor = self._executors.for_target(target)
         source = await self._contained_file(executor, workspace.path, relative_path)
         name = _SAFE.sub("-", relative_path.rstrip("/").rsplit("/", 1)[-1])[:100] or "artifact"
-        folder = f"{self._orch.config.artifacts_root.rstrip('/')}/{session.objective_id}/{session.id}"
+        folder = f"{self._artifacts_root.rstrip('/')}/{session.objective_id}/{session.id}"
         await executor.make_private_dir(folder)
         (await executor.run(["cp", "-P", "--", source, f"{folder}/{name}"])).check()
         return f"{folder}/{name}"

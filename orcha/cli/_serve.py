@@ -245,14 +245,20 @@ async def _serve(args: argparse.Namespace) -> None:
         config=config,
         clock=time.time,
     )
-    context = WebContext(orchestrator=orchestrator, reader=StoreGateway(reader), token=args.token)
+    context = WebContext(
+        operations=orchestrator.operations,
+        changes=orchestrator.changes,
+        agents=orchestrator,
+        reader=StoreGateway(reader),
+        token=args.token,
+    )
     policy = AccessPolicy(token=args.token, bind_host=args.host, allowed_hosts=tuple(args.allowed_host))
     app = create_asgi(context, policy)
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(orchestrator.run)
             urls = await nursery.start(functools.partial(serve_web, app, host=args.host, port=args.port))
-            orchestrator.mcp_base_url = urls[0]
+            orchestrator.mcp.base_url = urls[0]
             log.info(
                 "orcha is ready in %.2fs: dashboard on %s (database %s, %s agents%s, %s)",
                 time.monotonic() - started,

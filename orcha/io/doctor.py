@@ -8,7 +8,7 @@ import stat
 
 import trio
 
-from orcha.actors.target import Check, DoctorReport
+from orcha.doctor import Check, DoctorReport
 from orcha.io.private import PrivatePathError, ensure_private_dir
 from orcha.model import Target, TargetKind
 

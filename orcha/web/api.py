@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from quart import Blueprint, current_app, request
 
 from orcha.actors.messages import Disable, Drain, Enable, RunDoctor
-from orcha.actors.orchestrator import Orchestrator
+from orcha.actors.operations import Operations
 from orcha.errors import InvalidInputError, NotFoundError
 from orcha.io.store import MAX_PAGE
 from orcha.model import ObjectiveStatus, PRState, QuestionStatus, TargetKind
@@ -102,8 +102,8 @@ def context() -> WebContext:
     return ctx
 
 
-def orch() -> Orchestrator:
-    return context().orchestrator
+def orch() -> Operations:
+    return context().operations
 
 
 def guard(blueprint: Blueprint) -> None:

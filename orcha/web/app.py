@@ -59,6 +59,6 @@ def create_asgi(ctx: WebContext, policy: AccessPolicy | None = None) -> DrainReq
 
     ``policy`` defaults to a loopback bind requiring ``ctx.token`` (none: no authentication).
     """
-    orchestrator = ctx.orchestrator
-    router = Router(create_app(ctx), build_mcp_app(orchestrator), orchestrator.mcp_secret)  # type: ignore[arg-type]
+    mcp_app = build_mcp_app(ctx.reader, ctx.agents)
+    router = Router(create_app(ctx), mcp_app, ctx.agents.mcp_secret)  # type: ignore[arg-type]
     return DrainRequestBody(Gatekeeper(router, policy or AccessPolicy(token=ctx.token)))  # outermost: drain.py

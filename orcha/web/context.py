@@ -1,22 +1,34 @@
-"""What the web layer needs: the orchestrator for operations, a read-only gateway for reads, the token."""
+"""What the web layer is handed: the operations, the change feed, a read-only gateway, the agents' access."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import attrs
 
-from orcha.actors.orchestrator import Orchestrator
+from orcha.actors.changes import ChangeFeed
+from orcha.actors.operations import Operations
+from orcha.agents.tools import ToolSurface
 from orcha.ports import Db
 from orcha.store_port import StorePort
 
 R = TypeVar("R")
 
 
+class AgentAccess(Protocol):
+    """What ``/mcp/<session id>`` needs: the session's secret while it runs, and its tool surface."""
+
+    def mcp_secret(self, session_id: str) -> str | None: ...
+
+    def tools_for(self, session_id: str) -> ToolSurface: ...
+
+
 @attrs.frozen(kw_only=True)
 class WebContext:
-    orchestrator: Orchestrator
+    operations: Operations
+    changes: ChangeFeed
+    agents: AgentAccess
     reader: Db
     token: str | None = None
     keepalive_seconds: float = 15.0

@@ -26,8 +26,9 @@ from mcp.server.lowlevel.server import Server
 from mcp.server.transport_security import TransportSecuritySettings
 
 from orcha import __version__
-from orcha.actors.orchestrator import Orchestrator
 from orcha.actors.tools import tools_for_role
+from orcha.ports import Db
+from orcha.web.context import AgentAccess
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def _session_of(ctx: Any) -> str:
     return str(session_id)
 
 
-def build_mcp_app(orchestrator: Orchestrator) -> Any:
+def build_mcp_app(db: Db, agents: AgentAccess) -> Any:
     """The Starlette app of the MCP server (its path is ``/mcp``; the router maps sessions onto it).
 
     The SDK's own DNS-rebinding guard is off: :class:`orcha.web.security.Gatekeeper` checks Host and Origin
@@ -58,7 +59,7 @@ def build_mcp_app(orchestrator: Orchestrator) -> Any:
     """
 
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
-        session = await orchestrator.db.run(lambda s: s.get_session(_session_of(ctx)))
+        session = await db.run(lambda s: s.get_session(_session_of(ctx)))
         return types.ListToolsResult(
             tools=[
                 types.Tool(
@@ -73,7 +74,7 @@ def build_mcp_app(orchestrator: Orchestrator) -> Any:
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
         session_id = _session_of(ctx)
-        outcome = await orchestrator.tools_for(session_id).call(params.name, dict(params.arguments or {}))
+        outcome = await agents.tools_for(session_id).call(params.name, dict(params.arguments or {}))
         structured = json.loads(json.dumps(dict(outcome.data), default=str)) if outcome.data else None
         return types.CallToolResult(
             content=[types.TextContent(type="text", text=outcome.text)],

@@ -13,11 +13,11 @@ from typing import Any
 import trio
 from quart import Blueprint, Response, make_response, request, websocket
 
-from orcha.actors.orchestrator import Change
+from orcha.actors.changes import Change
 from orcha.ports import call
 from orcha.store_port import StorePort
 from orcha.validation import INT64_MAX
-from orcha.web.api import context, guard, orch, parse_int, query_int
+from orcha.web.api import context, guard, parse_int, query_int
 from orcha.web.json import to_data
 
 streams = Blueprint("streams", __name__)
@@ -76,7 +76,7 @@ async def session_stream(session_id: str) -> Response:
 
     async def body() -> AsyncIterator[bytes]:
         nonlocal cursor
-        async with ctx.orchestrator.subscribe() as changes:
+        async with ctx.changes.subscribe() as changes:
             yield b"retry: 2000\n\n"
             while True:
                 page = await ctx.read(call(StorePort.read_transcript, session_id, after=cursor, limit=PAGE))
@@ -108,7 +108,7 @@ async def events_stream() -> Response:
 
     async def body() -> AsyncIterator[bytes]:
         nonlocal cursor
-        async with ctx.orchestrator.subscribe() as changes:
+        async with ctx.changes.subscribe() as changes:
             yield b"retry: 2000\n\n"
             while True:
                 events = await ctx.read(call(StorePort.events_after, cursor, limit=PAGE))
@@ -126,7 +126,7 @@ async def events_stream() -> Response:
 @streams.websocket("/ws")
 async def dashboard_socket() -> None:
     """The dashboard's live channel: a snapshot, then one delta per changed row (coalesced)."""
-    async with orch().subscribe() as changes:
+    async with context().changes.subscribe() as changes:
         snapshot = await context().read(lambda s: s.dashboard())
         await websocket.send(json.dumps({"type": "snapshot", "dashboard": to_data(snapshot)}, default=str))
         while True:

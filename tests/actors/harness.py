@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 import trio
 
 from orcha.actors.orchestrator import LocalTarget, Orchestrator, OrchestratorConfig
-from orcha.actors.target import Check, DoctorReport
 from orcha.agents.contract import StartRequest
 from orcha.agents.fake import FakeProvider, Step
 from orcha.agents.registry import ProviderRegistry
 from orcha.agents.scripts import default_script
+from orcha.doctor import Check, DoctorReport
 from orcha.forge import FakeForge
 from orcha.io.gateway import StoreGateway
 from orcha.io.local_executor import LocalExecutor

@@ -42,8 +42,10 @@ async def test_only_regular_files_inside_the_checkout_are_recorded(tmp_path):
     )
     async with running(tmp_path, providers={"claude": fake(scripts)}, config=config) as orch:
         store = store_of(orch)
-        objective, _ = await orch.create_objective(title="t", prompt="p", agent="claude", repo=str(origin.path))
-        worker = await orch.spawn_session(objective.id, prompt="write a report")
+        objective, _ = await orch.operations.create_objective(
+            title="t", prompt="p", agent="claude", repo=str(origin.path)
+        )
+        worker = await orch.operations.spawn_session(objective.id, prompt="write a report")
 
         def checkout() -> pathlib.Path | None:
             session = store.get_session(worker.id)

@@ -48,19 +48,19 @@ async def test_the_manager_hears_every_kind_of_news_and_the_team_finishing(tmp_p
     forge = FakeForge()
     async with running(tmp_path, providers={"claude": provider}, forge=forge) as orch:
         store = store_of(orch)
-        objective, manager = await orch.create_objective(title="t", prompt="p", agent="claude")
-        ids = {name: (await orch.spawn_session(objective.id, prompt=name)).id for name in workers}
+        objective, manager = await orch.operations.create_objective(title="t", prompt="p", agent="claude")
+        ids = {name: (await orch.operations.spawn_session(objective.id, prompt=name)).id for name in workers}
         await _until(lambda: store.get_session(manager.id).status is S.WAITING_INPUT)
         await _until(lambda: store.get_session(ids["breaker"]).status is S.FAILED)
         [question] = store.list_questions(status=QuestionStatus.OPEN)
-        await orch.answer_question(question.id, "sqlite")
+        await orch.operations.answer_question(question.id, "sqlite")
         [pr] = store.list_pull_requests()
         forge.add_feedback(pr.url, author="rev", body="rename it")
         await orch.pr_monitor.poll_once()
         follow_up = next(s for s in store.list_sessions(objective_id=objective.id) if pr.id in s.prompt)
         await _until(lambda: store.get_session(ids["asker"]).status is S.COMPLETED)
-        await orch.cancel_session(ids["idler"], "not needed any more")
-        await orch.cancel_session(follow_up.id, "enough")
+        await orch.operations.cancel_session(ids["idler"], "not needed any more")
+        await orch.operations.cancel_session(follow_up.id, "enough")
         await _until(lambda: any("team has finished" in t for t in told(provider, manager.id)))
 
         news = "\n".join(told(provider, manager.id))
@@ -88,9 +88,9 @@ async def test_news_arriving_during_a_busy_turn_comes_in_one_turn_in_order(tmp_p
     provider = fake(team([Wait(100), EndTurn("busy turn over")], workers))
     async with running(tmp_path, providers={"claude": provider}) as orch:
         store = store_of(orch)
-        objective, manager = await orch.create_objective(title="t", prompt="p", agent="claude")
+        objective, manager = await orch.operations.create_objective(title="t", prompt="p", agent="claude")
         for name in workers:
-            await orch.spawn_session(objective.id, prompt=name)
+            await orch.operations.spawn_session(objective.id, prompt=name)
         await _until(lambda: len(told(provider, manager.id)) >= 1)
         [batch] = told(provider, manager.id)[:1]
         assert trio.current_time() >= 100  # delivered when the busy turn ended, not before
@@ -107,8 +107,8 @@ async def test_a_manager_with_live_workers_waits_and_says_so(tmp_path, autojump_
     provider = fake(team([EndTurn("spawned")], {"long": [Wait(5000), Complete("ok")]}))
     async with running(tmp_path, providers={"claude": provider}) as orch:
         store = store_of(orch)
-        objective, manager = await orch.create_objective(title="t", prompt="p", agent="claude")
-        worker = await orch.spawn_session(objective.id, prompt="long")
+        objective, manager = await orch.operations.create_objective(title="t", prompt="p", agent="claude")
+        worker = await orch.operations.spawn_session(objective.id, prompt="long")
         await _until(lambda: "waiting for its team" in (store.get_session(manager.id).status_reason or ""))
         session = store.get_session(manager.id)
         assert session.status is S.WAITING_INPUT and worker.id in session.status_reason
@@ -120,7 +120,7 @@ async def test_notices_stored_before_a_restart_are_delivered_once_after_it(tmp_p
     provider = fake(team([Wait(10_000), EndTurn("x")], {}))
     async with running(tmp_path, providers={"claude": provider}) as orch:
         store = store_of(orch)
-        objective, manager = await orch.create_objective(title="t", prompt="p", agent="claude")
+        objective, manager = await orch.operations.create_objective(title="t", prompt="p", agent="claude")
         await _until(lambda: store.get_session(manager.id).status is S.RUNNING)
         await orch.news.notify(objective.id, "test", "first stored notice")
         await orch.news.notify(objective.id, "test", "second stored notice")
@@ -141,7 +141,7 @@ async def test_a_stalled_manager_is_nudged_once_then_the_user_is_asked(tmp_path,
     provider = fake(team([EndTurn("")], {}))
     async with running(tmp_path, providers={"claude": provider}, config=config) as orch:
         store = store_of(orch)
-        objective, manager = await orch.create_objective(title="t", prompt="p", agent="claude")
+        objective, manager = await orch.operations.create_objective(title="t", prompt="p", agent="claude")
         await _until(lambda: store.get_session(manager.id).status is S.WAITING_INPUT)
         started = trio.current_time()
         await _until(lambda: told(provider, manager.id) == [NUDGE])
@@ -154,5 +154,5 @@ async def test_a_stalled_manager_is_nudged_once_then_the_user_is_asked(tmp_path,
         assert told(provider, manager.id) == [NUDGE]  # nudged once
         assert len(store.list_questions()) == 1  # asked once
         assert store.get_objective(objective.id).status is ObjectiveStatus.ACTIVE  # never ends by itself
-        await orch.answer_question(question.id, "wrap it up")
+        await orch.operations.answer_question(question.id, "wrap it up")
         await _until(lambda: "wrap it up" in told(provider, manager.id)[-1])

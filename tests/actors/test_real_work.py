@@ -50,13 +50,13 @@ async def test_two_workers_two_prs_each_branched_off_the_base_as_it_was_at_its_s
     forge = GitForge(local=LocalExecutor(), gh=str(FAKE_GH))
     async with running(tmp_path, providers={"claude": fake(scripts)}, forge=forge) as orch:
         store = store_of(orch)
-        objective, _ = await orch.create_objective(
+        objective, _ = await orch.operations.create_objective(
             title="t", prompt="p", agent="claude", repo=str(origin.path), base_branch="main"
         )
-        first = await orch.spawn_session(objective.id, prompt="part one")
+        first = await orch.operations.spawn_session(objective.id, prompt="part one")
         await until(lambda: store.get_session(first.id).status is S.COMPLETED)
         base_at_second = origin.commit("CHANGELOG.md", "moved\n", "upstream moves on")
-        second = await orch.spawn_session(objective.id, prompt="part two")
+        second = await orch.operations.spawn_session(objective.id, prompt="part two")
         await until(lambda: store.get_session(second.id).status is S.COMPLETED)
 
         prs = {p.session_id: p for p in store.list_pull_requests(objective_id=objective.id)}
@@ -78,9 +78,11 @@ async def test_review_feedback_spawns_a_follow_up_on_the_pr_branch_while_another
     forge = GitForge(local=LocalExecutor(), gh=str(FAKE_GH))
     async with running(tmp_path, providers={"claude": fake(scripts)}, forge=forge) as orch:
         store = store_of(orch)
-        objective, _ = await orch.create_objective(title="t", prompt="p", agent="claude", repo=str(origin.path))
-        first = await orch.spawn_session(objective.id, prompt="part one")
-        slow = await orch.spawn_session(objective.id, prompt="slow part two")
+        objective, _ = await orch.operations.create_objective(
+            title="t", prompt="p", agent="claude", repo=str(origin.path)
+        )
+        first = await orch.operations.spawn_session(objective.id, prompt="part one")
+        slow = await orch.operations.spawn_session(objective.id, prompt="slow part two")
         await until(lambda: store.get_session(first.id).status is S.COMPLETED)
         [pr] = store.list_pull_requests(objective_id=objective.id)
         head_before = origin.head(pr.branch)
@@ -107,7 +109,7 @@ async def test_review_feedback_spawns_a_follow_up_on_the_pr_branch_while_another
         assert store.get_pull_request(pr.id).head_sha == origin.head(pr.branch)
         assert any(e.kind == "pr_pushed" and e.data["pr_id"] == pr.id for e in store.events_after(0, limit=10_000))
         assert await orch.pr_monitor.poll_once() == 0  # the same review never spawns twice
-        await orch.cancel_session(slow.id, "test over")
+        await orch.operations.cancel_session(slow.id, "test over")
 
 
 async def test_push_safety_on_the_real_forge(tmp_path, gh_state):
@@ -115,9 +117,11 @@ async def test_push_safety_on_the_real_forge(tmp_path, gh_state):
     forge = GitForge(local=LocalExecutor(), gh=str(FAKE_GH))
     async with running(tmp_path, providers={"claude": fake(scripts)}, forge=forge) as orch:
         store = store_of(orch)
-        objective, _ = await orch.create_objective(title="t", prompt="p", agent="claude", repo=str(origin.path))
-        first = await orch.spawn_session(objective.id, prompt="linger one")
-        second = await orch.spawn_session(objective.id, prompt="linger two")
+        objective, _ = await orch.operations.create_objective(
+            title="t", prompt="p", agent="claude", repo=str(origin.path)
+        )
+        first = await orch.operations.spawn_session(objective.id, prompt="linger one")
+        second = await orch.operations.spawn_session(objective.id, prompt="linger two")
         await until(lambda: len(store.list_pull_requests(objective_id=objective.id)) == 2)
         prs = {p.session_id: p for p in store.list_pull_requests(objective_id=objective.id)}
         merged, closed = prs[first.id], prs[second.id]
@@ -169,8 +173,10 @@ async def test_artifacts_outlive_the_workspace_and_prune_removes_finished_checko
     )
     async with running(tmp_path, providers={"claude": fake(artifact_scripts)}, config=config) as orch:
         store = store_of(orch)
-        objective, _ = await orch.create_objective(title="t", prompt="p", agent="claude", repo=str(origin.path))
-        worker = await orch.spawn_session(objective.id, prompt="write a report")
+        objective, _ = await orch.operations.create_objective(
+            title="t", prompt="p", agent="claude", repo=str(origin.path)
+        )
+        worker = await orch.operations.spawn_session(objective.id, prompt="write a report")
         await until(lambda: store.get_session(worker.id).status is S.COMPLETED)
         artifacts = {a.name: a for a in store.list_artifacts(objective.id)}
         assert set(artifacts) == {"report", "design doc"}
@@ -203,8 +209,10 @@ async def test_the_remove_policy_deletes_a_checkout_when_its_session_ends(tmp_pa
     forge = GitForge(local=LocalExecutor(), gh=str(FAKE_GH))
     async with running(tmp_path, providers={"claude": fake(scripts)}, forge=forge, config=config) as orch:
         store = store_of(orch)
-        objective, _ = await orch.create_objective(title="t", prompt="p", agent="claude", repo=str(origin.path))
-        worker = await orch.spawn_session(objective.id, prompt="part one")
+        objective, _ = await orch.operations.create_objective(
+            title="t", prompt="p", agent="claude", repo=str(origin.path)
+        )
+        worker = await orch.operations.spawn_session(objective.id, prompt="part one")
         await until(
             lambda: (
                 store.list_workspaces(objective.id)

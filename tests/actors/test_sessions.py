@@ -40,11 +40,11 @@ async def test_steering_follows_the_session_mode(tmp_path, autojump_clock, inter
     )
     async with running(tmp_path, providers={"claude": provider}) as orch:
         store = store_of(orch)
-        objective, _ = await orch.create_objective(title="t", prompt="p", agent="claude")
-        worker = await orch.spawn_session(objective.id, prompt="w")
+        objective, _ = await orch.operations.create_objective(title="t", prompt="p", agent="claude")
+        worker = await orch.operations.spawn_session(objective.id, prompt="w")
         await _status_is(store, worker.id, S.RUNNING)
         await trio.sleep(10)  # inside the Wait step: mid-turn
-        await orch.steer(worker.id, "use the other API")
+        await orch.operations.steer(worker.id, "use the other API")
         await _status_is(store, worker.id, S.COMPLETED)
 
         session = store.get_session(worker.id)
@@ -71,24 +71,24 @@ async def test_steering_a_finished_session_is_refused(tmp_path, autojump_clock):
     provider = fake(idle_manager([Complete("quick")]))
     async with running(tmp_path, providers={"claude": provider}) as orch:
         store = store_of(orch)
-        objective, _ = await orch.create_objective(title="t", prompt="p", agent="claude")
-        worker = await orch.spawn_session(objective.id, prompt="w")
+        objective, _ = await orch.operations.create_objective(title="t", prompt="p", agent="claude")
+        worker = await orch.operations.spawn_session(objective.id, prompt="w")
         await _status_is(store, worker.id, S.COMPLETED)
         with pytest.raises(InvalidTransitionError):
-            await orch.steer(worker.id, "too late")
+            await orch.operations.steer(worker.id, "too late")
         with pytest.raises(InvalidTransitionError):
-            await orch.cancel_session(worker.id)
+            await orch.operations.cancel_session(worker.id)
 
 
 async def test_cancel_during_a_turn_wins_over_a_late_completion(tmp_path, autojump_clock):
     provider = fake(idle_manager([Say("starting"), Wait(1000), Complete("finished")]), late_completion=True)
     async with running(tmp_path, providers={"claude": provider}) as orch:
         store = store_of(orch)
-        objective, _ = await orch.create_objective(title="t", prompt="p", agent="claude")
-        worker = await orch.spawn_session(objective.id, prompt="w")
+        objective, _ = await orch.operations.create_objective(title="t", prompt="p", agent="claude")
+        worker = await orch.operations.spawn_session(objective.id, prompt="w")
         await _status_is(store, worker.id, S.RUNNING)
         await trio.sleep(5)
-        canceled = await orch.cancel_session(worker.id, "not needed any more")
+        canceled = await orch.operations.cancel_session(worker.id, "not needed any more")
         assert canceled.status is S.CANCELED
         assert canceled.status_reason == "not needed any more"
         assert [r.action for r in provider.received if r.session_id == worker.id] == ["start", "cancel"]
@@ -104,14 +104,14 @@ async def _trip_and_answer(tmp_path, worker_steps, guards, expect_in_reason, *, 
     config = OrchestratorConfig(guards=guards, pr_poll_interval=3600)
     async with running(tmp_path, providers={"claude": provider}, config=config) as orch:
         store = store_of(orch)
-        objective, _ = await orch.create_objective(title="t", prompt="p", agent="claude")
-        worker = await orch.spawn_session(objective.id, prompt="w")
+        objective, _ = await orch.operations.create_objective(title="t", prompt="p", agent="claude")
+        worker = await orch.operations.spawn_session(objective.id, prompt="w")
         await _status_is(store, worker.id, S.PAUSED)
         paused = store.get_session(worker.id)
         assert expect_in_reason in (paused.pause_reason or "")
         [question] = [q for q in store.list_questions(status=QuestionStatus.OPEN) if q.asked_by == worker.id]
         assert expect_in_reason in question.text
-        await orch.answer_question(question.id, "carry on, differently")
+        await orch.operations.answer_question(question.id, "carry on, differently")
         await _status_is(store, worker.id, S.COMPLETED, S.WAITING_INPUT)
         assert store.get_session(worker.id).pause_reason is None
         received = [r.text for r in provider.received if r.session_id == worker.id and r.action in ("send", "resume")]
@@ -145,14 +145,14 @@ async def test_the_no_progress_turns_guard_pauses_asks_and_resumes(tmp_path, aut
     config = OrchestratorConfig(guards=GuardConfig(no_progress_turns=3), pr_poll_interval=3600)
     async with running(tmp_path, providers={"claude": provider}, config=config) as orch:
         store = store_of(orch)
-        _objective, manager = await orch.create_objective(title="t", prompt="p", agent="claude")
+        _objective, manager = await orch.operations.create_objective(title="t", prompt="p", agent="claude")
         for n in range(2):
             await _status_is(store, manager.id, S.WAITING_INPUT)
-            await orch.steer(manager.id, f"nudge {n}")
+            await orch.operations.steer(manager.id, f"nudge {n}")
         await _status_is(store, manager.id, S.PAUSED)
         assert "no progress in 3 turns" in store.get_session(manager.id).pause_reason
         [question] = store.list_questions(status=QuestionStatus.OPEN)
-        await orch.answer_question(question.id, "go")
+        await orch.operations.answer_question(question.id, "go")
         await _status_is(store, manager.id, S.WAITING_INPUT)
         texts = [e.body for e in store.read_transcript(manager.id).items]
         assert "progress at last" in texts
@@ -192,8 +192,8 @@ async def test_exhaustion_falls_back_to_the_next_provider(tmp_path, autojump_clo
         tmp_path, providers={"claude": claude, "codex": codex}, fallback_order=("claude", "codex")
     ) as orch:
         store = store_of(orch)
-        objective, manager = await orch.create_objective(title="t", prompt="p", agent="codex")
-        worker = await orch.spawn_session(objective.id, prompt="w", agent="claude")
+        objective, manager = await orch.operations.create_objective(title="t", prompt="p", agent="codex")
+        worker = await orch.operations.spawn_session(objective.id, prompt="w", agent="claude")
         await _status_is(store, worker.id, S.COMPLETED)
         session = store.get_session(worker.id)
         assert session.agent == "codex"
@@ -207,12 +207,12 @@ async def test_with_no_provider_left_the_session_parks_asks_and_resumes_at_the_r
     claude = fake(_exhausting(3600))
     async with running(tmp_path, providers={"claude": claude}) as orch:
         store = store_of(orch)
-        objective, _ = await orch.create_objective(title="t", prompt="p", agent="claude")
-        worker = await orch.spawn_session(objective.id, prompt="w")
+        objective, _ = await orch.operations.create_objective(title="t", prompt="p", agent="claude")
+        worker = await orch.operations.spawn_session(objective.id, prompt="w")
         await _status_is(store, worker.id, S.PAUSED)
         assert "out of quota" in store.get_session(worker.id).pause_reason
         [question] = [q for q in store.list_questions(status=QuestionStatus.OPEN) if q.asked_by == worker.id]
-        second = await orch.spawn_session(objective.id, prompt="w2")
+        second = await orch.operations.spawn_session(objective.id, prompt="w2")
         await trio.sleep(1800)
         starts_before_reset = [r.session_id for r in claude.actions("start")]
         assert worker.id in starts_before_reset and second.id not in starts_before_reset
@@ -230,14 +230,14 @@ async def test_the_users_answer_lets_a_parked_session_retry_before_the_reset(tmp
     claude = fake(_exhausting(None))
     async with running(tmp_path, providers={"claude": claude}) as orch:
         store = store_of(orch)
-        objective, _ = await orch.create_objective(title="t", prompt="p", agent="claude")
-        worker = await orch.spawn_session(objective.id, prompt="w")
+        objective, _ = await orch.operations.create_objective(title="t", prompt="p", agent="claude")
+        worker = await orch.operations.spawn_session(objective.id, prompt="w")
         await _status_is(store, worker.id, S.PAUSED)
         await trio.sleep(10_000)
         assert len(claude.actions("start", worker.id)) == 1
         assert claude.actions("resume", worker.id) == []
         [question] = [q for q in store.list_questions(status=QuestionStatus.OPEN) if q.asked_by == worker.id]
-        await orch.answer_question(question.id, "I topped up the account")
+        await orch.operations.answer_question(question.id, "I topped up the account")
         await _status_is(store, worker.id, S.COMPLETED)
         assert [r.text for r in claude.actions("resume", worker.id)] == ["I topped up the account"]
         assert store.provider_limits() == []
@@ -251,10 +251,10 @@ async def test_a_failed_dependency_cancels_its_dependents(tmp_path, autojump_clo
 
     async with running(tmp_path, providers={"claude": fake(scripts)}) as orch:
         store = store_of(orch)
-        objective, _ = await orch.create_objective(title="t", prompt="p", agent="claude")
-        first = await orch.spawn_session(objective.id, prompt="first")
-        second = await orch.spawn_session(objective.id, prompt="second", depends_on=(first.id,))
-        third = await orch.spawn_session(objective.id, prompt="third", depends_on=(second.id,))
+        objective, _ = await orch.operations.create_objective(title="t", prompt="p", agent="claude")
+        first = await orch.operations.spawn_session(objective.id, prompt="first")
+        second = await orch.operations.spawn_session(objective.id, prompt="second", depends_on=(first.id,))
+        third = await orch.operations.spawn_session(objective.id, prompt="third", depends_on=(second.id,))
         await _status_is(store, third.id, S.CANCELED)
         assert store.get_session(first.id).status is S.FAILED
         assert store.get_session(second.id).status is S.CANCELED
@@ -270,8 +270,8 @@ async def test_fifty_sessions_never_exceed_a_capacity_of_three(tmp_path, autojum
     most = 0
     async with running(tmp_path, providers={"claude": provider}, config=config) as orch:
         store = store_of(orch)
-        objective, _manager = await orch.create_objective(title="t", prompt="p", agent="claude")
-        workers = [await orch.spawn_session(objective.id, prompt=f"w{n}") for n in range(50)]
+        objective, _manager = await orch.operations.create_objective(title="t", prompt="p", agent="claude")
+        workers = [await orch.operations.spawn_session(objective.id, prompt=f"w{n}") for n in range(50)]
 
         async def all_done() -> bool:
             nonlocal most
@@ -294,12 +294,12 @@ async def test_a_draining_target_takes_no_session(tmp_path, autojump_clock):
         [local] = store.list_targets()
         from orcha.actors.messages import Drain, Enable
 
-        await orch.target_request(local.id, Drain())
-        _objective, manager = await orch.create_objective(title="t", prompt="p", agent="claude")
+        await orch.operations.target_request(local.id, Drain())
+        _objective, manager = await orch.operations.create_objective(title="t", prompt="p", agent="claude")
         await trio.sleep(600)
         assert store.get_session(manager.id).status is S.WAITING_CAPACITY
         assert store.target_loads() == {}
-        reply = await orch.target_request(local.id, Enable())
+        reply = await orch.operations.target_request(local.id, Enable())
         assert reply.target.status is TargetStatus.ONLINE
         await _status_is(store, manager.id, S.RUNNING)
 
@@ -314,9 +314,9 @@ async def test_a_crashing_session_actor_fails_its_session_and_spares_its_sibling
 
     async with running(tmp_path, providers={"claude": fake(scripts)}) as orch:
         store = store_of(orch)
-        objective, _ = await orch.create_objective(title="t", prompt="p", agent="claude")
-        sibling = await orch.spawn_session(objective.id, prompt="steady")
-        bomb = await orch.spawn_session(objective.id, prompt="explode")
+        objective, _ = await orch.operations.create_objective(title="t", prompt="p", agent="claude")
+        sibling = await orch.operations.spawn_session(objective.id, prompt="steady")
+        bomb = await orch.operations.spawn_session(objective.id, prompt="explode")
         await _status_is(store, bomb.id, S.FAILED)
         assert "RuntimeError: the agent binary segfaulted" in store.get_session(bomb.id).status_reason
         assert any(e.kind == "actor_crashed" for e in store.events_after(0, session_id=bomb.id))
@@ -327,7 +327,7 @@ async def test_after_a_restart_live_sessions_are_requeued_and_resume_their_conve
     provider = fake(idle_manager([Wait(10_000)]))
     async with running(tmp_path, providers={"claude": provider}) as orch:
         store = store_of(orch)
-        _, manager = await orch.create_objective(title="t", prompt="p", agent="claude")
+        _, manager = await orch.operations.create_objective(title="t", prompt="p", agent="claude")
         await _status_is(store, manager.id, S.RUNNING)
         psid = store.get_session(manager.id).provider_session_id
     async with running(tmp_path, providers={"claude": provider}) as orch:
@@ -359,9 +359,9 @@ async def test_new_work_wakes_the_scheduler_at_once(tmp_path, autojump_clock):
         store = store_of(orch)
         await trio.sleep(100)  # the idle tick is an hour away
         started = trio.current_time()
-        objective, manager = await orch.create_objective(title="t", prompt="p", agent="claude")
+        objective, manager = await orch.operations.create_objective(title="t", prompt="p", agent="claude")
         await _status_is(store, manager.id, S.RUNNING)
-        worker = await orch.spawn_session(objective.id, prompt="w")
+        worker = await orch.operations.spawn_session(objective.id, prompt="w")
         await _status_is(store, worker.id, S.COMPLETED)
         assert trio.current_time() - started < 5
 
@@ -372,7 +372,7 @@ async def test_one_writer_per_workspace_the_second_session_waits_for_the_first(t
     provider = fake(idle_manager([Say("writing"), Wait(50), Complete("ok")]))
     async with running(tmp_path, providers={"claude": provider}) as orch:
         store = store_of(orch)
-        objective, _ = await orch.create_objective(title="t", prompt="p", agent="claude")
+        objective, _ = await orch.operations.create_objective(title="t", prompt="p", agent="claude")
         scratch = store.create_workspace(objective_id=objective.id, kind=WorkspaceKind.SHARED_SCRATCH)
         first = store.create_session(objective_id=objective.id, agent="claude", prompt="a", workspace_id=scratch.id)
         second = store.create_session(objective_id=objective.id, agent="claude", prompt="b", workspace_id=scratch.id)

@@ -13,7 +13,9 @@ async def test_an_objective_whose_manager_opens_two_independent_prs(tmp_path, au
     forge = FakeForge()
     async with running(tmp_path, forge=forge) as orch:
         store = store_of(orch)
-        objective, manager = await orch.create_objective(title="Port subsystem to Rust", prompt="...", agent="claude")
+        objective, manager = await orch.operations.create_objective(
+            title="Port subsystem to Rust", prompt="...", agent="claude"
+        )
 
         async def done() -> bool:
             return store.get_objective(objective.id).status is ObjectiveStatus.DONE
@@ -52,7 +54,7 @@ async def test_pr_feedback_spawns_a_follow_up_while_another_worker_runs(tmp_path
     forge = FakeForge()
     async with running(tmp_path, forge=forge, providers={"claude": fake(_feedback_script)}) as orch:
         store = store_of(orch)
-        objective, _ = await orch.create_objective(title="t", prompt="p", agent="claude")
+        objective, _ = await orch.operations.create_objective(title="t", prompt="p", agent="claude")
 
         async def first_pr() -> bool:
             return len(store.list_pull_requests(objective_id=objective.id)) == 1
@@ -88,7 +90,7 @@ async def test_feedback_is_not_spawned_again_after_a_restart(tmp_path, autojump_
     providers = {"claude": fake(_feedback_script)}
     async with running(tmp_path, forge=forge, providers=providers) as orch:
         store = store_of(orch)
-        objective, _ = await orch.create_objective(title="t", prompt="p", agent="claude")
+        objective, _ = await orch.operations.create_objective(title="t", prompt="p", agent="claude")
 
         async def first_pr() -> bool:
             return len(store.list_pull_requests(objective_id=objective.id)) == 1
@@ -108,8 +110,8 @@ async def test_a_worker_edit_shows_in_its_transcript(tmp_path, autojump_clock):
         tmp_path, providers={"claude": fake(lambda r: script if r.role is SessionRole.WORKER else [Wait(10_000)])}
     ) as orch:
         store = store_of(orch)
-        objective, _ = await orch.create_objective(title="t", prompt="p", agent="claude")
-        worker = await orch.spawn_session(objective.id, prompt="w")
+        objective, _ = await orch.operations.create_objective(title="t", prompt="p", agent="claude")
+        worker = await orch.operations.spawn_session(objective.id, prompt="w")
 
         async def completed() -> bool:
             return store.get_session(worker.id).status is SessionStatus.COMPLETED

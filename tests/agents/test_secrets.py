@@ -92,9 +92,9 @@ async def test_a_planted_secrets_folder_fails_the_session_clearly(tmp_path, fake
     os.makedirs(os.path.dirname(secrets_dir()), mode=0o700)
     os.symlink(elsewhere, secrets_dir())
     async with running(tmp_path, providers={"claude": ClaudeProvider()}) as orch:
-        orch.mcp_base_url = "http://127.0.0.1:9"
+        orch.mcp.base_url = "http://127.0.0.1:9"
         store = store_of(orch)
-        _, manager = await orch.create_objective(title="t", prompt="p", agent="claude")
+        _, manager = await orch.operations.create_objective(title="t", prompt="p", agent="claude")
         await until(lambda: store.get_session(manager.id).status is S.FAILED)
         reason = store.get_session(manager.id).status_reason or ""
     assert "symbolic link" in reason and secrets_dir() in reason
@@ -109,13 +109,13 @@ async def test_secrets_go_when_sessions_are_canceled_killed_or_orcha_stops(tmp_p
         orch, store = srv.orchestrator, srv.store
         sessions = []
         for title in ("canceled", "killed", "left running"):
-            _, manager = await orch.create_objective(title=title, prompt="slow", agent="claude")
+            _, manager = await orch.operations.create_objective(title=title, prompt="slow", agent="claude")
             sessions.append(manager.id)
             await until(lambda: len(secret_files()) == len(sessions))
         canceled, killed, _ = sessions
         await until(lambda: len(started(fake_clis)) == 3)
 
-        await orch.cancel_session(canceled, "enough")
+        await orch.operations.cancel_session(canceled, "enough")
         assert len(secret_files()) == 2 and not any(n.startswith(canceled) for n in secret_files())
 
         [pid] = [pid for pid, config in started(fake_clis).items() if os.path.basename(config).startswith(killed)]

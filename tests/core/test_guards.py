@@ -55,3 +55,12 @@ def test_a_guard_set_to_none_never_trips():
         assert trip is None
         state, trip = guards.on_model_calls(config, state, 10)
         assert trip is None
+
+
+def test_the_no_progress_clock_counts_time_in_turns_only():
+    config = GuardConfig(no_progress_seconds=60)
+    state = guards.fresh(0.0)
+    assert guards.progress_deadline(config, state) == 60.0
+    resumed = guards.on_turn_start(state, 3600.0)  # parked for an hour, then a new turn
+    assert guards.progress_deadline(config, resumed) == 3660.0
+    assert resumed.turns_without_progress == state.turns_without_progress

@@ -82,10 +82,12 @@ async def test_add_target_refuses_before_storing_or_creating_anything(tmp_path):
         before = store.list_targets()
         for work_root in (f"{tmp_path}/new\0root", f"{tmp_path}/a/../b", "relative"):
             with pytest.raises(InvalidInputError) as caught:
-                await orch.add_target(name="box2", kind=TargetKind.LOCAL, work_root=work_root, capacity_sessions=1)
+                await orch.operations.add_target(
+                    name="box2", kind=TargetKind.LOCAL, work_root=work_root, capacity_sessions=1
+                )
             assert caught.value.field == "work_root"
         with pytest.raises(InvalidInputError) as caught:
-            await orch.add_target(
+            await orch.operations.add_target(
                 name="box3", kind=TargetKind.SSH, host="-oProxyCommand=x", work_root="/w", capacity_sessions=1
             )
         assert caught.value.field == "host"

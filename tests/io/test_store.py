@@ -155,16 +155,16 @@ def test_targets_follow_their_state_machine(store):
         store.find_target("nowhere")
 
 
-def test_finishing_an_objective_cancels_its_live_sessions_in_the_same_transaction(store):
+def test_finishing_an_objective_leaves_its_sessions_to_their_actors(store):
     objective, manager = store.create_objective(title="t", prompt="p", agent="fake")
     done_worker = make_worker(store, objective.id)
     _run_to(store, done_worker.id, S.STARTING, S.RUNNING, S.COMPLETED)
     live_worker = make_worker(store, objective.id)
-    finished, ended = store.finish_objective(objective.id, ObjectiveStatus.DONE, summary="shipped")
+    finished = store.finish_objective(objective.id, ObjectiveStatus.DONE, summary="shipped")
     assert finished.status is ObjectiveStatus.DONE
     assert finished.summary == "shipped"
-    assert {s.id for s in ended} == {manager.id, live_worker.id}
-    assert all(s.status is S.CANCELED and s.status_reason == "objective done" for s in ended)
+    assert store.get_session(live_worker.id).status is S.QUEUED  # its actor, told by the objective, ends it
+    assert store.get_session(manager.id).status is S.QUEUED
     assert store.get_session(done_worker.id).status is S.COMPLETED
     with pytest.raises(InvalidTransitionError):
         store.finish_objective(objective.id, ObjectiveStatus.CANCELED)

@@ -83,12 +83,20 @@ async def served(
             local_target=LocalTarget(capacity_sessions=4, work_root=str(tmp_path / "work")),
             schedule_interval=0.5,
             pr_poll_interval=3600,
+            done_turn_grace=0.5,
         ),
         clock=time.time,
         local_executor=LocalExecutor(grace=1.0),
     )
     app = create_asgi(
-        WebContext(orchestrator=orchestrator, reader=StoreGateway(reader), token=token, keepalive_seconds=keepalive),
+        WebContext(
+            operations=orchestrator.operations,
+            changes=orchestrator.changes,
+            agents=orchestrator,
+            reader=StoreGateway(reader),
+            token=token,
+            keepalive_seconds=keepalive,
+        ),
         policy,
     )
     headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -96,7 +104,7 @@ async def served(
         async with trio.open_nursery() as nursery:
             await nursery.start(orchestrator.run)
             urls = await nursery.start(functools.partial(serve_web, app, host="127.0.0.1", port=0))
-            orchestrator.mcp_base_url = urls[0]
+            orchestrator.mcp.base_url = urls[0]
             async with httpx.AsyncClient(base_url=urls[0], headers=headers, timeout=30) as client:
                 yield Served(
                     url=urls[0], orchestrator=orchestrator, store=store, reader=reader, forge=forge, client=client

@@ -43,7 +43,7 @@ async def test_objectives_create_list_detail_cancel(tmp_path):
         second = (await srv.client.post("/api/objectives", json={"title": "t", "agent": "codex"})).json()
         canceled = await srv.client.post(f"/api/objectives/{second['id']}/cancel", json={"reason": "changed my mind"})
         assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
-        assert srv.store.get_session(second["manager_session_id"]).status is S.CANCELED
+        assert srv.store.get_session(second["manager_session_id"]).status is S.CANCELED  # ended before the reply
 
 
 @pytest.mark.parametrize(
@@ -109,7 +109,7 @@ async def test_sessions_messages_steer_cancel_resume_screen(tmp_path):
         _error(await srv.client.post(f"/api/sessions/{manager_id}/resume"), 409)
         _error(await srv.client.get(f"/api/sessions/{manager_id}/screen"), 409)
 
-        slow = await srv.orchestrator.spawn_session(
+        slow = await srv.orchestrator.operations.spawn_session(
             (await srv.client.post("/api/objectives", json={"title": "t2", "agent": "claude"})).json()["id"],
             prompt="slow worker",
         )
@@ -186,7 +186,14 @@ async def test_the_openapi_document_lists_every_route(tmp_path):
     async with served(tmp_path) as srv:
         doc = (await srv.client.get("/api/openapi.json")).json()
         assert doc["openapi"].startswith("3.1")
-        app = create_app(WebContext(orchestrator=srv.orchestrator, reader=srv.orchestrator.db))
+        orchestrator = srv.orchestrator
+        context = WebContext(
+            operations=orchestrator.operations,
+            changes=orchestrator.changes,
+            agents=orchestrator,
+            reader=orchestrator.db,
+        )
+        app = create_app(context)
         routes = {r.rule.replace("<", "{").replace(">", "}") for r in app.url_map.iter_rules()}
         api_routes = {r for r in routes if r.startswith("/api/") and r != "/api/openapi.json"}
         assert api_routes and api_routes <= set(doc["paths"])
@@ -226,7 +233,7 @@ async def test_resume_brings_a_paused_session_back(tmp_path):
 
     async with served(tmp_path, scripts=scripts) as srv:
         objective = (await srv.client.post("/api/objectives", json={"title": "t", "agent": "claude"})).json()
-        worker = await srv.orchestrator.spawn_session(objective["id"], prompt="w")
+        worker = await srv.orchestrator.operations.spawn_session(objective["id"], prompt="w")
         await eventually(lambda: srv.store.get_session(worker.id).status is S.PAUSED)
         assert "same error 3 times" in srv.store.get_session(worker.id).pause_reason
         resumed = await srv.client.post(f"/api/sessions/{worker.id}/resume", json={"text": "try once more"})

@@ -163,7 +163,7 @@ async def test_mcp_refusals_use_orcha_s_error_format(tmp_path):
         objective = (await srv.client.post("/api/objectives", json={"title": "t", "agent": "claude"})).json()
         manager = objective["manager_session_id"]
         await eventually(lambda: srv.store.get_session(manager).status is SessionStatus.RUNNING)
-        url, secret = srv.orchestrator.mcp_endpoint(manager)
+        url, secret = srv.orchestrator.mcp.endpoint(manager)
         assert srv.store.get_session(manager).role is SessionRole.MANAGER
         call = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
         headers = {"Authorization": f"Bearer {secret}", "Accept": "application/json, text/event-stream"}

@@ -62,7 +62,7 @@ async def test_sse_reconnect_with_last_event_id_gets_exactly_the_missed_lines(tm
         await _append(srv, sid, 11, 20)
         headers = {"Last-Event-ID": str(last_id)}
         async with srv.client.stream("GET", url, headers=headers) as response, trio.open_nursery() as nursery:
-            nursery.start_soon(srv.orchestrator.cancel_session, sid, "done watching")
+            nursery.start_soon(srv.orchestrator.operations.cancel_session, sid, "done watching")
             rest = await read_events(response, until_event="end")
         seqs = [int(e["id"]) for e in first] + [int(e["id"]) for e in rest if e.get("event") == "line"]
         total = srv.store.get_session(sid).transcript_seq

@@ -19,7 +19,6 @@ from orcha.model import (
 )
 from orcha.store_port import UNSET
 from orcha.transitions import (
-    sessions_ending_with_objective,
     validate_objective_transition,
     validate_session_transition,
 )
@@ -133,19 +132,8 @@ class SessionsMixin:
                 )
             return [_rows.objective(r) for r in rows]
 
-    def finish_objective(
-        self,
-        objective_id: str,
-        status: ObjectiveStatus,
-        *,
-        summary: str | None = None,
-        completed_by: str | None = None,
-    ) -> tuple[Objective, list[Session]]:
-        """End an objective (validated) and cancel its live sessions, in one transaction.
-
-        ``completed_by`` names the session (the manager) that declared the objective done: it completes
-        instead of being canceled. Returns the objective and the sessions that were ended because of it.
-        """
+    def finish_objective(self, objective_id: str, status: ObjectiveStatus, *, summary: str | None = None) -> Objective:
+        """End an objective (validated). Its live sessions are ended by their own actors, which it tells."""
         with self._db.write() as tx:
             current = load_objective(tx, objective_id)
             validate_objective_transition(current.status, status)
@@ -154,13 +142,7 @@ class SessionsMixin:
                 (status, summary, tx.now, objective_id),
             )
             tx.event("objective_status", objective_id=objective_id, old=current.status, new=status, summary=summary)
-            sessions = load_sessions(tx, "objective_id = ?", (objective_id,))
-            by_id = {s.id: s for s in sessions}
-            ended = []
-            for ending in sessions_ending_with_objective(status, sessions, completed_by=completed_by):
-                move_session(tx, by_id[ending.session_id], ending.status, ending.reason)
-                ended.append(load_session(tx, ending.session_id))
-            return load_objective(tx, objective_id), ended
+            return load_objective(tx, objective_id)
 
     # --- sessions -----------------------------------------------------------------------------------------
 

@@ -1,0 +1,47 @@
+"""Where commands run and where agents reach orcha: executors per target, and per-session MCP secrets."""
+
+from __future__ import annotations
+
+import secrets
+
+from orcha.executor import CommandError, Executor
+from orcha.model import Target, TargetKind
+from orcha.redact import DEFAULT_REDACTOR
+
+
+class LocalExecutors:
+    """:class:`~orcha.actors.deps.Executors` for this build: the local machine (SSH targets come later)."""
+
+    def __init__(self, local: Executor | None) -> None:
+        self._local = local
+
+    def for_target(self, target: Target) -> Executor:
+        if target.kind is TargetKind.LOCAL and self._local is not None:
+            return self._local
+        raise CommandError(f"no executor for target {target.name} ({target.kind}) in this build")
+
+
+class McpSecrets:
+    """Each running session's MCP URL and secret, minted at its start, forgotten at its end (memory only)."""
+
+    def __init__(self) -> None:
+        self.base_url: str | None = None
+        """Where sessions reach their MCP endpoint (``<base>/mcp/<session id>``); set once the server listens."""
+        self._secrets: dict[str, str] = {}
+
+    def endpoint(self, session_id: str) -> tuple[str | None, str | None]:
+        """The session's URL and secret (``None``s without a server)."""
+        if self.base_url is None:
+            return None, None
+        secret = self._secrets.get(session_id)
+        if secret is None:
+            secret = self._secrets[session_id] = secrets.token_urlsafe(32)
+            DEFAULT_REDACTOR.add_secret(secret)
+        return f"{self.base_url.rstrip('/')}/mcp/{session_id}", secret
+
+    def secret_of(self, session_id: str) -> str | None:
+        """The secret a request to ``/mcp/<session_id>`` must carry; ``None`` once the session has ended."""
+        return self._secrets.get(session_id)
+
+    def forget(self, session_id: str) -> None:
+        self._secrets.pop(session_id, None)

@@ -1,0 +1,43 @@
+"""The question desk: questions for the user (or the manager) are written, announced and told to the team."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from orcha.actors.deps import Announce
+from orcha.errors import ConflictError
+from orcha.model import Audience, Question, QuestionStatus
+from orcha.ports import Db
+
+
+class QuestionDesk:
+    """Opens questions and closes them when the asker was resumed some other way."""
+
+    def __init__(self, db: Db, announce: Announce, asked: Callable[[Question], Awaitable[None]]) -> None:
+        self._db = db
+        self._announce = announce
+        self._asked = asked
+
+    async def ask(self, objective_id: str, session_id: str | None, text: str, audience: Audience) -> Question:
+        question = await self._db.run(
+            lambda s: s.ask_question(objective_id=objective_id, asked_by=session_id, text=text, audience=audience)
+        )
+        self._announce("question", question.id)
+        await self._asked(question)
+        return question
+
+    async def close_automatically(self, question_id: str, note: str) -> None:
+        """Dismiss an open question with ``note`` (kept as a note of its objective); no-op if it is closed."""
+        with contextlib.suppress(ConflictError):
+            question = await self._db.run(
+                lambda s: s.close_question(question_id, QuestionStatus.DISMISSED, answer=note)
+            )
+            await self._db.run(
+                lambda s: s.add_note(
+                    objective_id=question.objective_id,
+                    session_id=question.asked_by,
+                    text=f"question {question_id} closed: {note}",
+                )
+            )
+            self._announce("question", question_id)
