@@ -55,3 +55,61 @@ def test_the_layout_has_every_package_of_the_design_card():
     for package in ("actors", "supervisors", "io", "web"):
         assert (ROOT / package / "__init__.py").exists()
     assert (ROOT.parent / "docs" / "design.md").exists()
+
+
+ACTORS = ROOT / "actors"
+COMPOSITION_ROOT = ACTORS / "orchestrator.py"
+
+
+def _all_imports(path: pathlib.Path) -> set[str]:
+    """Every module ``path`` imports, relative imports resolved, ``TYPE_CHECKING`` blocks included."""
+    names = _imports(path)
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+@pytest.mark.parametrize("path", sorted(ACTORS.glob("*.py")), ids=lambda p: p.name)
+def test_no_actor_module_knows_the_composition_root_or_the_operations(path):
+    """Components are handed what they use; none reaches for the Orchestrator or the Operations."""
+    if path == COMPOSITION_ROOT:
+        return
+    forbidden = {"orcha.actors.orchestrator", "orcha.actors.operations"}
+    if path.name == "operations.py":
+        forbidden = {"orcha.actors.orchestrator"}
+    found = {name for name in _all_imports(path) if any(name == f or name.startswith(f + ".") for f in forbidden)}
+    assert not found, f"actors/{path.name} imports {found}"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "io").rglob("*.py")), ids=lambda p: str(p.relative_to(ROOT)))
+def test_io_imports_nothing_from_the_actors(path):
+    found = {name for name in _all_imports(path) if name.startswith("orcha.actors")}
+    assert not found, f"{path.relative_to(ROOT)} imports {found}"
+
+
+def _status_writers() -> dict[str, set[str]]:
+    """Module → the store calls in it that move a session's, an objective's or a target's status (direct calls
+    and ``call(StorePort.…)``)."""
+    movers = {"update_session_status", "finish_objective", "set_target_status"}
+    writers: dict[str, set[str]] = {}
+    for path in MODULES:
+        if "io/store" in str(path) or path.name == "store_port.py":
+            continue  # the store implements the move; the question is who asks for it
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Attribute) and node.attr in movers:
+                writers.setdefault(str(path.relative_to(ROOT)), set()).add(node.attr)
+    return writers
+
+
+def test_each_status_has_one_writer_its_actor():
+    """Every place that moves a session, an objective or a target, listed: only its own actor."""
+    assert _status_writers() == {
+        "actors/session.py": {"update_session_status"},
+        "actors/objective.py": {"finish_objective"},
+        "actors/target.py": {"set_target_status"},
+    }
+    source = (ACTORS / "session.py").read_text()
+    assert source.count("update_session_status") == 1  # inside SessionActor._move, announced right after
+    store = (ROOT / "io" / "store" / "_sessions.py").read_text()
+    assert store.count("move_session(tx,") == 1  # and in the store, only update_session_status moves a session
