@@ -117,3 +117,27 @@ def test_each_status_has_one_writer_its_actor():
     assert source.count("update_session_status") == 1  # inside SessionActor._move, announced right after
     store = (ROOT / "io" / "store" / "_sessions.py").read_text()
     assert store.count("move_session(tx,") == 1  # and in the store, only update_session_status moves a session
+
+
+ACTOR_LAYERS = {
+    "mailbox": 1, "messages": 1, "changes": 1, "turns": 1, "deps": 1,
+    "questions": 2, "limits": 2, "endpoints": 2, "transcript_buffer": 2, "team_news": 2, "workspaces": 2,
+    "pull_requests": 2, "pr_monitor": 2, "tools": 2,
+    "session": 3, "session_host": 3, "session_events": 3, "session_pauses": 3, "session_manager": 3,
+    "objective": 3, "target": 3, "scheduler": 3,
+    "operations": 4,
+    "orchestrator": 5,
+}  # fmt: skip
+"""The layers of ``actors/`` as docs/design.md draws them: a module imports only from its layer or below."""
+
+
+def test_every_actor_module_has_a_layer():
+    modules = {p.stem for p in ACTORS.glob("*.py") if p.stem != "__init__"}
+    assert modules == set(ACTOR_LAYERS)
+
+
+@pytest.mark.parametrize("name", sorted(ACTOR_LAYERS))
+def test_actor_modules_import_only_from_their_layer_or_below(name):
+    imported = {n.split(".")[2] for n in _all_imports(ACTORS / f"{name}.py") if n.startswith("orcha.actors.")}
+    above = {m for m in imported if m in ACTOR_LAYERS and ACTOR_LAYERS[m] > ACTOR_LAYERS[name]}
+    assert not above, f"actors/{name} (layer {ACTOR_LAYERS[name]}) imports {above} from above it"
