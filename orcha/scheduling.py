@@ -11,12 +11,12 @@ from collections.abc import Collection, Iterable, Mapping
 
 import attrs
 
-from orcha.model import Session, SessionStatus, Target, TargetStatus
+from orcha.model import Session, SessionRole, SessionStatus, Target, TargetKind, TargetStatus
 
 LIVE_STATUSES = frozenset(
     {SessionStatus.STARTING, SessionStatus.RUNNING, SessionStatus.WAITING_INPUT, SessionStatus.PAUSED}
 )
-"""Sessions that have an actor and count against the global concurrency cap."""
+"""Sessions that have a process (or are about to): live workers count against the global cap."""
 
 RUNNABLE_STATUSES = (SessionStatus.QUEUED, SessionStatus.WAITING_CAPACITY)
 
@@ -25,6 +25,8 @@ RUNNABLE_STATUSES = (SessionStatus.QUEUED, SessionStatus.WAITING_CAPACITY)
 class StartOn:
     session_id: str
     target_id: str
+    slot: bool = True
+    """Workers hold one of the target's slots; managers take none (they mostly wait for their team)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -68,6 +70,20 @@ def choose_target(
     return best, ""
 
 
+def choose_manager_target(targets: Iterable[Target], *, pinned: str | None = None) -> tuple[Target | None, str]:
+    """Where a manager runs: the pinned target if online, else an online local target, else any online one.
+
+    Managers take no slot, so capacity does not matter; draining or offline targets take none.
+    """
+    candidates = [t for t in targets if pinned is None or t.id == pinned]
+    if pinned is not None and not candidates:
+        return None, f"pinned target {pinned} does not exist"
+    online = [t for t in candidates if t.status is TargetStatus.ONLINE]
+    if not online:
+        return None, "no online target" if pinned is None else f"pinned target is {candidates[0].status}"
+    return min(online, key=lambda t: (t.kind is not TargetKind.LOCAL, t.name)), ""
+
+
 def plan_tick(
     runnable: Iterable[Session],
     *,
@@ -76,11 +92,19 @@ def plan_tick(
     loads: Mapping[str, int],
     live_sessions: int,
     max_concurrent: int,
+    live_managers: int = 0,
+    max_managers: int = 8,
     unavailable_agents: Collection[str] = (),
 ) -> list[Decision]:
-    """Decide, oldest first, what happens to each runnable session this tick."""
+    """Decide, oldest first, what happens to each runnable session this tick.
+
+    The capacity model cannot deadlock: workers hold the targets' slots and count against ``max_concurrent``
+    (``live_sessions`` is the live workers); managers, which spend most of their life waiting for their team,
+    hold no slot and have a cap of their own (``max_managers``). A waiting manager never keeps a worker out.
+    """
     planned_loads = dict(loads)
     live = live_sessions
+    managers = live_managers
     decisions: list[Decision] = []
     for session in runnable:
         deps = [dependency_statuses.get(d) for d in session.depends_on]
@@ -99,6 +123,17 @@ def plan_tick(
             continue
         if session.agent in unavailable_agents:
             decisions.append(Hold(session_id=session.id, reason=f"{session.agent} is out of quota"))
+            continue
+        if session.role is SessionRole.MANAGER:
+            if managers >= max_managers:
+                decisions.append(AwaitCapacity(session_id=session.id, reason=f"cap of {max_managers} managers reached"))
+                continue
+            target, why = choose_manager_target(targets, pinned=session.target_id)
+            if target is None:
+                decisions.append(AwaitCapacity(session_id=session.id, reason=why))
+                continue
+            managers += 1
+            decisions.append(StartOn(session_id=session.id, target_id=target.id, slot=False))
             continue
         if live >= max_concurrent:
             decisions.append(AwaitCapacity(session_id=session.id, reason=f"global cap of {max_concurrent} reached"))

@@ -88,8 +88,8 @@ class StorePort(Protocol):
     def close_question(self, question_id: str, status: QuestionStatus, *, answer: str | None = None) -> Question:
         """Answer or dismiss an open question; a closed question cannot be closed again (ConflictError)."""
 
-    def count_sessions(self, statuses: Iterable[SessionStatus]) -> int:
-        """How many sessions are in one of ``statuses`` (served by the status index)."""
+    def count_sessions(self, statuses: Iterable[SessionStatus], *, role: SessionRole | None = None) -> int:
+        """How many sessions (of ``role``, if given) are in one of ``statuses`` (served by the status index)."""
 
     def create_objective(
         self,
@@ -273,6 +273,9 @@ class StorePort(Protocol):
 
     def release_locks_of(self, owner: str, *, reason: str) -> int:
         """Recovery: release every lock ``owner`` holds (an owner known to be dead). Returns how many."""
+
+    def place_session(self, target_id: str, session_id: str) -> SlotClaim:
+        """Put a session on a target without a slot (a manager), while the target takes sessions."""
 
     def release_target_slot(self, session_id: str) -> bool:
         """Give back the slot ``session_id`` holds; ``False`` when it held none."""

@@ -75,6 +75,9 @@ class LocalTarget:
 @attrs.frozen(kw_only=True)
 class OrchestratorConfig:
     max_concurrent: int = 8
+    """A cap on live workers across targets (each also holds a slot of its target)."""
+    max_managers: int = 8
+    """A cap on live managers; they hold no target slot, so a manager waiting for its team keeps no worker out."""
     schedule_interval: float = 2.0
     pr_poll_interval: float = 15.0
     guards: GuardConfig = GuardConfig()
@@ -115,7 +118,7 @@ class Orchestrator:
         announce = self.changes.announce
         self.scheduler = Scheduler(
             db, providers, clock=clock, sessions=self, max_concurrent=config.max_concurrent,
-            interval=config.schedule_interval,
+            max_managers=config.max_managers, interval=config.schedule_interval,
         )  # fmt: skip
         self.news = TeamNews(db, wake_manager=self._wake_manager)
         self.questions = QuestionDesk(db, announce, self.news.question_asked)
@@ -190,7 +193,12 @@ class Orchestrator:
         local = self.config.local_target
         if local is None:
             return
-        if any(t.name == local.name for t in await self.db.run(lambda s: s.list_targets())):
+        existing = [t for t in await self.db.run(lambda s: s.list_targets()) if t.name == local.name]
+        if existing:  # the flags given at this start win over what an earlier start stored
+            if existing[0].capacity_sessions != local.capacity_sessions:
+                target_id, capacity = existing[0].id, local.capacity_sessions
+                await self.db.run(lambda s: s.set_target_capacity(target_id, capacity))
+                self.changes.announce("target", target_id)
             return
         await self.operations.add_target(
             name=local.name, kind=TargetKind.LOCAL, work_root=local.work_root, capacity_sessions=local.capacity_sessions

@@ -11,7 +11,7 @@ import trio
 
 from orcha.agents.registry import ProviderRegistry
 from orcha.errors import OrchaError
-from orcha.model import LockKind, Session, SessionStatus
+from orcha.model import LockKind, Session, SessionRole, SessionStatus
 from orcha.ports import Db
 from orcha.scheduling import (
     LIVE_STATUSES,
@@ -52,6 +52,7 @@ class Scheduler:
         clock: Callable[[], float],
         sessions: ScheduledSessions,
         max_concurrent: int,
+        max_managers: int = 8,
         interval: float,
     ) -> None:
         self._db = db
@@ -59,6 +60,7 @@ class Scheduler:
         self._clock = clock
         self._sessions = sessions
         self._max_concurrent = max_concurrent
+        self._max_managers = max_managers
         self._interval = interval
         self._wake = trio.Event()
         self.ticks = 0
@@ -85,7 +87,8 @@ class Scheduler:
         dependency_statuses = await db.run(lambda s: s.session_statuses(deps))
         targets = await db.run(lambda s: s.list_targets())
         loads = await db.run(lambda s: s.target_loads())
-        live = await db.run(lambda s: s.count_sessions(LIVE_STATUSES))
+        live = await db.run(lambda s: s.count_sessions(LIVE_STATUSES, role=SessionRole.WORKER))
+        managers = await db.run(lambda s: s.count_sessions(LIVE_STATUSES, role=SessionRole.MANAGER))
         now = self._clock()
         unavailable = {a for a in {s.agent for s in runnable} if self._providers.choose(a, now) is None}
         decisions = plan_tick(
@@ -95,14 +98,16 @@ class Scheduler:
             loads=loads,
             live_sessions=live,
             max_concurrent=self._max_concurrent,
+            live_managers=managers,
+            max_managers=self._max_managers,
             unavailable_agents=unavailable,
         )
         by_id = {s.id: s for s in runnable}
         for decision in decisions:
             session = by_id[decision.session_id]
             match decision:
-                case StartOn(target_id=target_id):
-                    await self._start(session, target_id)
+                case StartOn(target_id=target_id, slot=slot):
+                    await self._start(session, target_id, slot=slot)
                 case AwaitCapacity(reason=reason):
                     if session.status is SessionStatus.QUEUED:
                         self._sessions.await_capacity(session.id, reason)
@@ -111,7 +116,7 @@ class Scheduler:
                 case Hold():
                     pass
 
-    async def _start(self, session: Session, target_id: str) -> None:
+    async def _start(self, session: Session, target_id: str, *, slot: bool) -> None:
         """Take the workspace's writer lock (if it has one), claim a slot, and tell the session to start."""
         session_id, status = session.id, session.status
         workspace = session.workspace_id
@@ -119,7 +124,10 @@ class Scheduler:
             lambda s: s.acquire_lock(LockKind.WORKSPACE, workspace, session_id)
         ):
             return  # another session writes there now; its end releases the lock and wakes us
-        claim = await self._db.run(lambda s: s.claim_target_slot(target_id, session_id))
+        if slot:
+            claim = await self._db.run(lambda s: s.claim_target_slot(target_id, session_id))
+        else:
+            claim = await self._db.run(lambda s: s.place_session(target_id, session_id))
         if not claim.granted:
             await self._release_workspace(session)
             if status is SessionStatus.QUEUED:

@@ -60,8 +60,21 @@ def add_arguments(parser: argparse.ArgumentParser, default_db: str) -> None:
     )
     parser.add_argument("--real-forge", action="store_true", help="git + gh instead of the in-memory fake forge")
     parser.add_argument("--tmux", action="store_true", help="run sessions in attachable tmux sessions")
-    parser.add_argument("--max-concurrent", type=int, default=8, help="global cap on live sessions (default: 8)")
-    parser.add_argument("--capacity", type=int, default=4, help="session slots of the local target (default: 4)")
+    parser.add_argument(
+        "--max-concurrent", type=int, default=8, help="global cap on live workers (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--max-managers",
+        type=int,
+        default=8,
+        help="cap on live managers, which take no worker slot (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--capacity",
+        type=int,
+        default=4,
+        help="worker slots of the local target; a change applies at the next start (default: %(default)s)",
+    )
     parser.add_argument(
         "--schedule-interval",
         type=float,
@@ -111,6 +124,8 @@ def check_arguments(args: argparse.Namespace) -> str | None:
         return f"--port must be between 0 and 65535, not {args.port}"
     if args.max_concurrent < 1:
         return "--max-concurrent must be at least 1"
+    if args.max_managers < 1:
+        return "--max-managers must be at least 1"
     if args.capacity < 0:
         return "--capacity must be >= 0"
     if args.schedule_interval <= 0:
@@ -230,6 +245,7 @@ async def _serve(args: argparse.Namespace) -> None:
     providers = build_providers(args)
     config = OrchestratorConfig(
         max_concurrent=args.max_concurrent,
+        max_managers=args.max_managers,
         schedule_interval=args.schedule_interval,
         local_target=LocalTarget(capacity_sessions=args.capacity),  # checkouts under <data dir>/work
         workspace_cleanup=args.workspace_cleanup,

@@ -8,11 +8,11 @@ from orcha.scheduling import AwaitCapacity, CancelForDependency, Hold, StartOn, 
 S = SessionStatus
 
 
-def _session(sid: str, *, depends_on=(), target_id=None, agent="claude") -> Session:
+def _session(sid: str, *, depends_on=(), target_id=None, agent="claude", role=SessionRole.WORKER) -> Session:
     return Session(
         id=sid,
         objective_id="o",
-        role=SessionRole.WORKER,
+        role=role,
         agent=agent,
         prompt="p",
         depends_on=depends_on,
@@ -91,3 +91,58 @@ def test_a_missing_dependency_cancels():
         max_concurrent=1,
     )
     assert isinstance(decision, CancelForDependency)
+
+
+def test_managers_take_no_slot_so_waiting_managers_never_starve_workers():
+    """Four objectives on a full target: the managers still start (no slot), and the workers take the slots."""
+    managers = [_session(f"m{n}", role=SessionRole.MANAGER) for n in range(4)]
+    workers = [_session(f"w{n}") for n in range(6)]
+    decisions = plan_tick(
+        [*managers, *workers],
+        dependency_statuses={},
+        targets=[_target("local", 4)],
+        loads={},
+        live_sessions=0,
+        max_concurrent=8,
+    )
+    starts = [d for d in decisions if isinstance(d, StartOn)]
+    assert [d.session_id for d in starts if not d.slot] == ["m0", "m1", "m2", "m3"]
+    assert [d.session_id for d in starts if d.slot] == ["w0", "w1", "w2", "w3"]  # the four worker slots
+    assert [d.session_id for d in decisions if isinstance(d, AwaitCapacity)] == ["w4", "w5"]
+
+
+def test_live_managers_count_against_their_own_cap_only():
+    decisions = plan_tick(
+        [_session("m", role=SessionRole.MANAGER), _session("w")],
+        dependency_statuses={},
+        targets=[_target("local", 1)],
+        loads={},
+        live_sessions=0,
+        max_concurrent=1,
+        live_managers=2,
+        max_managers=2,
+    )
+    assert decisions[0] == AwaitCapacity(session_id="m", reason="cap of 2 managers reached")
+    assert decisions[1] == StartOn(session_id="w", target_id="local")
+
+
+def test_a_manager_goes_to_an_online_target_never_a_draining_one():
+    targets = [_target("a", 0, TargetStatus.DRAINING), _target("b", 0)]
+    [decision] = plan_tick(
+        [_session("m", role=SessionRole.MANAGER)],
+        dependency_statuses={},
+        targets=targets,
+        loads={},
+        live_sessions=0,
+        max_concurrent=8,
+    )
+    assert decision == StartOn(session_id="m", target_id="b", slot=False)
+    [waits] = plan_tick(
+        [_session("m", role=SessionRole.MANAGER)],
+        dependency_statuses={},
+        targets=targets[:1],
+        loads={},
+        live_sessions=0,
+        max_concurrent=8,
+    )
+    assert isinstance(waits, AwaitCapacity) and "no online target" in waits.reason

@@ -310,3 +310,15 @@ def test_a_new_database_is_private(tmp_path):
         path = tmp_path / "fresh" / name
         if path.exists():
             assert path.stat().st_mode & 0o777 == 0o600, name
+
+
+def test_a_manager_is_placed_without_a_slot_and_never_on_a_draining_target(store):
+    target = make_target(store, capacity=0)
+    objective, manager = store.create_objective(title="t", prompt="p", agent="fake")
+    assert store.place_session(target.id, manager.id) is SlotClaim.CLAIMED
+    assert store.get_session(manager.id).target_id == target.id and store.target_loads() == {}
+    worker = make_worker(store, objective.id)
+    store.set_target_status(target.id, TargetStatus.DRAINING)
+    assert store.place_session(target.id, worker.id) is SlotClaim.TARGET_UNAVAILABLE
+    assert store.count_sessions([S.QUEUED], role=SessionRole.WORKER) == 1
+    assert store.count_sessions([S.QUEUED]) == 2

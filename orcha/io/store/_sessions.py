@@ -243,15 +243,18 @@ class SessionsMixin:
                 tx.execute("UPDATE sessions SET pause_reason = NULL WHERE id = ?", (session_id,))
             return load_session(tx, session_id)
 
-    def count_sessions(self, statuses: Iterable[SessionStatus]) -> int:
-        """How many sessions are in one of ``statuses`` (served by the status index)."""
+    def count_sessions(self, statuses: Iterable[SessionStatus], *, role: SessionRole | None = None) -> int:
+        """How many sessions (of ``role``, if given) are in one of ``statuses`` (served by the status index)."""
         wanted = [str(s) for s in statuses]
         if not wanted:
             return 0
+        where = f"status IN ({','.join('?' * len(wanted))})"
+        params: list[str] = list(wanted)
+        if role is not None:
+            where += " AND role = ?"
+            params.append(str(role))
         with self._db.read() as tx:
-            return int(
-                tx.value(f"SELECT COUNT(*) FROM sessions WHERE status IN ({','.join('?' * len(wanted))})", wanted)
-            )
+            return int(tx.value(f"SELECT COUNT(*) FROM sessions WHERE {where}", params))
 
     def session_statuses(self, session_ids: Iterable[str]) -> dict[str, SessionStatus]:
         """The status of each named session that exists."""

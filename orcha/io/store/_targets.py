@@ -158,6 +158,24 @@ class TargetsMixin:
             tx.event("slot_released", target_id=target_id, session_id=session_id)
             return True
 
+    def place_session(self, target_id: str, session_id: str) -> SlotClaim:
+        """Put a session on ``target_id`` without a slot (a manager): granted only while the target takes
+        sessions and the session has not ended."""
+        with self._db.write() as tx:
+            target = _load_target(tx, target_id)
+            status = tx.value("SELECT status FROM sessions WHERE id = ?", (session_id,))
+            if status is None:
+                raise NotFoundError("session", session_id)
+            if SessionStatus(status).is_terminal:
+                return SlotClaim.SESSION_ENDED
+            if not target.status.accepts_sessions:
+                return SlotClaim.TARGET_UNAVAILABLE
+            tx.execute(
+                "UPDATE sessions SET target_id = ?, updated_at = ? WHERE id = ?", (target_id, tx.now, session_id)
+            )
+            tx.event("session_placed", session_id=session_id, target_id=target_id)
+            return SlotClaim.CLAIMED
+
     def target_loads(self) -> dict[str, int]:
         """Claimed slots per target id (targets with none are absent)."""
         with self._db.read() as tx:
