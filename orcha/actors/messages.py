@@ -91,9 +91,18 @@ class SessionEnded:
     session_id: str
     status: SessionStatus
     reason: str | None = None
+    role: SessionRole = SessionRole.WORKER
 
 
-ObjectiveMessage = Spawn | Finish | SessionEnded
+@attrs.frozen(kw_only=True)
+class QuestionAnswered:
+    """The user answered a question the objective itself asked (e.g. why it has no manager)."""
+
+    question_id: str
+    answer: str
+
+
+ObjectiveMessage = Spawn | Finish | SessionEnded | QuestionAnswered
 
 # --- target actor ---------------------------------------------------------------------------------------
 

@@ -11,13 +11,31 @@ from typing import Protocol
 import attrs
 import trio
 
-from orcha.actors.deps import Announce
+from orcha.actors.deps import Announce, Questions
 from orcha.actors.mailbox import Mailbox, answer
-from orcha.actors.messages import Finish, ObjectiveEnded, ObjectiveMessage, SessionEnded, SessionMessage, Spawn
+from orcha.actors.messages import (
+    Finish,
+    ObjectiveEnded,
+    ObjectiveMessage,
+    QuestionAnswered,
+    SessionEnded,
+    SessionMessage,
+    Spawn,
+)
 from orcha.actors.workspaces import check_branch
 from orcha.agents.registry import ProviderRegistry
 from orcha.errors import ConflictError, InvalidInputError, OrchaError
-from orcha.model import Objective, Session, SessionRole, SessionStatus, WorkspaceKind
+from orcha.model import (
+    Audience,
+    Objective,
+    ObjectiveStatus,
+    QuestionStatus,
+    Session,
+    SessionMode,
+    SessionRole,
+    SessionStatus,
+    WorkspaceKind,
+)
 from orcha.ports import Db
 from orcha.transitions import dependents_to_cancel
 
@@ -45,10 +63,21 @@ class ObjectiveDeps:
     wake_scheduler: Callable[[], None]
     announce: Announce
     cancel_session: Callable[[str, str], Awaitable[Session]]
+    questions: Questions
+    notify_manager: Callable[[str, str, str], Awaitable[None]]
+    """Leave a notice for the objective's manager: ``(objective_id, kind, text)``."""
+    max_manager_restarts: int = 2
+
+
+MANAGER_GONE = (
+    "The manager of objective {objective} {how}: {reason}. Nothing moves until it has a manager. Answer to start a "
+    "new manager (your answer is passed to it as an instruction), or cancel the objective."
+)
 
 
 class ObjectiveActor:
-    """The one writer of an objective's status; it creates its sessions and tells them when it ends."""
+    """The one writer of an objective's status; it creates its sessions, tells them when it ends, and makes
+    sure an active objective always has a live manager or a question to the user saying why not."""
 
     def __init__(
         self, deps: ObjectiveDeps, objective_id: str, *, on_exit: Callable[[str], object] = lambda _: None
@@ -58,6 +87,8 @@ class ObjectiveActor:
         self.mailbox: Mailbox[ObjectiveMessage] = Mailbox(self.name)
         self._deps = deps
         self._on_exit = on_exit
+        self._manager_question: str | None = None
+        """The question asking the user what to do, while the objective has no manager."""
 
     async def run(self) -> None:
         """Handle messages until the objective ends."""
@@ -73,6 +104,8 @@ class ObjectiveActor:
                             return
                     case SessionEnded() as ended:
                         await self._session_ended(ended)
+                    case QuestionAnswered() as answered:
+                        await answer(envelope, functools.partial(self._answered, answered))
         finally:
             self.mailbox.close()
             self._on_exit(self.id)
@@ -143,6 +176,7 @@ class ObjectiveActor:
                     actor.mailbox.cast(ended)
                 else:
                     nursery.start_soon(tell, actor.mailbox)
+        await self.close_open_questions(f"objective {finish.status}")
         self._deps.wake_scheduler()
         self._deps.announce("objective", objective.id)
         return objective
@@ -150,6 +184,8 @@ class ObjectiveActor:
     async def _session_ended(self, ended: SessionEnded) -> None:
         if ended.status not in (SessionStatus.FAILED, SessionStatus.CANCELED):
             return
+        if ended.role is SessionRole.MANAGER:
+            await self._manager_ended(ended)
         sessions = await self._deps.db.run(lambda s: s.list_sessions(objective_id=self.id))
         for ending in dependents_to_cancel(ended.session_id, sessions):
             try:
@@ -158,3 +194,74 @@ class ObjectiveActor:
                 continue  # it ended meanwhile
             except OrchaError as exc:
                 log.warning("could not cancel dependent %s: %s", ending.session_id, exc)
+
+    # --- the objective supervisor: a live manager, or a question saying why not ------------------------------
+
+    async def _manager_ended(self, ended: SessionEnded) -> None:
+        """A manager failed or was canceled while the objective is active: restart it (through its provider's
+        resume) a bounded number of times, then ask the user."""
+        objective = await self._deps.db.run(lambda s: s.get_objective(self.id))
+        if objective.status is not ObjectiveStatus.ACTIVE:
+            return
+        sessions = await self._deps.db.run(lambda s: s.list_sessions(objective_id=self.id))
+        managers = [s for s in sessions if s.role is SessionRole.MANAGER]
+        if any(not m.status.is_terminal for m in managers):
+            return  # another manager already runs
+        failed = [m for m in managers if m.status is SessionStatus.FAILED]
+        reason = ended.reason or "no reason given"
+        if ended.status is SessionStatus.FAILED and len(failed) <= self._deps.max_manager_restarts:
+            note = f"Your previous session {ended.session_id} failed ({reason}); orcha restarted you."
+            await self._new_manager(objective, resume_from=ended.session_id, note=note)
+            return
+        how = "failed again after restarts" if ended.status is SessionStatus.FAILED else "was canceled"
+        question = await self._deps.questions.ask(
+            self.id, None, MANAGER_GONE.format(objective=self.id, how=how, reason=reason), Audience.USER
+        )
+        self._manager_question = question.id
+
+    async def _answered(self, answered: QuestionAnswered) -> None:
+        if answered.question_id != self._manager_question:
+            return
+        self._manager_question = None
+        objective = await self._deps.db.run(lambda s: s.get_objective(self.id))
+        if objective.status is not ObjectiveStatus.ACTIVE:
+            return
+        sessions = await self._deps.db.run(lambda s: s.list_sessions(objective_id=self.id))
+        last = max((s for s in sessions if s.role is SessionRole.MANAGER), key=lambda s: s.created_at, default=None)
+        note = f"The user started you again after the previous manager ended. Their instruction: {answered.answer}"
+        await self._new_manager(objective, resume_from=last.id if last else None, note=note)
+
+    async def _new_manager(self, objective: Objective, *, resume_from: str | None, note: str) -> Session:
+        """A new manager session for the objective, resuming the previous one's conversation when it had one."""
+        previous = None
+        if resume_from is not None:
+            previous = await self._deps.db.run(lambda s: s.get_session(resume_from))
+        agent = previous.agent if previous is not None else objective.agent
+        interactive = self._deps.providers.provider(agent).capabilities.interactive
+        mode = SessionMode.INTERACTIVE if interactive else SessionMode.NONINTERACTIVE
+        session = await self._deps.db.run(
+            lambda s: s.create_session(
+                objective_id=self.id, agent=agent, prompt=objective.prompt, role=SessionRole.MANAGER, mode=mode
+            )
+        )
+        psid = previous.provider_session_id if previous is not None else None
+        if psid is not None:
+            session = await self._deps.db.run(lambda s: s.set_session_fields(session.id, provider_session_id=psid))
+        await self._deps.notify_manager(self.id, "manager_restarted", note)
+        await self._deps.db.run(
+            lambda s: s.record_event(
+                "manager_restarted", objective_id=self.id, session_id=session.id, previous=resume_from
+            )
+        )
+        self._deps.start_session(session)
+        self._deps.announce("session", session.id)
+        self._deps.wake_scheduler()
+        return session
+
+    async def close_open_questions(self, reason: str) -> None:
+        """The objective ended: nobody will act on its open questions any more."""
+        questions = await self._deps.db.run(
+            lambda s: s.list_questions(status=QuestionStatus.OPEN, objective_id=self.id)
+        )
+        for question in questions:
+            await self._deps.questions.close_automatically(question.id, reason)

@@ -12,7 +12,18 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from orcha.actors.deps import Announce
-from orcha.actors.messages import Answer, CancelSession, Disable, Drain, Enable, Finish, RunDoctor, Spawn, Steer
+from orcha.actors.messages import (
+    Answer,
+    CancelSession,
+    Disable,
+    Drain,
+    Enable,
+    Finish,
+    QuestionAnswered,
+    RunDoctor,
+    Spawn,
+    Steer,
+)
 from orcha.actors.objective import ObjectiveActor
 from orcha.actors.questions import QuestionDesk
 from orcha.actors.session import SessionActor
@@ -210,6 +221,11 @@ class Operations:
             if actor is not None:
                 with contextlib.suppress(ConflictError):
                     await actor.mailbox.call(Answer(question_id=question_id, text=answer))
+        else:  # the objective asked it (e.g. it has no manager): it decides what the answer starts
+            objective_actor = self._actors.objective(question.objective_id)
+            if objective_actor is not None:
+                with contextlib.suppress(ConflictError):
+                    await objective_actor.mailbox.call(QuestionAnswered(question_id=question_id, answer=answer))
         return question
 
     # --- targets ------------------------------------------------------------------------------------------

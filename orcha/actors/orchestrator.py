@@ -157,6 +157,7 @@ class Orchestrator:
         self._objective_deps = ObjectiveDeps(
             db=db, providers=providers, start_session=self.start_session, sessions_of=self._session_actors_of,
             wake_scheduler=self.scheduler.wake, announce=announce, cancel_session=self.operations.cancel_session,
+            questions=self.questions, notify_manager=self.news.notify,
         )  # fmt: skip
         self._target_deps = TargetDeps(db=db, doctor=doctor, wake_scheduler=self.scheduler.wake, announce=announce)
         sup = config.intensity
@@ -307,7 +308,9 @@ class Orchestrator:
             actor = self._objectives.get(session.objective_id)
             if actor is not None:
                 actor.mailbox.cast(
-                    SessionEnded(session_id=session.id, status=session.status, reason=session.status_reason)
+                    SessionEnded(
+                        session_id=session.id, status=session.status, reason=session.status_reason, role=session.role
+                    )
                 )
 
     def transcript_appended(self, session_id: str) -> None:

@@ -46,7 +46,7 @@ from orcha.actors.turns import RunEnded, TurnCompletedOk, TurnInterrupted, TurnO
 from orcha.agents.contract import AgentEvent, AgentRun, StartRequest, TurnCompleted
 from orcha.errors import ConflictError, InvalidTransitionError, OrchaError
 from orcha.executor import Executor
-from orcha.model import Session, SessionMode, SessionRole, SessionStatus, TranscriptKind
+from orcha.model import ObjectiveStatus, Session, SessionMode, SessionRole, SessionStatus, TranscriptKind
 from orcha.ports import call
 from orcha.store_port import StorePort
 from orcha.supervisors import compact_reason
@@ -55,7 +55,7 @@ from orcha.transitions import sessions_ending_with_objective
 log = logging.getLogger(__name__)
 S = SessionStatus
 LATE_EVENT_GRACE = 1.0
-RESUMED = "orcha was restarted while you worked; carry on where you stopped."
+RESUMED = "You were restarted while you worked (orcha or your session stopped); carry on where you stopped."
 RESTARTED = "orcha restarted while it ran"
 STALE = frozenset({S.STARTING, S.RUNNING, S.WAITING_INPUT, S.PAUSED})
 """Live statuses that need a process: at orcha's start, a session found in one goes back to the queue."""
@@ -412,6 +412,7 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
 
     async def _after_turn(self, final: str, failed: bool) -> str | None:
         """What follows a completed turn: the next message to send, or ``None`` when the session is over."""
+        await self._end_if_objective_ended()
         if self._inputs:
             return self._inputs.popleft()
         news = await self._take_notices()
@@ -435,7 +436,18 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
             await self._move(S.RUNNING, None)
         return text
 
+    async def _end_if_objective_ended(self) -> None:
+        """No turn starts for a session whose objective has ended (its ``ObjectiveEnded`` may still be on its
+        way): the manager of a done objective completes, every other session is canceled."""
+        objective_id = self.objective_id
+        objective = await self._deps.db.run(lambda s: s.get_objective(objective_id))
+        if objective.status.is_terminal:
+            done_manager = objective.status is ObjectiveStatus.DONE and self.role is SessionRole.MANAGER
+            self._ending = (S.COMPLETED if done_manager else S.CANCELED, f"objective {objective.status}")
+            raise _End
+
     async def _turn_with(self, text: str, *, fresh_start: bool) -> TurnOutcome:
+        await self._end_if_objective_ended()
         provider = self._deps.providers.provider(self._agent)
         if fresh_start or (self._run is None and self._provider_session_id is None):
             await self._close_run()

@@ -368,6 +368,11 @@ class SessionTools:
 
     async def _cancel_session(self, args: dict[str, Any]) -> ToolOutcome:
         target = await self._mine(args["session"])
+        if target.id == self.session_id:
+            raise InvalidInputError(
+                "a manager may not cancel itself: call mark_objective_done, or ask_user if you are stuck",
+                field="session",
+            )
         reason = args.get("reason") or f"canceled by {self.session_id}"
         session = await self._ops.cancel_session(target.id, reason)
         return ToolOutcome(text=f"session {session.id} is {session.status}", data=session_row(session))

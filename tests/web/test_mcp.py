@@ -197,6 +197,10 @@ async def test_the_whole_loop_offline_with_a_fake_claude_speaking_mcp(tmp_path, 
         )
         objective = created.json()
         await eventually(lambda: srv.store.get_objective(objective["id"]).status is ObjectiveStatus.DONE, within=60)
+        # the manager that declared it done completes at its turn's end
+        await eventually(
+            lambda: all(s.status.is_terminal for s in srv.store.list_sessions(objective_id=objective["id"]))
+        )
         dashboard = (await srv.client.get("/api/dashboard")).json()
         sessions = [s for s in dashboard["sessions"] if s["objective_id"] == objective["id"]]
         assert sorted(s["role"] for s in sessions) == ["manager", "worker"]
