@@ -71,6 +71,9 @@ class SessionObserver(Protocol):
     async def session_moved(self, session: Session) -> None:
         """Announce it; if it ended: wake the scheduler, tell the manager and the objective."""
 
+    def session_updated(self, session: Session) -> None:
+        """Its usage or fields changed (not its status): announce it and what rolls it up."""
+
     def transcript_appended(self, session_id: str) -> None: ...
 
     def session_exited(self, session_id: str) -> None:

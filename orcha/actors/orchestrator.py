@@ -301,7 +301,9 @@ class Orchestrator:
     # --- what session actors tell the rest of orcha (their SessionObserver protocol) -----------------------
 
     async def session_moved(self, session: Session) -> None:
-        self.changes.announce("session", session.id)
+        self._announce_session(session)
+        if session.target_id is not None:  # a start claims a slot there, an end hands it back
+            self.changes.announce("target", session.target_id)
         if session.status.is_terminal:
             self.scheduler.wake()
             await self.news.session_ended(session)
@@ -312,6 +314,18 @@ class Orchestrator:
                         session_id=session.id, status=session.status, reason=session.status_reason, role=session.role
                     )
                 )
+
+    def session_updated(self, session: Session) -> None:
+        self._announce_session(session)
+
+    def _announce_session(self, session: Session) -> None:
+        """A session's row, its objective's roll-up, and (for a worker) its manager's count of live workers."""
+        self.changes.announce("session", session.id)
+        self.changes.announce("objective", session.objective_id)
+        if session.role is SessionRole.WORKER:
+            for actor in self._session_actors_of(session.objective_id):
+                if actor.role is SessionRole.MANAGER:
+                    self.changes.announce("session", actor.id)
 
     def transcript_appended(self, session_id: str) -> None:
         self.changes.announce("transcript", session_id)

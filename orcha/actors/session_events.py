@@ -42,9 +42,10 @@ class EventsMixin(SessionFields):
             case ProviderSessionStarted(provider_session_id=psid, attach_command=attach):
                 if psid != self._provider_session_id or attach:
                     self._provider_session_id = psid
-                    await self._deps.db.run(
+                    updated = await self._deps.db.run(
                         lambda s: s.set_session_fields(self.id, provider_session_id=psid, attach_command=attach)
                     )
+                    self._deps.observer.session_updated(updated)
             case TextOut(text=text):
                 self._emit(TranscriptKind.TEXT, text)
                 self._guard = guards.on_progress(self._guard, now)
@@ -82,3 +83,4 @@ class EventsMixin(SessionFields):
         delta = Usage(model_calls=usage.model_calls, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
         total = None if usage.cost_total_usd is None else self._cost_base + usage.cost_total_usd
         self._session = await self._deps.db.run(lambda s: s.add_session_usage(self.id, delta, cost_total_usd=total))
+        self._deps.observer.session_updated(self._session)
