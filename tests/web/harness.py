@@ -6,10 +6,13 @@ import contextlib
 import functools
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import attrs
 import httpx
 import trio
+from trio_websocket import ConnectionRejected, wrap_client_stream
 
 from orcha.actors.orchestrator import LocalTarget, Orchestrator, OrchestratorConfig
 from orcha.agents.contract import StartRequest
@@ -26,6 +29,8 @@ from orcha.web.app import create_asgi
 from orcha.web.context import WebContext
 from orcha.web.server import serve_web
 from tests.actors.harness import passing_doctor
+
+T = TypeVar("T")
 
 
 def quick_team(request: StartRequest) -> Sequence[Step]:
@@ -120,3 +125,52 @@ async def eventually(check: Callable[[], bool], *, within: float = 30.0) -> None
     with trio.fail_after(within):
         while not check():  # noqa: ASYNC110 - polling the store is the point
             await trio.sleep(0.05)
+
+
+async def take(items: AsyncIterator[T], enough: Callable[[T], bool]) -> list[T]:
+    """The items of an httpx response iterator (``aiter_lines()``, ``aiter_raw()``...) up to the first ``enough`` one.
+
+    httpx's iterators are a chain of async generators down to httpcore's, and leaving a loop over them early
+    abandons the whole chain to the garbage collector, whatever closes the response. The read is cancelled
+    instead: the cancellation is raised at the innermost await, in httpcore, and unwinds every generator of the
+    chain on its way out (httpcore closes the connection as it goes). The stream's end ends it as well.
+    """
+    taken: list[T] = []
+    with trio.CancelScope() as stop:
+        async for item in items:
+            if stop.cancel_called:
+                continue  # already read off the socket; the next read raises the cancellation
+            taken.append(item)
+            if enough(item):
+                stop.cancel()
+    return taken
+
+
+async def first_chunk(response: httpx.Response) -> bytes:
+    """The first bytes of a streamed response body (an SSE stream started), its generators closed."""
+    [chunk] = await take(response.aiter_raw(), lambda _: True)
+    return chunk
+
+
+async def websocket_refusal(url: str, extra_headers: list[tuple[Any, Any]] | None = None) -> ConnectionRejected:
+    """The server's refusal of a websocket handshake to ``url``; fails the test if the server accepts it.
+
+    The test owns the TCP connection: ``open_websocket_url`` leaves its own socket unclosed when the handshake
+    is rejected (trio-websocket's reader task raises ``ConnectionRejected`` without closing its stream).
+    """
+    parts = urlsplit(url)
+    assert parts.hostname and parts.port
+    resource = parts.path + (f"?{parts.query}" if parts.query else "")
+    rejection: ConnectionRejected | None = None
+    async with await trio.open_tcp_stream(parts.hostname, parts.port) as stream:
+        try:
+            async with trio.open_nursery() as nursery:
+                connection = await wrap_client_stream(
+                    nursery, stream, f"{parts.hostname}:{parts.port}", resource, extra_headers=extra_headers
+                )
+                await connection.aclose()
+        except* ConnectionRejected as group:
+            [rejection] = group.exceptions  # type: ignore[assignment]
+    if rejection is None:
+        raise AssertionError(f"the websocket handshake to {url} was accepted")
+    return rejection

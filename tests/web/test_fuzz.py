@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from orcha.agents.contract import StartRequest
 from orcha.agents.fake import Call, FakeProvider, Say, Step, Wait
 from orcha.model import SessionRole
-from tests.web.harness import eventually, served
+from tests.web.harness import eventually, first_chunk, served
 
 TOKEN = "fuzz-token-0123456789"
 EXAMPLES = 1200
@@ -284,7 +284,7 @@ async def _send(clients: dict[bool, httpx.AsyncClient], req: Req) -> Answer:
         if req.stream:
             async with client.stream(req.method, req.url, headers=req.headers, content=req.content) as response:
                 if response.status_code == 200:
-                    body = await response.aiter_raw().__anext__()  # the stream started; that is enough
+                    body = await first_chunk(response)  # the stream started; that is enough
                 else:
                     body = await response.aread()
         else:
