@@ -141,6 +141,7 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
                 nursery.start_soon(self._transcript.run)
                 with contextlib.suppress(_End):
                     await self._life()
+                self.mailbox.close()  # it is ending: later calls fail at once, not after the agent's kill
                 with trio.CancelScope(shield=True):
                     await self._close_run(wait_late=True)
                 nursery.cancel_scope.cancel()
@@ -244,7 +245,12 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
         async for envelope in self.mailbox:
             if self._ends_us(envelope.message) and self._interruptible is not None:
                 self._interruptible.cancel()
-            await self._inbox_send.send(envelope)
+            await self._put(envelope)
+
+    async def _put(self, item: _Item) -> None:
+        """Into the (unbounded) inbox with no cancel point before the put: what was taken is never lost."""
+        self._inbox_send.send_nowait(item)
+        await trio.lowlevel.cancel_shielded_checkpoint()
 
     def _ends_us(self, message: SessionMessage) -> bool:
         if isinstance(message, CancelSession):
@@ -499,14 +505,14 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
                     try:
                         event = await events.__anext__()
                     except StopAsyncIteration:
-                        await self._inbox_send.send(_RunClosed(generation))
+                        await self._put(_RunClosed(generation))
                         return
                     finally:
                         self._asked = False
-                    await self._inbox_send.send(_AgentItem(generation, event))
+                    await self._put(_AgentItem(generation, event))
             with trio.move_on_after(LATE_EVENT_GRACE):
                 async for event in events:
-                    await self._inbox_send.send(_AgentItem(generation, event))
+                    await self._put(_AgentItem(generation, event))
         finally:
             del self._pump_scopes[generation]
             self._pumps -= 1
