@@ -7,9 +7,10 @@ import itertools
 from typing import Protocol
 
 import attrs
+import trio
 
 from orcha.errors import ConflictError, NotFoundError
-from orcha.executor import Executor
+from orcha.executor import CommandError, Executor
 from orcha.model import PRState
 
 
@@ -70,6 +71,17 @@ class Forge(Protocol):
     ) -> ForgePR:
         """Open a pull request of ``branch`` into ``base``."""
 
+    async def find_open_pr(
+        self,
+        *,
+        repo: str,
+        branch: str,
+        workdir: str | None = None,
+        executor: Executor | None = None,
+    ) -> ForgePR | None:
+        """The open pull request of ``branch`` in ``repo``, if there is one (a publish adopts it, never opens a
+        second)."""
+
     async def refresh_pr(self, url: str) -> PRSnapshot:
         """The PR's state and head now, with all its review feedback."""
 
@@ -87,15 +99,34 @@ class _FakePR:
     comments: list[str] = attrs.Factory(list)
 
 
-class FakeForge:
-    """An in-memory forge. Pushes make new head shas; tests add reviews, merge and close PRs."""
+FORGE_OPERATIONS = ("push", "open_pr", "find_open_pr", "refresh_pr", "comment")
 
-    def __init__(self, base_url: str = "https://forge.example") -> None:
+
+class FakeForge:
+    """An in-memory forge. Pushes make new head shas; tests add reviews, merge and close PRs.
+
+    Like a real code host it takes time (``latency`` seconds per call, and a checkpoint always), refuses a
+    second open PR for a branch, and can be made to fail (:meth:`fail`), as a forge without ``gh`` does.
+    """
+
+    def __init__(self, base_url: str = "https://forge.example", *, latency: float = 0.0) -> None:
         self.base_url = base_url
+        self.latency = latency
         self._numbers = itertools.count(1)
         self._prs: dict[str, _FakePR] = {}
         self._heads: dict[tuple[str, str], str] = {}
+        self._failures: dict[str, str] = {}
         self.pushes: list[tuple[str, str, bool]] = []
+
+    async def _call(self, operation: str) -> None:
+        """A forge call takes time, and fails as configured."""
+        if self.latency > 0:
+            await trio.sleep(self.latency)
+        else:
+            await trio.lowlevel.checkpoint()
+        message = self._failures.get(operation)
+        if message is not None:
+            raise CommandError(message)
 
     async def push(
         self,
@@ -106,6 +137,7 @@ class FakeForge:
         force: bool = False,
         executor: Executor | None = None,
     ) -> str:
+        await self._call("push")
         previous = self._heads.get((repo, branch), "")
         sha = hashlib.sha1(f"{repo}:{branch}:{previous}:{len(self.pushes)}".encode()).hexdigest()
         self._heads[(repo, branch)] = sha
@@ -128,9 +160,58 @@ class FakeForge:
         workdir: str | None = None,
         executor: Executor | None = None,
     ) -> ForgePR:
+        await self._call("open_pr")
         head = self._heads.get((repo, branch))
         if head is None:
             raise ConflictError(f"branch {branch!r} was never pushed to {repo}")
+        existing = self._open_pr_of(repo, branch)
+        if existing is not None:
+            raise CommandError(f"a pull request for branch {branch!r} already exists: {existing.url}")
+        return self._new_pr(repo=repo, branch=branch, base=base, title=title, body=body, head=head)
+
+    async def find_open_pr(
+        self,
+        *,
+        repo: str,
+        branch: str,
+        workdir: str | None = None,
+        executor: Executor | None = None,
+    ) -> ForgePR | None:
+        await self._call("find_open_pr")
+        return self._open_pr_of(repo, branch)
+
+    async def refresh_pr(self, url: str) -> PRSnapshot:
+        await self._call("refresh_pr")
+        entry = self._entry(url)
+        return PRSnapshot(pr=entry.pr, feedback=tuple(entry.feedback))
+
+    async def comment(self, url: str, body: str) -> None:
+        await self._call("comment")
+        self._entry(url).comments.append(body)
+
+    def _open_pr_of(self, repo: str, branch: str) -> ForgePR | None:
+        for entry in self._prs.values():
+            if entry.repo == repo and entry.pr.branch == branch and entry.pr.state is PRState.OPEN:
+                return entry.pr
+        return None
+
+    # --- what a reviewer or the forge does, for tests and demos ---
+
+    def fail(self, operation: str, message: str | None) -> None:
+        """Make every ``operation`` (one of :data:`FORGE_OPERATIONS`) fail with ``message``; ``None`` heals it."""
+        if operation not in FORGE_OPERATIONS:
+            raise ValueError(f"no forge operation {operation!r}; one of {', '.join(FORGE_OPERATIONS)}")
+        if message is None:
+            self._failures.pop(operation, None)
+        else:
+            self._failures[operation] = message
+
+    def open_directly(self, *, repo: str, branch: str, base: str = "main", title: str = "opened by hand") -> ForgePR:
+        """Someone opens a PR at the forge, outside orcha (the branch is taken as pushed)."""
+        head = self._heads.setdefault((repo, branch), hashlib.sha1(f"{repo}:{branch}:by-hand".encode()).hexdigest())
+        return self._new_pr(repo=repo, branch=branch, base=base, title=title, body="", head=head)
+
+    def _new_pr(self, *, repo: str, branch: str, base: str, title: str, body: str, head: str) -> ForgePR:
         number = next(self._numbers)
         pr = ForgePR(
             url=f"{self.base_url}/{repo}/pull/{number}",
@@ -142,15 +223,6 @@ class FakeForge:
         )
         self._prs[pr.url] = _FakePR(pr=pr, repo=repo, title=title, body=body)
         return pr
-
-    async def refresh_pr(self, url: str) -> PRSnapshot:
-        entry = self._entry(url)
-        return PRSnapshot(pr=entry.pr, feedback=tuple(entry.feedback))
-
-    async def comment(self, url: str, body: str) -> None:
-        self._entry(url).comments.append(body)
-
-    # --- what a reviewer or the forge does, for tests and demos ---
 
     def add_feedback(self, url: str, *, author: str, body: str, kind: str = "comment") -> Feedback:
         entry = self._entry(url)

@@ -16,6 +16,7 @@ from orcha.forge import ORCHA_MARK, Feedback, ForgePR, PRSnapshot
 from orcha.model import PRState
 
 PR_FIELDS = "number,url,state,headRefName,baseRefName,headRefOid,reviews,comments"
+LIST_FIELDS = "number,url,state,headRefName,baseRefName,headRefOid"
 _STATES = {"OPEN": PRState.OPEN, "CLOSED": PRState.CLOSED, "MERGED": PRState.MERGED}
 
 
@@ -107,6 +108,29 @@ class GitForge:
         if not urls:
             raise CommandError(f"gh pr create printed no URL: {result.stdout.strip()[:200]}")
         return (await self.refresh_pr(urls[-1])).pr
+
+    async def find_open_pr(
+        self,
+        *,
+        repo: str,
+        branch: str,
+        workdir: str | None = None,
+        executor: Executor | None = None,
+    ) -> ForgePR | None:
+        runner = executor or self._local
+        argv = [self.gh, "pr", "list", "--head", branch, "--state", "open", "--json", LIST_FIELDS]
+        result = (await runner.run(argv, cwd=workdir)).check()
+        try:
+            items = json.loads(result.stdout or "[]")
+        except ValueError as exc:
+            raise CommandError(f"gh pr list did not return JSON: {exc}") from exc
+        if not isinstance(items, list):
+            raise CommandError("gh pr list did not return a list")
+        for item in items:
+            pr = parse_pr(item).pr
+            if pr.branch == branch and pr.state is PRState.OPEN:
+                return pr
+        return None
 
     async def refresh_pr(self, url: str) -> PRSnapshot:
         result = (await self._local.run([self.gh, "pr", "view", url, "--json", PR_FIELDS])).check()

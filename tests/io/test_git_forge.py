@@ -107,3 +107,30 @@ def test_parse_pr_reads_gh_json_and_skips_approvals_and_orcha():
     assert [(f.external_id, f.kind) for f in snapshot.feedback] == [("R1", "changes_requested"), ("C1", "comment")]
     with pytest.raises(CommandError):
         parse_pr({"number": 1})
+
+
+async def test_find_open_pr_lists_the_branch_s_open_pr_only(tmp_path, forge):
+    origin = Origin(tmp_path)
+    checkout = tmp_path / "work"
+    git("clone", "--quiet", str(origin.path), str(checkout))
+    git("checkout", "--quiet", "-b", "orcha/ses_1", cwd=checkout)
+    git("-c", "user.name=t", "-c", "user.email=t@e", "commit", "--quiet", "--allow-empty", "-m", "a", cwd=checkout)
+    repo, work = str(origin.path), str(checkout)
+    assert await forge.find_open_pr(repo=repo, branch="orcha/ses_1", workdir=work) is None
+    sha = await forge.push(repo=repo, branch="orcha/ses_1", workdir=work)
+    opened = await forge.open_pr(repo=repo, branch="orcha/ses_1", base="main", title="A", body="", workdir=work)
+
+    found = await forge.find_open_pr(repo=repo, branch="orcha/ses_1", workdir=work)
+    assert found == opened and found.head_sha == sha
+    assert await forge.find_open_pr(repo=repo, branch="orcha/ses_2", workdir=work) is None
+    gh("pr", "close", opened.url, state=tmp_path / "gh.json")
+    assert await forge.find_open_pr(repo=repo, branch="orcha/ses_1", workdir=work) is None
+
+
+async def test_a_missing_gh_is_a_command_error_naming_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("ORCHA_GH", str(tmp_path / "nowhere" / "gh"))
+    forge = GitForge(local=LocalExecutor())
+    with pytest.raises(CommandError, match=r"cannot run .*nowhere/gh"):
+        await forge.find_open_pr(repo="r", branch="b", workdir=str(tmp_path))
+    with pytest.raises(CommandError, match=r"cannot run .*nowhere/gh"):
+        await forge.open_pr(repo="r", branch="b", base="main", title="t", body="", workdir=str(tmp_path))
