@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Literal, TypeVar
 
+import attrs
 import trio
 
 from orcha.actors.deps import Announce, Executors, Questions
 from orcha.actors.messages import Spawn
 from orcha.actors.team_news import TeamNews
 from orcha.actors.workspaces import WorkspaceManager
-from orcha.errors import ConflictError, InvalidInputError, LockHeldError, PushRefusedError
-from orcha.executor import Executor
-from orcha.forge import Forge, PRSnapshot
+from orcha.errors import ConflictError, InvalidInputError, LockHeldError, OrchaError, PushRefusedError
+from orcha.executor import CommandError, Executor
+from orcha.forge import Forge, ForgePR, PRSnapshot
 from orcha.model import (
     Audience,
     LockKind,
@@ -29,10 +33,28 @@ from orcha.push import PushVerdict, evaluate_push
 from orcha.store_port import StorePort
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def branch_lock_key(repo: str, branch: str) -> str:
     return f"{repo}#{branch}"
+
+
+@attrs.frozen(kw_only=True)
+class Published:
+    """What a publish did: ``opened`` a new PR, ``adopted`` one already open at the forge for the branch, or
+    found the branch's PR ``existing`` in orcha (then it pushed what was new to it)."""
+
+    pr: PullRequest
+    how: Literal["opened", "adopted", "existing"]
+
+
+async def _step(what: str, work: Awaitable[T]) -> T:
+    """Run one git/gh step of a publish or an update; its failure names the step and keeps git's words."""
+    try:
+        return await work
+    except CommandError as exc:
+        raise CommandError(f"{what} failed: {exc}") from exc
 
 
 class PullRequestWorkflow:
@@ -60,6 +82,8 @@ class PullRequestWorkflow:
         self._announce = announce
         self._spawn = spawn
         self._default_repo = default_repo
+        self._local_locks: dict[str, trio.Lock] = {}
+        self._lock_users: collections.Counter[str] = collections.Counter()
 
     async def _repo_and_base(self, objective_id: str) -> tuple[str, str]:
         objective = await self._db.run(lambda s: s.get_objective(objective_id))
@@ -81,10 +105,12 @@ class PullRequestWorkflow:
         target = await self._db.run(lambda s: s.get_target(workspace.target_id or ""))
         return workspace.branch, workspace.path, self._executors.for_target(target)
 
-    async def publish(self, session_id: str, *, title: str, body: str, actor: str | None = None) -> PullRequest:
-        """Commit what is left, push the session's branch and open a PR (under the branch's one-updater lock).
+    async def publish(self, session_id: str, *, title: str, body: str, actor: str | None = None) -> Published:
+        """Commit what is left, push the session's branch and open its PR, all under the branch's lock.
 
-        ``actor`` is the session doing it (a manager may publish a worker's branch); it holds the lock.
+        One branch has one PR: a publish of a branch whose PR orcha already records pushes to it and returns
+        it; a PR already open at the forge for the branch is adopted. ``actor`` is the session doing it (a
+        manager may publish a worker's branch). A failed step raises, naming the step; nothing is recorded.
         """
         if not title.strip():
             raise InvalidInputError("a pull request needs a title", field="title")
@@ -92,33 +118,77 @@ class PullRequestWorkflow:
         repo, base = await self._repo_and_base(session.objective_id)
         checkout_branch, path, executor = await self._checkout(session)
         branch = checkout_branch or f"orcha/{session.id}"
-        existing = await self._db.run(lambda s: s.list_pull_requests(objective_id=session.objective_id))
-        for pr in existing:
-            if pr.branch == branch:
-                raise ConflictError(f"branch {branch} already has {pr.url}; use update_pr")
-        key = branch_lock_key(repo, branch)
-        async with self._branch_lock(key, actor or session_id):
+        async with self._branch_lock(branch_lock_key(repo, branch), actor or session_id):
+            stored = await self._stored_pr(session.objective_id, branch)
+            if stored is not None:
+                now, _ = await _step(f"reading PR #{stored.number} at the forge", self._sync(stored))
+                if now.state is not PRState.OPEN:
+                    raise ConflictError(
+                        f"branch {branch} already had PR #{now.number} ({now.url}), now {now.state}; "
+                        "use update_pr, or ask the manager"
+                    )
+                stored = now
             if path is not None and executor is not None:
-                await self._workspaces.commit_pending(executor, path, title)
-            await self._forge.push(repo=repo, branch=branch, workdir=path, executor=executor)
-            opened = await self._forge.open_pr(
-                repo=repo, branch=branch, base=base, title=title, body=body, workdir=path, executor=executor
+                await _step(
+                    "commit (of the changes left in the checkout)",
+                    self._workspaces.commit_pending(executor, path, title),
+                )
+            found: ForgePR | None = None
+            if stored is None:
+                found = await _step(
+                    f"looking for an open PR of {branch}",
+                    self._forge.find_open_pr(repo=repo, branch=branch, workdir=path, executor=executor),
+                )
+            sha = await _step(
+                f"push of {branch}",
+                self._forge.push(repo=repo, branch=branch, workdir=path, executor=executor),
             )
-        pr = await self._db.run(
-            lambda s: s.create_pull_request(
-                objective_id=session.objective_id,
-                session_id=session_id,
-                url=opened.url,
-                number=opened.number,
-                branch=branch,
-                base=base,
-                title=title,
-                head_sha=opened.head_sha,
+            if stored is not None:
+                known = stored
+                pr = await self._db.run(lambda s: s.update_pull_request(known.id, head_sha=sha))
+                if sha != known.head_sha:
+                    self._announce("pr", pr.id)
+                    await self._news.pr_updated(pr, actor or session_id, sha)
+                return Published(pr=pr, how="existing")
+            how: Literal["opened", "adopted"] = "adopted" if found is not None else "opened"
+            opened = found or await self._open(repo, branch, base, title, body, path, executor)
+            pr = await self._db.run(
+                lambda s: s.create_pull_request(
+                    objective_id=session.objective_id,
+                    session_id=session_id,
+                    url=opened.url,
+                    number=opened.number,
+                    branch=branch,
+                    base=opened.base or base,
+                    title=title,
+                    head_sha=sha or opened.head_sha,
+                )
             )
-        )
         self._announce("pr", pr.id)
         await self._news.pr_opened(pr)
-        return pr
+        return Published(pr=pr, how=how)
+
+    async def _stored_pr(self, objective_id: str, branch: str) -> PullRequest | None:
+        """The branch's PR as orcha records it: the open one if any, else the latest."""
+        prs = await self._db.run(lambda s: s.list_pull_requests(objective_id=objective_id))
+        mine = [pr for pr in prs if pr.branch == branch]
+        return next((pr for pr in mine if pr.state is PRState.OPEN), mine[-1] if mine else None)
+
+    async def _open(
+        self, repo: str, branch: str, base: str, title: str, body: str, path: str | None, executor: Executor | None
+    ) -> ForgePR:
+        """Open the PR; when the forge refuses because one is open for the branch now (opened elsewhere
+        meanwhile), adopt that one."""
+        try:
+            return await self._forge.open_pr(
+                repo=repo, branch=branch, base=base, title=title, body=body, workdir=path, executor=executor
+            )
+        except OrchaError as exc:
+            with contextlib.suppress(OrchaError):
+                found = await self._forge.find_open_pr(repo=repo, branch=branch, workdir=path, executor=executor)
+                if found is not None:
+                    return found
+            raise CommandError(f"opening the PR of {branch} failed: {exc}") from exc
 
     async def update(self, session_id: str, pr_id: str, *, force: bool = False, reason: str | None = None) -> str:
         """Push to a PR's branch if push safety allows; a closed PR asks the manager instead."""
@@ -150,9 +220,13 @@ class PullRequestWorkflow:
         _, path, executor = await self._checkout(session)
         async with self._branch_lock(branch_lock_key(repo, pr.branch), session_id):
             if path is not None and executor is not None:
-                await self._workspaces.commit_pending(executor, path, f"Update PR #{pr.number}")
-            sha = await self._forge.push(
-                repo=repo, branch=pr.branch, workdir=path, force=decision.force, executor=executor
+                await _step(
+                    "commit (of the changes left in the checkout)",
+                    self._workspaces.commit_pending(executor, path, f"Update PR #{pr.number}"),
+                )
+            sha = await _step(
+                f"push of {pr.branch}",
+                self._forge.push(repo=repo, branch=pr.branch, workdir=path, force=decision.force, executor=executor),
             )
         await self._db.run(lambda s: s.update_pull_request(pr.id, head_sha=sha))
         await self._db.run(
@@ -175,7 +249,7 @@ class PullRequestWorkflow:
             raise InvalidInputError("a comment needs a body", field="body")
         session = await self._db.run(lambda s: s.get_session(session_id))
         pr = await self._pr_in_objective(pr_id, session.objective_id)
-        await self._forge.comment(pr.url, body)
+        await _step(f"commenting on PR #{pr.number}", self._forge.comment(pr.url, body))
         await self._db.run(
             lambda s: s.record_event("pr_commented", objective_id=pr.objective_id, session_id=session_id, pr_id=pr.id)
         )
@@ -230,8 +304,21 @@ class PullRequestWorkflow:
         log.info("PR %s: %d new feedback item(s), follow-up %s", pr.url, len(pending), session.id)
         return 1
 
-    def _branch_lock(self, key: str, owner: str) -> _BranchLock:
-        return _BranchLock(self._db, key, owner)
+    @contextlib.asynccontextmanager
+    async def _branch_lock(self, key: str, owner: str) -> AsyncIterator[None]:
+        """One publish or update of a branch at a time: a trio lock in this process (the store's lock
+        re-admits its owner, so it alone would let one session's parallel calls through), the store's lock
+        across processes and sessions."""
+        lock = self._local_locks.setdefault(key, trio.Lock())
+        self._lock_users[key] += 1
+        try:
+            async with lock, _BranchLock(self._db, key, owner):
+                yield
+        finally:
+            self._lock_users[key] -= 1
+            if self._lock_users[key] <= 0:
+                del self._lock_users[key]
+                self._local_locks.pop(key, None)
 
 
 class _BranchLock:

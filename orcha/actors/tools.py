@@ -7,6 +7,7 @@ objective and refusals come back as error outcomes with a clear message; nothing
 
 from __future__ import annotations
 
+import collections
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -318,22 +319,41 @@ class SessionTools:
 
     async def _publish_pr(self, args: dict[str, Any]) -> ToolOutcome:
         session_id = (await self._mine(args["session"])).id if args.get("session") else self.session_id
-        pr = await self._prs.publish(
-            session_id, title=args["title"], body=args.get("body") or "", actor=self.session_id
-        )
+        try:
+            published = await self._prs.publish(
+                session_id, title=args["title"], body=args.get("body") or "", actor=self.session_id
+            )
+        except OrchaError as exc:  # the agent must see that nothing was published, and why
+            return ToolOutcome(
+                text=f"publish_pr failed, no pull request was opened: {exc}", data={"error": exc.code}, is_error=True
+            )
+        pr = published.pr
+        done = {
+            "opened": "opened",
+            "adopted": "adopted the PR already open at the forge:",
+            "existing": "pushed to the branch's PR, already open:",
+        }[published.how]
         return ToolOutcome(
-            text=f"opened {pr.url} (PR #{pr.number}, id {pr.id})",
-            data={"pr_id": pr.id, "url": pr.url, "number": pr.number},
+            text=f"{done} {pr.url} (PR #{pr.number}, id {pr.id})",
+            data={"pr_id": pr.id, "url": pr.url, "number": pr.number, "how": published.how},
         )
 
     async def _update_pr(self, args: dict[str, Any]) -> ToolOutcome:
-        result = await self._prs.update(
-            self.session_id, args["pr"], force=bool(args.get("force")), reason=args.get("reason")
-        )
+        try:
+            result = await self._prs.update(
+                self.session_id, args["pr"], force=bool(args.get("force")), reason=args.get("reason")
+            )
+        except OrchaError as exc:
+            return ToolOutcome(
+                text=f"update_pr failed, nothing was pushed: {exc}", data={"error": exc.code}, is_error=True
+            )
         return ToolOutcome(text=result)
 
     async def _comment_pr(self, args: dict[str, Any]) -> ToolOutcome:
-        await self._prs.comment(self.session_id, args["pr"], args["body"])
+        try:
+            await self._prs.comment(self.session_id, args["pr"], args["body"])
+        except OrchaError as exc:
+            return ToolOutcome(text=f"comment_pr failed: {exc}", data={"error": exc.code}, is_error=True)
         return ToolOutcome(text="commented")
 
     async def _create_note(self, args: dict[str, Any]) -> ToolOutcome:
@@ -361,10 +381,21 @@ class SessionTools:
 
     async def _mark_objective_done(self, args: dict[str, Any]) -> ToolOutcome:
         me = await self._me()
+        facts = await self._facts(me.objective_id)
         objective = await self._ops.finish_objective(
-            me.objective_id, ObjectiveStatus.DONE, summary=args["summary"], completed_by=me.id
+            me.objective_id, ObjectiveStatus.DONE, summary=f"{facts} Manager: {args['summary']}", completed_by=me.id
         )
-        return ToolOutcome(text=f"objective {objective.id} is {objective.status}")
+        return ToolOutcome(text=f"objective {objective.id} is {objective.status}. {facts}")
+
+    async def _facts(self, objective_id: str) -> str:
+        """What the store says the team did, so a summary never claims work that did not happen."""
+        sessions = await self._db.run(lambda s: s.list_sessions(objective_id=objective_id))
+        prs = await self._db.run(lambda s: s.list_pull_requests(objective_id=objective_id))
+        workers = [s for s in sessions if s.role is SessionRole.WORKER]
+        counts = collections.Counter(str(w.status) for w in workers)
+        outcome = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
+        pr_text = ", ".join(f"#{p.number} ({p.state})" for p in prs) or "none"
+        return f"Workers: {outcome}. PRs: {pr_text}."
 
     async def _cancel_session(self, args: dict[str, Any]) -> ToolOutcome:
         target = await self._mine(args["session"])

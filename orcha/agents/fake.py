@@ -45,10 +45,16 @@ class Say:
 
 @attrs.frozen
 class Call:
-    """Call an orchestrator tool (spawn_session, publish_pr, …) through the session's tool surface."""
+    """Call an orchestrator tool (spawn_session, publish_pr, …) through the session's tool surface.
+
+    ``on_error``: what a careful agent does when the call comes back an error — these steps replace the rest
+    of the script, with ``{error}`` in their text replaced by the tool's message. Without it the script
+    carries on (the error shows in the transcript).
+    """
 
     tool: str
     arguments: Mapping[str, Any] = attrs.field(factory=dict)
+    on_error: tuple[Step, ...] | None = attrs.field(default=None, kw_only=True)
 
 
 @attrs.frozen
@@ -111,6 +117,18 @@ Step = Say | Call | Edit | Ask | Fail | Exhaust | Wait | EndTurn | Complete | Aw
 ScriptFactory = Callable[[StartRequest], Sequence[Step]]
 
 _TURN_ENDERS = (Ask, EndTurn, Complete)
+
+
+def _mention(step: Step, error: str) -> Step:
+    """``step`` with ``{error}`` in its text replaced by ``error``."""
+    match step:
+        case Say(text) | EndTurn(text) | Complete(text):
+            return attrs.evolve(step, text=text.replace("{error}", error))
+        case Fail(message):
+            return attrs.evolve(step, message=message.replace("{error}", error))
+        case Ask(question):
+            return attrs.evolve(step, question=question.replace("{error}", error))
+    return step
 
 
 @attrs.define
@@ -351,6 +369,10 @@ class FakeRun:
         self._pending.append(ToolResult(call_id=call_id, output=outcome.text, is_error=outcome.is_error))
         if outcome.is_error:
             self._pending.append(AgentError(message=f"{step.tool}: {outcome.text}"))
+            if step.on_error is not None:
+                conversation = self._conversation
+                handling = tuple(_mention(s, outcome.text) for s in step.on_error)
+                conversation.steps = conversation.steps[: conversation.position] + handling
 
     async def _await_team(self, poll_seconds: float) -> str:
         if self._request.tools is None:

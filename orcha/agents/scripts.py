@@ -2,7 +2,8 @@
 
 With fake agents, ``orcha serve`` runs these, so a new objective shows a living team: the manager plans,
 spawns two workers, waits for them, notes the outcome and marks the objective done; each worker edits a file
-and publishes a pull request; a follow-up worker (spawned for review feedback) pushes an update to its PR.
+and publishes a pull request; a follow-up worker (spawned for review feedback) pushes an update to its PR. A
+worker whose publish or update fails says so: its turn ends failed, with the tool's reason.
 """
 
 from __future__ import annotations
@@ -39,7 +40,11 @@ def worker_script(request: StartRequest) -> list[Step]:
         Wait(2.0),
         Edit(f"src/part_{part}.py", "wrote the change"),
         Wait(2.0),
-        Call("publish_pr", {"title": f"{request.prompt.splitlines()[0][:60]}", "body": "Implements the part."}),
+        Call(
+            "publish_pr",
+            {"title": f"{request.prompt.splitlines()[0][:60]}", "body": "Implements the part."},
+            on_error=(Complete("could not publish the PR: {error}", failed=True),),
+        ),
         Complete("PR published"),
     ]
 
@@ -49,8 +54,12 @@ def follow_up_script(request: StartRequest, pr_id: str) -> list[Step]:
         Say(f"Addressing the review feedback on {pr_id}."),
         Wait(0.5),
         Edit("src/fix.py", "addressed the feedback"),
-        Call("update_pr", {"pr": pr_id}),
-        Call("comment_pr", {"pr": pr_id, "body": "Addressed the review feedback."}),
+        Call("update_pr", {"pr": pr_id}, on_error=(Complete("could not push the update: {error}", failed=True),)),
+        Call(
+            "comment_pr",
+            {"pr": pr_id, "body": "Addressed the review feedback."},
+            on_error=(Complete("pushed the update, but could not comment: {error}", failed=True),),
+        ),
         Complete("feedback addressed"),
     ]
 
