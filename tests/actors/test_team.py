@@ -121,3 +121,19 @@ async def test_a_worker_edit_shows_in_its_transcript(tmp_path, autojump_clock):
         assert ("text", "hello") in kinds
         assert any(k == "tool_call" and "a.py" in b for k, b in kinds)
         assert ("tool_result", "wrote a.py") in kinds
+
+
+async def test_an_objective_s_summary_says_what_the_store_says_not_what_the_manager_claims(tmp_path, autojump_clock):
+    forge = FakeForge()
+    forge.fail("push", "cannot run 'gh': No such file or directory")
+    async with running(tmp_path, forge=forge) as orch:
+        store = store_of(orch)
+        objective, _ = await orch.operations.create_objective(title="Port it", prompt="...", agent="claude")
+
+        async def done() -> bool:
+            return store.get_objective(objective.id).status is ObjectiveStatus.DONE
+
+        await wait_until(done)
+        summary = store.get_objective(objective.id).summary or ""
+        assert summary.startswith("Workers: 2 failed. PRs: none.")  # the fake manager still says "two PRs" after it
+        assert store.list_pull_requests(objective_id=objective.id) == []
