@@ -8,7 +8,7 @@ change it; the actor writes through the store and announces the change. Refusals
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from orcha.actors.deps import Announce
@@ -73,6 +73,7 @@ class Operations:
         wake_scheduler: Callable[[], None],
         news: TeamNews,
         questions: QuestionDesk,
+        check_repo: Callable[[str, str], Awaitable[None]],
     ) -> None:
         self.db = db
         self._providers = providers
@@ -81,6 +82,7 @@ class Operations:
         self._wake_scheduler = wake_scheduler
         self._news = news
         self._questions = questions
+        self._check_repo = check_repo
 
     async def create_objective(
         self,
@@ -95,6 +97,8 @@ class Operations:
         agent = self._providers.check_agent(agent)
         if base_branch is not None:
             check_branch(base_branch)
+        if repo is not None:
+            await self._check_repo(repo, base_branch or "main")
         interactive = self._providers.provider(agent).capabilities.interactive
         mode = SessionMode.INTERACTIVE if interactive else SessionMode.NONINTERACTIVE
         objective, manager = await self.db.run(

@@ -129,7 +129,7 @@ class Orchestrator:
         )
         self.operations = Operations(
             db, providers, actors=self, announce=announce, wake_scheduler=self.scheduler.wake,
-            news=self.news, questions=self.questions,
+            news=self.news, questions=self.questions, check_repo=self.workspaces.check_repo,
         )  # fmt: skip
         self.pull_requests = PullRequestWorkflow(
             db, forge, executors, self.workspaces, news=self.news, questions=self.questions, announce=announce,

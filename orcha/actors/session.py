@@ -59,6 +59,8 @@ RESUMED = "You were restarted while you worked (orcha or your session stopped); 
 RESTARTED = "orcha restarted while it ran"
 STALE = frozenset({S.STARTING, S.RUNNING, S.WAITING_INPUT, S.PAUSED})
 """Live statuses that need a process: at orcha's start, a session found in one goes back to the queue."""
+TOLD = frozenset({S.FAILED, S.PAUSED, S.CANCELED})
+"""Moves whose reason the transcript tells too (so a failed session never has a silent transcript)."""
 
 
 class _End(Exception):
@@ -603,7 +605,11 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
                 await self._pumps_idle.wait()
 
     async def _move(self, status: SessionStatus, reason: str | None) -> None:
-        """The one place a session's status changes: write it through the store, then tell the observer."""
+        """The one place a session's status changes: write it through the store, then tell the observer.
+
+        A failure, a pause or a cancel also leaves its reason in the transcript, as a ``system`` line."""
+        if status in TOLD and reason and self._session.status is not status:
+            self._emit(TranscriptKind.SYSTEM, f"{status}: {reason}")
         await self._transcript.flush()
         try:
             move = call(StorePort.update_session_status, self.id, status, reason=reason)

@@ -19,7 +19,7 @@ import trio
 from orcha.actors.deps import Executors
 from orcha.errors import InvalidInputError
 from orcha.executor import CommandError, Executor
-from orcha.model import Session, Target, Workspace, WorkspaceKind
+from orcha.model import Session, Target, TargetKind, Workspace, WorkspaceKind
 from orcha.ports import Db
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -53,6 +53,9 @@ def check_branch(name: str, field: str = "base_branch") -> str:
     return name
 
 
+REPO_CHECK_SECONDS = 10.0
+
+
 class WorkspaceManager:
     """Prepares sessions' checkouts on their targets, cleans them up per policy, and copies artifacts out."""
 
@@ -67,6 +70,33 @@ class WorkspaceManager:
         """(mirror, checkout) paths on ``target`` for ``workspace``."""
         root = target.work_root.rstrip("/")
         return f"{root}/mirrors/{repo_key(workspace.repo or '')}.git", f"{root}/workspaces/{workspace.id}"
+
+    async def check_repo(self, repo: str, base_branch: str) -> None:
+        """The objective's repository answers and has its base branch, asked (``git ls-remote``, at most
+        ``REPO_CHECK_SECONDS``) from the machine where checkouts are made; a clear InvalidInputError if not."""
+        if not repo.strip() or repo.startswith("-") or any(c in repo for c in "\0\n\r"):
+            raise InvalidInputError(f"{repo[:200]!r} is not a repository orcha can clone", field="repo")
+        targets = await self._db.run(lambda s: s.list_targets())
+        target = next((t for t in targets if t.kind is TargetKind.LOCAL), targets[0] if targets else None)
+        if target is None:
+            return  # no machine to ask from yet; the checkout will say
+        executor = self._executors.for_target(target)
+        result = None
+        with trio.move_on_after(REPO_CHECK_SECONDS):
+            result = await executor.run(
+                ["git", "ls-remote", "--heads", repo], env={"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}
+            )
+        if result is None:
+            raise InvalidInputError(f"{repo} did not answer within {REPO_CHECK_SECONDS:.0f} s", field="repo")
+        if not result.ok:
+            why = " ".join(result.stderr.strip().splitlines()[-2:])[-300:] or f"git ls-remote exited {result.exit_code}"
+            raise InvalidInputError(f"cannot reach the repository {repo}: {why}", field="repo")
+        heads = {line.split("refs/heads/", 1)[-1] for line in result.stdout.splitlines() if "refs/heads/" in line}
+        if heads and base_branch not in heads:
+            shown = ", ".join(sorted(heads)[:5])
+            raise InvalidInputError(
+                f"{repo} has no branch {base_branch!r} (it has: {shown}); pass base_branch", field="base_branch"
+            )
 
     async def prepare(self, session: Session) -> Workspace | None:
         """Make the session's checkout ready on its target; ``None`` for sessions without a workspace."""

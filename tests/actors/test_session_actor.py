@@ -356,7 +356,7 @@ async def test_a_completion_just_after_a_cancel_is_recorded_as_dropped(tmp_path,
         session = rig.now()
         assert session.status is S.CANCELED
         assert (session.usage.model_calls, session.usage.output_tokens) == (1, 30)  # the late report: dropped
-        assert rig.lines() == [("text", "working")]
+        assert rig.lines() == [("text", "working"), ("system", "canceled: changed my mind")]  # the late turn: gone
         dropped = [e for e in rig.store.events_after(0, session_id=rig.session.id) if e.kind.startswith("late_")]
         assert [(e.kind, e.data["event"]) for e in dropped] == [
             ("late_event_dropped", "UsageReport"),
