@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from orcha.agents.briefs import ROLE_BRIEFS  # re-exported: the briefs were defined here
 from orcha.agents.contract import (
     AgentError,
     AgentEvent,
@@ -32,7 +33,6 @@ from orcha.agents.limits import claude_limit
 from orcha.agents.private_files import AgentProgram, SecretFile, write_secret
 from orcha.batches import Batches
 from orcha.executor import CommandError, RunningCommand
-from orcha.model import SessionRole
 
 
 @attrs.frozen(kw_only=True)
@@ -48,19 +48,6 @@ class ClaudeOptions:
     config_dir: str | None = None
     """The private folder where each claude process's MCP config (with its secret) is written, mode 0600;
     ``None``: the user's secrets folder (:func:`orcha.paths.secrets_dir`)."""
-
-
-ROLE_BRIEFS = {
-    SessionRole.MANAGER: (
-        "You are the manager of an orcha objective. Split the work and start workers with the orcha "
-        "spawn_session tool, follow them with list_sessions / session_status / read_transcript, ask the user "
-        "with ask_user only when you must, and call mark_objective_done with a summary when the objective is met."
-    ),
-    SessionRole.WORKER: (
-        "You are a worker in an orcha team. Do the task in your working directory, commit your changes, then "
-        "publish them with the orcha publish_pr tool (use update_pr to push more to an existing PR)."
-    ),
-}
 
 
 def user_turn(text: str) -> bytes:

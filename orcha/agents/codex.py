@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from orcha.agents.briefs import ROLE_BRIEFS
 from orcha.agents.contract import (
     AgentError,
     AgentEvent,
@@ -46,7 +47,10 @@ class CodexOptions:
 
 
 def codex_argv(options: CodexOptions, request: StartRequest, resume: str | None = None) -> list[str]:
-    """``codex exec --json [options] [resume <id>] -``: every option before ``resume``, the prompt on stdin."""
+    """``codex exec --json [options] [resume <id>] -``: every option before ``resume``, the prompt on stdin.
+
+    With an MCP endpoint, the role's brief goes in as ``developer_instructions`` (on resume too: like Claude's
+    appended system prompt, it is configuration, not history)."""
     argv = [options.binary, "exec", "--json", "--skip-git-repo-check", "--sandbox", options.sandbox]
     if request.cwd:
         argv += ["-C", request.cwd]
@@ -59,6 +63,8 @@ def codex_argv(options: CodexOptions, request: StartRequest, resume: str | None 
         config.append('mcp_servers.orcha.default_tools_approval_mode="approve"')
         if request.mcp_token:
             config.append('mcp_servers.orcha.bearer_token_env_var="ORCHA_MCP_TOKEN"')
+        # the role's brief, as Claude gets it with --append-system-prompt (a TOML string: JSON's escapes are TOML's)
+        config.append(f"developer_instructions={json.dumps(ROLE_BRIEFS[request.role])}")
     for item in config:
         argv += ["-c", item]
     if resume:
