@@ -163,7 +163,7 @@ def test_each_claude_limit_signature_on_its_own():
                     "overageDisabledReason": "out_of_credits",
                 },
             },
-            True,
+            False,  # no overage credits, but the window resets: a timed window
             True,
         ),
         (
