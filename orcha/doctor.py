@@ -24,6 +24,14 @@ class Check:
 @attrs.frozen(kw_only=True)
 class DoctorReport:
     checks: tuple[Check, ...]
+    agents: tuple[str, ...] | None = None
+    """The agent names this target can run: those whose CLI the doctor found and that answered ``--version``,
+    and those that need no CLI of their own (the fakes, the shell). ``None``: the doctor did not look (a test
+    doctor, a target kind without agent checks), so no agent is ruled out by it."""
+
+    def can_run(self, agent: str) -> bool:
+        """Whether the doctor found what ``agent`` needs (always ``True`` when it did not look)."""
+        return self.agents is None or agent in self.agents
 
     @property
     def ok(self) -> bool:

@@ -156,8 +156,8 @@ def build_providers(args: argparse.Namespace) -> dict[str, Any]:
             return {name: TmuxProvider(name=name) for name in FAKE_AGENTS}
         return {name: FakeProvider(default_script, name=name, interactive=name != "codex") for name in FAKE_AGENTS}
     env = os.environ
-    claude = env.get("ORCHA_CLAUDE") or "claude"
-    codex = env.get("ORCHA_CODEX") or "codex"
+    clis = agent_clis(args)
+    claude, codex = clis["claude"] or "claude", clis["codex"] or "codex"
     claude_options = ClaudeOptions(
         binary=claude,
         model=env.get("ORCHA_CLAUDE_MODEL") or None,
@@ -177,6 +177,15 @@ def build_providers(args: argparse.Namespace) -> dict[str, Any]:
         "codex": CodexProvider(codex_options),
         "shell": TmuxProvider(name="shell"),
     }
+
+
+def agent_clis(args: argparse.Namespace) -> dict[str, str | None]:
+    """Agent name → the binary its provider runs (``$ORCHA_CLAUDE``, ``$ORCHA_CODEX``, else the plain name on
+    PATH), ``None`` for an agent that needs no CLI of its own: what the local doctor looks for."""
+    if not args.real_agents:
+        return dict.fromkeys(FAKE_AGENTS)
+    env = os.environ
+    return {"claude": env.get("ORCHA_CLAUDE") or "claude", "codex": env.get("ORCHA_CODEX") or "codex", "shell": None}
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -257,7 +266,12 @@ async def _serve(args: argparse.Namespace) -> None:
         providers=ProviderRegistry(providers, fallback_order=("claude", "codex")),
         forge=GitForge(local=executor) if args.real_forge else FakeForge(),
         local_executor=executor,
-        doctor=local_doctor(fake_agents=not args.real_agents),
+        doctor=local_doctor(
+            fake_agents=not args.real_agents,
+            real_forge=args.real_forge,
+            agent_clis=agent_clis(args),
+            gh=os.environ.get("ORCHA_GH") or "gh",
+        ),
         config=config,
         clock=time.time,
     )
