@@ -16,6 +16,9 @@ from orcha.model import (
     Usage,
 )
 
+REASON_CHARS = 200
+"""A row's reasons are cut to this many characters: rows stay small (the full text is on the session)."""
+
 
 @attrs.frozen(kw_only=True)
 class ObjectiveRow:
@@ -43,6 +46,7 @@ class SessionRow:
     pr_url: str | None
     attach_command: str | None
     pause_reason: str | None
+    """Why it is paused (a loop guard, a usage limit); the reasons are cut to :data:`REASON_CHARS`."""
     usage: Usage
     transcript_lines: int
     updated_at: float
@@ -50,6 +54,8 @@ class SessionRow:
     """For a manager: how many of its objective's workers are live."""
     waiting_for: str | None = None
     """For a session that waits or is paused: what for."""
+    status_reason: str | None = None
+    """Why it is in its status (the last move's reason: a failure's cause, a cancel's reason)."""
 
 
 @attrs.frozen(kw_only=True)

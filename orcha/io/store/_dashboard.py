@@ -18,7 +18,7 @@ from orcha.model import (
     TargetKind,
     TargetStatus,
 )
-from orcha.views import Dashboard, DashboardRow, ObjectiveRow, PRRow, QuestionRow, SessionRow, TargetRow
+from orcha.views import REASON_CHARS, Dashboard, DashboardRow, ObjectiveRow, PRRow, QuestionRow, SessionRow, TargetRow
 
 # Active objectives first, then the most recently changed; the sessions and PRs shown are theirs.
 _OBJECTIVES_SQL = """
@@ -28,18 +28,27 @@ _OBJECTIVES_SQL = """
     FROM objectives o WHERE {where}
     ORDER BY o.status = 'active' DESC, o.updated_at DESC LIMIT ?
 """
+
+
+def _cut(column: str) -> str:
+    """``column`` cut to :data:`REASON_CHARS` characters, an ellipsis marking the cut."""
+    keep = REASON_CHARS - 1
+    return f"CASE WHEN length({column}) > {REASON_CHARS} THEN substr({column}, 1, {keep}) || '…' ELSE {column} END"
+
+
 _SESSIONS_SQL = """
     SELECT s.id, s.objective_id, s.role, s.agent, s.status, s.mode, s.target_id, s.workspace_id,
-           s.attach_command, s.pause_reason, s.model_calls, s.errors, s.input_tokens, s.output_tokens,
+           s.attach_command, {pause_reason} AS pause_reason, s.model_calls, s.errors,
+           s.input_tokens, s.output_tokens,
            s.cost_usd, s.transcript_seq, s.updated_at,
            (SELECT url FROM pull_requests p WHERE p.session_id = s.id ORDER BY p.created_at DESC LIMIT 1) AS pr_url,
            CASE WHEN s.role = 'manager' THEN (SELECT COUNT(*) FROM sessions w WHERE w.objective_id = s.objective_id
                 AND w.role = 'worker' AND w.status NOT IN ('completed', 'failed', 'canceled')) ELSE 0 END
                AS live_workers,
-           s.status_reason
+           {status_reason} AS status_reason
     FROM sessions s WHERE {where}
     ORDER BY s.created_at, s.rowid
-"""
+""".replace("{pause_reason}", _cut("s.pause_reason")).replace("{status_reason}", _cut("s.status_reason"))
 _TARGETS_SQL = """
     SELECT t.id, t.name, t.kind, t.host, t.status, t.capacity_sessions,
            (SELECT COUNT(*) FROM target_slots ts WHERE ts.target_id = t.id) AS load
@@ -87,6 +96,7 @@ def _session(r: Row) -> SessionRow:
         updated_at=r["updated_at"],
         live_workers=r["live_workers"],
         waiting_for=(r["pause_reason"] or r["status_reason"]) if r["status"] in ("waiting_input", "paused") else None,
+        status_reason=r["status_reason"],
     )
 
 
