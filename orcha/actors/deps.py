@@ -6,7 +6,7 @@ and mypy checks that the composition root hands it something that fits.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Protocol
 
 import attrs
@@ -104,3 +104,5 @@ class SessionDeps:
     questions: Questions
     observer: SessionObserver
     tools_for: Callable[[str], ToolSurface]
+    agents_on: Callable[[str | None], Collection[str] | None] = lambda _target: None
+    """The agent CLIs the doctor found on a target (``None``: unknown, nothing ruled out)."""

@@ -45,3 +45,17 @@ class McpSecrets:
 
     def forget(self, session_id: str) -> None:
         self._secrets.pop(session_id, None)
+
+
+class TargetAgents:
+    """Which agent CLIs each target's doctor found (``None``: not known yet), so a usage fallback only goes
+    to a provider the session's machine can run. The target actors write it; sessions read it."""
+
+    def __init__(self) -> None:
+        self._found: dict[str, tuple[str, ...] | None] = {}
+
+    def record(self, target_id: str, agents: tuple[str, ...] | None) -> None:
+        self._found[target_id] = agents
+
+    def on(self, target_id: str | None) -> tuple[str, ...] | None:
+        return self._found.get(target_id) if target_id is not None else None

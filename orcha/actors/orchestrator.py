@@ -25,7 +25,7 @@ import trio
 from orcha import paths
 from orcha.actors.changes import Change, ChangeFeed
 from orcha.actors.deps import SessionDeps, SessionSettings
-from orcha.actors.endpoints import LocalExecutors, McpSecrets
+from orcha.actors.endpoints import LocalExecutors, McpSecrets, TargetAgents
 from orcha.actors.limits import ProviderLimitBook
 from orcha.actors.messages import AwaitCapacity, CancelSession, Notify, Place, SessionEnded
 from orcha.actors.objective import ObjectiveActor, ObjectiveDeps
@@ -124,6 +124,7 @@ class Orchestrator:
         self.questions = QuestionDesk(db, announce, self.news.question_asked)
         self.limits = ProviderLimitBook(db, providers, self.scheduler.wake)
         executors = LocalExecutors(local_executor)
+        self.target_agents = TargetAgents()
         self.workspaces = WorkspaceManager(
             db, executors, cleanup=config.workspace_cleanup, artifacts_root=config.artifacts_root
         )
@@ -153,13 +154,20 @@ class Orchestrator:
             questions=self.questions,
             observer=self,
             tools_for=self.tools_for,
+            agents_on=self.target_agents.on,
         )
         self._objective_deps = ObjectiveDeps(
             db=db, providers=providers, start_session=self.start_session, sessions_of=self._session_actors_of,
             wake_scheduler=self.scheduler.wake, announce=announce, cancel_session=self.operations.cancel_session,
             questions=self.questions, notify_manager=self.news.notify,
         )  # fmt: skip
-        self._target_deps = TargetDeps(db=db, doctor=doctor, wake_scheduler=self.scheduler.wake, announce=announce)
+        self._target_deps = TargetDeps(
+            db=db,
+            doctor=doctor,
+            wake_scheduler=self.scheduler.wake,
+            announce=announce,
+            record_agents=self.target_agents.record,
+        )
         sup = config.intensity
         self._targets_sup = Supervisor("targets", intensity=sup)
         self._objectives_sup = Supervisor("objectives", intensity=sup)

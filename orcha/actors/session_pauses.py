@@ -43,7 +43,9 @@ class PausesMixin(SessionFields):
         return text
 
     async def _choose_agent(self: SessionHost) -> str:
-        chosen = self._deps.providers.choose(self._agent, self._deps.clock())
+        chosen = self._deps.providers.choose(
+            self._agent, self._deps.clock(), installed=self._deps.agents_on(self._session.target_id)
+        )
         if chosen is None:
             chosen, _ = await self._park(self._agent)
         if chosen != self._agent:
@@ -70,7 +72,9 @@ class PausesMixin(SessionFields):
         await self._close_run()
         record = Exhaustion(agent=self._agent, until=event.resets_at, billing=event.billing, reason=event.message)
         await self._deps.limits.mark_exhausted(record)
-        chosen = self._deps.providers.choose(self._agent, self._deps.clock())
+        chosen = self._deps.providers.choose(
+            self._agent, self._deps.clock(), installed=self._deps.agents_on(self._session.target_id)
+        )
         if chosen is None:
             chosen, answer_text = await self._park(self._agent)
         else:
@@ -108,7 +112,8 @@ class PausesMixin(SessionFields):
             await self._settle_question("resumed by a message to the session")
             await self._deps.limits.clear_exhausted(agent, reason="the user answered")
         await self._move(S.RUNNING, None)
-        return self._deps.providers.choose(agent, self._deps.clock()) or agent, text
+        installed = self._deps.agents_on(self._session.target_id)
+        return self._deps.providers.choose(agent, self._deps.clock(), installed=installed) or agent, text
 
     async def _settle_question(self: SessionHost, note: str) -> None:
         """A message resumed the session while its question was still open: dismiss it, with a note."""

@@ -20,6 +20,8 @@ class TargetDeps:
     doctor: Doctor
     wake_scheduler: Callable[[], None]
     announce: Announce
+    record_agents: Callable[[str, tuple[str, ...] | None], None] = lambda _target, _agents: None
+    """Tell sessions which agent CLIs the doctor found on this target."""
 
 
 @attrs.frozen(kw_only=True)
@@ -67,9 +69,15 @@ class TargetActor:
     async def _doctor(self, *, enabling: bool = False) -> TargetReply:
         target = await self._deps.db.run(lambda s: s.get_target(self.id))
         report = await self._deps.doctor(target)  # outside any transaction
+        self._deps.record_agents(self.id, report.agents)
+        found = list(report.agents) if report.agents is not None else None
         await self._deps.db.run(
             lambda s: s.record_event(
-                "target_doctor", target_id=self.id, ok=report.ok, checks=[attrs.asdict(c) for c in report.checks]
+                "target_doctor",
+                target_id=self.id,
+                ok=report.ok,
+                checks=[attrs.asdict(c) for c in report.checks],
+                agents=found,
             )
         )
         wanted = target.status

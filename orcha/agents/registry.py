@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import attrs
 
@@ -69,11 +69,17 @@ class ProviderRegistry:
     def clear(self, agent: str) -> None:
         self._exhausted.pop(agent, None)
 
-    def choose(self, agent: str, now: float) -> str | None:
-        """``agent`` if it is available, else the first available agent of the fallback order, else ``None``."""
+    def choose(self, agent: str, now: float, *, installed: Collection[str] | None = None) -> str | None:
+        """``agent`` if it is available, else the first available agent of the fallback order, else ``None``.
+
+        A fallback must also be ``installed`` where the session runs (the target's doctor found its CLI);
+        ``None`` means nothing is known, so nothing is ruled out.
+        """
         if not self.is_exhausted(agent, now):
             return agent
         for candidate in self.fallback_order:
-            if candidate != agent and not self.is_exhausted(candidate, now):
+            if candidate == agent or self.is_exhausted(candidate, now):
+                continue
+            if installed is None or candidate in installed:
                 return candidate
         return None

@@ -43,6 +43,7 @@ async def running(
     forge: FakeForge | None = None,
     config: OrchestratorConfig | None = None,
     capacity: int = 4,
+    doctor: Callable[[Target], Awaitable[DoctorReport]] = passing_doctor,
 ) -> AsyncIterator[Orchestrator]:
     store = Store(tmp_path / "orcha.db", clock=wall_clock)
     registry = ProviderRegistry(providers or {"claude": fake()}, fallback_order=fallback_order)
@@ -53,7 +54,7 @@ async def running(
         db=StoreGateway(store, inline=True),
         providers=registry,
         forge=forge or FakeForge(),
-        doctor=passing_doctor,
+        doctor=doctor,
         local_executor=LocalExecutor(grace=1.0),
         config=config,
         clock=wall_clock,

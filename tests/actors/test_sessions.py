@@ -386,3 +386,35 @@ async def test_one_writer_per_workspace_the_second_session_waits_for_the_first(t
         assert store.lock_holder(LockKind.WORKSPACE, scratch.id) == second.id
         await _status_is(store, second.id, S.COMPLETED)
         assert store.lock_holder(LockKind.WORKSPACE, scratch.id) is None
+
+
+def _doctor_finding(*agents: str):
+    from orcha.doctor import Check, DoctorReport
+
+    async def doctor(target):
+        return DoctorReport(checks=(Check(name="work_root", ok=True),), agents=agents)
+
+    return doctor
+
+
+async def test_a_fallback_goes_only_to_a_provider_the_target_s_doctor_found(tmp_path, autojump_clock):
+    """codex is registered but not installed on the machine: the exhausted session parks and asks; it never
+    fails with "cannot run 'codex'"."""
+    claude = fake(_exhausting(3600), name="claude")
+    codex = fake(idle_manager([Complete("done by codex")]), name="codex", interactive=False)
+    async with running(
+        tmp_path,
+        providers={"claude": claude, "codex": codex},
+        fallback_order=("claude", "codex"),
+        doctor=_doctor_finding("claude"),
+    ) as orch:
+        store = store_of(orch)
+        objective, _ = await orch.operations.create_objective(title="t", prompt="p", agent="claude")
+        worker = await orch.operations.spawn_session(objective.id, prompt="w", agent="claude")
+        await _status_is(store, worker.id, S.PAUSED)
+        assert store.get_session(worker.id).agent == "claude" and not codex.actions("start", worker.id)
+        [question] = [q for q in store.list_questions(status=QuestionStatus.OPEN) if q.asked_by == worker.id]
+        assert "out of quota" in question.text
+        await trio.sleep(1800)
+        await _status_is(store, worker.id, S.COMPLETED)  # it resumes by itself at the reset
+        assert store.get_session(worker.id).agent == "claude"
