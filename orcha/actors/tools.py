@@ -394,7 +394,7 @@ class SessionTools:
         workers = [s for s in sessions if s.role is SessionRole.WORKER]
         counts = collections.Counter(str(w.status) for w in workers)
         outcome = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
-        pr_text = ", ".join(f"#{p.number} ({p.state})" for p in prs) or "none"
+        pr_text = ", ".join(f"#{p.number} ({p.state})" for p in sorted(prs, key=lambda p: p.number)) or "none"
         return f"Workers: {outcome}. PRs: {pr_text}."
 
     async def _cancel_session(self, args: dict[str, Any]) -> ToolOutcome:

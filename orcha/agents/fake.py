@@ -137,6 +137,8 @@ class _Conversation:
     steps: tuple[Step, ...]
     position: int = 0
     cost_usd: float = 0.0
+    team: str = "the team has not reported yet"
+    """What the last AwaitTeam saw (``{team}`` in a later Call's arguments)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -347,6 +349,7 @@ class FakeRun:
                 self._end_turn(TurnCompleted(final_text=text, failed=failed))
             case AwaitTeam(poll_seconds):
                 summary = await self._await_team(poll_seconds)
+                self._conversation.team = summary
                 self._pending.extend([self._model_call(summary), TextOut(text=summary)])
 
     def _write(self, path: str, summary: str) -> None:
@@ -365,7 +368,9 @@ class FakeRun:
         if self._request.tools is None:
             self._pending.append(ToolResult(call_id=call_id, output="no tools available", is_error=True))
             return
-        outcome = await self._request.tools.call(step.tool, step.arguments)
+        team = self._conversation.team
+        arguments = {k: v.replace("{team}", team) if isinstance(v, str) else v for k, v in step.arguments.items()}
+        outcome = await self._request.tools.call(step.tool, arguments)
         self._pending.append(ToolResult(call_id=call_id, output=outcome.text, is_error=outcome.is_error))
         if outcome.is_error:
             self._pending.append(AgentError(message=f"{step.tool}: {outcome.text}"))
@@ -383,5 +388,8 @@ class FakeRun:
             workers = [s for s in outcome.data.get("sessions", ()) if s.get("role") == "worker"]
             if workers and all(s.get("status") in terminal for s in workers):
                 counts = collections.Counter(s["status"] for s in workers)
-                return "team finished: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+                prs = await self._request.tools.call("list_prs", {})
+                opened = len(prs.data.get("prs", ())) if prs.data else 0
+                outcome_text = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+                return f"team finished: {outcome_text}; {opened} PR(s)"
             await trio.sleep(poll_seconds)

@@ -27,8 +27,8 @@ def manager_script(request: StartRequest) -> list[Step]:
         Call("spawn_session", {"prompt": f"Part 2 of: {title}. Implement it and open a PR."}),
         Call("ask_user", {"question": f"For {title!r}: anything the workers should keep in mind?"}),
         AwaitTeam(poll_seconds=0.5),
-        Call("create_note", {"text": f"Both parts of {title!r} are done; see the PRs."}),
-        Call("mark_objective_done", {"summary": f"{title}: two workers, two PRs."}),
+        Call("create_note", {"text": f"{title!r}: {{team}}."}),
+        Call("mark_objective_done", {"summary": f"{title}: {{team}}."}),
         Complete("objective done"),
     ]
 

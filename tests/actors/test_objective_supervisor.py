@@ -144,3 +144,31 @@ async def test_the_questions_of_an_ended_objective_are_closed_with_the_reason(tm
         assert all(s.status.is_terminal for s in store.list_sessions(objective_id=objective.id))
         with pytest.raises(InvalidTransitionError):
             await orch.operations.cancel_objective(objective.id)
+
+
+async def test_no_turn_starts_after_the_objective_is_done(tmp_path, autojump_clock):
+    """A non-interactive (Codex-like) manager marks the objective done while a notice waits for it: it completes;
+    it is not resumed for one more turn (a wasted model call) and killed a moment later."""
+
+    def scripts(request):
+        if request.role is SessionRole.MANAGER:
+            return [
+                Call("spawn_session", {"prompt": "quick part"}),
+                Wait(30),  # the worker completes meanwhile: a notice waits for the manager
+                Call("mark_objective_done", {"summary": "done"}),
+                Complete("objective done"),
+            ]
+        return [Say("on it"), Complete("ok")]
+
+    codex = fake(scripts, name="codex", interactive=False)
+    async with running(tmp_path, providers={"codex": codex}) as orch:
+        store = store_of(orch)
+        objective, manager = await orch.operations.create_objective(title="t", prompt="p", agent="codex")
+
+        async def ended() -> bool:
+            return store.get_session(manager.id).status.is_terminal
+
+        await wait_until(ended)
+        assert store.get_session(manager.id).status is S.COMPLETED
+        assert store.get_objective(objective.id).status is ObjectiveStatus.DONE
+        assert [r.action for r in codex.received if r.session_id == manager.id] == ["start", "cancel"]

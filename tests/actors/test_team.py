@@ -31,7 +31,10 @@ async def test_an_objective_whose_manager_opens_two_independent_prs(tmp_path, au
         assert sorted(p.session_id for p in prs) == sorted(w.id for w in workers)
         assert len({p.branch for p in prs}) == 2
         assert {p.url for p in prs} == {p.url for p in forge.prs()}
-        assert "two workers" in (store.get_objective(objective.id).summary or "")
+        summary = store.get_objective(objective.id).summary or ""
+        assert summary.startswith("Workers: 2 completed. PRs: #")  # the store's facts first
+        assert "#1 (open)" in summary and "#2 (open)" in summary
+        assert "team finished: 2 completed; 2 PR(s)" in summary  # and the manager reports what it heard
         assert store.list_notes(objective.id)
         assert all(w.usage.model_calls > 0 and w.usage.cost_usd > 0 for w in workers)
         assert store.target_loads() == {}
@@ -135,5 +138,6 @@ async def test_an_objective_s_summary_says_what_the_store_says_not_what_the_mana
 
         await wait_until(done)
         summary = store.get_objective(objective.id).summary or ""
-        assert summary.startswith("Workers: 2 failed. PRs: none.")  # the fake manager still says "two PRs" after it
+        assert summary.startswith("Workers: 2 failed. PRs: none.")
+        assert "team finished: 2 failed; 0 PR(s)" in summary  # the fake manager reports failures as failures
         assert store.list_pull_requests(objective_id=objective.id) == []
