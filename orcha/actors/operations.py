@@ -215,6 +215,10 @@ class Operations:
         session = await self.db.run(lambda s: s.get_session(session_id))
         return await self._questions.ask(session.objective_id, session_id, text, Audience.USER)
 
+    async def withdraw_question(self, question_id: str, reason: str) -> None:
+        """Close an open question nobody needs answered any more, with ``reason`` (kept as a note)."""
+        await self._questions.close_automatically(question_id, reason)
+
     async def answer_question(self, question_id: str, answer: str) -> Question:
         """Answer an open question; the session that asked gets the answer (and resumes if it waited on it)."""
         question = await self.db.run(lambda s: s.close_question(question_id, QuestionStatus.ANSWERED, answer=answer))

@@ -45,6 +45,7 @@ class ToolOperations(Protocol):
         self, objective_id: str, status: ObjectiveStatus, *, summary: str | None = None, completed_by: str | None = None
     ) -> Objective: ...
     async def cancel_session(self, session_id: str, reason: str = ...) -> Session: ...
+    async def withdraw_question(self, question_id: str, reason: str) -> None: ...
 
 
 log = logging.getLogger(__name__)
@@ -381,6 +382,10 @@ class SessionTools:
 
     async def _mark_objective_done(self, args: dict[str, Any]) -> ToolOutcome:
         me = await self._me()
+        mine = await self._db.run(lambda s: s.list_questions(status=QuestionStatus.OPEN, objective_id=me.objective_id))
+        for question in mine:  # the manager withdraws what it asked and no longer needs, before it is done
+            if question.asked_by == me.id:
+                await self._ops.withdraw_question(question.id, "withdrawn: the team finished without an answer")
         facts = await self._facts(me.objective_id)
         objective = await self._ops.finish_objective(
             me.objective_id, ObjectiveStatus.DONE, summary=f"{facts} Manager: {args['summary']}", completed_by=me.id

@@ -141,3 +141,19 @@ async def test_an_objective_s_summary_says_what_the_store_says_not_what_the_mana
         assert summary.startswith("Workers: 2 failed. PRs: none.")
         assert "team finished: 2 failed; 0 PR(s)" in summary  # the fake manager reports failures as failures
         assert store.list_pull_requests(objective_id=objective.id) == []
+
+
+async def test_the_demo_question_never_blocks_the_demo_the_manager_withdraws_it_with_the_reason(
+    tmp_path, autojump_clock
+):
+    async with running(tmp_path) as orch:
+        store = store_of(orch)
+        objective, manager = await orch.operations.create_objective(title="Port it", prompt="...", agent="claude")
+
+        async def done() -> bool:
+            return store.get_objective(objective.id).status is ObjectiveStatus.DONE
+
+        await wait_until(done)  # nobody answered the manager's question
+        [question] = store.list_questions(objective_id=objective.id)
+        assert question.asked_by == manager.id and str(question.status) == "dismissed"
+        assert question.answer == "withdrawn: the team finished without an answer"

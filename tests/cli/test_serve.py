@@ -60,6 +60,7 @@ def test_the_quick_start_runs_a_fake_team_to_two_prs(tmp_path):
         with pytest.raises(urllib.error.HTTPError) as anonymous:
             urllib.request.urlopen(f"{url}/api/dashboard", timeout=10)
         assert anonymous.value.code == 401
+        anonymous.value.close()  # an HTTPError holds the response open
         objective = _request(
             f"{url}/api/objectives",
             {"title": "Port subsystem to Rust", "prompt": "...", "agent": "claude"},
