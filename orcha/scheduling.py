@@ -50,6 +50,17 @@ class Hold:
 Decision = StartOn | AwaitCapacity | CancelForDependency | Hold
 
 
+def _online(targets: Iterable[Target], pinned: str | None) -> tuple[list[Target], str]:
+    """The online targets a session may go to (only the pinned one, if pinned), or none and why."""
+    candidates = [t for t in targets if pinned is None or t.id == pinned]
+    if pinned is not None and not candidates:
+        return [], f"pinned target {pinned} does not exist"
+    online = [t for t in candidates if t.status is TargetStatus.ONLINE]
+    if not online:
+        return [], "no online target" if pinned is None else f"pinned target is {candidates[0].status}"
+    return online, ""
+
+
 def choose_target(
     targets: Iterable[Target], loads: Mapping[str, int], *, pinned: str | None = None
 ) -> tuple[Target | None, str]:
@@ -57,12 +68,9 @@ def choose_target(
 
     Returns the target (or ``None``) and, when none, why.
     """
-    candidates = [t for t in targets if pinned is None or t.id == pinned]
-    if pinned is not None and not candidates:
-        return None, f"pinned target {pinned} does not exist"
-    online = [t for t in candidates if t.status is TargetStatus.ONLINE]
+    online, why = _online(targets, pinned)
     if not online:
-        return None, "no online target" if pinned is None else f"pinned target is {candidates[0].status}"
+        return None, why
     with_room = [t for t in online if loads.get(t.id, 0) < t.capacity_sessions]
     if not with_room:
         return None, "every online target is at capacity"
@@ -75,12 +83,9 @@ def choose_manager_target(targets: Iterable[Target], *, pinned: str | None = Non
 
     Managers take no slot, so capacity does not matter; draining or offline targets take none.
     """
-    candidates = [t for t in targets if pinned is None or t.id == pinned]
-    if pinned is not None and not candidates:
-        return None, f"pinned target {pinned} does not exist"
-    online = [t for t in candidates if t.status is TargetStatus.ONLINE]
+    online, why = _online(targets, pinned)
     if not online:
-        return None, "no online target" if pinned is None else f"pinned target is {candidates[0].status}"
+        return None, why
     return min(online, key=lambda t: (t.kind is not TargetKind.LOCAL, t.name)), ""
 
 
