@@ -19,10 +19,9 @@ import contextlib
 import functools
 import logging
 import math
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import attrs
 import trio
 
 from orcha import guards
@@ -41,6 +40,7 @@ from orcha.actors.messages import (
 from orcha.actors.session_events import EventsMixin, compact
 from orcha.actors.session_manager import ManagerMixin
 from orcha.actors.session_pauses import PausesMixin
+from orcha.actors.session_run import AgentItem, AgentRunPump, RunClosed
 from orcha.actors.transcript_buffer import TranscriptBuffer
 from orcha.actors.turns import RunEnded, TurnCompletedOk, TurnInterrupted, TurnOutcome, TurnOutOfQuota, TurnTripped
 from orcha.agents.contract import AgentEvent, AgentRun, StartRequest, TurnCompleted
@@ -54,7 +54,6 @@ from orcha.transitions import sessions_ending_with_objective
 
 log = logging.getLogger(__name__)
 S = SessionStatus
-LATE_EVENT_GRACE = 1.0
 RESUMED = "You were restarted while you worked (orcha or your session stopped); carry on where you stopped."
 RESTARTED = "orcha restarted while it ran"
 STALE = frozenset({S.STARTING, S.RUNNING, S.WAITING_INPUT, S.PAUSED})
@@ -67,22 +66,7 @@ class _End(Exception):
     """The session ends now (``SessionActor._ending`` says how): unwind to the actor's exit."""
 
 
-@attrs.frozen
-class _AgentItem:
-    """An event of the agent run number ``generation``."""
-
-    generation: int
-    event: AgentEvent
-
-
-@attrs.frozen
-class _RunClosed:
-    """Run number ``generation`` delivers no more events."""
-
-    generation: int
-
-
-_Item = Envelope[SessionMessage] | _AgentItem | _RunClosed
+_Item = Envelope[SessionMessage] | AgentItem | RunClosed
 
 
 class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
@@ -102,13 +86,7 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
         self._provider_session_id = session.provider_session_id
         self._inbox_send, self._inbox = trio.open_memory_channel[_Item](math.inf)
         self._nursery: trio.Nursery | None = None
-        self._run: AgentRun | None = None
-        self._generation = 0
-        self._pumps = 0
-        self._pumps_idle = trio.Event()
-        self._pump_scopes: dict[int, trio.CancelScope] = {}
-        self._demand = trio.Semaphore(0)
-        self._asked = False
+        self._runs = AgentRunPump(self._put)
         self._interruptible: trio.CancelScope | None = None
         self._started = False
         self._in_turn = False
@@ -230,7 +208,7 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
                 self._end_callers.append(item)
             case Envelope():
                 item.abandon()
-            case _AgentItem(event=event):
+            case AgentItem(event=event):
                 await self._record_late(event)
 
     async def _record_late(self, event: AgentEvent) -> None:
@@ -308,13 +286,13 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
         match item:
             case Envelope():
                 await self._control(item)
-            case _AgentItem(generation=generation, event=event) if generation == self._generation:
+            case AgentItem(generation=generation, event=event) if generation == self._runs.generation:
                 await self._on_event(event)  # an interactive process may say more between turns
-            case _AgentItem(event=event):
+            case AgentItem(event=event):
                 await self._record_late(event)
-            case _RunClosed(generation=generation) if generation == self._generation:
-                self._run = None  # the process went away while idle; the next turn resumes the conversation
-            case _RunClosed():
+            case RunClosed(generation=generation) if generation == self._runs.generation:
+                self._runs.run = None  # the process went away while idle; the next turn resumes the conversation
+            case RunClosed():
                 pass
 
     async def _accept_input(self, text: str, *, steer: bool) -> None:
@@ -322,8 +300,8 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
             raise ConflictError(f"session {self.id} is {self._session.status}: it has not started yet")
         if steer:
             self._emit(TranscriptKind.USER, text)
-        if self._in_turn and self._run is not None and self._interactive():
-            await self._run.send(text)  # interactive: a new user turn in the running process, queued by it
+        if self._in_turn and self._runs.run is not None and self._interactive():
+            await self._runs.run.send(text)  # interactive: a new user turn in the running process, queued by it
             self._queued_turns += 1
             return
         self._inputs.append(text)
@@ -383,7 +361,7 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
                 case TurnCompletedOk(final_text=final, failed=failed):
                     if self._end_by < math.inf:
                         raise _End
-                    if self._queued_turns and self._run is not None:
+                    if self._queued_turns and self._runs.run is not None:
                         self._queued_turns -= 1
                         consume_only = True
                         continue
@@ -457,12 +435,12 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
     async def _turn_with(self, text: str, *, fresh_start: bool) -> TurnOutcome:
         await self._end_if_objective_ended()
         provider = self._deps.providers.provider(self._agent)
-        if fresh_start or (self._run is None and self._provider_session_id is None):
+        if fresh_start or (self._runs.run is None and self._provider_session_id is None):
             await self._close_run()
             self._cost_base = self._session.usage.cost_usd
             await self._open_run(lambda: provider.start(self._request(text)))
-        elif self._run is not None and provider.capabilities.interactive:
-            await self._run.send(text)
+        elif self._runs.run is not None and provider.capabilities.interactive:
+            await self._runs.run.send(text)
         else:
             await self._close_run()
             psid = self._provider_session_id
@@ -488,38 +466,7 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
                     await run.cancel()
             await self._heed()
         assert run is not None and self._nursery is not None
-        self._run = run
-        self._generation += 1
-        self._demand, self._asked = trio.Semaphore(0), False  # a fresh run has been asked for nothing yet
-        self._pumps += 1
-        self._pumps_idle = trio.Event()
-        self._nursery.start_soon(self._pump, run.events(), self._generation)
-
-    async def _pump(self, events: AsyncIterator[AgentEvent], generation: int) -> None:
-        """Forward a run's events to the inbox, one each time the actor asks for one (:meth:`_want_event`),
-        so nothing is read ahead of what the actor decides. When the run is closed, take for a moment what it
-        still delivers (a completion racing the cancel), so it is recorded as dropped rather than lost."""
-        scope = self._pump_scopes[generation] = trio.CancelScope()
-        try:
-            with scope:
-                while True:
-                    await self._demand.acquire()
-                    try:
-                        event = await events.__anext__()
-                    except StopAsyncIteration:
-                        await self._put(_RunClosed(generation))
-                        return
-                    finally:
-                        self._asked = False
-                    await self._put(_AgentItem(generation, event))
-            with trio.move_on_after(LATE_EVENT_GRACE):
-                async for event in events:
-                    await self._put(_AgentItem(generation, event))
-        finally:
-            del self._pump_scopes[generation]
-            self._pumps -= 1
-            if not self._pumps:
-                self._pumps_idle.set()
+        self._runs.open(run, self._nursery)
 
     async def _consume_turn(self) -> TurnOutcome:
         """Take the inbox until the turn ends: agent events and messages, in the order they arrived."""
@@ -529,7 +476,7 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
             while True:
                 deadline = guards.progress_deadline(self._deps.settings.guards, self._guard)
                 idle_at = math.inf if deadline is None else self._trio_time_of(deadline)
-                self._want_event()
+                self._runs.want()
                 item = None
                 with trio.move_on_at(min(idle_at, self._end_by)):
                     item = await self._inbox.receive()
@@ -538,11 +485,11 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
                 if item is None:
                     return TurnTripped(guards.idle_trip(self._deps.settings.guards))
                 match item:
-                    case _AgentItem(generation=generation, event=event) if generation == self._generation:
+                    case AgentItem(generation=generation, event=event) if generation == self._runs.generation:
                         outcome = await self._on_event(event)
                         if outcome is not None:
                             return outcome
-                    case _RunClosed(generation=generation) if generation == self._generation:
+                    case RunClosed(generation=generation) if generation == self._runs.generation:
                         return RunEnded()
                     case _:
                         await self._between_turns(item)
@@ -551,15 +498,9 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
         finally:
             self._in_turn = False
 
-    def _want_event(self) -> None:
-        """Let the current run's pump read one more event (if it is not reading one already)."""
-        if not self._asked and self._run is not None:
-            self._asked = True
-            self._demand.release()
-
     async def snapshot(self) -> str:
         """The run's screen, for providers that have one."""
-        snapshot = getattr(self._run, "snapshot", None)
+        snapshot = getattr(self._runs.run, "snapshot", None)
         if snapshot is None:
             raise ConflictError(f"session {self.id} has no live screen right now")
         return str(await snapshot())
@@ -589,20 +530,9 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
         )
 
     async def _close_run(self, *, wait_late: bool = False) -> None:
-        """Stop the agent's process (its whole group); its later events count as late. With ``wait_late``,
-        give them a moment to arrive, so a completion racing the end is recorded as dropped."""
+        """Stop the agent's process (its whole group); see :meth:`AgentRunPump.close`."""
         self._queued_turns = 0  # turns queued in the process die with it
-        run, self._run = self._run, None
-        pump = self._pump_scopes.get(self._generation)
-        self._generation += 1
-        if run is not None:
-            with trio.CancelScope(shield=True):
-                await run.cancel()
-        if pump is not None:
-            pump.cancel()
-        if wait_late and self._pumps:
-            with trio.move_on_after(LATE_EVENT_GRACE):
-                await self._pumps_idle.wait()
+        await self._runs.close(wait_late=wait_late)
 
     async def _move(self, status: SessionStatus, reason: str | None) -> None:
         """The one place a session's status changes: write it through the store, then tell the observer.

@@ -1,0 +1,100 @@
+"""A session's agent run and the pump that feeds its events into the session actor's inbox.
+
+The pump reads one event each time the actor asks (:meth:`AgentRunPump.want`), so nothing is read ahead of a
+decision the actor makes (a pause, a steer, the end). Each run has a generation number; when a run is
+closed, its process group is killed and what it still delivers for a moment (a completion racing the cancel)
+arrives tagged with the old generation, so the actor records it as dropped instead of applying it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import attrs
+import trio
+
+from orcha.agents.contract import AgentEvent, AgentRun
+
+LATE_EVENT_GRACE = 1.0
+
+
+@attrs.frozen
+class AgentItem:
+    """An event of the agent run number ``generation``."""
+
+    generation: int
+    event: AgentEvent
+
+
+@attrs.frozen
+class RunClosed:
+    """Run number ``generation`` delivers no more events."""
+
+    generation: int
+
+
+class AgentRunPump:
+    """Holds the session's current run (at most one) and pumps its events to ``put``, on demand."""
+
+    def __init__(self, put: Callable[[AgentItem | RunClosed], Awaitable[None]]) -> None:
+        self._put = put
+        self.run: AgentRun | None = None
+        self.generation = 0
+        self._pumps = 0
+        self._idle = trio.Event()
+        self._scopes: dict[int, trio.CancelScope] = {}
+        self._demand = trio.Semaphore(0)
+        self._asked = False
+
+    def open(self, run: AgentRun, nursery: trio.Nursery) -> None:
+        """Make ``run`` the current run and start pumping its events (in ``nursery``)."""
+        self.run = run
+        self.generation += 1
+        self._demand, self._asked = trio.Semaphore(0), False  # a fresh run has been asked for nothing yet
+        self._pumps += 1
+        self._idle = trio.Event()
+        nursery.start_soon(self._pump, run.events(), self.generation)
+
+    def want(self) -> None:
+        """Let the current run's pump read one more event (if it is not reading one already)."""
+        if not self._asked and self.run is not None:
+            self._asked = True
+            self._demand.release()
+
+    async def close(self, *, wait_late: bool = False) -> None:
+        """Stop the current run (its whole process group); its later events count as late. With
+        ``wait_late``, give them a moment to arrive, so a completion racing the end is recorded as dropped."""
+        run, self.run = self.run, None
+        pump = self._scopes.get(self.generation)
+        self.generation += 1
+        if run is not None:
+            with trio.CancelScope(shield=True):
+                await run.cancel()
+        if pump is not None:
+            pump.cancel()
+        if wait_late and self._pumps:
+            with trio.move_on_after(LATE_EVENT_GRACE):
+                await self._idle.wait()
+
+    async def _pump(self, events: AsyncIterator[AgentEvent], generation: int) -> None:
+        scope = self._scopes[generation] = trio.CancelScope()
+        try:
+            with scope:
+                while True:
+                    await self._demand.acquire()
+                    try:
+                        event = await events.__anext__()
+                    except StopAsyncIteration:
+                        await self._put(RunClosed(generation))
+                        return
+                    finally:
+                        self._asked = False
+                    await self._put(AgentItem(generation, event))
+            with trio.move_on_after(LATE_EVENT_GRACE):  # closed: what the run still delivers is late
+                async for event in events:
+                    await self._put(AgentItem(generation, event))
+        finally:
+            del self._scopes[generation]
+            self._pumps -= 1
+            if not self._pumps:
+                self._idle.set()
