@@ -95,24 +95,36 @@ class PausesMixin(SessionFields):
         when = "an unknown time" if until is None else f"{until:.0f} (Unix time)"
         if self._session.status is S.STARTING:
             await self._move(S.RUNNING, None)
+        installed = self._deps.agents_on(self._session.target_id)
+        others = [a for a in self._deps.providers.agents if a != agent and (installed is None or a in installed)]
         question_id = await self._pause(
             f"{agent} is out of quota until {when}",
-            f"Session {self.id} is parked: {agent} is out of quota until {when} and no other provider is "
-            "available. Answer to retry now, or wait for the reset.",
+            f"Session {self.id} is parked: {agent} is out of quota until {when} and no other provider it may fall "
+            "back to is available. Answer 'wait' to wait for the reset"
+            + (f", the name of another agent ({', '.join(others)}) to switch to it" if others else "")
+            + ", or anything else to retry now.",
         )
         auto = self._deps.settings.auto_resume_on_reset and until is not None
         deadline = self._trio_time_of(until) if auto and until is not None else math.inf
-        text = await self._next_input(deadline=deadline)
-        if text is None:  # the reset time passed
-            self._waiting_question = None
-            await self._deps.questions.close_automatically(
-                question_id, f"resumed automatically: {agent}'s usage window reset"
-            )
-        else:
+        while True:
+            text = await self._next_input(deadline=deadline)
+            if text is None:  # the reset time passed
+                self._waiting_question = None
+                await self._deps.questions.close_automatically(
+                    question_id, f"resumed automatically: {agent}'s usage window reset"
+                )
+                break
             await self._settle_question("resumed by a message to the session")
+            word = (text.split() or [""])[0].strip(".,!'\"").lower()
+            if word == "wait":
+                self._emit(TranscriptKind.SYSTEM, f"waiting for {agent}'s reset, as the user asked")
+                continue
+            if word in others:
+                await self._move(S.RUNNING, None)
+                return word, None  # the user chose another agent: it starts over there
             await self._deps.limits.clear_exhausted(agent, reason="the user answered")
+            break
         await self._move(S.RUNNING, None)
-        installed = self._deps.agents_on(self._session.target_id)
         return self._deps.providers.choose(agent, self._deps.clock(), installed=installed) or agent, text
 
     async def _settle_question(self: SessionHost, note: str) -> None:

@@ -418,3 +418,18 @@ async def test_a_fallback_goes_only_to_a_provider_the_target_s_doctor_found(tmp_
         await trio.sleep(1800)
         await _status_is(store, worker.id, S.COMPLETED)  # it resumes by itself at the reset
         assert store.get_session(worker.id).agent == "claude"
+
+
+async def test_a_parked_session_switches_to_the_agent_the_user_names(tmp_path, autojump_clock):
+    claude = fake(_exhausting(None), name="claude")  # no reset time: only the user can move it
+    codex = fake(idle_manager([Say("codex takes over"), Complete("done by codex")]), name="codex", interactive=False)
+    async with running(tmp_path, providers={"claude": claude, "codex": codex}, fallback_order=()) as orch:
+        store = store_of(orch)
+        objective, _ = await orch.operations.create_objective(title="t", prompt="p", agent="codex")
+        worker = await orch.operations.spawn_session(objective.id, prompt="w", agent="claude")
+        await _status_is(store, worker.id, S.PAUSED)
+        [question] = [q for q in store.list_questions(status=QuestionStatus.OPEN) if q.asked_by == worker.id]
+        assert "'wait'" in question.text and "codex" in question.text
+        await orch.operations.answer_question(question.id, "codex, please")
+        await _status_is(store, worker.id, S.COMPLETED)
+        assert store.get_session(worker.id).agent == "codex" and codex.actions("start", worker.id)
