@@ -206,8 +206,11 @@ def serve(args: argparse.Namespace) -> int:
         DEFAULT_REDACTOR.add_secret(args.token)
     else:
         log.warning("serving WITHOUT authentication (--no-auth): any local user or program can drive orcha")
+    from orcha.io.dblock import hold_database_lock
+
     try:
-        trio.run(_serve, args)
+        with hold_database_lock(args.db):  # a DatabaseInUseError (an OrchaError) names the other server
+            trio.run(_serve, args)
     except OSError as exc:
         print(f"orcha serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 2
@@ -285,25 +288,26 @@ async def _serve(args: argparse.Namespace) -> None:
     policy = AccessPolicy(token=args.token, bind_host=args.host, allowed_hosts=tuple(args.allowed_host))
     app = create_asgi(context, policy)
     try:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(orchestrator.run)
-            urls = await nursery.start(functools.partial(serve_web, app, host=args.host, port=args.port))
-            orchestrator.mcp.base_url = urls[0]
-            log.info(
-                "orcha is ready in %.2fs: dashboard on %s (database %s, %s agents%s, %s)",
-                time.monotonic() - started,
-                urls[0],
-                args.db,
-                "real" if args.real_agents else "fake",
-                " in tmux" if args.tmux else "",
-                "git + gh forge" if args.real_forge else "fake forge",
-            )
-            print(f"orcha: dashboard on {login_url(urls[0], args.token)}", file=sys.stderr, flush=True)
-            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        # signals are caught from before the tree starts, so a SIGTERM right after "ready" is a clean stop
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(orchestrator.run)
+                urls = await nursery.start(functools.partial(serve_web, app, host=args.host, port=args.port))
+                orchestrator.mcp.base_url = urls[0]
+                log.info(
+                    "orcha is ready in %.2fs: dashboard on %s (database %s, %s agents%s, %s)",
+                    time.monotonic() - started,
+                    urls[0],
+                    args.db,
+                    "real" if args.real_agents else "fake",
+                    " in tmux" if args.tmux else "",
+                    "git + gh forge" if args.real_forge else "fake forge",
+                )
+                print(f"orcha: dashboard on {login_url(urls[0], args.token)}", file=sys.stderr, flush=True)
                 async for received in signals:
                     log.info("received %s: shutting down", signal.Signals(received).name)
                     nursery.cancel_scope.cancel()
                     break
     finally:
+        reader.close()  # the writer closes last, so it checkpoints the WAL into the database file
         store.close()
-        reader.close()

@@ -158,3 +158,63 @@ def test_a_port_in_use_is_a_message_not_a_traceback(tmp_path):
     assert result.returncode == 2
     assert "cannot listen" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _start(tmp_path, *extra: str) -> tuple[subprocess.Popen[str], str]:
+    server = subprocess.Popen(
+        [*PYTHON, "serve", "--port", "0", "--db", str(tmp_path / "orcha.db"), *extra],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(tmp_path),
+    )
+    assert server.stderr is not None
+    for line in server.stderr:
+        if line.startswith("orcha: dashboard on"):
+            return server, line
+    raise AssertionError("orcha serve never became ready")
+
+
+def test_a_second_server_on_the_same_database_exits_naming_the_first(tmp_path):
+    first, _ = _start(tmp_path)
+    try:
+        second = subprocess.run(
+            [*PYTHON, "serve", "--port", "0", "--db", str(tmp_path / "orcha.db")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=_env(tmp_path),
+        )
+        assert second.returncode == 2
+        assert "in use by another orcha serve" in second.stderr and f"pid {first.pid}" in second.stderr
+        assert "Traceback" not in second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        with first:
+            assert first.wait(timeout=20) == 0
+    again, _ = _start(tmp_path)  # the lock went with the process
+    again.send_signal(signal.SIGTERM)
+    with again:
+        assert again.wait(timeout=20) == 0
+
+
+def test_after_a_graceful_stop_the_database_file_alone_holds_everything(tmp_path):
+    import apsw
+
+    server, line = _start(tmp_path)
+    url = re.search(r"(http://127\.0\.0\.1:\d+)/", line).group(1)
+    token = _orcha(tmp_path, "token").stdout.strip()
+    _request(f"{url}/api/objectives", {"title": "keep me", "prompt": "...", "agent": "claude"}, token=token)
+    server.send_signal(signal.SIGTERM)
+    with server:
+        assert server.wait(timeout=20) == 0
+    wal = tmp_path / "orcha.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0  # checkpointed into orcha.db
+    copy = tmp_path / "backup.db"
+    copy.write_bytes((tmp_path / "orcha.db").read_bytes())  # what a user copying orcha.db gets
+    connection = apsw.Connection(str(copy))
+    try:
+        titles = [row[0] for row in connection.execute("SELECT title FROM objectives")]
+        assert titles == ["keep me"]
+        assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    finally:
+        connection.close()

@@ -117,6 +117,11 @@ class Database:
             self._check_version()
 
     def close(self) -> None:
+        """Close the connection; a writer first checkpoints the WAL into the database file, so a copy of
+        ``orcha.db`` alone is a complete database."""
+        if not self.readonly:
+            with contextlib.suppress(apsw.Error):
+                self.conn.pragma("wal_checkpoint", "TRUNCATE")
         self.conn.close()
 
     @property
