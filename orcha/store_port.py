@@ -174,6 +174,9 @@ class StorePort(Protocol):
     def find_target(self, name_or_id: str) -> Target:
         """The target with this id or, failing that, this name."""
 
+    def backup(self, path: str) -> None:
+        """Copy the live database, consistently, to a new private file at ``path``."""
+
     def finish_objective(self, objective_id: str, status: ObjectiveStatus, *, summary: str | None = None) -> Objective:
         """End an objective (validated). Its live sessions are ended by their own actors, which it tells."""
 
@@ -197,6 +200,9 @@ class StorePort(Protocol):
 
     def get_workspace(self, workspace_id: str) -> Workspace:
         """The workspace with this id (NotFoundError otherwise)."""
+
+    def integrity_check(self) -> str:
+        """``ok``, or what SQLite's integrity check found."""
 
     def latest_event_id(self) -> int:
         """The id of the newest audit event (0 when there is none): where a new live subscriber starts."""

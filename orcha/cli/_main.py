@@ -35,7 +35,23 @@ def _db_info(args: argparse.Namespace) -> int:
         print(f"targets         {len(dashboard.targets)}")
         print(f"open questions  {len(dashboard.open_questions)}")
         print(f"pull requests   {len(dashboard.pull_requests)}")
+        print(f"integrity       {store.integrity_check()}")
     return 0
+
+
+def _db_backup(args: argparse.Namespace) -> int:
+    """A consistent copy of the database, also while `orcha serve` runs on it (SQLite's online backup)."""
+    from orcha.io.store import Store
+
+    if not os.path.exists(args.db):
+        print(f"orcha: no database at {args.db}", file=sys.stderr)
+        return 2
+    with Store(args.db, readonly=True) as store:
+        store.backup(args.path)
+    with Store(args.path, readonly=True) as copy:
+        verdict = copy.integrity_check()
+    print(f"{args.path}: a copy of {args.db} (integrity {verdict})")
+    return 0 if verdict == "ok" else 1
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
@@ -109,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub = db_commands.add_parser(name, help=text)
         sub.add_argument("--db", default=default_db_path(), help="database file (default: %(default)s)")
         sub.set_defaults(handler=handler)
+    backup = db_commands.add_parser("backup", help="copy the database consistently, also while orcha serve runs")
+    backup.add_argument("path", help="the new file to write (never overwritten)")
+    backup.add_argument("--db", default=default_db_path(), help="database file (default: %(default)s)")
+    backup.set_defaults(handler=_db_backup)
     return parser
 
 

@@ -218,3 +218,28 @@ def test_after_a_graceful_stop_the_database_file_alone_holds_everything(tmp_path
         assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     finally:
         connection.close()
+
+
+def test_a_backup_of_a_live_database_is_consistent_and_never_overwrites(tmp_path):
+    server, line = _start(tmp_path)
+    try:
+        url = re.search(r"(http://127\.0\.0\.1:\d+)/", line).group(1)
+        token = _orcha(tmp_path, "token").stdout.strip()
+        _request(f"{url}/api/objectives", {"title": "in the backup", "prompt": "...", "agent": "claude"}, token=token)
+        backup = tmp_path / "copy.db"
+        made = _orcha(tmp_path, "db", "backup", str(backup), "--db", str(tmp_path / "orcha.db"))
+        assert "integrity ok" in made.stdout and backup.stat().st_mode & 0o777 == 0o600
+        info = _orcha(tmp_path, "db", "info", "--db", str(backup))
+        assert "objectives      1 shown" in info.stdout and "integrity       ok" in info.stdout
+        again = subprocess.run(
+            [*PYTHON, "db", "backup", str(backup), "--db", str(tmp_path / "orcha.db")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=_env(tmp_path),
+        )
+        assert again.returncode == 2 and "already exists" in again.stderr and "Traceback" not in again.stderr
+    finally:
+        server.send_signal(signal.SIGTERM)
+        with server:
+            assert server.wait(timeout=20) == 0

@@ -61,6 +61,14 @@ class Store(SessionsMixin, TargetsMixin, TranscriptsMixin, RecordsMixin, Provide
     def close(self) -> None:
         self._db.close()
 
+    def backup(self, path: str) -> None:
+        """Copy the live database, consistently, to a new private file at ``path``."""
+        self._db.backup_to(path)
+
+    def integrity_check(self) -> str:
+        """``ok``, or what SQLite's integrity check found."""
+        return self._db.integrity()
+
     def __enter__(self) -> Store:
         return self
 

@@ -128,6 +128,28 @@ class Database:
     def schema_version(self) -> int:
         return int(self.conn.pragma("user_version"))
 
+    def backup_to(self, path: str) -> None:
+        """A consistent copy of the live database in a new private file at ``path`` (SQLite's online backup:
+        writers go on meanwhile). An existing ``path`` is refused, never overwritten."""
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+        except FileExistsError:
+            raise StoreError(f"{path} already exists; orcha never overwrites a file with a backup") from None
+        except OSError as exc:
+            raise StoreError(f"cannot create {path}: {exc.strerror or exc}") from None
+        destination = apsw.Connection(path)
+        try:
+            with destination.backup("main", self.conn, "main") as copy:
+                while not copy.done:
+                    copy.step(256)
+        finally:
+            destination.close()
+
+    def integrity(self) -> str:
+        """``ok``, or what SQLite's integrity check found."""
+        rows = [str(row[0]) for row in self.conn.execute("PRAGMA integrity_check")]
+        return "; ".join(rows) or "ok"
+
     def _check_version(self) -> None:
         version = self.schema_version
         if version > SCHEMA_VERSION:
