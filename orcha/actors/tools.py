@@ -46,6 +46,7 @@ class ToolOperations(Protocol):
     ) -> Objective: ...
     async def cancel_session(self, session_id: str, reason: str = ...) -> Session: ...
     async def withdraw_question(self, question_id: str, reason: str) -> None: ...
+    async def steer(self, session_id: str, text: str) -> Session: ...
 
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,14 @@ TOOL_SPECS: tuple[ToolSpec, ...] = (
         input_schema=_schema({"session": _SESSION, "reason": _s("Why; recorded.")}, ("session",)),
     ),
     ToolSpec(
+        name="message_session",
+        description="Send a message to a live worker of your objective (e.g. an answer the user gave you).",
+        input_schema=_schema(
+            {"session": _SESSION, "text": _s("The message; the worker gets it as a user turn.", LONG_TEXT_LENGTH)},
+            ("session", "text"),
+        ),
+    ),
+    ToolSpec(
         name="list_sessions",
         description="The sessions of your objective: id, role, agent, status, target, PR.",
         input_schema=_schema({}),
@@ -206,7 +215,7 @@ TOOL_SPECS: tuple[ToolSpec, ...] = (
     ),
 )
 SPECS_BY_NAME = {spec.name: spec for spec in TOOL_SPECS}
-MANAGER_ONLY = frozenset({"spawn_session", "mark_objective_done", "cancel_session"})
+MANAGER_ONLY = frozenset({"spawn_session", "mark_objective_done", "cancel_session", "message_session"})
 """Workers do their part and publish it; steering the team is the manager's."""
 
 
@@ -401,6 +410,13 @@ class SessionTools:
         outcome = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
         pr_text = ", ".join(f"#{p.number} ({p.state})" for p in sorted(prs, key=lambda p: p.number)) or "none"
         return f"Workers: {outcome}. PRs: {pr_text}."
+
+    async def _message_session(self, args: dict[str, Any]) -> ToolOutcome:
+        target = await self._mine(args["session"])
+        if target.id == self.session_id or target.role is not SessionRole.WORKER:
+            raise InvalidInputError("message_session sends to a worker of your team", field="session")
+        session = await self._ops.steer(target.id, args["text"])
+        return ToolOutcome(text=f"sent to {session.id} ({session.status})", data=session_row(session))
 
     async def _cancel_session(self, args: dict[str, Any]) -> ToolOutcome:
         target = await self._mine(args["session"])

@@ -33,6 +33,7 @@ from orcha.agents.contract import (
     TurnCompleted,
     UsageReport,
 )
+from orcha.agents.tools import ToolSurface
 from orcha.model import TERMINAL_SESSION_STATUSES
 
 # --- script steps ---------------------------------------------------------------------------------------
@@ -379,6 +380,18 @@ class FakeRun:
                 handling = tuple(_mention(s, outcome.text) for s in step.on_error)
                 conversation.steps = conversation.steps[: conversation.position] + handling
 
+    async def _pass_on(self, tools: ToolSurface, live_workers: list[str]) -> None:
+        """What the user said to the manager while its team works (an answer) goes on to the working workers
+        (not to one waiting on its own question: a message would stand in for that answer)."""
+        while True:
+            try:
+                text = self._inputs.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                return
+            self._pending.append(TextOut(text=f"passing on to the team: {text}"))
+            for worker in live_workers:
+                await tools.call("message_session", {"session": worker, "text": f"From your manager: {text}"})
+
     async def _await_team(self, poll_seconds: float) -> str:
         if self._request.tools is None:
             return "no tools: cannot watch the team"
@@ -386,6 +399,7 @@ class FakeRun:
         while True:
             outcome = await self._request.tools.call("list_sessions", {})
             workers = [s for s in outcome.data.get("sessions", ()) if s.get("role") == "worker"]
+            await self._pass_on(self._request.tools, [w["id"] for w in workers if w.get("status") == "running"])
             if workers and all(s.get("status") in terminal for s in workers):
                 counts = collections.Counter(s["status"] for s in workers)
                 prs = await self._request.tools.call("list_prs", {})

@@ -157,3 +157,29 @@ async def test_the_demo_question_never_blocks_the_demo_the_manager_withdraws_it_
         [question] = store.list_questions(objective_id=objective.id)
         assert question.asked_by == manager.id and str(question.status) == "dismissed"
         assert question.answer == "withdrawn: the team finished without an answer"
+
+
+async def test_an_answer_that_comes_while_the_team_works_is_passed_on_to_the_workers(tmp_path, autojump_clock):
+    from orcha.model import QuestionStatus, TranscriptKind
+
+    async with running(tmp_path) as orch:
+        store = store_of(orch)
+        objective, _manager = await orch.operations.create_objective(title="Port it", prompt="...", agent="claude")
+
+        async def asked() -> bool:
+            return bool(store.list_questions(status=QuestionStatus.OPEN, objective_id=objective.id))
+
+        await wait_until(asked, step=0.05)
+        [question] = store.list_questions(status=QuestionStatus.OPEN, objective_id=objective.id)
+        await orch.operations.answer_question(question.id, "MIT, please")
+
+        async def done() -> bool:
+            return store.get_objective(objective.id).status is ObjectiveStatus.DONE
+
+        await wait_until(done)
+        workers = [s for s in store.list_sessions(objective_id=objective.id) if s.role is SessionRole.WORKER]
+        assert len(workers) == 2 and all(w.status is SessionStatus.COMPLETED for w in workers)
+        for worker in workers:
+            told = [e.body for e in store.read_transcript(worker.id).items if e.kind is TranscriptKind.USER]
+            assert "From your manager: The user answered your question" in " ".join(told), told
+        assert str(store.get_question(question.id).status) == "answered"

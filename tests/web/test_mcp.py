@@ -62,6 +62,7 @@ async def test_tools_are_listed_with_schemas_and_read_only_annotations(tmp_path)
             "create_note",
             "mark_objective_done",
             "cancel_session",
+            "message_session",
             "list_sessions",
             "session_status",
             "read_transcript",
