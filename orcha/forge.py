@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 import trio
@@ -99,6 +99,53 @@ class _FakePR:
     comments: list[str] = attrs.Factory(list)
 
 
+def _pr_data(entry: _FakePR) -> dict[str, Any]:
+    pr = entry.pr
+    return {
+        "url": pr.url,
+        "number": pr.number,
+        "branch": pr.branch,
+        "base": pr.base,
+        "state": pr.state.value,
+        "head_sha": pr.head_sha,
+        "repo": entry.repo,
+        "title": entry.title,
+        "body": entry.body,
+        "feedback": [attrs.asdict(f) for f in entry.feedback],
+        "comments": list(entry.comments),
+    }
+
+
+def _pr_of(data: dict[str, Any]) -> _FakePR:
+    pr = ForgePR(
+        url=data["url"],
+        number=int(data["number"]),
+        branch=data["branch"],
+        base=data["base"],
+        state=PRState(data["state"]),
+        head_sha=data["head_sha"],
+    )
+    return _FakePR(
+        pr=pr,
+        repo=data["repo"],
+        title=data["title"],
+        body=data["body"],
+        feedback=[Feedback(**f) for f in data["feedback"]],
+        comments=list(data["comments"]),
+    )
+
+
+class FakeForgeState(Protocol):
+    """Where a :class:`FakeForge` keeps its pull requests across restarts (the store does; the default: nowhere).
+
+    Each call is one short synchronous transaction; ``data`` is JSON-able, the PR's ``url`` among it.
+    """
+
+    def fake_forge_prs(self) -> list[dict[str, Any]]: ...
+
+    def save_fake_forge_pr(self, url: str, data: dict[str, Any]) -> None: ...
+
+
 FORGE_OPERATIONS = ("push", "open_pr", "find_open_pr", "refresh_pr", "comment")
 
 
@@ -107,16 +154,29 @@ class FakeForge:
 
     Like a real code host it takes time (``latency`` seconds per call, and a checkpoint always), refuses a
     second open PR for a branch, and can be made to fail (:meth:`fail`), as a forge without ``gh`` does.
+    With a ``state`` (the store) its pull requests are durable: a new fake on the same state finds them.
     """
 
-    def __init__(self, base_url: str = "https://forge.example", *, latency: float = 0.0) -> None:
+    def __init__(
+        self, base_url: str = "https://forge.example", *, latency: float = 0.0, state: FakeForgeState | None = None
+    ) -> None:
         self.base_url = base_url
         self.latency = latency
-        self._numbers = itertools.count(1)
+        self._state = state
         self._prs: dict[str, _FakePR] = {}
         self._heads: dict[tuple[str, str], str] = {}
         self._failures: dict[str, str] = {}
         self.pushes: list[tuple[str, str, bool]] = []
+        for data in state.fake_forge_prs() if state is not None else ():
+            entry = _pr_of(data)
+            self._prs[entry.pr.url] = entry
+        for entry in sorted(self._prs.values(), key=lambda e: e.pr.number):
+            self._heads[(entry.repo, entry.pr.branch)] = entry.pr.head_sha  # a branch's head is its latest PR's
+        self._numbers = itertools.count(max((e.pr.number for e in self._prs.values()), default=0) + 1)
+
+    def _save(self, entry: _FakePR) -> None:
+        if self._state is not None:
+            self._state.save_fake_forge_pr(entry.pr.url, _pr_data(entry))
 
     async def _call(self, operation: str) -> None:
         """A forge call takes time, and fails as configured."""
@@ -147,6 +207,7 @@ class FakeForge:
                 if entry.pr.state is PRState.MERGED:
                     raise ConflictError(f"{entry.pr.url} is merged; the forge refuses the push")
                 entry.pr = attrs.evolve(entry.pr, head_sha=sha)
+                self._save(entry)
         return sha
 
     async def open_pr(
@@ -187,7 +248,9 @@ class FakeForge:
 
     async def comment(self, url: str, body: str) -> None:
         await self._call("comment")
-        self._entry(url).comments.append(body)
+        entry = self._entry(url)
+        entry.comments.append(body)
+        self._save(entry)
 
     def _open_pr_of(self, repo: str, branch: str) -> ForgePR | None:
         for entry in self._prs.values():
@@ -221,18 +284,21 @@ class FakeForge:
             state=PRState.OPEN,
             head_sha=head,
         )
-        self._prs[pr.url] = _FakePR(pr=pr, repo=repo, title=title, body=body)
+        entry = self._prs[pr.url] = _FakePR(pr=pr, repo=repo, title=title, body=body)
+        self._save(entry)
         return pr
 
     def add_feedback(self, url: str, *, author: str, body: str, kind: str = "comment") -> Feedback:
         entry = self._entry(url)
         feedback = Feedback(external_id=f"c{len(entry.feedback) + 1}", kind=kind, author=author, body=body)
         entry.feedback.append(feedback)
+        self._save(entry)
         return feedback
 
     def set_state(self, url: str, state: PRState) -> None:
         entry = self._entry(url)
         entry.pr = attrs.evolve(entry.pr, state=state)
+        self._save(entry)
 
     def comments_on(self, url: str) -> list[str]:
         return list(self._entry(url).comments)

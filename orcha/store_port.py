@@ -171,6 +171,9 @@ class StorePort(Protocol):
     ) -> list[Event]:
         """Audit events with ``id > after``, oldest first."""
 
+    def fake_forge_prs(self) -> list[dict[str, Any]]:
+        """The fake forge's pull requests as it saved them, oldest first (its state across restarts)."""
+
     def find_target(self, name_or_id: str) -> Target:
         """The target with this id or, failing that, this name."""
 
@@ -285,6 +288,9 @@ class StorePort(Protocol):
 
     def release_target_slot(self, session_id: str) -> bool:
         """Give back the slot ``session_id`` holds; ``False`` when it held none."""
+
+    def save_fake_forge_pr(self, url: str, data: dict[str, Any]) -> None:
+        """Keep (or replace) one of the fake forge's pull requests, so a restart finds it."""
 
     def session_statuses(self, session_ids: Iterable[str]) -> dict[str, SessionStatus]:
         """The status of each named session that exists."""

@@ -254,6 +254,7 @@ async def _serve(args: argparse.Namespace) -> None:
     started = time.monotonic()
     store = Store(args.db)
     reader = Store(args.db, readonly=True)
+    forge_state = None if args.real_forge else Store(args.db)  # the fake forge's PRs, durable across restarts
     providers = build_providers(args)
     config = OrchestratorConfig(
         max_concurrent=args.max_concurrent,
@@ -267,7 +268,7 @@ async def _serve(args: argparse.Namespace) -> None:
     orchestrator = Orchestrator(
         db=StoreGateway(store),
         providers=ProviderRegistry(providers, fallback_order=("claude", "codex")),
-        forge=GitForge(local=executor) if args.real_forge else FakeForge(),
+        forge=GitForge(local=executor) if forge_state is None else FakeForge(state=forge_state),
         local_executor=executor,
         doctor=local_doctor(
             fake_agents=not args.real_agents,
@@ -309,5 +310,7 @@ async def _serve(args: argparse.Namespace) -> None:
                     nursery.cancel_scope.cancel()
                     break
     finally:
+        if forge_state is not None:
+            forge_state.close()
         reader.close()  # the writer closes last, so it checkpoints the WAL into the database file
         store.close()

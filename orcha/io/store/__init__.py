@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from orcha.io.store._dashboard import DashboardMixin
 from orcha.io.store._db import Database
+from orcha.io.store._fake_forge import FakeForgeMixin
 from orcha.io.store._notices import Notice, NoticesMixin
 from orcha.io.store._providers import ProvidersMixin
 from orcha.io.store._records import RecordsMixin
@@ -26,7 +27,16 @@ from orcha.redact import DEFAULT_REDACTOR, Redactor
 __all__ = ["MAX_PAGE", "SCHEMA_VERSION", "Notice", "SlotClaim", "Store"]
 
 
-class Store(SessionsMixin, TargetsMixin, TranscriptsMixin, RecordsMixin, ProvidersMixin, NoticesMixin, DashboardMixin):
+class Store(
+    SessionsMixin,
+    TargetsMixin,
+    TranscriptsMixin,
+    RecordsMixin,
+    ProvidersMixin,
+    NoticesMixin,
+    DashboardMixin,
+    FakeForgeMixin,
+):
     """orcha's state in SQLite (WAL): current-state tables, an append-only audit log, transcripts.
 
     Opening a writable store creates the file and runs pending migrations. Every method validates its

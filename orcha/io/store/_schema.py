@@ -210,6 +210,15 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX manager_notices_pending ON manager_notices(objective_id, delivered_at, id);
         """,
     ),
+    (
+        "fake forge pull requests",
+        """
+        CREATE TABLE fake_forge_prs (
+            url TEXT PRIMARY KEY,
+            data TEXT NOT NULL
+        );
+        """,
+    ),
 )
 """Forward migrations in order. Append new ones; never edit one that has shipped."""
 

@@ -1,0 +1,61 @@
+"""The fake forge's pull requests live in the store: a new fake on the same database finds them."""
+
+from __future__ import annotations
+
+import apsw
+
+from orcha.forge import FakeForge
+from orcha.io.store import SCHEMA_VERSION, Store
+from orcha.model import PRState
+
+
+async def test_a_fake_forge_on_the_store_round_trips_its_prs(store):
+    forge = FakeForge(state=store)
+    await forge.push(repo="r", branch="b")
+    pr = await forge.open_pr(repo="r", branch="b", base="main", title="T", body="B")
+    forge.add_feedback(pr.url, author="rev", body="nit", kind="changes_requested")
+    await forge.comment(pr.url, "done")
+    merged = forge.open_directly(repo="r", branch="other")
+    forge.set_state(merged.url, PRState.MERGED)
+
+    again = FakeForge(state=store)
+    assert again.prs() == forge.prs()
+    assert again.comments_on(pr.url) == ["done"]
+    snapshot = await again.refresh_pr(pr.url)
+    assert snapshot == await forge.refresh_pr(pr.url)
+    assert [f.body for f in snapshot.feedback] == ["nit"]
+    assert await again.find_open_pr(repo="r", branch="b") == pr
+
+    sha = await again.push(repo="r", branch="b")  # a push after the restart moves the same PR's head
+    assert sha != pr.head_sha
+    assert (await again.refresh_pr(pr.url)).pr.head_sha == sha
+    third = again.open_directly(repo="r", branch="third")
+    assert third.number == 3  # numbering continues, never reusing a stored PR's url
+    assert {p.url for p in FakeForge(state=store).prs()} == {pr.url, merged.url, third.url}
+
+
+def test_without_a_state_the_fake_forge_keeps_nothing(store):
+    FakeForge().open_directly(repo="r", branch="b")
+    assert store.fake_forge_prs() == []
+
+
+def test_the_store_keeps_one_record_per_url_in_first_saved_order(store):
+    store.save_fake_forge_pr("u2", {"url": "u2", "n": 1})
+    store.save_fake_forge_pr("u1", {"url": "u1", "n": 1})
+    store.save_fake_forge_pr("u2", {"url": "u2", "n": 2})
+    assert store.fake_forge_prs() == [{"url": "u2", "n": 2}, {"url": "u1", "n": 1}]
+
+
+def test_a_database_of_the_previous_version_gains_the_fake_forge_table(db_path):
+    with Store(db_path) as first:
+        objective, _ = first.create_objective(title="kept", prompt="p", agent="fake")
+    conn = apsw.Connection(db_path)
+    conn.execute("DROP TABLE fake_forge_prs")
+    conn.pragma("user_version", SCHEMA_VERSION - 1)
+    conn.close()
+    with Store(db_path) as migrated:
+        assert migrated.schema_version == SCHEMA_VERSION
+        assert migrated.get_objective(objective.id).title == "kept"
+        assert migrated.fake_forge_prs() == []
+        migrated.save_fake_forge_pr("u", {"url": "u"})
+        assert migrated.fake_forge_prs() == [{"url": "u"}]
