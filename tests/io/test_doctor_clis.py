@@ -55,10 +55,13 @@ def bare_path(tmp_path, monkeypatch):
     """A PATH with the usual tools but no agent CLI and no gh (tmp_path/bin first, for the test's own)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin")
-    for name in ("claude", "codex", "gh"):
-        if any(os.access(os.path.join(d, name), os.X_OK) for d in ("/usr/bin", "/bin")):
-            pytest.skip(f"{name} is installed system-wide")
+    system = tmp_path / "system-bin"  # the system's tools, without any agent CLI or gh installed there
+    system.mkdir()
+    for folder in ("/usr/bin", "/bin"):
+        for name in os.listdir(folder):
+            if name not in ("claude", "codex", "gh") and not (system / name).exists():
+                (system / name).symlink_to(os.path.join(folder, name))
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{system}")
     return bin_dir
 
 
