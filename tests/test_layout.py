@@ -122,7 +122,7 @@ def test_each_status_has_one_writer_its_actor():
 ACTOR_LAYERS = {
     "mailbox": 1, "messages": 1, "changes": 1, "turns": 1, "deps": 1,
     "questions": 2, "limits": 2, "endpoints": 2, "transcript_buffer": 2, "team_news": 2, "workspaces": 2,
-    "pull_requests": 2, "pr_monitor": 2, "tools": 2,
+    "pull_requests": 2, "pr_monitor": 2, "tools": 2, "tool_specs": 1,
     "session": 3, "session_host": 3, "session_events": 3, "session_pauses": 3, "session_manager": 3,
     "session_run": 2,
     "objective": 3, "target": 3, "scheduler": 3,

@@ -26,7 +26,7 @@ from mcp.server.lowlevel.server import Server
 from mcp.server.transport_security import TransportSecuritySettings
 
 from orcha import __version__
-from orcha.actors.tools import tools_for_role
+from orcha.actors.tool_specs import tools_for_role
 from orcha.ports import Db
 from orcha.web.context import AgentAccess
 
