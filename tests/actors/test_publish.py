@@ -164,17 +164,7 @@ async def test_four_parallel_real_publishes_with_uncommitted_changes_make_one_co
     steps = [Edit("src/change.py", "the change"), Wait(3600)]  # leaves its change uncommitted
     async with running(tmp_path, providers={"claude": fake(team(steps))}, forge=forge) as orch:
         store = store_of(orch)
-        objective, _ = await orch.operations.create_objective(
-            title="t", prompt="p", agent="claude", repo=str(origin.path)
-        )
-        worker = await orch.operations.spawn_session(objective.id, prompt="part one")
-
-        def edited() -> bool:
-            session = store.get_session(worker.id)
-            path = store.get_workspace(session.workspace_id).path if session.workspace_id else None
-            return bool(path) and _exists(path, "src/change.py")
-
-        await _real_until(edited)
+        objective, worker = await _worker_with_an_uncommitted_edit(orch, store, origin)
         outcomes = await publish_in_parallel(orch.tools_for(worker.id))
 
         assert [o.is_error for o in outcomes] == [False] * 4, [o.text for o in outcomes]
@@ -193,23 +183,27 @@ def _exists(root: str, relative: str) -> bool:
     return os.path.exists(os.path.join(root, relative))
 
 
+async def _worker_with_an_uncommitted_edit(orch, store, origin):
+    """An objective on ``origin`` and a worker whose checkout holds an uncommitted ``src/change.py``."""
+    objective, _ = await orch.operations.create_objective(title="t", prompt="p", agent="claude", repo=str(origin.path))
+    worker = await orch.operations.spawn_session(objective.id, prompt="part one")
+
+    def edited() -> bool:
+        session = store.get_session(worker.id)
+        path = store.get_workspace(session.workspace_id).path if session.workspace_id else None
+        return bool(path) and _exists(path, "src/change.py")
+
+    await _real_until(edited)
+    return objective, worker
+
+
 async def test_a_publish_whose_commit_fails_names_the_step_and_git_s_words(tmp_path, gh_state):
     origin = Origin(tmp_path)
     forge = GitForge(local=LocalExecutor(), gh=str(FAKE_GH))
     steps = [Edit("src/change.py", "the change"), Wait(3600)]
     async with running(tmp_path, providers={"claude": fake(team(steps))}, forge=forge) as orch:
         store = store_of(orch)
-        objective, _ = await orch.operations.create_objective(
-            title="t", prompt="p", agent="claude", repo=str(origin.path)
-        )
-        worker = await orch.operations.spawn_session(objective.id, prompt="part one")
-
-        def edited() -> bool:
-            session = store.get_session(worker.id)
-            path = store.get_workspace(session.workspace_id).path if session.workspace_id else None
-            return bool(path) and _exists(path, "src/change.py")
-
-        await _real_until(edited)
+        objective, worker = await _worker_with_an_uncommitted_edit(orch, store, origin)
         path = store.get_workspace(store.get_session(worker.id).workspace_id).path
         await trio.Path(path, ".git", "index.lock").write_text("")  # another git holds the index
 
