@@ -15,6 +15,7 @@ import attrs
 
 from orcha.executor import Executor
 from orcha.model import SessionRole
+from orcha.processes import ProcessRecorder
 
 if TYPE_CHECKING:
     from orcha.agents.tools import ToolSurface
@@ -45,6 +46,10 @@ class StartRequest:
     mcp_url: str | None = None
     mcp_token: str | None = None
     """The session's own MCP endpoint and secret (managers drive orcha through it)."""
+    record_process: ProcessRecorder | None = None
+    """Called with the agent process's identity after it is created and before it runs (owned processes)."""
+    resume_offset: int | None = None
+    """For a tmux pane: the byte offset of its pane log that the transcript has consumed (resume from it)."""
 
 
 # --- the normalized event stream ----------------------------------------------------------------------
@@ -53,6 +58,8 @@ class StartRequest:
 @attrs.frozen(kw_only=True)
 class TextOut:
     text: str
+    offset: int | None = None
+    """For output read from a log (a tmux pane's): the byte offset just past this line, stored with it."""
 
 
 @attrs.frozen(kw_only=True)
