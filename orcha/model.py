@@ -183,6 +183,10 @@ class Session:
     status_reason: str | None = None
     usage: Usage = Usage()
     transcript_seq: int = 0
+    pane_offset: int | None = None
+    """For a tmux session: the byte offset of its pane log that the transcript holds up to."""
+    waiting_question: str | None = None
+    """The question a waiting or paused session waits on (so a restart waits on it too)."""
     created_at: float
     updated_at: float
 
@@ -310,6 +314,8 @@ class TranscriptLine:
     kind: TranscriptKind
     body: str
     ts: float | None = None
+    pane_offset: int | None = None
+    """For a line read from a tmux pane's log: the byte offset just past it (stored with the line)."""
 
 
 @attrs.frozen(kw_only=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
+from orcha.effects import EffectKey
 from orcha.model import (
     Artifact,
     Audience,
@@ -52,12 +53,21 @@ class StorePort(Protocol):
         """Take the ``kind`` lock on ``key`` for ``owner``; ``False`` (and no change) when another holds it."""
 
     def add_artifact(
-        self, *, objective_id: str, session_id: str | None, name: str, uri: str, kind: str = "file"
+        self,
+        *,
+        objective_id: str,
+        session_id: str | None,
+        name: str,
+        uri: str,
+        kind: str = "file",
+        effect: EffectKey | None = None,
     ) -> Artifact:
-        """Record an artifact (a file or link) an objective produced."""
+        """Record an artifact (a file or link) an objective produced; a replayed ``effect`` returns the first."""
 
-    def add_note(self, *, objective_id: str, session_id: str | None, text: str) -> Note:
-        """Record a note on an objective."""
+    def add_note(
+        self, *, objective_id: str, session_id: str | None, text: str, effect: EffectKey | None = None
+    ) -> Note:
+        """Record a note on an objective; a replayed ``effect`` returns the first."""
 
     def add_notice(self, objective_id: str, kind: str, text: str) -> int:
         """Queue a notice for the objective's manager (durably, before anyone tries to deliver it)."""
@@ -72,9 +82,15 @@ class StorePort(Protocol):
         """Append ``lines`` (of any sessions) in one transaction; returns them with their assigned ``seq``."""
 
     def ask_question(
-        self, *, objective_id: str, text: str, asked_by: str | None = None, audience: Audience = Audience.USER
+        self,
+        *,
+        objective_id: str,
+        text: str,
+        asked_by: str | None = None,
+        audience: Audience = Audience.USER,
+        effect: EffectKey | None = None,
     ) -> Question:
-        """Open a question for the user (needs-user) or for the objective's manager."""
+        """Open a question for the user (needs-user) or the manager; a replayed ``effect`` returns the open one."""
 
     def claim_target_slot(self, target_id: str, session_id: str) -> SlotClaim:
         """Atomically claim one of ``target_id``'s session slots for ``session_id``."""
@@ -129,8 +145,9 @@ class StorePort(Protocol):
         depends_on: Iterable[str] = (),
         target_id: str | None = None,
         workspace_id: str | None = None,
+        effect: EffectKey | None = None,
     ) -> Session:
-        """Create a queued session in an active objective; dependencies must be sessions of that objective."""
+        """Create a queued session in an active objective; a replayed ``effect`` returns the session it made."""
 
     def create_target(
         self,
@@ -171,8 +188,14 @@ class StorePort(Protocol):
     ) -> list[Event]:
         """Audit events with ``id > after``, oldest first."""
 
+    def fake_conversation(self, provider_session_id: str) -> dict[str, Any] | None:
+        """A fake agent's conversation as it saved it, or ``None``."""
+
     def fake_forge_prs(self) -> list[dict[str, Any]]:
         """The fake forge's pull requests as it saved them, oldest first (its state across restarts)."""
+
+    def find_effect(self, effect: EffectKey, tool: str) -> str | None:
+        """The id of the record a replay of ``effect`` returns, or ``None`` when the request is new."""
 
     def find_target(self, name_or_id: str) -> Target:
         """The target with this id or, failing that, this name."""
@@ -289,6 +312,9 @@ class StorePort(Protocol):
     def release_target_slot(self, session_id: str) -> bool:
         """Give back the slot ``session_id`` holds; ``False`` when it held none."""
 
+    def save_fake_conversation(self, provider_session_id: str, data: dict[str, Any]) -> None:
+        """Keep (or replace) a fake agent's place in its conversation."""
+
     def save_fake_forge_pr(self, url: str, data: dict[str, Any]) -> None:
         """Keep (or replace) one of the fake forge's pull requests, so a restart finds it."""
 
@@ -311,6 +337,7 @@ class StorePort(Protocol):
         provider_session_id: str | None = None,
         attach_command: str | None = None,
         agent: str | None = None,
+        waiting_question: str | object | None = UNSET,
     ) -> Session:
         """Record runtime facts of a session (where it runs, its provider id, how to attach). ``None`` keeps."""
 

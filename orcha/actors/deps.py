@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 import attrs
 
 from orcha.agents.registry import Exhaustion, ProviderRegistry
+from orcha.effects import EffectKey
 from orcha.executor import Executor
 from orcha.guards import GuardConfig
 from orcha.model import Audience, Question, Session, Target, Workspace
@@ -36,7 +37,15 @@ class Executors(Protocol):
 class Questions(Protocol):
     """Open questions for the user (or the manager), and close them when something else resumed the asker."""
 
-    async def ask(self, objective_id: str, session_id: str | None, text: str, audience: Audience) -> Question: ...
+    async def ask(
+        self,
+        objective_id: str,
+        session_id: str | None,
+        text: str,
+        audience: Audience,
+        *,
+        effect: EffectKey | None = None,
+    ) -> Question: ...
 
     async def close_automatically(self, question_id: str, note: str) -> None: ...
 

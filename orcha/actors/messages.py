@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import attrs
 
+from orcha.effects import EffectKey
 from orcha.model import ObjectiveStatus, SessionRole, SessionStatus, WorkspaceKind
 
 # --- session actor --------------------------------------------------------------------------------------
@@ -77,6 +78,8 @@ class Spawn:
     base_branch: str | None = None
     workspace_kind: WorkspaceKind | None = None
     pr_id: str | None = None
+    effect: EffectKey | None = None
+    """The spawning request's key: a replay returns the session it made (:mod:`orcha.effects`)."""
 
 
 @attrs.frozen(kw_only=True)

@@ -111,6 +111,11 @@ class ObjectiveActor:
             self._on_exit(self.id)
 
     async def _spawn(self, spawn: Spawn) -> Session:
+        effect = spawn.effect
+        if effect is not None:  # a replayed request (its asker was restarted): the session it made
+            first = await self._deps.db.run(lambda s: s.find_effect(effect, "spawn_session"))
+            if first is not None:
+                return await self._deps.db.run(lambda s: s.get_session(first))
         agent = self._deps.providers.check_agent(spawn.agent)
         target_id = None
         if spawn.target_id is not None:
@@ -126,6 +131,7 @@ class ObjectiveActor:
                 depends_on=spawn.depends_on,
                 target_id=target_id,
                 workspace_id=workspace_id,
+                effect=effect,
             )
         )
         self._deps.start_session(session)

@@ -31,6 +31,7 @@ from orcha.actors.target import TargetActor, TargetReply
 from orcha.actors.team_news import TeamNews
 from orcha.actors.workspaces import check_branch
 from orcha.agents.registry import ProviderRegistry
+from orcha.effects import EffectKey
 from orcha.errors import ConflictError, InvalidInputError, InvalidTransitionError
 from orcha.model import (
     Audience,
@@ -211,9 +212,9 @@ class Operations:
             raise ConflictError(f"session {session.id} is {session.status}: it has no live screen")
         return await actor.snapshot()
 
-    async def ask_user(self, session_id: str, text: str) -> Question:
+    async def ask_user(self, session_id: str, text: str, *, effect: EffectKey | None = None) -> Question:
         session = await self.db.run(lambda s: s.get_session(session_id))
-        return await self._questions.ask(session.objective_id, session_id, text, Audience.USER)
+        return await self._questions.ask(session.objective_id, session_id, text, Audience.USER, effect=effect)
 
     async def withdraw_question(self, question_id: str, reason: str) -> None:
         """Close an open question nobody needs answered any more, with ``reason`` (kept as a note)."""

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 
 from orcha.actors.deps import Announce
+from orcha.effects import EffectKey
 from orcha.errors import ConflictError
 from orcha.model import Audience, Question, QuestionStatus
 from orcha.ports import Db
@@ -19,9 +20,24 @@ class QuestionDesk:
         self._announce = announce
         self._asked = asked
 
-    async def ask(self, objective_id: str, session_id: str | None, text: str, audience: Audience) -> Question:
+    async def ask(
+        self,
+        objective_id: str,
+        session_id: str | None,
+        text: str,
+        audience: Audience,
+        *,
+        effect: EffectKey | None = None,
+    ) -> Question:
+        """Open a question; a replayed ``effect`` returns the question it opened while that one is open."""
+        if effect is not None:
+            first = await self._db.run(lambda s: s.find_effect(effect, "ask_user"))
+            if first is not None:
+                return await self._db.run(lambda s: s.get_question(first))
         question = await self._db.run(
-            lambda s: s.ask_question(objective_id=objective_id, asked_by=session_id, text=text, audience=audience)
+            lambda s: s.ask_question(
+                objective_id=objective_id, asked_by=session_id, text=text, audience=audience, effect=effect
+            )
         )
         self._announce("question", question.id)
         await self._asked(question)

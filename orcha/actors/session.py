@@ -46,7 +46,15 @@ from orcha.actors.turns import RunEnded, TurnCompletedOk, TurnInterrupted, TurnO
 from orcha.agents.contract import AgentEvent, AgentRun, StartRequest, TurnCompleted
 from orcha.errors import ConflictError, InvalidTransitionError, OrchaError
 from orcha.executor import Executor
-from orcha.model import ObjectiveStatus, Session, SessionMode, SessionRole, SessionStatus, TranscriptKind
+from orcha.model import (
+    ObjectiveStatus,
+    QuestionStatus,
+    Session,
+    SessionMode,
+    SessionRole,
+    SessionStatus,
+    TranscriptKind,
+)
 from orcha.ports import call
 from orcha.store_port import StorePort
 from orcha.supervisors import compact_reason
@@ -94,6 +102,8 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
         self._inputs: collections.deque[str] = collections.deque()
         self._queued_turns = 0
         self._waiting_question: str | None = None
+        self._asked_before: str | None = None
+        """The question the session waited on when orcha stopped (a restart waits on it again)."""
         self._ending: tuple[SessionStatus, str] | None = None
         self._crashed: tuple[SessionStatus, str] | None = None
         self._end_by = math.inf
@@ -137,6 +147,7 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
         self._session = await self._deps.db.run(lambda s: s.get_session(self.id))
         if self._session.status.is_terminal:
             return
+        self._asked_before = self._session.waiting_question
         if self._session.status in STALE:  # orcha stopped under it: no process runs it now
             await self._requeue()
         self.ready.set()
@@ -344,8 +355,10 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
         await self._move(S.RUNNING, None)
         text, fresh_start, consume_only = self._session.prompt, True, False
         if self._provider_session_id is not None:  # orcha restarted under it: carry on, with any news
-            news = await self._take_notices()
-            text, fresh_start = RESUMED + (f"\n\n{news}" if news else ""), False
+            answer = await self._answer_asked_before()
+            news = None if answer is not None else await self._take_notices()
+            text = answer if answer is not None else RESUMED + (f"\n\n{news}" if news else "")
+            fresh_start = False
         while True:
             try:
                 if consume_only:  # a turn the process already queued (steered mid-turn)
@@ -380,6 +393,22 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
                 case RunEnded():
                     await self._move(S.FAILED, "the agent exited without completing its turn")
                     return
+
+    async def _answer_asked_before(self) -> str | None:
+        """The answer to the question the session waited on before orcha restarted (waiting for it again
+        while it is open); ``None`` when it waited on none."""
+        question_id, self._asked_before = self._asked_before, None
+        if question_id is None:
+            return None
+        question = await self._deps.db.run(lambda s: s.get_question(question_id))
+        if question.status is not QuestionStatus.OPEN:
+            return question.answer or "carry on"
+        self._waiting_question = question.id
+        await self._move(S.WAITING_INPUT, "waiting for an answer (asked before orcha restarted)")
+        text = await self._next_input()
+        await self._settle_question("the session was steered instead")
+        await self._move(S.RUNNING, None)
+        return text or "carry on"
 
     async def _prepare_workspace(self) -> bool | None:
         """Check out the session's workspace and find its executor; ``False`` when the session failed."""
@@ -527,6 +556,7 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
             cwd=self._cwd,
             tools=self._deps.tools_for(self.id),
             executor=self._executor,
+            resume_offset=self._session.pane_offset,
         )
 
     async def _close_run(self, *, wait_late: bool = False) -> None:
@@ -541,6 +571,7 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
         if status in TOLD and reason and self._session.status is not status:
             self._emit(TranscriptKind.SYSTEM, f"{status}: {reason}")
         await self._transcript.flush()
+        await self._keep_waiting_question(status, reason)
         try:
             move = call(StorePort.update_session_status, self.id, status, reason=reason)
             self._session = await self._deps.db.run(move)
@@ -560,8 +591,20 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
             raise
         await self._deps.observer.session_moved(self._session)
 
-    def _emit(self, kind: TranscriptKind, body: str) -> None:
-        self._transcript.emit(kind, body)
+    async def _keep_waiting_question(self, status: SessionStatus, reason: str | None) -> None:
+        """A session that starts waiting on a question records it (a restart waits on it again); one that
+        runs again lets it go."""
+        if status in (S.WAITING_INPUT, S.PAUSED) and reason != RESTARTED:
+            keep: str | None = self._waiting_question
+        elif status is S.RUNNING:
+            keep = None
+        else:
+            return
+        if keep != self._session.waiting_question:
+            self._session = await self._deps.db.run(lambda s: s.set_session_fields(self.id, waiting_question=keep))
+
+    def _emit(self, kind: TranscriptKind, body: str, *, pane_offset: int | None = None) -> None:
+        self._transcript.emit(kind, body, pane_offset=pane_offset)
 
     def _appended(self) -> None:
         self._deps.observer.transcript_appended(self.id)

@@ -23,6 +23,7 @@ from orcha.agents.contract import (
     TurnCompleted,
     UsageReport,
 )
+from orcha.effects import effect_key
 from orcha.model import Audience, TranscriptKind, Usage
 
 if TYPE_CHECKING:
@@ -46,8 +47,8 @@ class EventsMixin(SessionFields):
                         lambda s: s.set_session_fields(self.id, provider_session_id=psid, attach_command=attach)
                     )
                     self._deps.observer.session_updated(updated)
-            case TextOut(text=text):
-                self._emit(TranscriptKind.TEXT, text)
+            case TextOut(text=text, offset=offset):
+                self._emit(TranscriptKind.TEXT, text, pane_offset=offset)
                 self._guard = guards.on_progress(self._guard, now)
             case ToolCall(name=name, arguments=arguments):
                 self._emit(TranscriptKind.TOOL_CALL, json.dumps({"tool": name, "arguments": arguments}, default=str))
@@ -64,7 +65,13 @@ class EventsMixin(SessionFields):
                 self._guard, trip = guards.on_model_calls(config, self._guard, usage.model_calls)
             case QuestionAsked(text=text):
                 self._emit(TranscriptKind.QUESTION, text)
-                question = await self._deps.questions.ask(self._session.objective_id, self.id, text, Audience.USER)
+                question = await self._deps.questions.ask(
+                    self._session.objective_id,
+                    self.id,
+                    text,
+                    Audience.USER,
+                    effect=effect_key(self.id, "ask_user", {"question": text}),  # asked again after a restart
+                )
                 self._waiting_question = question.id
             case TurnCompleted(final_text=final, failed=failed):
                 self._emit(TranscriptKind.SYSTEM, f"turn {'failed' if failed else 'completed'}: {compact(final)}")

@@ -17,6 +17,7 @@ import attrs
 from orcha.actors.messages import Spawn
 from orcha.actors.tool_specs import SPECS_BY_NAME, TOOL_SPECS, tools_for_role, validate_arguments
 from orcha.agents.tools import ToolOutcome
+from orcha.effects import EFFECT_TOOLS, EffectKey, effect_key
 from orcha.errors import InvalidInputError, NotFoundError, OrchaError
 from orcha.model import Objective, ObjectiveStatus, Question, QuestionStatus, Session, SessionRole, WorkspaceKind
 from orcha.ports import Db
@@ -30,7 +31,7 @@ class ToolOperations(Protocol):
     """The operations the tools call (implemented by :class:`orcha.actors.operations.Operations`)."""
 
     async def spawn(self, objective_id: str, spawn: Spawn) -> Session: ...
-    async def ask_user(self, session_id: str, text: str) -> Question: ...
+    async def ask_user(self, session_id: str, text: str, *, effect: EffectKey | None = None) -> Question: ...
     async def finish_objective(
         self, objective_id: str, status: ObjectiveStatus, *, summary: str | None = None, completed_by: str | None = None
     ) -> Objective: ...
@@ -72,11 +73,13 @@ class SessionTools:
         self._prs = pull_requests
         self._workspaces = workspaces
         self.session_id = session_id
-        self._handlers: dict[str, Callable[[dict[str, Any]], Awaitable[ToolOutcome]]] = {
+        self._handlers: dict[str, Callable[..., Awaitable[ToolOutcome]]] = {
             spec.name: getattr(self, f"_{spec.name}") for spec in TOOL_SPECS
         }
 
-    async def call(self, name: str, arguments: Mapping[str, Any]) -> ToolOutcome:
+    async def call(self, name: str, arguments: Mapping[str, Any], *, call_id: str | None = None) -> ToolOutcome:
+        """Run tool ``name`` for this session. A call that makes a record (a worker, a question, an artifact,
+        a note) carries a key (``call_id``, else its arguments): replayed, it returns the first record."""
         spec = SPECS_BY_NAME.get(name)
         if spec is None:
             return ToolOutcome(text=f"unknown tool {name!r}; tools: {', '.join(SPECS_BY_NAME)}", is_error=True)
@@ -84,7 +87,10 @@ class SessionTools:
             me = await self._me()
             if spec not in tools_for_role(me.role):
                 return ToolOutcome(text=f"{name} is for the objective's manager, not for a {me.role}", is_error=True)
-            return await self._handlers[name](validate_arguments(spec, arguments))
+            args = validate_arguments(spec, arguments)
+            if name in EFFECT_TOOLS:
+                return await self._handlers[name](args, effect_key(self.session_id, name, args, call_id))
+            return await self._handlers[name](args)
         except OrchaError as exc:
             return ToolOutcome(text=str(exc), data={"error": exc.code}, is_error=True)
         except Exception:  # a tool call is the agent's input: it gets an error, never a broken protocol
@@ -110,7 +116,7 @@ class SessionTools:
 
     # --- tools ---
 
-    async def _spawn_session(self, args: dict[str, Any]) -> ToolOutcome:
+    async def _spawn_session(self, args: dict[str, Any], effect: EffectKey) -> ToolOutcome:
         me = await self._me()
         for dep in args.get("depends_on") or ():
             await self._mine(dep)
@@ -126,13 +132,14 @@ class SessionTools:
                 repo=args.get("repo"),
                 base_branch=args.get("base_branch"),
                 workspace_kind=WorkspaceKind(args["workspace_kind"]) if args.get("workspace_kind") else None,
+                effect=effect,
             ),
         )
         return ToolOutcome(text=f"spawned session {session.id} ({session.status})", data=session_row(session))
 
-    async def _ask_user(self, args: dict[str, Any]) -> ToolOutcome:
+    async def _ask_user(self, args: dict[str, Any], effect: EffectKey) -> ToolOutcome:
         me = await self._me()
-        question = await self._ops.ask_user(me.id, args["question"])
+        question = await self._ops.ask_user(me.id, args["question"], effect=effect)
         return ToolOutcome(
             text=f"asked the user (question {question.id}); the answer will come as a message",
             data={"question_id": question.id},
@@ -177,17 +184,22 @@ class SessionTools:
             return ToolOutcome(text=f"comment_pr failed: {exc}", data={"error": exc.code}, is_error=True)
         return ToolOutcome(text="commented")
 
-    async def _create_note(self, args: dict[str, Any]) -> ToolOutcome:
+    async def _create_note(self, args: dict[str, Any], effect: EffectKey) -> ToolOutcome:
         me = await self._me()
         note = await self._db.run(
-            lambda s: s.add_note(objective_id=me.objective_id, session_id=me.id, text=args["text"])
+            lambda s: s.add_note(objective_id=me.objective_id, session_id=me.id, text=args["text"], effect=effect)
         )
         return ToolOutcome(text=f"noted ({note.id})", data={"note_id": note.id})
 
-    async def _record_artifact(self, args: dict[str, Any]) -> ToolOutcome:
+    async def _record_artifact(self, args: dict[str, Any], effect: EffectKey) -> ToolOutcome:
         me = await self._me()
         if bool(args.get("path")) == bool(args.get("url")):
             raise InvalidInputError("record_artifact takes either a path or a url", field="path")
+        first = await self._db.run(lambda s: s.find_effect(effect, "record_artifact"))
+        if first is not None:  # a replay: the artifact it recorded (its copy is not made again)
+            recorded = await self._db.run(lambda s: s.list_artifacts(me.objective_id))
+            artifact = next(a for a in recorded if a.id == first)
+            return ToolOutcome(text=f"recorded {artifact.name}: {artifact.uri}", data={"artifact_id": artifact.id})
         if args.get("path"):
             copy = await self._workspaces.save_artifact(me, args["path"])
             uri, kind = f"file://{copy}", "file"
@@ -195,7 +207,7 @@ class SessionTools:
             uri, kind = args["url"], "link"
         artifact = await self._db.run(
             lambda s: s.add_artifact(
-                objective_id=me.objective_id, session_id=me.id, name=args["name"], uri=uri, kind=kind
+                objective_id=me.objective_id, session_id=me.id, name=args["name"], uri=uri, kind=kind, effect=effect
             )
         )
         return ToolOutcome(text=f"recorded {artifact.name}: {artifact.uri}", data={"artifact_id": artifact.id})

@@ -25,8 +25,11 @@ class TranscriptBuffer:
         self._on_flush = on_flush
         self._lines: list[TranscriptLine] = []
 
-    def emit(self, kind: TranscriptKind, body: str) -> None:
-        self._lines.append(TranscriptLine(session_id=self._session_id, kind=kind, body=body, ts=self._clock()))
+    def emit(self, kind: TranscriptKind, body: str, *, pane_offset: int | None = None) -> None:
+        """Buffer a line; ``pane_offset`` (a tmux pane's log read up to here) is committed with it."""
+        self._lines.append(
+            TranscriptLine(session_id=self._session_id, kind=kind, body=body, ts=self._clock(), pane_offset=pane_offset)
+        )
 
     async def flush(self) -> None:
         if self._lines:

@@ -3,18 +3,20 @@
 A script is a sequence of steps (say something, call a tool, edit a file, ask a question, hit an error, run
 out of quota, wait, complete). Each step that stands for a model call reports one model call of usage. The
 fake keeps each conversation's place in its script by provider session id, so ``resume`` carries on where the
-last turn stopped, as a real agent's conversation does. It records what it received (starts, resumes, sent
-messages, cancels) so tests can prove how a session was steered.
+last turn stopped, as a real agent's conversation does; with a ``progress`` book (the store) that place is
+durable, so a fake resumed after orcha was killed carries on too. Its tool calls carry ids (as a real
+provider's do), so a call it replays after a restart returns the first call's result. It records what it
+received (starts, resumes, sent messages, cancels) so tests can prove how a session was steered.
 """
 
 from __future__ import annotations
 
 import collections
-import itertools
 import os
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import trio
@@ -136,10 +138,26 @@ def _mention(step: Step, error: str) -> Step:
 class _Conversation:
     provider_session_id: str
     steps: tuple[Step, ...]
+    prompt: str = ""
+    """The first turn's text (the script is made from it again when a restarted fake resumes)."""
     position: int = 0
     cost_usd: float = 0.0
     team: str = "the team has not reported yet"
     """What the last AwaitTeam saw (``{team}`` in a later Call's arguments)."""
+    handled: tuple[int, str] | None = None
+    """Where a Call's ``on_error`` took over the script, and the error it was given."""
+
+    def saved(self) -> dict[str, Any]:
+        """What a restarted fake needs to carry on (not the cost: a resumed process reports its own)."""
+        return {"prompt": self.prompt, "position": self.position, "team": self.team, "handled": self.handled}
+
+
+class FakeProgress(Protocol):
+    """Where fake conversations are kept across restarts (the store; default: nowhere). Short, synchronous."""
+
+    def fake_conversation(self, provider_session_id: str) -> dict[str, Any] | None: ...
+
+    def save_fake_conversation(self, provider_session_id: str, data: dict[str, Any]) -> None: ...
 
 
 @attrs.frozen(kw_only=True)
@@ -164,6 +182,7 @@ class FakeProvider:
         late_completion: bool = False,
         cost_per_call: float = 0.001,
         clock: Callable[[], float] = time.time,
+        progress: FakeProgress | None = None,
     ) -> None:
         self.name = name
         self.clock = clock
@@ -171,7 +190,7 @@ class FakeProvider:
         self._scripts = scripts
         self._late_completion = late_completion
         self._cost_per_call = cost_per_call
-        self._ids = itertools.count(1)
+        self._progress = progress
         self._conversations: dict[str, _Conversation] = {}
         self.received: list[Received] = []
 
@@ -184,8 +203,9 @@ class FakeProvider:
 
     async def start(self, request: StartRequest) -> FakeRun:
         await trio.lowlevel.checkpoint()
-        psid = f"{self.name}-{next(self._ids)}-{request.session_id}"
-        self._conversations[psid] = _Conversation(psid, tuple(self._scripts(request)))
+        psid = f"{self.name}-{secrets.token_hex(4)}-{request.session_id}"
+        self._conversations[psid] = _Conversation(psid, tuple(self._scripts(request)), prompt=request.prompt)
+        self.save(self._conversations[psid])
         self.received.append(
             Received(action="start", session_id=request.session_id, text=request.prompt, provider_session_id=psid)
         )
@@ -193,13 +213,41 @@ class FakeProvider:
 
     async def resume(self, request: StartRequest, provider_session_id: str, text: str) -> FakeRun:
         await trio.lowlevel.checkpoint()
-        conversation = self._conversations.get(provider_session_id)
+        conversation = self._conversations.get(provider_session_id) or self._restore(request, provider_session_id)
         if conversation is None:
             raise LookupError(f"no conversation found with session id {provider_session_id}")
         self.received.append(
             Received(action="resume", session_id=request.session_id, text=text, provider_session_id=provider_session_id)
         )
         return FakeRun(self, request, conversation, text, announce=True)
+
+    def save(self, conversation: _Conversation) -> None:
+        if self._progress is not None:
+            self._progress.save_fake_conversation(conversation.provider_session_id, conversation.saved())
+
+    def _restore(self, request: StartRequest, provider_session_id: str) -> _Conversation | None:
+        """A conversation a previous orcha process kept: its script made again, at its place."""
+        data = self._progress.fake_conversation(provider_session_id) if self._progress is not None else None
+        if data is None:
+            return None
+        prompt = str(data["prompt"])
+        steps = tuple(self._scripts(attrs.evolve(request, prompt=prompt)))
+        conversation = _Conversation(provider_session_id, steps, prompt=prompt, team=str(data["team"]))
+        conversation.position = int(data["position"])
+        if data.get("handled"):
+            at, error = int(data["handled"][0]), str(data["handled"][1])
+            _take_over(conversation, at, error)
+        self._conversations[provider_session_id] = conversation
+        return conversation
+
+
+def _take_over(conversation: _Conversation, at: int, error: str) -> None:
+    """The Call just before ``at`` failed: its ``on_error`` steps replace the rest of the script."""
+    step = conversation.steps[at - 1]
+    if isinstance(step, Call) and step.on_error is not None:
+        handling = tuple(_mention(s, error) for s in step.on_error)
+        conversation.steps = conversation.steps[:at] + handling
+        conversation.handled = (at, error)
 
 
 class FakeRun:
@@ -302,9 +350,11 @@ class FakeRun:
     def _end_turn(self, event: AgentEvent) -> None:
         self._pending.append(event)
         self._turn_open = False
+        self._provider.save(self._conversation)  # a turn's end is a place to resume from (after a question)
 
     async def _step(self) -> None:
         conversation = self._conversation
+        self._provider.save(conversation)  # every step before this one is done, its effects made
         if conversation.position >= len(conversation.steps):
             self._end_turn(TurnCompleted(final_text="ok"))
             return
@@ -317,7 +367,7 @@ class FakeRun:
                 self._pending.extend(
                     [
                         self._model_call(tool),
-                        ToolCall(call_id=f"call_{conversation.position}", name=tool, arguments=dict(arguments)),
+                        ToolCall(call_id=self._call_id(), name=tool, arguments=dict(arguments)),
                     ]
                 )
                 self._pending_tool = step
@@ -360,25 +410,29 @@ class FakeRun:
             return
         target = os.path.join(cwd, path)
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        with open(target, "a", encoding="utf-8") as handle:
-            handle.write(f"# {summary} ({self._request.session_id}, step {self._conversation.position})\n")
+        line = f"# {summary} ({self._request.session_id}, step {self._conversation.position})\n"
+        with open(target, "a+", encoding="utf-8") as handle:
+            handle.seek(0)
+            if line not in handle.read():  # a step replayed after a restart edits the file once
+                handle.write(line)
+
+    def _call_id(self) -> str:
+        """The id of the call at the current step: the same when a restarted fake replays it."""
+        return f"call_{self._conversation.provider_session_id}_{self._conversation.position}"
 
     async def _finish_tool(self, step: Call) -> None:
         self._pending_tool = None
-        call_id = f"call_{self._conversation.position}"
+        call_id = self._call_id()
         if self._request.tools is None:
             self._pending.append(ToolResult(call_id=call_id, output="no tools available", is_error=True))
             return
         team = self._conversation.team
         arguments = {k: v.replace("{team}", team) if isinstance(v, str) else v for k, v in step.arguments.items()}
-        outcome = await self._request.tools.call(step.tool, arguments)
+        outcome = await self._request.tools.call(step.tool, arguments, call_id=call_id)
         self._pending.append(ToolResult(call_id=call_id, output=outcome.text, is_error=outcome.is_error))
         if outcome.is_error:
             self._pending.append(AgentError(message=f"{step.tool}: {outcome.text}"))
-            if step.on_error is not None:
-                conversation = self._conversation
-                handling = tuple(_mention(s, outcome.text) for s in step.on_error)
-                conversation.steps = conversation.steps[: conversation.position] + handling
+            _take_over(self._conversation, self._conversation.position, outcome.text)
 
     async def _pass_on(self, tools: ToolSurface, live_workers: list[str]) -> None:
         """What the user said to the manager while its team works (an answer) goes on to the working workers

@@ -22,5 +22,8 @@ class ToolOutcome:
 
 
 class ToolSurface(Protocol):
-    async def call(self, name: str, arguments: Mapping[str, Any]) -> ToolOutcome:
-        """Run tool ``name``. Bad arguments, unknown ids and refusals come back as ``is_error`` outcomes."""
+    async def call(self, name: str, arguments: Mapping[str, Any], *, call_id: str | None = None) -> ToolOutcome:
+        """Run tool ``name``. Bad arguments, unknown ids and refusals come back as ``is_error`` outcomes.
+
+        ``call_id`` is the provider's own id for this call, when it has one: a replay of a call (the agent
+        was restarted) returns the first call's result instead of doing it again (:mod:`orcha.effects`)."""

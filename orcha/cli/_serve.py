@@ -9,12 +9,15 @@ import os
 import signal
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import trio
 
 from orcha.redact import DEFAULT_REDACTOR
+
+if TYPE_CHECKING:
+    from orcha.agents.fake import FakeProgress
 
 log = logging.getLogger("orcha")
 
@@ -143,8 +146,10 @@ def check_arguments(args: argparse.Namespace) -> str | None:
     return None
 
 
-def build_providers(args: argparse.Namespace) -> dict[str, Any]:
-    """Agent name → provider: the scripted fake for every name, or the real CLIs; in tmux with ``--tmux``."""
+def build_providers(args: argparse.Namespace, progress: FakeProgress | None = None) -> dict[str, Any]:
+    """Agent name → provider: the scripted fake for every name, or the real CLIs; in tmux with ``--tmux``.
+
+    The fakes keep their place in their scripts in ``progress`` (the store), so a restart resumes them."""
     from orcha.agents.claude import ClaudeOptions, ClaudeProvider, claude_tui_command
     from orcha.agents.codex import CodexOptions, CodexProvider, codex_tui_command
     from orcha.agents.fake import FakeProvider
@@ -154,7 +159,10 @@ def build_providers(args: argparse.Namespace) -> dict[str, Any]:
     if not args.real_agents:
         if args.tmux:  # an attachable shell per session
             return {name: TmuxProvider(name=name) for name in FAKE_AGENTS}
-        return {name: FakeProvider(default_script, name=name, interactive=name != "codex") for name in FAKE_AGENTS}
+        return {
+            name: FakeProvider(default_script, name=name, interactive=name != "codex", progress=progress)
+            for name in FAKE_AGENTS
+        }
     env = os.environ
     clis = agent_clis(args)
     claude, codex = clis["claude"] or "claude", clis["codex"] or "codex"
@@ -254,8 +262,9 @@ async def _serve(args: argparse.Namespace) -> None:
     started = time.monotonic()
     store = Store(args.db)
     reader = Store(args.db, readonly=True)
-    forge_state = None if args.real_forge else Store(args.db)  # the fake forge's PRs, durable across restarts
-    providers = build_providers(args)
+    fakes_state = Store(args.db)  # the fake forge's PRs and the fake agents' places, durable across restarts
+    forge_state = None if args.real_forge else fakes_state
+    providers = build_providers(args, progress=fakes_state)
     config = OrchestratorConfig(
         max_concurrent=args.max_concurrent,
         max_managers=args.max_managers,
@@ -310,7 +319,6 @@ async def _serve(args: argparse.Namespace) -> None:
                     nursery.cancel_scope.cancel()
                     break
     finally:
-        if forge_state is not None:
-            forge_state.close()
+        fakes_state.close()
         reader.close()  # the writer closes last, so it checkpoints the WAL into the database file
         store.close()

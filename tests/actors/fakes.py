@@ -20,6 +20,7 @@ from orcha.actors.messages import SessionMessage
 from orcha.agents.contract import AgentEvent, Capabilities, StartRequest
 from orcha.agents.registry import Exhaustion, ProviderRegistry
 from orcha.doctor import Check, DoctorReport
+from orcha.effects import EffectKey
 from orcha.model import Audience, Question, Session, SessionStatus, Target, TargetStatus
 from orcha.ports import Db
 
@@ -79,10 +80,20 @@ class RecordingQuestions:
         self.asks: list[tuple[str, str | None, str, Audience]] = []
         self.closes: list[tuple[str, str]] = []
 
-    async def ask(self, objective_id: str, session_id: str | None, text: str, audience: Audience) -> Question:
+    async def ask(
+        self,
+        objective_id: str,
+        session_id: str | None,
+        text: str,
+        audience: Audience,
+        *,
+        effect: EffectKey | None = None,
+    ) -> Question:
         self.asks.append((objective_id, session_id, text, audience))
         return await self._db.run(
-            lambda s: s.ask_question(objective_id=objective_id, asked_by=session_id, text=text, audience=audience)
+            lambda s: s.ask_question(
+                objective_id=objective_id, asked_by=session_id, text=text, audience=audience, effect=effect
+            )
         )
 
     async def close_automatically(self, question_id: str, note: str) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import apsw
+import pytest
 
 from orcha.forge import FakeForge
 from orcha.io.store import SCHEMA_VERSION, Store
+from orcha.io.store._schema import MIGRATIONS
 from orcha.model import PRState
 
 
@@ -46,16 +48,20 @@ def test_the_store_keeps_one_record_per_url_in_first_saved_order(store):
     assert store.fake_forge_prs() == [{"url": "u2", "n": 2}, {"url": "u1", "n": 1}]
 
 
-def test_a_database_of_the_previous_version_gains_the_fake_forge_table(db_path):
-    with Store(db_path) as first:
-        objective, _ = first.create_objective(title="kept", prompt="p", agent="fake")
+@pytest.mark.parametrize("version", range(1, SCHEMA_VERSION))
+def test_a_database_of_any_earlier_version_migrates_and_keeps_its_rows(db_path, version):
     conn = apsw.Connection(db_path)
-    conn.execute("DROP TABLE fake_forge_prs")
-    conn.pragma("user_version", SCHEMA_VERSION - 1)
+    for _, sql in MIGRATIONS[:version]:
+        conn.execute(sql)
+    conn.execute(
+        "INSERT INTO objectives (id, title, prompt, agent, status, created_at, updated_at)"
+        " VALUES ('obj_1', 'kept', 'p', 'fake', 'active', 0, 0)"
+    )
+    conn.pragma("user_version", version)
     conn.close()
     with Store(db_path) as migrated:
         assert migrated.schema_version == SCHEMA_VERSION
-        assert migrated.get_objective(objective.id).title == "kept"
+        assert migrated.get_objective("obj_1").title == "kept"
         assert migrated.fake_forge_prs() == []
         migrated.save_fake_forge_pr("u", {"url": "u"})
         assert migrated.fake_forge_prs() == [{"url": "u"}]

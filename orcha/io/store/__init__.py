@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 from orcha.io.store._dashboard import DashboardMixin
 from orcha.io.store._db import Database
+from orcha.io.store._effects import EffectsMixin
+from orcha.io.store._fake_agents import FakeAgentsMixin
 from orcha.io.store._fake_forge import FakeForgeMixin
 from orcha.io.store._notices import Notice, NoticesMixin
 from orcha.io.store._providers import ProvidersMixin
@@ -36,6 +38,8 @@ class Store(
     NoticesMixin,
     DashboardMixin,
     FakeForgeMixin,
+    FakeAgentsMixin,
+    EffectsMixin,
 ):
     """orcha's state in SQLite (WAL): current-state tables, an append-only audit log, transcripts.
 

@@ -7,9 +7,11 @@ from typing import Any
 import apsw
 
 from orcha import ids
+from orcha.effects import EffectKey
 from orcha.errors import ConflictError, InvalidInputError, NotFoundError
 from orcha.io.store import _rows
 from orcha.io.store._db import Database, Tx
+from orcha.io.store._effects import remember, replayed
 from orcha.io.store._sessions import load_objective
 from orcha.model import (
     Artifact,
@@ -235,13 +237,23 @@ class RecordsMixin:
     # --- questions ----------------------------------------------------------------------------------------
 
     def ask_question(
-        self, *, objective_id: str, text: str, asked_by: str | None = None, audience: Audience = Audience.USER
+        self,
+        *,
+        objective_id: str,
+        text: str,
+        asked_by: str | None = None,
+        audience: Audience = Audience.USER,
+        effect: EffectKey | None = None,
     ) -> Question:
-        """Open a question for the user (needs-user) or for the objective's manager."""
+        """Open a question for the user (needs-user) or for the objective's manager; a replayed ``effect``
+        returns the question it opened while that one is open."""
         if not text.strip():
             raise InvalidInputError("a question needs text", field="question")
         question_id = ids.new_id("question")
         with self._db.write() as tx:
+            first = replayed(tx, effect, "ask_user")
+            if first is not None:
+                return _rows.question(_one(tx, "question", "questions", first))
             load_objective(tx, objective_id)
             _check_session_in(tx, asked_by, objective_id)
             tx.execute(
@@ -256,6 +268,7 @@ class RecordsMixin:
                 question_id=question_id,
                 audience=audience,
             )
+            remember(tx, effect, "ask_user", question_id)
             return _rows.question(_one(tx, "question", "questions", question_id))
 
     def get_question(self, question_id: str) -> Question:
@@ -302,12 +315,23 @@ class RecordsMixin:
     # --- artifacts and notes ------------------------------------------------------------------------------
 
     def add_artifact(
-        self, *, objective_id: str, session_id: str | None, name: str, uri: str, kind: str = "file"
+        self,
+        *,
+        objective_id: str,
+        session_id: str | None,
+        name: str,
+        uri: str,
+        kind: str = "file",
+        effect: EffectKey | None = None,
     ) -> Artifact:
+        """Record an artifact; a replayed ``effect`` returns the artifact it recorded."""
         if not name.strip() or not uri.strip():
             raise InvalidInputError("an artifact needs a name and a uri", field="name" if not name.strip() else "uri")
         artifact_id = ids.new_id("artifact")
         with self._db.write() as tx:
+            first = replayed(tx, effect, "record_artifact")
+            if first is not None:
+                return _rows.artifact(_one(tx, "artifact", "artifacts", first))
             load_objective(tx, objective_id)
             _check_session_in(tx, session_id, objective_id)
             tx.execute(
@@ -316,6 +340,7 @@ class RecordsMixin:
                 (artifact_id, objective_id, session_id, name, uri, kind, tx.now),
             )
             tx.event("artifact_added", objective_id=objective_id, session_id=session_id, name=name)
+            remember(tx, effect, "record_artifact", artifact_id)
             return _rows.artifact(_one(tx, "artifact", "artifacts", artifact_id))
 
     def list_artifacts(self, objective_id: str) -> list[Artifact]:
@@ -323,11 +348,17 @@ class RecordsMixin:
             rows = tx.rows("SELECT * FROM artifacts WHERE objective_id = ? ORDER BY created_at", (objective_id,))
             return [_rows.artifact(r) for r in rows]
 
-    def add_note(self, *, objective_id: str, session_id: str | None, text: str) -> Note:
+    def add_note(
+        self, *, objective_id: str, session_id: str | None, text: str, effect: EffectKey | None = None
+    ) -> Note:
+        """Write a note; a replayed ``effect`` returns the note it wrote."""
         if not text.strip():
             raise InvalidInputError("a note needs text", field="text")
         note_id = ids.new_id("note")
         with self._db.write() as tx:
+            first = replayed(tx, effect, "create_note")
+            if first is not None:
+                return _rows.note(_one(tx, "note", "notes", first))
             load_objective(tx, objective_id)
             _check_session_in(tx, session_id, objective_id)
             tx.execute(
@@ -335,6 +366,7 @@ class RecordsMixin:
                 (note_id, objective_id, session_id, text, tx.now),
             )
             tx.event("note_added", objective_id=objective_id, session_id=session_id, note_id=note_id)
+            remember(tx, effect, "create_note", note_id)
             return _rows.note(_one(tx, "note", "notes", note_id))
 
     def list_notes(self, objective_id: str) -> list[Note]:

@@ -34,7 +34,7 @@ from orcha.model import (
 SESSION_COLUMNS = (
     "id, objective_id, role, agent, prompt, status, mode, target_id, workspace_id, parent_session_id, "
     "provider_session_id, attach_command, pause_reason, status_reason, model_calls, errors, input_tokens, "
-    "output_tokens, cost_usd, transcript_seq, created_at, updated_at"
+    "output_tokens, cost_usd, transcript_seq, pane_offset, waiting_question, created_at, updated_at"
 )
 
 
@@ -83,6 +83,8 @@ def session(row: Row, depends_on: tuple[str, ...]) -> Session:
         status_reason=row["status_reason"],
         usage=usage(row),
         transcript_seq=row["transcript_seq"],
+        pane_offset=row["pane_offset"],
+        waiting_question=row["waiting_question"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )

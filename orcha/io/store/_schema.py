@@ -219,6 +219,27 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         );
         """,
     ),
+    (
+        "exactly-once effects, fake agents' progress, tmux pane offsets",
+        """
+        CREATE TABLE effects (
+            session_id TEXT NOT NULL REFERENCES sessions(id),
+            key TEXT NOT NULL,
+            tool TEXT NOT NULL,
+            subject_id TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (session_id, key)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE fake_agent_conversations (
+            provider_session_id TEXT PRIMARY KEY,
+            data TEXT NOT NULL
+        );
+
+        ALTER TABLE sessions ADD COLUMN pane_offset INTEGER;
+        ALTER TABLE sessions ADD COLUMN waiting_question TEXT;
+        """,
+    ),
 )
 """Forward migrations in order. Append new ones; never edit one that has shipped."""
 

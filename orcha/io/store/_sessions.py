@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from orcha import ids
+from orcha.effects import EffectKey
 from orcha.errors import ConflictError, InvalidInputError, NotFoundError
 from orcha.io.store import _rows
 from orcha.io.store._db import Database, Tx
+from orcha.io.store._effects import remember, replayed
 from orcha.model import (
     Objective,
     ObjectiveStatus,
@@ -158,13 +160,19 @@ class SessionsMixin:
         depends_on: Iterable[str] = (),
         target_id: str | None = None,
         workspace_id: str | None = None,
+        effect: EffectKey | None = None,
     ) -> Session:
-        """Create a queued session in an active objective; dependencies must be sessions of that objective."""
+        """Create a queued session in an active objective; dependencies must be sessions of that objective.
+
+        With ``effect`` (the spawning request's key), a replayed request returns the session it made."""
         if not agent.strip():
             raise InvalidInputError("agent must not be empty", field="agent")
         deps = tuple(dict.fromkeys(depends_on))
         session_id = ids.new_id("session")
         with self._db.write() as tx:
+            first = replayed(tx, effect, "spawn_session")
+            if first is not None:
+                return load_session(tx, first)
             objective = load_objective(tx, objective_id)
             if objective.status is not ObjectiveStatus.ACTIVE:
                 raise ConflictError(f"objective {objective_id} is {objective.status}: it takes no new sessions")
@@ -197,6 +205,7 @@ class SessionsMixin:
                 workspace_id=workspace_id,
                 depends_on=deps,
             )
+            remember(tx, effect, "spawn_session", session_id)
             return load_session(tx, session_id)
 
     def get_session(self, session_id: str) -> Session:
@@ -284,8 +293,10 @@ class SessionsMixin:
         provider_session_id: str | None = None,
         attach_command: str | None = None,
         agent: str | None = None,
+        waiting_question: str | object | None = _UNSET,
     ) -> Session:
-        """Record runtime facts of a session (where it runs, its provider id, how to attach). ``None`` keeps."""
+        """Record runtime facts of a session (where it runs, its provider id, how to attach). ``None`` keeps,
+        but for ``waiting_question`` (``None`` clears it; leave it out to keep it)."""
         fields = {
             "mode": mode,
             "target_id": target_id,
@@ -294,7 +305,9 @@ class SessionsMixin:
             "attach_command": attach_command,
             "agent": agent,
         }
-        changes = {k: v for k, v in fields.items() if v is not None}
+        changes: dict[str, object] = {k: v for k, v in fields.items() if v is not None}
+        if waiting_question is not _UNSET:
+            changes["waiting_question"] = waiting_question
         with self._db.write() as tx:
             session = load_session(tx, session_id)
             if changes:

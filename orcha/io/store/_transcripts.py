@@ -20,8 +20,9 @@ class TranscriptsMixin:
     def append_transcript(self, lines: Sequence[TranscriptLine]) -> list[TranscriptEntry]:
         """Append ``lines`` (of any sessions) in one transaction; returns them with their assigned ``seq``.
 
-        Each session's seq counts up from 1 with no gaps. Bodies are redacted before they are written. This
-        is the group commit: a caller that buffers lines and appends them together pays one commit for all.
+        Each session's seq counts up from 1 with no gaps. Bodies are redacted before they are written. A line's
+        ``pane_offset`` becomes its session's (the last one wins). This is the group commit: a caller that
+        buffers lines and appends them together pays one commit for all.
         """
         if not lines:
             return []
@@ -51,6 +52,11 @@ class TranscriptsMixin:
             tx.executemany(
                 "UPDATE sessions SET transcript_seq = ? WHERE id = ?",
                 [(seq, session_id) for session_id, seq in next_seq.items()],
+            )
+            offsets = {line.session_id: line.pane_offset for line in lines if line.pane_offset is not None}
+            tx.executemany(  # what a re-adopted tmux pane resumes from: committed with the lines it covers
+                "UPDATE sessions SET pane_offset = ? WHERE id = ?",
+                [(offset, session_id) for session_id, offset in offsets.items()],
             )
             return entries
 
