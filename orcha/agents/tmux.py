@@ -2,8 +2,12 @@
 
 :class:`TmuxController` speaks to tmux through an executor (so it works on SSH targets too); every shell
 command it builds is quoted. :class:`TmuxProvider` runs a program in ``orcha-<session id>``, streams the pane
-into the transcript (``pipe-pane`` to a log that a ``tail -F`` follows), steers with ``send-keys``, snapshots
-with ``capture-pane`` and cancels by killing the pane's processes and the session.
+into the transcript (``pipe-pane`` to a log that :mod:`orcha.agents.pane_log` follows), steers with
+``send-keys``, snapshots with ``capture-pane`` and cancels by killing the pane's processes and the session.
+
+Each line of the transcript carries the byte offset in the pane log just past it: a pane that outlived orcha
+is re-adopted by :meth:`TmuxProvider.resume` from the offset the transcript has consumed, so what it printed
+meanwhile arrives once, in order.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 import trio
 
 from orcha.agents.contract import AgentEvent, Capabilities, ProviderSessionStarted, StartRequest, TextOut, TurnCompleted
+from orcha.agents.pane_log import PaneLines, log_size, reader_argv
 from orcha.agents.private_files import AgentProgram, SecretFile, remove_all
 from orcha.batches import Batches
 from orcha.executor import CommandError, Executor, RunningCommand
 from orcha.paths import tmux_log_dir
+from orcha.procfs import read_identity
 
 EXIT_MARK = "__orcha_exit__"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]|[\x00-\x08\x0b-\x1f]")
@@ -58,7 +64,14 @@ class TmuxController:
         await self._run("wait-for", "-S", f"{name}-ready")
 
     async def pipe_pane(self, name: str, path: str) -> None:
+        """Append the pane's output to ``path``. ``-o`` toggles: it closes a pipe that is already open."""
         await self._run("pipe-pane", "-o", "-t", name, f"cat >> {shlex.quote(path)}")
+
+    async def close_pipe(self, name: str) -> None:
+        await self._run("pipe-pane", "-t", name)
+
+    async def is_piped(self, name: str) -> bool:
+        return (await self._run("display-message", "-p", "-t", name, "#{pane_pipe}")).strip() == "1"
 
     async def send_keys(self, name: str, text: str, *, enter: bool = True) -> None:
         await self._run("send-keys", "-t", name, "-l", "--", text)
@@ -75,6 +88,13 @@ class TmuxController:
         result = await self._executor.run([self._tmux, "list-panes", "-t", name, "-F", "#{pane_pid}"])
         return [int(pid) for pid in result.stdout.split() if pid.isdigit()] if result.ok else []
 
+    async def pane_pid(self, name: str) -> int:
+        """The pid of the session's (first) pane: the leader of the pane's own Unix session."""
+        pids = await self.pane_pids(name)
+        if not pids:
+            raise CommandError(f"tmux session {name} has no pane")
+        return pids[0]
+
     async def kill_session(self, name: str) -> None:
         """Kill every process of the session's panes (each pane is its own Unix session), then the session."""
         for pid in await self.pane_pids(name):
@@ -83,35 +103,50 @@ class TmuxController:
 
 
 class TmuxRun:
+    """A program in a tmux pane, read from its pane log by ``reader`` from byte ``offset`` on."""
+
     def __init__(
-        self, controller: TmuxController, name: str, tail: RunningCommand, secrets: Sequence[SecretFile] = ()
+        self,
+        controller: TmuxController,
+        name: str,
+        reader: RunningCommand,
+        secrets: Sequence[SecretFile] = (),
+        *,
+        offset: int = 0,
+        notes: Sequence[TextOut] = (),
     ) -> None:
         self._controller = controller
         self.name = name
-        self._tail = tail
+        self._reader = reader
         self._secrets = tuple(secrets)
+        self._offset = offset
+        self._notes = tuple(notes)
         self._canceled = False
 
     def events(self) -> AsyncIterator[AgentEvent]:
-        lines = self._tail.lines()
+        """The pane's lines as :class:`TextOut` (each with the log offset just past it), then the exit."""
+        lines = self._reader.lines()
+        log = PaneLines(self._offset)
         started = ended = False
 
         async def step() -> list[AgentEvent] | None:
             nonlocal started, ended
             if not started:
                 started = True
-                return [
-                    ProviderSessionStarted(provider_session_id=self.name, attach_command=f"tmux attach -t {self.name}")
-                ]
-            raw = None if ended else await anext(lines, None)
-            if raw is None:
+                attach = f"tmux attach -t {self.name}"
+                return [ProviderSessionStarted(provider_session_id=self.name, attach_command=attach), *self._notes]
+            out = None if ended else await anext(lines, None)
+            if out is None:
                 return None
-            line = clean(raw)
+            raw = log.feed(out)
+            if raw is None:
+                return []
+            line = clean(raw.decode("utf-8", errors="replace"))
             if line.startswith(EXIT_MARK):
                 ended = True
                 code = line[len(EXIT_MARK) :].strip()
                 return [TurnCompleted(final_text=f"the program exited ({code})", failed=code not in ("", "0"))]
-            return [TextOut(text=line)] if line else []
+            return [TextOut(text=line, offset=log.offset)] if line else []
 
         return Batches(step)
 
@@ -121,13 +156,18 @@ class TmuxRun:
     async def snapshot(self) -> str:
         return await self._controller.capture(self.name)
 
+    async def detach(self) -> None:
+        """Stop reading the pane and leave its program running (as when orcha stops): a later
+        :meth:`TmuxProvider.resume` re-adopts it. Idempotent."""
+        await self._reader.kill(grace=1.0)
+
     async def cancel(self) -> None:
         if self._canceled:
             return
         self._canceled = True
         try:
             await self._controller.kill_session(self.name)
-            await self._tail.kill(grace=1.0)
+            await self._reader.kill(grace=1.0)
         finally:
             await remove_all(self._secrets)
 
@@ -144,6 +184,7 @@ class TmuxProvider:
         name: str = "shell",
         log_dir: str | None = None,
         command: Callable[[StartRequest], Awaitable[Sequence[str] | AgentProgram]] | None = None,
+        reads_input: bool | None = None,
     ) -> None:
         self.name = name
         self.program = tuple(program)
@@ -151,12 +192,19 @@ class TmuxProvider:
         """Where pane logs go (a private folder, 0700); ``None``: :func:`orcha.paths.tmux_log_dir`."""
         self._command = command
         """Builds the program per session (an agent TUI with the session's MCP flags and secret files)."""
+        self.reads_input = command is not None if reads_input is None else reads_input
+        """Whether the program reads notices typed into it (an agent's TUI: the default with ``command``); a
+        plain shell does not, so :meth:`resume` types nothing into it."""
 
     async def start(self, request: StartRequest) -> TmuxRun:
+        """A new pane running the program, with ``request.prompt`` typed into it."""
         return await self._open(request, request.prompt, reuse=False)
 
     async def resume(self, request: StartRequest, provider_session_id: str, text: str) -> TmuxRun:
-        return await self._open(request, text, reuse=True)
+        """Re-adopt the session's pane if it still runs, reading its log from ``request.resume_offset`` (the
+        bytes the transcript has consumed; 0 when ``None``), else start a new pane. ``text`` is typed only
+        into a program that :attr:`reads_input`."""
+        return await self._open(request, text if self.reads_input else "", reuse=True)
 
     async def _open(self, request: StartRequest, first_input: str, *, reuse: bool) -> TmuxRun:
         if request.executor is None:
@@ -170,24 +218,31 @@ class TmuxProvider:
         reattached = reuse and await controller.has_session(name)
         secrets: tuple[SecretFile, ...] = ()
         created = False
+        offset = 0
+        notes: tuple[TextOut, ...] = ()
         try:
-            if not reattached:
+            if reattached:
+                offset, notes = await _readopt(executor, controller, name, log, request.resume_offset)
+            else:
                 await executor.remove_file(log)
                 program = await self._program(request)
                 secrets = program.secrets
                 await controller.new_session(name, cwd=request.cwd, command=program.argv)
                 created = True
                 await controller.pipe_pane(name, log)
+                if request.record_process is not None:
+                    pid = await controller.pane_pid(name)
+                    await request.record_process(await read_identity(executor, pid, kind="tmux", tmux_session=name))
                 await controller.release(name)
-            (await executor.run(["touch", log])).check()
-            tail = await executor.start(["tail", "-n", "0" if reattached else "+1", "-F", log])
+                (await executor.run(["touch", log])).check()
+            reader = await executor.start(reader_argv(log, offset))
         except BaseException:
             with trio.CancelScope(shield=True):
                 if created:
                     await controller.kill_session(name)
                 await remove_all(secrets)
             raise
-        run = TmuxRun(controller, name, tail, secrets)
+        run = TmuxRun(controller, name, reader, secrets, offset=offset, notes=notes)
         if first_input.strip():
             try:
                 await controller.send_keys(name, first_input)
@@ -201,3 +256,22 @@ class TmuxProvider:
             return AgentProgram(argv=self.program)
         built = await self._command(request)
         return built if isinstance(built, AgentProgram) else AgentProgram(argv=tuple(built))
+
+
+async def _readopt(
+    executor: Executor, controller: TmuxController, name: str, log: str, resume_offset: int | None
+) -> tuple[int, tuple[TextOut, ...]]:
+    """Where to read a re-adopted pane's log from, and what to say first. The pipe that ran while orcha was
+    down goes on (a new one when it died or its log is gone); a log shorter than the offset the transcript
+    consumed was replaced, so it is read from the start."""
+    offset = resume_offset or 0
+    size = await log_size(executor, log)
+    if size is None or not await controller.is_piped(name):
+        await controller.close_pipe(name)
+        (await executor.run(["touch", log])).check()
+        await controller.pipe_pane(name, log)
+        size = size or 0
+    if size >= offset:
+        return offset, ()
+    note = f"(the pane log is {size} bytes, shorter than the {offset} already read: it was replaced; reading it anew)"
+    return 0, (TextOut(text=note, offset=0),)
