@@ -73,7 +73,7 @@ class Server:
             MARK: self.mark,
             **(env or {}),
         }
-        (root / "run").mkdir(mode=0o700, exist_ok=True)
+        (root / "run").mkdir(mode=0o700, parents=True, exist_ok=True)
         self.process: subprocess.Popen[bytes] | None = None
         self.token = ""
 

@@ -105,6 +105,10 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
         self._asked_before: str | None = None
         """The question the session waited on when orcha stopped (a restart waits on it again)."""
         self._ending: tuple[SessionStatus, str] | None = None
+        self._interrupted = False
+        self._pane_offset = session.pane_offset
+        """How far into its tmux pane's log the transcript has read (a re-adopted pane goes on from here)."""
+        """orcha is stopping under the session (its scope was cancelled from outside)."""
         self._crashed: tuple[SessionStatus, str] | None = None
         self._end_by = math.inf
         """When set, the session ends (as ``_ending`` says) at its turn's end, or at this trio time."""
@@ -135,8 +139,11 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
                 with trio.CancelScope(shield=True):
                     await self._close_run(wait_late=True)
                 nursery.cancel_scope.cancel()
-        except Exception as exc:
-            self._ending = self._crashed = (S.FAILED, f"crashed: {compact_reason(exc)}")
+        except BaseException as exc:
+            if _only_cancelled(exc):  # orcha is stopping: the session carries on when it starts again
+                self._interrupted = True
+            elif isinstance(exc, Exception):
+                self._ending = self._crashed = (S.FAILED, f"crashed: {compact_reason(exc)}")
             raise
         finally:
             self.ready.set()
@@ -148,6 +155,7 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
         if self._session.status.is_terminal:
             return
         self._asked_before = self._session.waiting_question
+        self._pane_offset = self._session.pane_offset
         if self._session.status in STALE:  # orcha stopped under it: no process runs it now
             await self._requeue()
         self.ready.set()
@@ -182,7 +190,11 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
     async def _finish(self) -> None:
         """Kill what runs, write the end (if the session ends), answer whoever waits on us; leave."""
         self.mailbox.close()  # later calls fail at once with ActorGone
-        await self._close_run(wait_late=False)
+        interrupted = self._interrupted and self._ending is None
+        left_running = interrupted and hasattr(self._runs.run, "detach")
+        await self._close_run(wait_late=False, leave_running=interrupted)
+        if interrupted and self._started:
+            await self._record_interruption(left_running=left_running)
         leftovers = []
         with contextlib.suppress(trio.WouldBlock, trio.EndOfChannel):
             while True:
@@ -209,6 +221,18 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
             await answer(envelope, functools.partial(_canceled, session))
         for envelope in self._end_callers:
             await answer(envelope, functools.partial(_as_it_is, session))
+
+    async def _record_interruption(self, *, left_running: bool) -> None:
+        """orcha stops under a live session: say so (the transcript, the audit log); at the next start the
+        session is requeued and carries on (a tmux pane is re-adopted, a headless agent resumed)."""
+        how = "its tmux pane is left running" if left_running else "its agent was stopped"
+        self._emit(TranscriptKind.SYSTEM, f"orcha stopped while the session was {self._session.status}: {how}")
+        status = str(self._session.status)
+        await self._deps.db.run(
+            lambda s: s.record_event(
+                "session_interrupted", objective_id=self.objective_id, session_id=self.id, status=status
+            )
+        )
 
     async def _leftover(self, item: _Item) -> None:
         """What was still in the inbox at the end: cancel callers get the outcome, late events are recorded."""
@@ -556,13 +580,13 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
             cwd=self._cwd,
             tools=self._deps.tools_for(self.id),
             executor=self._executor,
-            resume_offset=self._session.pane_offset,
+            resume_offset=self._pane_offset,
         )
 
-    async def _close_run(self, *, wait_late: bool = False) -> None:
+    async def _close_run(self, *, wait_late: bool = False, leave_running: bool = False) -> None:
         """Stop the agent's process (its whole group); see :meth:`AgentRunPump.close`."""
         self._queued_turns = 0  # turns queued in the process die with it
-        await self._runs.close(wait_late=wait_late)
+        await self._runs.close(wait_late=wait_late, leave_running=leave_running)
 
     async def _move(self, status: SessionStatus, reason: str | None) -> None:
         """The one place a session's status changes: write it through the store, then tell the observer.
@@ -604,10 +628,19 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
             self._session = await self._deps.db.run(lambda s: s.set_session_fields(self.id, waiting_question=keep))
 
     def _emit(self, kind: TranscriptKind, body: str, *, pane_offset: int | None = None) -> None:
+        if pane_offset is not None:
+            self._pane_offset = pane_offset
         self._transcript.emit(kind, body, pane_offset=pane_offset)
 
     def _appended(self) -> None:
         self._deps.observer.transcript_appended(self.id)
+
+
+def _only_cancelled(exc: BaseException) -> bool:
+    """Whether ``exc`` is a cancellation (alone or grouped), which is how orcha's stop reaches an actor."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_only_cancelled(inner) for inner in exc.exceptions)
+    return isinstance(exc, trio.Cancelled)
 
 
 async def _canceled(session: Session) -> Session:

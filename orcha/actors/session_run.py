@@ -61,15 +61,18 @@ class AgentRunPump:
             self._asked = True
             self._demand.release()
 
-    async def close(self, *, wait_late: bool = False) -> None:
+    async def close(self, *, wait_late: bool = False, leave_running: bool = False) -> None:
         """Stop the current run (its whole process group); its later events count as late. With
-        ``wait_late``, give them a moment to arrive, so a completion racing the end is recorded as dropped."""
+        ``wait_late``, give them a moment to arrive, so a completion racing the end is recorded as dropped.
+        With ``leave_running`` (orcha is stopping), a run that can be re-adopted later (a tmux pane) is only
+        let go of, its program left running."""
         run, self.run = self.run, None
         pump = self._scopes.get(self.generation)
         self.generation += 1
         if run is not None:
+            detach = getattr(run, "detach", None) if leave_running else None
             with trio.CancelScope(shield=True):
-                await run.cancel()
+                await (detach() if detach is not None else run.cancel())
         if pump is not None:
             pump.cancel()
         if wait_late and self._pumps:

@@ -23,10 +23,13 @@ _NAMED = {b"\\": 0x5C, b"a": 0x07, b"b": 0x08, b"t": 0x09, b"n": 0x0A, b"v": 0x0
 
 
 def reader_argv(path: str, offset: int) -> list[str]:
-    """The command that prints the log ``path`` from byte ``offset`` on (and follows it), framed as above."""
+    """The command that prints the log ``path`` from byte ``offset`` on (and follows it), framed as above.
+
+    It follows the log only as long as whoever started it lives (``tail --pid`` of the shell's parent: orcha,
+    or the SSH session's shell): a reader of an orcha that was killed exits by itself within a second."""
     if offset < 0:
         raise ValueError(f"a pane log offset is a byte count, not {offset}")
-    tail = shlex.join(["tail", "-c", f"+{offset + 1}", "-F", "--", path])
+    tail = f'tail -c +{offset + 1} -F --pid="$PPID" -- {shlex.quote(path)}'
     sed = shlex.join(["env", "LC_ALL=C", "sed", "-u", "-n", LIST_SCRIPT])
     return ["sh", "-c", f"{tail} | {sed}"]
 

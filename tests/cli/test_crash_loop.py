@@ -3,12 +3,25 @@ uninterrupted run makes, loses no line an SSE client saw, and leaves no process 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
+import subprocess
 
+import apsw
 import pytest
 
-from tests.crashloop import Readers, Server, all_done, crash_loop, marked_processes, stored_lines, tally, wait_until
+from tests.crashloop import (
+    Readers,
+    Server,
+    SseReader,
+    all_done,
+    crash_loop,
+    marked_processes,
+    stored_lines,
+    tally,
+    wait_until,
+)
 from tests.gitfixtures import Origin
 
 KILLS = 10
@@ -17,7 +30,6 @@ TITLES = ("alpha", "beta", "gamma")
 
 
 def _run(root: pathlib.Path, *, kills: int, repo: str | None) -> tuple[dict, Readers | None, Server]:
-    root.mkdir()
     server = Server(root, "--schedule-interval", "0.2")
     server.start()
     body = {"prompt": "Do the thing.", "agent": "claude", **({"repo": repo} if repo else {})}
@@ -59,3 +71,59 @@ def test_a_crash_loop_makes_what_an_uninterrupted_run_makes(tmp_path, with_repo)
         assert reader.lines == stored[: len(reader.lines)], f"{session_id}: {failure}"
         assert len({seq for seq, _, _ in reader.lines}) == len(reader.lines)
     assert marked_processes(server.mark) == []
+
+
+def test_a_tmux_pane_that_prints_while_orcha_is_down_loses_no_line(tmp_path):
+    (tmp_path / "tmux").mkdir(mode=0o700)
+    server = Server(tmp_path / "run", "--tmux", env={"TMUX_TMPDIR": str(tmp_path / "tmux")})
+    server.start()
+    prompt = "for i in $(seq 1 600); do echo line-$i; sleep 0.02; done; echo all-printed"
+    objective = server.post("/api/objectives", {"title": "printer", "prompt": prompt, "agent": "shell"})
+    manager = objective["manager_session_id"]
+    reader = SseReader(server, manager)
+    reader.start()
+    crash_loop(server, [objective["id"]], kills=4, seed=SEED, between=(0.4, 1.2))
+    took = server.stop()  # a graceful stop, mid-print: fast, and the pane is left running
+    assert took < 2.0, f"SIGTERM took {took:.2f}s"
+    assert _tmux(tmp_path, "has-session", "-t", f"orcha-{manager}").returncode == 0
+    assert _events(server, "session_interrupted") == [manager]
+    server.start()
+    wait_until(lambda: any(b == "all-printed" for _, _, b in _lines(server, manager)), 60, "the last line")
+    printed = [body for _, kind, body in _lines(server, manager) if body.startswith("line-")]
+    assert printed == [f"line-{i}" for i in range(1, 601)], server.tail()  # once each, in order
+    screens: list[str] = []
+    wait_until(lambda: bool(screens.append(server.get(f"/api/sessions/{manager}/screen")["screen"])) or True, 10, "")
+    screen = screens[-1]
+    assert "command not found" not in screen and "restarted" not in screen  # no notice typed into bash
+    server.post(f"/api/objectives/{objective['id']}/cancel", {})
+    wait_until(lambda: server.get(f"/api/sessions/{manager}")["status"] == "canceled", 30, "the cancel")
+    reader.stopping.set()
+    server.stop()
+    assert reader.lines == stored_lines(server.db, manager)[: len(reader.lines)]
+    wait_until(lambda: marked_processes(server.mark) == [], 10, f"no process left: {_commands(server.mark)}")
+
+
+def _commands(mark: str) -> list[str]:
+    commands = []
+    for pid in marked_processes(mark):
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/cmdline", "rb") as handle:
+            argv = handle.read().replace(b"\0", b" ").decode(errors="replace")
+            commands.append(f"{pid}: {argv}")
+    return commands
+
+
+def _tmux(tmp_path: pathlib.Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TMUX_TMPDIR": str(tmp_path / "tmux")}
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, env=env, timeout=10)
+
+
+def _events(server: Server, kind: str) -> list[str]:
+    conn = apsw.Connection(str(server.db))
+    try:
+        return [str(row[0]) for row in conn.execute("SELECT session_id FROM events WHERE kind = ?", (kind,))]
+    finally:
+        conn.close()
+
+
+def _lines(server: Server, session_id: str) -> list[tuple[int, str, str]]:
+    return stored_lines(server.db, session_id)
