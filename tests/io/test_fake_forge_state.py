@@ -6,6 +6,7 @@ import apsw
 
 from orcha.forge import FakeForge
 from orcha.io.store import SCHEMA_VERSION, Store
+from orcha.io.store._schema import MIGRATIONS
 from orcha.model import PRState
 
 
@@ -50,8 +51,8 @@ def test_a_database_of_the_previous_version_gains_the_fake_forge_table(db_path):
     with Store(db_path) as first:
         objective, _ = first.create_objective(title="kept", prompt="p", agent="fake")
     conn = apsw.Connection(db_path)
-    conn.execute("DROP TABLE fake_forge_prs")
-    conn.pragma("user_version", SCHEMA_VERSION - 1)
+    conn.execute("DROP TABLE fake_forge_prs; DROP TABLE owned_processes")  # the migrations from that one on
+    conn.pragma("user_version", [name for name, _ in MIGRATIONS].index("fake forge pull requests"))
     conn.close()
     with Store(db_path) as migrated:
         assert migrated.schema_version == SCHEMA_VERSION

@@ -16,6 +16,7 @@ from orcha.io.store._dashboard import DashboardMixin
 from orcha.io.store._db import Database
 from orcha.io.store._fake_forge import FakeForgeMixin
 from orcha.io.store._notices import Notice, NoticesMixin
+from orcha.io.store._processes import ProcessesMixin
 from orcha.io.store._providers import ProvidersMixin
 from orcha.io.store._records import RecordsMixin
 from orcha.io.store._schema import SCHEMA_VERSION
@@ -33,6 +34,7 @@ class Store(
     TranscriptsMixin,
     RecordsMixin,
     ProvidersMixin,
+    ProcessesMixin,
     NoticesMixin,
     DashboardMixin,
     FakeForgeMixin,
