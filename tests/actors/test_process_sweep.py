@@ -231,3 +231,15 @@ async def test_a_group_that_ignores_sigterm_is_killed_after_the_grace(store):
     finally:
         stubborn.kill()
         await stubborn.wait()
+
+
+class Blind(LocalProcesses):
+    async def observe(self, pgid: int) -> GroupObservation:
+        raise FileNotFoundError("/proc")
+
+
+async def test_without_proc_nothing_is_killed_and_the_records_are_kept(store):
+    session_id, target_id = session_on_target(store)
+    store.record_owned_process(session_id, target_id, ProcessIdentity(pgid=4242, start_time=1, boot_id=BOOT))
+    assert await sweep_owned_processes(StoreGateway(store), Blind()) == []
+    assert len(store.list_owned_processes()) == 1

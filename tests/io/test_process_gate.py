@@ -93,6 +93,7 @@ async def test_a_gate_whose_orcha_dies_before_the_release_exits_without_running_
     orcha = await trio.lowlevel.open_process(
         [sys.executable, "-c", GATED_THEN_WAIT, *marking(marker, "sleep 600")], stdout=subprocess.PIPE
     )
+    pgid = 0
     try:
         assert orcha.stdout is not None
         with trio.fail_after(20):
@@ -105,6 +106,8 @@ async def test_a_gate_whose_orcha_dies_before_the_release_exits_without_running_
     finally:
         orcha.kill()
         await orcha.wait()
+        if pgid and observe_group(pgid).members:  # a failed test leaves nothing behind
+            os.killpg(pgid, signal.SIGKILL)
 
 
 async def test_a_missing_program_is_refused_before_anything_starts():
@@ -118,3 +121,16 @@ async def test_a_missing_program_is_refused_before_anything_starts():
     with pytest.raises(CommandError, match="cannot run 'no-such-program-on-path'"):
         await LocalExecutor().start(["no-such-program-on-path"], before_exec=record)
     assert recorded == []
+
+
+async def test_a_program_that_is_not_executable_is_refused_before_anything_starts(tmp_path):
+    script = tmp_path / "not-executable"
+    script.write_text("#!/bin/sh\necho hi\n")
+
+    async def record(identity: ProcessIdentity) -> None:
+        raise AssertionError("nothing should start")
+
+    with pytest.raises(CommandError, match="Permission denied"):
+        await LocalExecutor().start([str(script)], before_exec=record)
+    with pytest.raises(CommandError, match="Permission denied"):
+        await LocalExecutor().start(["./not-executable"], cwd=str(tmp_path), before_exec=record)
