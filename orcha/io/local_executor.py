@@ -127,7 +127,7 @@ class LocalExecutor:
                 await before_exec(proc_identity.identity_of(process.pid))
                 await running.send(b"\n")  # the gate lets the program run
             except BaseException:
-                with trio.CancelScope(shield=True):  # still at the gate: the program never ran
+                with trio.CancelScope(shield=True):  # held at the gate (or only just let go): the group goes
                     await running.kill(grace=self.grace)
                 raise
         return running
