@@ -12,6 +12,7 @@ from typing import Protocol
 import attrs
 
 from orcha.errors import OrchaError
+from orcha.processes import ProcessRecorder
 
 LineSink = Callable[[str, str], None]
 """Called with ``("stdout" | "stderr", line)`` for each line as it arrives (without the newline)."""
@@ -71,9 +72,19 @@ class Executor(Protocol):
     name: str
 
     async def start(
-        self, argv: Sequence[str], *, cwd: str | None = None, env: Mapping[str, str] | None = None
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        before_exec: ProcessRecorder | None = None,
     ) -> RunningCommand:
         """Start a long-lived command in its own process group, stdin and stdout piped.
+
+        With ``before_exec``, the process is created held at a gate: its identity (group, start time, boot) is
+        awaited through ``before_exec`` and only then is the program let run. If ``before_exec`` raises, the
+        process is killed (the program never ran) and the error propagates; if orcha dies before the release,
+        the gate exits without running the program.
 
         Raises :class:`CommandError` when it cannot start.
         """

@@ -6,6 +6,7 @@ ticks since boot, with the boot's id): a pid that was reused by another program 
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Awaitable, Callable
 
 import attrs
@@ -27,3 +28,77 @@ class ProcessIdentity:
 
 ProcessRecorder = Callable[[ProcessIdentity], Awaitable[None]]
 """Records a process's identity for its session (in the store) before the process is let run."""
+
+
+PROCESS_KINDS = frozenset({"headless", "tmux"})
+
+
+@attrs.frozen(kw_only=True)
+class OwnedProcess:
+    """A stored record: the process ``identity`` that ``session_id`` started on ``target_id``."""
+
+    session_id: str
+    target_id: str
+    identity: ProcessIdentity
+    created_at: float
+
+
+# --- /proc, read without trio -------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class ProcStat:
+    """The fields of ``/proc/<pid>/stat`` that orcha uses."""
+
+    pid: int
+    state: str
+    """``R``, ``S``, ``D``, ``Z`` (a zombie: it has exited, not yet reaped), …"""
+    pgid: int
+    start_time: int
+
+
+def parse_stat(text: str) -> ProcStat:
+    """Parse one ``/proc/<pid>/stat`` line. ``comm`` (field 2) may hold spaces and parentheses, so the fields
+    are counted after its LAST ``)``. Raises ``ValueError`` on a line that is not one."""
+    head, sep, rest = text.rpartition(")")
+    pid_text, paren, _comm = head.partition("(")
+    fields = rest.split()
+    if not sep or not paren or len(fields) < 20:
+        raise ValueError(f"not a /proc/<pid>/stat line: {text[:80]!r}")
+    # fields[0] is field 3 (state), fields[2] field 5 (pgrp), fields[19] field 22 (starttime)
+    return ProcStat(pid=int(pid_text), state=fields[0], pgid=int(fields[2]), start_time=int(fields[19]))
+
+
+@attrs.frozen(kw_only=True)
+class GroupObservation:
+    """What runs now, on the machine where a process was recorded, in the group of its ``pgid``."""
+
+    boot_id: str
+    members: tuple[ProcStat, ...] = ()
+    """The live (not zombie) processes of the group, its leader (``pid == pgid``) among them if it lives."""
+
+
+def is_recorded_group(identity: ProcessIdentity, seen: GroupObservation) -> bool:
+    """Whether the group seen now is the one recorded: never decided by a bare pid or a name.
+
+    The same boot (an empty recorded ``boot_id`` never matches), and either the group's leader alive with the
+    recorded start time, or — the leader gone, its children left — every member started at or after it (a
+    group id cannot be reused while any process of the group lives, and the recorded group's children all
+    started after their leader)."""
+    if not identity.boot_id or identity.boot_id != seen.boot_id or not seen.members:
+        return False
+    leaders = [m for m in seen.members if m.pid == identity.pgid]
+    if leaders:
+        return leaders[0].start_time == identity.start_time
+    return all(m.start_time >= identity.start_time for m in seen.members)
+
+
+class KillOutcome(enum.StrEnum):
+    """How an attempt to stop a recorded group ended."""
+
+    GONE = "gone"
+    """It was the recorded group and nothing of it remains (signalled and verified)."""
+    CHANGED = "changed"
+    """Not (or no longer) the recorded group: nothing was signalled."""
+    SURVIVED = "survived"
+    """Signalled, SIGKILL included, yet some of it still runs (unkillable, or not ours to kill)."""

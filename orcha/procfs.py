@@ -3,22 +3,9 @@
 from __future__ import annotations
 
 from orcha.executor import CommandError, Executor
-from orcha.processes import ProcessIdentity
+from orcha.processes import ProcessIdentity, parse_stat
 
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
-
-
-def stat_start_time(stat: str) -> int:
-    """Field 22 of a ``/proc/<pid>/stat`` line: the clock ticks after boot at which the process started.
-
-    Field 2, the command name in parentheses, may itself hold spaces and parentheses: fields are counted
-    after its last ``)``. Raises :class:`ValueError` for text of another shape.
-    """
-    _, paren, rest = stat.rpartition(")")
-    fields = rest.split()
-    if not paren or len(fields) < 20 or not fields[19].isdigit():
-        raise ValueError(f"not a /proc/<pid>/stat line: {stat[:200]!r}")
-    return int(fields[19])  # rest starts at field 3
 
 
 async def read_identity(executor: Executor, pid: int, *, kind: str, tmux_session: str | None = None) -> ProcessIdentity:
@@ -29,7 +16,7 @@ async def read_identity(executor: Executor, pid: int, *, kind: str, tmux_session
     out = (await executor.run(["cat", BOOT_ID, f"/proc/{int(pid)}/stat"])).check().stdout
     boot_id, _, stat = out.partition("\n")
     try:
-        start_time = stat_start_time(stat)
+        start_time = parse_stat(stat).start_time
     except ValueError as exc:
         raise CommandError(f"cannot read the identity of process {pid}: {exc}") from exc
     return ProcessIdentity(

@@ -40,6 +40,7 @@ from orcha.model import (
     Workspace,
     WorkspaceKind,
 )
+from orcha.processes import OwnedProcess, ProcessIdentity
 from orcha.views import Dashboard, DashboardRow
 
 UNSET: Final = object()
@@ -206,6 +207,12 @@ class StorePort(Protocol):
     def finish_objective(self, objective_id: str, status: ObjectiveStatus, *, summary: str | None = None) -> Objective:
         """End an objective (validated). Its live sessions are ended by their own actors, which it tells."""
 
+    def forget_owned_process(self, session_id: str, pgid: int) -> bool:
+        """Forget one recorded process of ``session_id``; ``False`` when there was none."""
+
+    def forget_owned_processes(self, session_id: str, *, kind: str | None = None) -> int:
+        """Forget the recorded processes of ``session_id`` (only those of ``kind``, if given); how many."""
+
     def forget_workspace_path(self, workspace_id: str, *, reason: str) -> None:
         """The checkout is gone (pruned): keep the row, drop its path."""
 
@@ -244,6 +251,9 @@ class StorePort(Protocol):
 
     def list_objectives(self, *, status: ObjectiveStatus | None = None, limit: int = 200) -> list[Objective]:
         """Objectives, filtered by status, at most ``limit`` of them."""
+
+    def list_owned_processes(self) -> list[OwnedProcess]:
+        """Every recorded process, oldest first."""
 
     def list_pr_feedback(self, pr_id: str) -> list[PRFeedback]:
         """A pull request's stored review feedback."""
@@ -299,6 +309,9 @@ class StorePort(Protocol):
         **data: Any,
     ) -> int:
         """Append an audit event on its own (state changes record theirs in their own transaction)."""
+
+    def record_owned_process(self, session_id: str, target_id: str, identity: ProcessIdentity) -> OwnedProcess:
+        """Record that ``session_id`` runs the process ``identity`` on ``target_id`` (again: replaced)."""
 
     def release_lock(self, kind: LockKind, key: str, owner: str) -> None:
         """Release a lock ``owner`` holds; raises :class:`LockNotHeldError` otherwise."""

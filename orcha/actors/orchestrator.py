@@ -31,6 +31,7 @@ from orcha.actors.messages import AwaitCapacity, CancelSession, Notify, Place, S
 from orcha.actors.objective import ObjectiveActor, ObjectiveDeps
 from orcha.actors.operations import Operations
 from orcha.actors.pr_monitor import PRMonitor
+from orcha.actors.process_sweep import HostProcesses, sweep_owned_processes
 from orcha.actors.pull_requests import PullRequestWorkflow
 from orcha.actors.questions import QuestionDesk
 from orcha.actors.scheduler import Scheduler
@@ -110,8 +111,11 @@ class Orchestrator:
         config: OrchestratorConfig | None = None,
         clock: Callable[[], float],
         local_executor: Executor | None = None,
+        processes: HostProcesses | None = None,
     ) -> None:
         self.db = db
+        self._processes = processes
+        """This machine's processes: the boot sweep stops or re-adopts what an earlier orcha left running."""
         self.config = config = config or OrchestratorConfig()
         self.changes = ChangeFeed()
         self.mcp = McpSecrets()
@@ -188,6 +192,8 @@ class Orchestrator:
             for target in await self.db.run(lambda s: s.list_targets()):
                 self.start_target(target.id)
             await self._ensure_local_target()
+            if self._processes is not None:  # before any session actor: what an earlier orcha left running
+                await sweep_owned_processes(self.db, self._processes)
             for objective in await self.db.run(lambda s: s.list_objectives(status=ObjectiveStatus.ACTIVE, limit=10**6)):
                 self.start_objective(objective.id)
             for session in await self.db.run(lambda s: s.list_sessions(statuses=UNFINISHED)):

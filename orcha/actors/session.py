@@ -56,6 +56,7 @@ from orcha.model import (
     TranscriptKind,
 )
 from orcha.ports import call
+from orcha.processes import ProcessIdentity
 from orcha.store_port import StorePort
 from orcha.supervisors import compact_reason
 from orcha.transitions import sessions_ending_with_objective
@@ -122,6 +123,8 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
         self._notice_flag = False
         self._delivering: list[int] = []
         self._stall_stage = 0
+        self._headless_recorded = False
+        """A headless process was recorded since the run was last closed (its record goes at the close)."""
 
     # --- life ---------------------------------------------------------------------------------------------
 
@@ -213,6 +216,7 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
         await self._transcript.flush()
         session = await self._deps.db.run(lambda s: s.get_session(self.id))
         if session.status.is_terminal:
+            await self._deps.db.run(lambda s: s.forget_owned_processes(self.id))  # a tmux pane's too
             with contextlib.suppress(OrchaError):
                 await self._deps.workspaces.release(session)
         self._deps.mcp.forget(self.id)
@@ -581,12 +585,25 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
             tools=self._deps.tools_for(self.id),
             executor=self._executor,
             resume_offset=self._pane_offset,
+            record_process=self._record_process,
         )
+
+    async def _record_process(self, identity: ProcessIdentity) -> None:
+        """Store the agent process's identity before it runs (after a crash, the boot sweep finds it)."""
+        target_id = self._session.target_id
+        if target_id is None:
+            raise ConflictError(f"session {self.id} has no target to run a process on")
+        if identity.kind == "headless":
+            self._headless_recorded = True
+        await self._deps.db.run(lambda s: s.record_owned_process(self.id, target_id, identity))
 
     async def _close_run(self, *, wait_late: bool = False, leave_running: bool = False) -> None:
         """Stop the agent's process (its whole group); see :meth:`AgentRunPump.close`."""
         self._queued_turns = 0  # turns queued in the process die with it
         await self._runs.close(wait_late=wait_late, leave_running=leave_running)
+        if self._headless_recorded:  # its process is dead now (a tmux pane's record lives until the end)
+            await self._deps.db.run(lambda s: s.forget_owned_processes(self.id, kind="headless"))
+            self._headless_recorded = False
 
     async def _move(self, status: SessionStatus, reason: str | None) -> None:
         """The one place a session's status changes: write it through the store, then tell the observer.

@@ -277,7 +277,9 @@ class ClaudeProvider:
         secret = await write_mcp_config(self.options, request)
         try:
             argv = claude_argv(self.options, request, resume, mcp_config_path=secret.path if secret else None)
-            process = await request.executor.start(argv, cwd=request.cwd, env=claude_env(self.options))
+            process = await request.executor.start(
+                argv, cwd=request.cwd, env=claude_env(self.options), before_exec=request.record_process
+            )
         except BaseException:
             if secret is not None:
                 await secret.remove()

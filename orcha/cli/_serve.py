@@ -253,6 +253,7 @@ async def _serve(args: argparse.Namespace) -> None:
     from orcha.io.gateway import StoreGateway
     from orcha.io.git_forge import GitForge
     from orcha.io.local_executor import LocalExecutor
+    from orcha.io.local_processes import LocalProcesses
     from orcha.io.store import Store
     from orcha.web.access import AccessPolicy
     from orcha.web.app import create_asgi
@@ -279,6 +280,7 @@ async def _serve(args: argparse.Namespace) -> None:
         providers=ProviderRegistry(providers, fallback_order=("claude", "codex")),
         forge=GitForge(local=executor) if forge_state is None else FakeForge(state=forge_state),
         local_executor=executor,
+        processes=LocalProcesses(executor),
         doctor=local_doctor(
             fake_agents=not args.real_agents,
             real_forge=args.real_forge,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -18,9 +19,26 @@ import trio
 
 from orcha.batches import Batches
 from orcha.executor import CommandError, CommandResult, LineSink
-from orcha.io import private, txguard
+from orcha.io import private, proc_identity, txguard
+from orcha.processes import ProcessRecorder
 
 MAX_CAPTURE = 1024 * 1024
+
+GATE = ("sh", "-c", 'IFS= read -r _go || exit 97; exec "$@"', "orcha-gate")
+"""Holds a program until one line arrives on its stdin; at end of file (orcha gone first) it exits 97 without
+running it. ``sh`` reads a pipe a byte at a time, so the program's own input after that line is untouched."""
+
+
+def unrunnable(program: str, path: str, cwd: str | None) -> str | None:
+    """Why ``program`` cannot be executed (as ``exec`` would find it on ``path``, from ``cwd``), or ``None``."""
+    if "/" not in program:
+        return None if shutil.which(program, path=path) else "No such file or directory"
+    candidate = os.path.join(cwd or "", program)
+    if not os.path.exists(candidate):
+        return "No such file or directory"
+    if os.path.isdir(candidate) or not os.access(candidate, os.X_OK):
+        return "Permission denied"
+    return None
 
 
 async def kill_process_group(process: trio.Process, *, grace: float) -> None:
@@ -75,16 +93,26 @@ class LocalExecutor:
         self.grace = grace
 
     async def start(
-        self, argv: Sequence[str], *, cwd: str | None = None, env: Mapping[str, str] | None = None
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        before_exec: ProcessRecorder | None = None,
     ) -> LocalRunningCommand:
         command = [str(a) for a in argv]
         txguard.ensure_no_transaction(f"starting {command[0]}")
+        merged_env = {**os.environ, **env} if env else None
+        if before_exec is not None:  # the gate would only fail once released: refuse a missing program now
+            problem = unrunnable(command[0], (merged_env or os.environ).get("PATH", os.defpath), cwd)
+            if problem is not None:
+                raise CommandError(f"cannot run {command[0]!r}: {problem}")
         stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 - it lives as long as the process
         try:
             process = await trio.lowlevel.open_process(
-                command,
+                [*GATE, *command] if before_exec is not None else command,
                 cwd=cwd,
-                env={**os.environ, **env} if env else None,
+                env=merged_env,
                 start_new_session=True,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -93,7 +121,16 @@ class LocalExecutor:
         except OSError as exc:
             stderr_file.close()
             raise CommandError(f"cannot run {command[0]!r}: {exc.strerror or exc}") from exc
-        return LocalRunningCommand(process, stderr_file, command)
+        running = LocalRunningCommand(process, stderr_file, command)
+        if before_exec is not None:
+            try:
+                await before_exec(proc_identity.identity_of(process.pid))
+                await running.send(b"\n")  # the gate lets the program run
+            except BaseException:
+                with trio.CancelScope(shield=True):  # held at the gate (or only just let go): the group goes
+                    await running.kill(grace=self.grace)
+                raise
+        return running
 
     async def run(
         self,

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 import trio
 
 from orcha.actors.orchestrator import LocalTarget, Orchestrator, OrchestratorConfig
+from orcha.actors.process_sweep import HostProcesses
 from orcha.agents.contract import StartRequest
 from orcha.agents.fake import FakeProvider, Step
 from orcha.agents.registry import ProviderRegistry
@@ -44,6 +45,7 @@ async def running(
     config: OrchestratorConfig | None = None,
     capacity: int = 4,
     doctor: Callable[[Target], Awaitable[DoctorReport]] = passing_doctor,
+    processes: HostProcesses | None = None,
 ) -> AsyncIterator[Orchestrator]:
     store = Store(tmp_path / "orcha.db", clock=wall_clock)
     registry = ProviderRegistry(providers or {"claude": fake()}, fallback_order=fallback_order)
@@ -56,6 +58,7 @@ async def running(
         forge=forge or FakeForge(),
         doctor=doctor,
         local_executor=LocalExecutor(grace=1.0),
+        processes=processes,
         config=config,
         clock=wall_clock,
     )

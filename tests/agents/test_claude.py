@@ -196,3 +196,21 @@ def test_each_claude_limit_signature_on_its_own():
         ]
         .failed
     )
+
+
+async def test_the_claude_process_is_recorded_before_it_runs_and_then_reads_its_turns(fake_clis):
+    recorded = []
+
+    async def record(identity) -> None:
+        assert read_log(fake_clis, "claude") == []  # held at the gate: claude has not started
+        recorded.append(identity)
+
+    run = await ClaudeProvider().start(request(fake_clis, "first task", record_process=record))
+    try:
+        turn = await next_turn(run.events())
+        assert turn[-1] == TurnCompleted(final_text="done: first task")
+    finally:
+        await run.cancel()
+    [identity] = recorded
+    assert {entry["pid"] for entry in read_log(fake_clis, "claude")} == {identity.pgid}
+    assert identity.kind == "headless" and identity.boot_id

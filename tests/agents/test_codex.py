@@ -102,3 +102,21 @@ async def test_text_is_reported(fake_clis):
     events = await next_turn(run.events())
     await run.cancel()
     assert any(isinstance(e, TextOut) and "say hi" in e.text for e in events)
+
+
+async def test_the_codex_process_is_recorded_before_it_runs_and_still_reads_its_prompt_to_the_end(fake_clis):
+    recorded = []
+
+    async def record(identity) -> None:
+        assert read_log(fake_clis, "codex") == []  # held at the gate
+        recorded.append(identity)
+
+    run = await CodexProvider().start(request(fake_clis, "build the parser", record_process=record))
+    try:
+        events = await next_turn(run.events())
+    finally:
+        await run.cancel()
+    assert events[-1] == TurnCompleted(final_text="turn 1: build the parser (first prompt: build the parser)")
+    assert [entry["prompt"] for entry in read_log(fake_clis, "codex")] == ["build the parser"]
+    [identity] = recorded
+    assert identity.kind == "headless" and identity.boot_id

@@ -9,20 +9,7 @@ import trio
 
 from orcha.executor import CommandError
 from orcha.io.local_executor import LocalExecutor
-from orcha.procfs import BOOT_ID, read_identity, stat_start_time
-
-FIELDS = " ".join(str(n) for n in range(3, 53))  # fields 3.. as their own numbers; field 3 is the state
-
-
-def test_the_start_time_is_field_22_even_after_a_strange_command_name():
-    assert stat_start_time(f"1234 (a) b (c)) {FIELDS}\n".replace(" 3 ", " S ", 1)) == 22
-    assert stat_start_time(f"7 ({')' * 3}) {FIELDS}") == 22
-
-
-@pytest.mark.parametrize("text", ["", "1234 bash S 1", "1 (x) S 1 2 3", f"1 (x) {FIELDS}".replace(" 22 ", " x ")])
-def test_other_text_is_refused(text):
-    with pytest.raises(ValueError, match="not a /proc"):
-        stat_start_time(text)
+from orcha.procfs import BOOT_ID, read_identity
 
 
 async def test_a_live_process_is_identified_through_the_executor():

@@ -18,6 +18,7 @@ from orcha.io.store._effects import EffectsMixin
 from orcha.io.store._fake_agents import FakeAgentsMixin
 from orcha.io.store._fake_forge import FakeForgeMixin
 from orcha.io.store._notices import Notice, NoticesMixin
+from orcha.io.store._processes import ProcessesMixin
 from orcha.io.store._providers import ProvidersMixin
 from orcha.io.store._records import RecordsMixin
 from orcha.io.store._schema import SCHEMA_VERSION
@@ -35,6 +36,7 @@ class Store(
     TranscriptsMixin,
     RecordsMixin,
     ProvidersMixin,
+    ProcessesMixin,
     NoticesMixin,
     DashboardMixin,
     FakeForgeMixin,

@@ -240,6 +240,22 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE sessions ADD COLUMN waiting_question TEXT;
         """,
     ),
+    (
+        "owned processes",
+        """
+        CREATE TABLE owned_processes (
+            session_id TEXT NOT NULL REFERENCES sessions(id),
+            target_id TEXT NOT NULL REFERENCES targets(id),
+            pgid INTEGER NOT NULL,
+            start_time INTEGER NOT NULL,
+            boot_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            tmux_session TEXT,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (session_id, pgid)
+        );
+        """,
+    ),
 )
 """Forward migrations in order. Append new ones; never edit one that has shipped."""
 

@@ -1,0 +1,157 @@
+"""The boot sweep: at orcha's start, the agent processes an earlier orcha left behind are stopped or re-adopted.
+
+Every agent process's identity is stored before it runs (:mod:`orcha.processes`). Before any session actor
+starts, :func:`sweep_owned_processes` looks at each recorded process of this machine: one that is gone, or is
+now a different process (another boot, another start time), is only forgotten; a headless agent (its pipes
+died with the old orcha) is killed, and its session, found ``running``, is requeued and resumed through its
+provider session id; a tmux pane is kept for its unfinished session (the tmux provider re-attaches to it) or,
+its session over, killed with its tmux session. Records of other targets are left for their target.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Collection, Iterable, Mapping
+from typing import Protocol
+
+import attrs
+import trio
+
+from orcha.model import SessionStatus, TargetKind
+from orcha.ports import Db
+from orcha.processes import GroupObservation, KillOutcome, OwnedProcess, ProcessIdentity, is_recorded_group
+
+log = logging.getLogger(__name__)
+
+
+class SweepAction(enum.StrEnum):
+    KILL = "kill"
+    """A headless agent that outlived its orcha: kill its group, forget it (its session resumes)."""
+    KILL_PANE = "kill_pane"
+    """The tmux pane of a finished session: kill its group and its tmux session, forget it."""
+    ADOPT = "adopt"
+    """The tmux pane of an unfinished session: keep it (and its record) for the session to re-attach."""
+    FORGET = "forget"
+    """Gone, or a different process now: forget the record, touch nothing."""
+    LEAVE = "leave"
+    """On another target: left for that target's sweep."""
+
+
+@attrs.frozen(kw_only=True)
+class SweepStep:
+    record: OwnedProcess
+    action: SweepAction
+    reason: str
+
+
+def plan_sweep(
+    records: Iterable[OwnedProcess],
+    *,
+    local_targets: Collection[str],
+    seen: Mapping[int, GroupObservation],
+    unfinished: Collection[str],
+) -> list[SweepStep]:
+    """What to do with each recorded process: ``seen`` holds what runs now in the group of each record of a
+    ``local_targets`` target, ``unfinished`` the ids of the sessions that have not ended."""
+    steps = []
+    for record in records:
+        identity = record.identity
+        if record.target_id not in local_targets:
+            action, reason = SweepAction.LEAVE, f"on target {record.target_id}, not this machine"
+        elif not is_recorded_group(identity, seen[identity.pgid]):
+            gone = not seen[identity.pgid].members
+            action, reason = SweepAction.FORGET, "gone" if gone else "a different process now"
+        elif identity.kind != "tmux":
+            action, reason = SweepAction.KILL, "its orcha died: its pipes are gone"
+        elif record.session_id in unfinished:
+            action, reason = SweepAction.ADOPT, "its session goes on: the pane is re-attached"
+        else:
+            action, reason = SweepAction.KILL_PANE, "its session has ended"
+        steps.append(SweepStep(record=record, action=action, reason=reason))
+    return steps
+
+
+class HostProcesses(Protocol):
+    """This machine's processes, as the sweep needs them (``orcha.io.local_processes.LocalProcesses``)."""
+
+    async def observe(self, pgid: int) -> GroupObservation:
+        """What runs now in the group ``pgid``."""
+
+    async def kill_group(self, identity: ProcessIdentity) -> KillOutcome:
+        """If the group is still the recorded one: SIGTERM it, wait a grace, SIGKILL it, and verify it is gone."""
+
+    async def kill_tmux_session(self, name: str) -> None:
+        """``tmux kill-session -t name`` (a session already gone is no error)."""
+
+
+UNFINISHED = frozenset(s for s in SessionStatus if not s.is_terminal)
+
+
+async def sweep_owned_processes(db: Db, processes: HostProcesses) -> list[SweepStep]:
+    """Look at every recorded process and do what :func:`plan_sweep` says (the kills at the same time);
+    returns the steps. Blocks for the kills' grace at most, and a little more to verify."""
+    records = await db.run(lambda s: s.list_owned_processes())
+    if not records:
+        return []
+    local = {t.id for t in await db.run(lambda s: s.list_targets()) if t.kind is TargetKind.LOCAL}
+    ids = {r.session_id for r in records}
+    statuses = await db.run(lambda s: s.session_statuses(ids))
+    unfinished = {sid for sid, status in statuses.items() if status in UNFINISHED}
+    try:
+        seen = {r.identity.pgid: await processes.observe(r.identity.pgid) for r in records if r.target_id in local}
+    except OSError as exc:  # no /proc to tell: nothing is killed blind, the records wait for the next start
+        log.error("boot sweep: cannot look at this machine's processes (%s); %d records kept", exc, len(records))
+        return []
+    steps = plan_sweep(records, local_targets=local, seen=seen, unfinished=unfinished)
+    async with trio.open_nursery() as nursery:
+        for step in steps:
+            nursery.start_soon(_perform, db, processes, step)
+    return steps
+
+
+async def _perform(db: Db, processes: HostProcesses, step: SweepStep) -> None:
+    record, identity = step.record, step.record.identity
+    what = f"{identity.kind} process group {identity.pgid} of session {record.session_id}"
+    session_id, target_id, pgid = record.session_id, record.target_id, identity.pgid
+    match step.action:
+        case SweepAction.LEAVE:
+            log.info("boot sweep: leaving %s: %s", what, step.reason)
+            return
+        case SweepAction.ADOPT:
+            log.info("boot sweep: keeping %s: %s", what, step.reason)
+            await db.run(
+                lambda s: s.record_event(
+                    "owned_process_adopted", session_id=session_id, target_id=target_id, pgid=pgid, kind=identity.kind
+                )
+            )
+            return
+        case SweepAction.FORGET:
+            log.info("boot sweep: forgetting %s: %s", what, step.reason)
+        case SweepAction.KILL | SweepAction.KILL_PANE:
+            outcome = await processes.kill_group(identity)
+            if outcome is KillOutcome.SURVIVED:
+                log.error("boot sweep: %s survived SIGKILL; its record is kept for the next start", what)
+                await db.run(
+                    lambda s: s.record_event(
+                        "owned_process_survived", session_id=session_id, target_id=target_id, pgid=pgid
+                    )
+                )
+                return
+            if outcome is KillOutcome.GONE and step.action is SweepAction.KILL_PANE and identity.tmux_session:
+                await processes.kill_tmux_session(identity.tmux_session)
+            if outcome is KillOutcome.CHANGED:
+                log.info("boot sweep: forgetting %s: it changed before it was killed", what)
+            else:
+                log.warning("boot sweep: killed %s: %s", what, step.reason)
+                await db.run(
+                    lambda s: s.record_event(
+                        "owned_process_killed",
+                        session_id=session_id,
+                        target_id=target_id,
+                        pgid=pgid,
+                        kind=identity.kind,
+                        reason=step.reason,
+                    )
+                )
+    await db.run(lambda s: s.forget_owned_process(session_id, pgid))
