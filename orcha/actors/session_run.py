@@ -65,14 +65,16 @@ class AgentRunPump:
         """Stop the current run (its whole process group); its later events count as late. With
         ``wait_late``, give them a moment to arrive, so a completion racing the end is recorded as dropped.
         With ``leave_running`` (orcha is stopping), a run that can be re-adopted later (a tmux pane) is only
-        let go of, its program left running."""
+        let go of, its program left running, and one that cannot is stopped the quick way if it has one."""
         run, self.run = self.run, None
         pump = self._scopes.get(self.generation)
         self.generation += 1
         if run is not None:
-            detach = getattr(run, "detach", None) if leave_running else None
+            stop = run.cancel
+            if leave_running:
+                stop = getattr(run, "detach", None) or getattr(run, "interrupt", None) or run.cancel
             with trio.CancelScope(shield=True):
-                await (detach() if detach is not None else run.cancel())
+                await stop()
         if pump is not None:
             pump.cancel()
         if wait_late and self._pumps:

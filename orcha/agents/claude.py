@@ -246,11 +246,19 @@ class ClaudeRun:
 
     async def cancel(self) -> None:
         """Close stdin (the CLI flushes its session file and exits), then stop the process group."""
+        await self._stop(grace=5.0, drain=2.0)
+
+    async def interrupt(self) -> None:
+        """orcha is stopping: the same, in well under its 2 s (the CLI writes its session file as it goes,
+        so the conversation resumes at the next start)."""
+        await self._stop(grace=0.8, drain=0.4)
+
+    async def _stop(self, *, grace: float, drain: float) -> None:
         if self._canceled:
             return
         self._canceled = True
         try:
-            await self._process.kill(grace=5.0, drain=2.0)
+            await self._process.kill(grace=grace, drain=drain)
         finally:
             if self._secret is not None:
                 await self._secret.remove()

@@ -217,6 +217,12 @@ class CodexRun:
             self._canceled = True
             await self._process.kill(grace=3.0)
 
+    async def interrupt(self) -> None:
+        """orcha is stopping: stop the process group well within orcha's 2 s (it resumes at the next start)."""
+        if not self._canceled:
+            self._canceled = True
+            await self._process.kill(grace=1.0)
+
 
 class CodexProvider:
     capabilities = Capabilities(interactive=False, screen=False)

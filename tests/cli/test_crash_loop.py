@@ -4,6 +4,7 @@ uninterrupted run makes, loses no line an SSE client saw, and leaves no process 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pathlib
 import subprocess
@@ -23,6 +24,7 @@ from tests.crashloop import (
     wait_until,
 )
 from tests.gitfixtures import Origin
+from tests.procs import is_dead
 
 KILLS = 10
 SEED = int(os.environ.get("ORCHA_CRASH_SEED", "1515"))
@@ -127,3 +129,68 @@ def _events(server: Server, kind: str) -> list[str]:
 
 def _lines(server: Server, session_id: str) -> list[tuple[int, str, str]]:
     return stored_lines(server.db, session_id)
+
+
+def test_agent_processes_a_killed_orcha_left_are_stopped_at_the_next_start(tmp_path):
+    fake_bin = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "bin"
+    env = {
+        "PATH": f"{fake_bin}{os.pathsep}{os.environ['PATH']}",
+        "FAKE_CLAUDE_HOME": str(tmp_path / "claude-home"),
+        "FAKE_CLAUDE_SLOW": "60",
+        "FAKE_CLAUDE_ALL_SLOW": "1",  # a resumed turn is slow too: every kill leaves an agent mid-turn
+        "FAKE_CLAUDE_LOG": str(
+            tmp_path / "claude.log"
+        ),  # a resumed turn is slow too: every kill leaves an agent mid-turn
+    }
+    server = Server(tmp_path / "run", "--real-agents", env=env)
+    server.start()
+    objective = server.post("/api/objectives", {"title": "slow", "prompt": "a slow objective", "agent": "claude"})
+    manager = objective["manager_session_id"]
+    killed = []
+    for _ in range(3):
+        agents = _wait_for_agents(server, fake_bin)
+        server.kill9()
+        assert all(_alive(pid) for pid in agents)  # what a crash leaves: the agent runs on, orphaned
+        server.start()  # the boot sweep has run by the time it answers
+        assert not any(_alive(pid) for pid in agents), _commands(server.mark)
+        killed.extend(agents)
+    _wait_for_agents(server, fake_bin)
+    took = server.stop()  # with a live agent: it is stopped, the session recorded as interrupted, all in < 2 s
+    assert took < 2.0, f"SIGTERM took {took:.2f}s"
+    assert marked_processes(server.mark) == [], _commands(server.mark)
+    assert manager in _events(server, "session_interrupted")
+    assert len(_events(server, "owned_process_killed")) >= 3
+    conn = apsw.Connection(str(server.db))
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM owned_processes").fetchone()[0] == 0
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    finally:
+        conn.close()
+
+
+def _wait_for_agents(server: Server, fake_bin: pathlib.Path) -> list[int]:
+    """The agent processes, once one of them is mid-turn (it logged the message it works on)."""
+    found: list[int] = []
+    log = pathlib.Path(server.env["FAKE_CLAUDE_LOG"])
+
+    def working() -> bool:
+        found[:] = _agents(server.mark, fake_bin)
+        entries = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        return any(e.get("pid") in found and "stdin" in e for e in entries)
+
+    wait_until(working, 30, "an agent mid-turn")
+    return found
+
+
+def _agents(mark: str, fake_bin: pathlib.Path) -> list[int]:
+    """The fake claude processes of the run (the agents orcha started)."""
+    found = []
+    for pid in marked_processes(mark):
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/cmdline", "rb") as handle:
+            if str(fake_bin / "claude").encode() in handle.read():
+                found.append(pid)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    return not is_dead(pid)
