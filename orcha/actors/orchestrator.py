@@ -93,6 +93,9 @@ class OrchestratorConfig:
     """``keep`` finished checkouts (prune them with ``orcha workspaces prune``) or ``remove`` them at once."""
     done_turn_grace: float = 30.0
     """A manager that called mark_objective_done completes when its turn ends, or after this many seconds."""
+    mcp_key: bytes | None = None
+    """The private key the sessions' MCP secrets are derived from (the same after a restart, so a re-adopted
+    pane keeps its secret); ``None``: random secrets for each start."""
     artifacts_root: str = attrs.field(factory=_default_artifacts_root)
     """Where recorded artifact files are copied (in private folders), so they outlive the workspace.
     Default: ``<data dir>/artifacts``."""
@@ -118,7 +121,7 @@ class Orchestrator:
         """This machine's processes: the boot sweep stops or re-adopts what an earlier orcha left running."""
         self.config = config = config or OrchestratorConfig()
         self.changes = ChangeFeed()
-        self.mcp = McpSecrets()
+        self.mcp = McpSecrets(config.mcp_key)
         announce = self.changes.announce
         self.scheduler = Scheduler(
             db, providers, clock=clock, sessions=self, max_concurrent=config.max_concurrent,

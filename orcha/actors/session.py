@@ -44,6 +44,7 @@ from orcha.actors.session_run import AgentItem, AgentRunPump, RunClosed
 from orcha.actors.transcript_buffer import TranscriptBuffer
 from orcha.actors.turns import RunEnded, TurnCompletedOk, TurnInterrupted, TurnOutcome, TurnOutOfQuota, TurnTripped
 from orcha.agents.contract import AgentEvent, AgentRun, StartRequest, TurnCompleted
+from orcha.agents.private_files import remove_leftovers
 from orcha.errors import ConflictError, InvalidTransitionError, OrchaError
 from orcha.executor import Executor
 from orcha.model import (
@@ -219,6 +220,11 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
             await self._deps.db.run(lambda s: s.forget_owned_processes(self.id))  # a tmux pane's too
             with contextlib.suppress(OrchaError):
                 await self._deps.workspaces.release(session)
+            if self._executor is not None:  # the secret files runs of a killed orcha left behind
+                try:
+                    await remove_leftovers(self._executor, self.id)
+                except Exception as exc:  # a clean-up: it never keeps the session from ending
+                    log.warning("session %s: cannot look for leftover secret files: %s", self.id, exc)
         self._deps.mcp.forget(self.id)
         self._deps.observer.session_exited(self.id)
         for envelope in self._cancel_callers:

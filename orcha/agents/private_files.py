@@ -56,6 +56,16 @@ async def write_secret(executor: Executor, folder: str | None, session_id: str, 
     return SecretFile(executor=executor, path=path)
 
 
+async def remove_leftovers(executor: Executor, session_id: str, folder: str | None = None) -> int:
+    """Remove every secret file of ``session_id`` still in ``folder`` (default: the user's secrets folder):
+    what runs of an orcha that was killed left behind. Call it when the session has ended. Returns how many."""
+    base = (folder or secrets_dir()).rstrip("/") or "/"
+    found = await executor.run(["find", base, "-maxdepth", "1", "-type", "f", "-name", f"{session_id}-*"])
+    paths = [line for line in found.stdout.splitlines() if line.startswith(f"{base}/{session_id}-")]
+    await remove_all([SecretFile(executor=executor, path=path) for path in paths])
+    return len(paths)
+
+
 async def remove_all(files: Sequence[SecretFile]) -> None:
     """Remove each of ``files`` (one that cannot be removed does not keep the others)."""
     for file in files:

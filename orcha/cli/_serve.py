@@ -209,6 +209,7 @@ def serve(args: argparse.Namespace) -> int:
         ensure_private_dir(folder)  # a clear refusal now (an OrchaError) rather than each session failing later
     if not args.no_auth and args.token is None:
         args.token = load_or_create_token()  # refused the same way if the file is not private
+    args.mcp_key = load_or_create_token(data_dir() / "mcp-key").encode()  # sessions' MCP secrets derive from it
     configure_logging(args.log_level)
     if args.token:
         DEFAULT_REDACTOR.add_secret(args.token)
@@ -273,6 +274,7 @@ async def _serve(args: argparse.Namespace) -> None:
         local_target=LocalTarget(capacity_sessions=args.capacity),  # checkouts under <data dir>/work
         workspace_cleanup=args.workspace_cleanup,
         manager_idle_seconds=args.manager_idle if args.manager_idle > 0 else None,
+        mcp_key=args.mcp_key,
     )
     executor = LocalExecutor()
     orchestrator = Orchestrator(

@@ -19,6 +19,7 @@ from orcha.agents.claude import ClaudeOptions, ClaudeProvider
 from orcha.agents.codex import CodexOptions, codex_tui_command
 from orcha.agents.tmux import TmuxProvider
 from orcha.errors import OrchaError
+from orcha.io.local_executor import LocalExecutor
 from orcha.model import SessionRole, SessionStatus
 from orcha.paths import secrets_dir
 from tests.actors.harness import running, store_of
@@ -148,3 +149,32 @@ async def test_a_tui_in_tmux_reads_its_token_from_a_private_file_removed_on_canc
     finally:
         await run.cancel()
     assert secret_files() == []
+
+
+async def test_the_secret_files_a_killed_orcha_left_go_when_their_session_ends(tmp_path):
+    from orcha.agents.private_files import remove_leftovers
+    from orcha.io.private import create_private_file, ensure_private_dir
+
+    folder = tmp_path / "mcp"
+    ensure_private_dir(folder)
+    for name in ("ses_a-1f2e.json", "ses_a-77aa.token", "ses_ab-0001.json", "ses_b-0002.json"):
+        create_private_file(folder / name, b"secret")
+    assert await remove_leftovers(LocalExecutor(), "ses_a", str(folder)) == 2
+    assert sorted(os.listdir(folder)) == ["ses_ab-0001.json", "ses_b-0002.json"]  # another session's stay
+    assert await remove_leftovers(LocalExecutor(), "ses_a", str(folder)) == 0
+
+
+def test_with_a_key_a_session_has_the_same_mcp_secret_after_a_restart():
+    from orcha.actors.endpoints import McpSecrets
+
+    before, after = McpSecrets(b"k" * 32), McpSecrets(b"k" * 32)
+    before.base_url = after.base_url = "http://127.0.0.1:8080"
+    _, secret = before.endpoint("ses_1")
+    assert secret is not None and len(secret) >= 40
+    assert after.secret_of("ses_1") == secret  # a re-adopted pane's agent still gets in
+    assert after.endpoint("ses_1") == ("http://127.0.0.1:8080/mcp/ses_1", secret)
+    assert after.secret_of("ses_2") != secret
+    assert McpSecrets(b"x" * 32).secret_of("ses_1") != secret  # another user's key, another secret
+    random = McpSecrets()
+    random.base_url = "http://127.0.0.1:8080"
+    assert random.secret_of("ses_1") is None and random.endpoint("ses_1")[1] != secret
