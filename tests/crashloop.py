@@ -268,7 +268,9 @@ def tally(db: pathlib.Path) -> dict[str, Any]:
         result["branches_with_two_prs"] = rows(
             "SELECT branch, COUNT(*) FROM pull_requests GROUP BY objective_id, branch HAVING COUNT(*) > 1"
         )
-        result["slots_held"] = rows("SELECT COUNT(*) FROM target_slots")[0][0] if _has(conn, "target_slots") else 0
+        result["slots_held"] = rows("SELECT COUNT(*) FROM target_slots")[0][0]
+        result["locks_held"] = rows("SELECT COUNT(*) FROM locks")[0][0]
+        result["owned_processes"] = rows("SELECT COUNT(*) FROM owned_processes")[0][0]
         return result
     finally:
         conn.close()
@@ -285,7 +287,3 @@ def stored_lines(db: pathlib.Path, session_id: str) -> list[tuple[int, str, str]
         ]
     finally:
         conn.close()
-
-
-def _has(conn: apsw.Connection, table: str) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone() is not None

@@ -67,7 +67,7 @@ def test_a_crash_loop_makes_what_an_uninterrupted_run_makes(tmp_path, with_repo)
     expected = {"workers": 2, "managers": 1, "prs": 2, "questions": 1, "checkouts": 2 if with_repo else 0}
     assert all(o[k] == v for o in calm["objectives"].values() for k, v in expected.items()), calm
     assert crashed["branches_with_two_prs"] == []
-    assert crashed["slots_held"] == 0
+    assert crashed["slots_held"] == crashed["locks_held"] == crashed["owned_processes"] == 0
     for session_id, reader in readers.by_session.items():  # every line a client saw is stored, once
         stored = stored_lines(server.db, session_id)
         assert reader.lines == stored[: len(reader.lines)], f"{session_id}: {failure}"
