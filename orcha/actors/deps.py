@@ -15,7 +15,7 @@ from orcha.agents.registry import Exhaustion, ProviderRegistry
 from orcha.effects import EffectKey
 from orcha.executor import Executor
 from orcha.guards import GuardConfig
-from orcha.model import Audience, Question, Session, Target, Workspace
+from orcha.model import Audience, Question, Session, Target, TranscriptLine, Workspace
 from orcha.ports import Db
 
 if TYPE_CHECKING:
@@ -89,6 +89,16 @@ class SessionObserver(Protocol):
         """The actor is gone (its session ended, or orcha stops)."""
 
 
+class TranscriptSink(Protocol):
+    """Where session actors put transcript lines (``orcha.actors.transcript_buffer.TranscriptWriter``)."""
+
+    def emit(self, line: TranscriptLine) -> None:
+        """Queue ``line``; it is committed soon, in order with the other lines of its session."""
+
+    async def flush(self) -> None:
+        """Return once every line emitted before the call is committed (or known lost, and logged)."""
+
+
 @attrs.frozen(kw_only=True)
 class SessionSettings:
     guards: GuardConfig = GuardConfig()
@@ -115,3 +125,5 @@ class SessionDeps:
     tools_for: Callable[[str], ToolSurface]
     agents_on: Callable[[str | None], Collection[str] | None] = lambda _target: None
     """The agent CLIs the doctor found on a target (``None``: unknown, nothing ruled out)."""
+    transcripts: TranscriptSink | None = None
+    """The shared transcript writer (group commit across sessions); ``None``: the actor runs its own."""

@@ -39,6 +39,7 @@ from orcha.actors.session import SessionActor
 from orcha.actors.target import TargetActor, TargetDeps
 from orcha.actors.team_news import TeamNews
 from orcha.actors.tools import SessionTools
+from orcha.actors.transcript_buffer import TranscriptWriter
 from orcha.actors.workspaces import WorkspaceManager
 from orcha.agents.registry import ProviderRegistry
 from orcha.doctor import Doctor
@@ -144,6 +145,7 @@ class Orchestrator:
             spawn=self.operations.spawn, default_repo=config.default_repo,
         )  # fmt: skip
         self.pr_monitor = PRMonitor(db, self.pull_requests.refresh, interval=config.pr_poll_interval)
+        self.transcripts = TranscriptWriter(db, self.transcript_appended)
         self._session_deps = SessionDeps(
             db=db,
             clock=clock,
@@ -162,6 +164,7 @@ class Orchestrator:
             observer=self,
             tools_for=self.tools_for,
             agents_on=self.target_agents.on,
+            transcripts=self.transcripts,
         )
         self._objective_deps = ObjectiveDeps(
             db=db, providers=providers, start_session=self.start_session, sessions_of=self._session_actors_of,
@@ -189,6 +192,7 @@ class Orchestrator:
     async def run(self, *, task_status: trio.TaskStatus[Orchestrator] = trio.TASK_STATUS_IGNORED) -> None:
         """Run the actor tree until cancelled. ``task_status.started`` fires once it takes requests."""
         async with trio.open_nursery() as nursery:
+            await nursery.start(self.transcripts.run)  # when it stops, actors that end commit their own lines
             for supervisor in (self._targets_sup, self._objectives_sup, self._sessions_sup, self._services_sup):
                 await nursery.start(supervisor.run)
             await self.limits.load()

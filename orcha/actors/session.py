@@ -41,7 +41,7 @@ from orcha.actors.session_events import EventsMixin, compact
 from orcha.actors.session_manager import ManagerMixin
 from orcha.actors.session_pauses import PausesMixin
 from orcha.actors.session_run import AgentItem, AgentRunPump, RunClosed
-from orcha.actors.transcript_buffer import TranscriptBuffer
+from orcha.actors.transcript_buffer import TranscriptBuffer, TranscriptWriter
 from orcha.actors.turns import RunEnded, TurnCompletedOk, TurnInterrupted, TurnOutcome, TurnOutOfQuota, TurnTripped
 from orcha.agents.contract import AgentEvent, AgentRun, StartRequest, TurnCompleted
 from orcha.agents.private_files import remove_leftovers
@@ -116,7 +116,10 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
         """When set, the session ends (as ``_ending`` says) at its turn's end, or at this trio time."""
         self._cancel_callers: list[Envelope[Any]] = []
         self._end_callers: list[Envelope[Any]] = []
-        self._transcript = TranscriptBuffer(deps.db, session.id, clock=deps.clock, on_flush=self._appended)
+        self._own_writer = None if deps.transcripts is not None else TranscriptWriter(deps.db, self._appended)
+        sink = deps.transcripts if deps.transcripts is not None else self._own_writer
+        assert sink is not None
+        self._transcript = TranscriptBuffer(sink, session.id, clock=deps.clock)
         self._guard = guards.fresh(deps.clock(), model_calls=session.usage.model_calls)
         self._cost_base = session.usage.cost_usd
         self._cwd: str | None = None
@@ -136,7 +139,8 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(self._forward_mailbox)
-                nursery.start_soon(self._transcript.run)
+                if self._own_writer is not None:
+                    nursery.start_soon(self._own_writer.run)
                 with contextlib.suppress(_End):
                     await self._life()
                 self.mailbox.close()  # it is ending: later calls fail at once, not after the agent's kill
@@ -655,8 +659,8 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
             self._pane_offset = pane_offset
         self._transcript.emit(kind, body, pane_offset=pane_offset)
 
-    def _appended(self) -> None:
-        self._deps.observer.transcript_appended(self.id)
+    def _appended(self, session_id: str) -> None:
+        self._deps.observer.transcript_appended(session_id)
 
 
 def _only_cancelled(exc: BaseException) -> bool:

@@ -1,43 +1,117 @@
-"""A session's transcript buffer: lines are group-committed, never one transaction per line."""
+"""Transcripts are group-committed without a timer: one writer takes every line that is waiting, from every
+session, commits them in one transaction, tells who appended, and goes again at once.
+
+A line's latency is one commit (plus the wait for the commit in flight), never a flush interval, and the
+lines of many sessions share one transaction, so the cost per line falls as the load grows. A line is
+announced only after its commit, so a subscriber never reads a line that is not stored.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import trio
 
+from orcha.actors.deps import TranscriptSink
 from orcha.model import TranscriptKind, TranscriptLine
 from orcha.ports import Db
 
-FLUSH_SECONDS = 0.25
+log = logging.getLogger(__name__)
+
+
+class TranscriptWriter:
+    """The transcript writer, a :class:`~orcha.actors.deps.TranscriptSink` (see the module's docstring).
+
+    :meth:`run` is its task; while it is not running (not started yet, or orcha is stopping), :meth:`flush`
+    commits what is waiting itself."""
+
+    def __init__(self, db: Db, on_committed: Callable[[str], None] = lambda _session_id: None) -> None:
+        self._db = db
+        self._on_committed = on_committed
+        self._pending: list[TranscriptLine] = []
+        self._emitted = 0
+        self._committed = 0
+        self._wake = trio.Event()
+        self._progress = trio.Event()
+        self._running = False
+        self._committing = False
+
+    def emit(self, line: TranscriptLine) -> None:
+        self._pending.append(line)
+        self._emitted += 1
+        self._wake.set()
+
+    async def flush(self) -> None:
+        target = self._emitted
+        while self._committed < target:
+            if not self._running and not self._committing:
+                await self._commit_waiting()
+                continue
+            progress = self._progress
+            await progress.wait()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self._running = True
+        task_status.started()
+        try:
+            while True:
+                await self._wake.wait()
+                await self._commit_waiting()
+        finally:
+            self._running = False
+            self._announce_progress()  # flush callers waiting on us commit for themselves now
+
+    async def _commit_waiting(self) -> None:
+        self._wake = trio.Event()
+        lines, self._pending, upto = self._pending, [], self._emitted
+        if lines:
+            self._committing = True
+            try:
+                with trio.CancelScope(shield=True):  # taken from the queue: it is committed, whatever happens
+                    await self._append(lines)
+            finally:
+                self._committing = False
+        self._committed = max(self._committed, upto)
+        self._announce_progress()
+        for session_id in dict.fromkeys(line.session_id for line in lines):
+            self._on_committed(session_id)
+
+    async def _append(self, lines: list[TranscriptLine]) -> None:
+        try:
+            await self._db.run(lambda s: s.append_transcript(lines))
+            return
+        except Exception:
+            if len({line.session_id for line in lines}) == 1:
+                log.exception("cannot append %d transcript lines of session %s", len(lines), lines[0].session_id)
+                return
+        for session_id in dict.fromkeys(line.session_id for line in lines):  # one bad session loses only its own
+            await self._append_alone([line for line in lines if line.session_id == session_id])
+
+    async def _append_alone(self, lines: list[TranscriptLine]) -> None:
+        try:
+            await self._db.run(lambda s: s.append_transcript(lines))
+        except Exception:
+            log.exception("cannot append %d transcript lines of session %s", len(lines), lines[0].session_id)
+
+    def _announce_progress(self) -> None:
+        progress, self._progress = self._progress, trio.Event()
+        progress.set()
 
 
 class TranscriptBuffer:
-    """Collects lines; :meth:`flush` writes them in one transaction (also every 0.25 s while :meth:`run`),
-    then calls ``on_flush``."""
+    """One session's side of the writer: its lines, stamped with the session's id and the clock."""
 
-    def __init__(
-        self, db: Db, session_id: str, *, clock: Callable[[], float], on_flush: Callable[[], None] = lambda: None
-    ) -> None:
-        self._db = db
+    def __init__(self, sink: TranscriptSink, session_id: str, *, clock: Callable[[], float]) -> None:
+        self._sink = sink
         self._session_id = session_id
         self._clock = clock
-        self._on_flush = on_flush
-        self._lines: list[TranscriptLine] = []
 
     def emit(self, kind: TranscriptKind, body: str, *, pane_offset: int | None = None) -> None:
-        """Buffer a line; ``pane_offset`` (a tmux pane's log read up to here) is committed with it."""
-        self._lines.append(
+        """Queue a line; ``pane_offset`` (a tmux pane's log read up to here) is committed with it."""
+        self._sink.emit(
             TranscriptLine(session_id=self._session_id, kind=kind, body=body, ts=self._clock(), pane_offset=pane_offset)
         )
 
     async def flush(self) -> None:
-        if self._lines:
-            lines, self._lines = self._lines, []
-            await self._db.run(lambda s: s.append_transcript(lines))
-            self._on_flush()
-
-    async def run(self) -> None:
-        while True:
-            await trio.sleep(FLUSH_SECONDS)
-            await self.flush()
+        await self._sink.flush()

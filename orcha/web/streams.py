@@ -76,15 +76,18 @@ async def session_stream(session_id: str) -> Response:
 
     async def body() -> AsyncIterator[bytes]:
         nonlocal cursor
-        async with ctx.changes.subscribe() as changes:
+        with ctx.changes.watch(session_id) as changed:  # its lines and its status, woken once per commit
             yield b"retry: 2000\n\n"
             while True:
                 page = await ctx.read(call(StorePort.read_transcript, session_id, after=cursor, limit=PAGE))
-                for entry in page.items:
-                    yield sse(
-                        ident=entry.seq,
-                        event="line",
-                        data={"seq": entry.seq, "kind": str(entry.kind), "body": entry.body, "ts": entry.ts},
+                if page.items:  # the lines a subscriber is behind on go out in one write
+                    yield b"".join(
+                        sse(
+                            ident=entry.seq,
+                            event="line",
+                            data={"seq": entry.seq, "kind": str(entry.kind), "body": entry.body, "ts": entry.ts},
+                        )
+                        for entry in page.items
                     )
                 cursor = page.next_after
                 if len(page.items) == PAGE:
@@ -93,7 +96,7 @@ async def session_stream(session_id: str) -> Response:
                 if session.status.is_terminal and session.transcript_seq <= cursor:
                     yield sse(event="end", data={"status": str(session.status), "next_after": cursor})
                     return
-                if not await _wait_for(changes, lambda c: c.id == session_id, ctx.keepalive_seconds):
+                if not await changed.wait(ctx.keepalive_seconds):
                     yield b": keep-alive\n\n"
 
     return await _streaming(body())

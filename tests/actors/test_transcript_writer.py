@@ -1,0 +1,150 @@
+"""The transcript writer: group commit without a timer, announced after the commit, one bad session alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import trio
+import trio.lowlevel
+import trio.testing
+
+from orcha.actors.changes import ChangeFeed
+from orcha.actors.transcript_buffer import TranscriptBuffer, TranscriptWriter
+from orcha.errors import NotFoundError
+from orcha.io.gateway import StoreGateway
+from orcha.model import TranscriptKind, TranscriptLine
+
+
+class SlowDb:
+    """The store, inline, with each call taking ``delay`` (virtual) seconds and every call recorded."""
+
+    def __init__(self, store, delay: float = 0.0) -> None:
+        self._gateway = StoreGateway(store, inline=True)
+        self.delay = delay
+        self.batches: list[list[str]] = []
+
+    async def run(self, fn: Any) -> Any:
+        class Spy:
+            def __init__(self, inner, batches) -> None:
+                self._inner, self._batches = inner, batches
+
+            def append_transcript(self, lines):
+                self._batches.append([line.body for line in lines])
+                return self._inner.append_transcript(lines)
+
+        if self.delay:
+            await trio.sleep(self.delay)
+        return await self._gateway.run(lambda store: fn(Spy(store, self.batches)))
+
+
+def _sessions(store, n: int) -> list[str]:
+    objective, manager = store.create_objective(title="t", prompt="p", agent="fake")
+    others = [store.create_session(objective_id=objective.id, agent="fake", prompt="w").id for _ in range(n - 1)]
+    return [manager.id, *others]
+
+
+def _line(session_id: str, body: str) -> TranscriptLine:
+    return TranscriptLine(session_id=session_id, kind=TranscriptKind.TEXT, body=body, ts=0.0)
+
+
+async def test_a_line_is_committed_at_once_not_after_a_flush_interval(store, autojump_clock):
+    [session] = _sessions(store, 1)
+    committed: list[tuple[str, float]] = []
+    writer = TranscriptWriter(
+        StoreGateway(store, inline=True), lambda sid: committed.append((sid, trio.current_time()))
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        started = trio.current_time()
+        writer.emit(_line(session, "hello"))
+        await trio.testing.wait_all_tasks_blocked()
+        assert committed == [(session, started)]  # no virtual time passed: no timer
+        assert [e.body for e in store.read_transcript(session).items] == ["hello"]
+        nursery.cancel_scope.cancel()
+
+
+async def test_what_waits_during_a_commit_goes_in_the_next_one_whatever_the_session(store, autojump_clock):
+    sessions = _sessions(store, 3)
+    db = SlowDb(store, delay=0.01)
+    writer = TranscriptWriter(db)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        writer.emit(_line(sessions[0], "first"))
+        expected = {session: ["first"] if session == sessions[0] else [] for session in sessions}
+        await trio.sleep(0.001)  # the first commit is in flight
+        for n, session in enumerate(sessions * 10):
+            writer.emit(_line(session, f"line {n}"))
+            expected[session].append(f"line {n}")
+        await writer.flush()
+        assert len(db.batches) == 2 and db.batches[0] == ["first"] and len(db.batches[1]) == 30
+        for session in sessions:  # in order within each session
+            assert [e.body for e in store.read_transcript(session).items] == expected[session]
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_line_is_announced_only_once_it_can_be_read(store, autojump_clock):
+    [session] = _sessions(store, 1)
+    seen: list[list[str]] = []
+    writer = TranscriptWriter(
+        StoreGateway(store, inline=True), lambda sid: seen.append([e.body for e in store.read_transcript(sid).items])
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        for n in range(5):
+            writer.emit(_line(session, str(n)))
+            await trio.lowlevel.checkpoint()
+        await writer.flush()
+        assert seen and all(seen[i] == [str(n) for n in range(len(seen[i]))] for i in range(len(seen)))
+        assert seen[-1] == ["0", "1", "2", "3", "4"]
+        nursery.cancel_scope.cancel()
+
+
+async def test_flush_commits_by_itself_when_the_writer_is_not_running(store):
+    [session] = _sessions(store, 1)
+    buffer = TranscriptBuffer(TranscriptWriter(StoreGateway(store, inline=True)), session, clock=lambda: 1.0)
+    buffer.emit(TranscriptKind.SYSTEM, "orcha stopped")
+    await buffer.flush()
+    assert [(e.body, e.ts) for e in store.read_transcript(session).items] == [("orcha stopped", 1.0)]
+
+
+async def test_a_flush_waiting_on_a_writer_that_stops_still_gets_its_lines_committed(store, autojump_clock):
+    [session] = _sessions(store, 1)
+    writer = TranscriptWriter(SlowDb(store, delay=0.01))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        writer.emit(_line(session, "a"))
+        await trio.sleep(0.001)
+        writer.emit(_line(session, "b"))  # waits behind the commit in flight
+        nursery.cancel_scope.cancel()  # orcha stops now
+    with trio.fail_after(1):
+        await writer.flush()
+    assert [e.body for e in store.read_transcript(session).items] == ["a", "b"]
+
+
+async def test_one_session_that_cannot_take_lines_loses_only_its_own(store, autojump_clock, caplog):
+    [session] = _sessions(store, 1)
+    writer = TranscriptWriter(StoreGateway(store, inline=True))
+    writer.emit(_line(session, "kept"))
+    writer.emit(_line("ses_nosuchsession", "lost"))
+    writer.emit(_line(session, "kept too"))
+    await writer.flush()
+    assert [e.body for e in store.read_transcript(session).items] == ["kept", "kept too"]
+    assert "ses_nosuchsession" in caplog.text
+    with pytest.raises(NotFoundError):
+        store.read_transcript("ses_nosuchsession")
+
+
+async def test_a_watch_coalesces_changes_and_never_misses_one(autojump_clock):
+    feed = ChangeFeed()
+    with feed.watch("ses_1") as watch:
+        assert not await watch.wait(5)  # nothing: it waits its time
+        feed.announce("transcript", "ses_2")
+        assert not await watch.wait(5)  # another session's change does not wake it
+        for _ in range(100):
+            feed.announce("transcript", "ses_1")
+        started = trio.current_time()
+        assert await watch.wait(5) and trio.current_time() == started  # one wake-up for them all, at once
+        assert not await watch.wait(5)
+    feed.announce("transcript", "ses_1")  # after the block: no watcher left behind
+    assert feed._watches == {}
