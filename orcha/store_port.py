@@ -41,7 +41,7 @@ from orcha.model import (
     WorkspaceKind,
 )
 from orcha.processes import OwnedProcess, ProcessIdentity
-from orcha.views import Dashboard, DashboardRow
+from orcha.views import HISTORY_PAGE, Dashboard, DashboardRow
 
 UNSET: Final = object()
 """The default of an argument that, left out, keeps what is stored (``None`` would clear it)."""
@@ -178,8 +178,8 @@ class StorePort(Protocol):
     ) -> Workspace:
         """Create a workspace (not yet placed) for an objective."""
 
-    def dashboard(self, *, objective_limit: int = 100) -> Dashboard:
-        """Objectives (active first), their sessions and PRs, all targets with load, and open questions."""
+    def dashboard(self, *, history_limit: int = HISTORY_PAGE, history_before: str | None = None) -> Dashboard:
+        """What is live, whatever the history, and one page of ended objectives (``history_before`` pages)."""
 
     def dashboard_row(self, kind: str, ident: str) -> DashboardRow | None:
         """The dashboard's row for one changed thing (``None`` when it is gone, e.g. an answered question)."""

@@ -56,6 +56,7 @@ class SessionRow:
     """For a session that waits or is paused: what for."""
     status_reason: str | None = None
     """Why it is in its status (the last move's reason: a failure's cause, a cancel's reason)."""
+    created_at: float = 0.0
 
 
 @attrs.frozen(kw_only=True)
@@ -91,14 +92,30 @@ class PRRow:
 
 
 @attrs.frozen(kw_only=True)
+class HistoryPage:
+    """Which page of ended objectives a dashboard holds: ``shown`` of them; ``next_before`` asks for the next."""
+
+    shown: int = 0
+    more: bool = False
+    next_before: str | None = None
+
+
+HISTORY_PAGE = 10
+"""Ended objectives a dashboard shows by default (live work is always shown in full)."""
+MAX_HISTORY_PAGE = 200
+
+
+@attrs.frozen(kw_only=True)
 class Dashboard:
-    """Everything the dashboard shows at a glance, in one consistent snapshot."""
+    """Everything the dashboard shows at a glance, in one consistent snapshot: what is live, whatever the
+    history, and one page of history."""
 
     objectives: tuple[ObjectiveRow, ...]
     sessions: tuple[SessionRow, ...]
     targets: tuple[TargetRow, ...]
     open_questions: tuple[QuestionRow, ...]
     pull_requests: tuple[PRRow, ...]
+    history: HistoryPage = HistoryPage()
 
 
 DashboardRow = ObjectiveRow | SessionRow | TargetRow | QuestionRow | PRRow

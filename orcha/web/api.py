@@ -25,6 +25,7 @@ from orcha.validation import (
     printable,
     validate_object,
 )
+from orcha.views import HISTORY_PAGE, MAX_HISTORY_PAGE
 from orcha.web.context import WebContext
 from orcha.web.json import loads_body, to_data
 
@@ -92,6 +93,8 @@ QUERY: dict[str, dict[str, Any]] = {
     "question_status": {"type": "string", "enum": _values(QuestionStatus)},
     "pr_state": {"type": "string", "enum": _values(PRState)},
     "objective_id": {"type": "string", "maxLength": ID_LENGTH},
+    "history_limit": {"type": "integer", "minimum": 0, "maximum": MAX_HISTORY_PAGE, "default": HISTORY_PAGE},
+    "history_before": {"type": "string", "maxLength": ID_LENGTH},
 }
 """Every query parameter's schema (``limit`` of ``/api/objectives`` shares the bounds of a transcript page)."""
 PATH_PARAMETER = {"type": "string", "maxLength": ID_LENGTH}
@@ -234,7 +237,11 @@ async def cancel_objective(objective_id: str) -> dict[str, Any]:
 
 @api.get("/dashboard")
 async def dashboard() -> dict[str, Any]:
-    return to_data(await context().read(lambda s: s.dashboard()))
+    limit = query_int("history_limit", HISTORY_PAGE)
+    before = request.args.get("history_before") or None
+    if before is not None and len(before) > ID_LENGTH:
+        raise InvalidInputError(f"history_before is at most {ID_LENGTH} characters", field="history_before")
+    return to_data(await context().read(lambda s: s.dashboard(history_limit=limit, history_before=before)))
 
 
 @api.get("/sessions/<session_id>")

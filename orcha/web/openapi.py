@@ -143,7 +143,14 @@ def document() -> dict[str, Any]:
             "/api/objectives/{objective_id}/cancel": {
                 "post": _op("Cancel an objective", body="Reason", errors=(409,), params=(oid,), post=True)
             },
-            "/api/dashboard": {"get": _op("Small rows of everything; never transcript content")},
+            "/api/dashboard": {
+                "get": _op(
+                    "Live work in full (active objectives, their live and newest ended sessions, PRs, targets, open"
+                    " questions) and one page of ended objectives (history.next_before pages on); never transcript"
+                    " content",
+                    params=(_query("history_limit"), _query("history_before")),
+                )
+            },
             "/api/sessions/{session_id}": {"get": _op("A session", params=(sid,))},
             "/api/sessions/{session_id}/messages": {
                 "get": _op(

@@ -85,6 +85,7 @@ def test_a_tmux_pane_that_prints_while_orcha_is_down_loses_no_line(tmp_path):
     reader = SseReader(server, manager)
     reader.start()
     crash_loop(server, [objective["id"]], kills=4, seed=SEED, between=(0.4, 1.2))
+    wait_until(lambda: server.get(f"/api/sessions/{manager}")["status"] == "running", 30, "the pane re-adopted")
     took = server.stop()  # a graceful stop, mid-print: fast, and the pane is left running
     assert took < 2.0, f"SIGTERM took {took:.2f}s"
     assert _tmux(tmp_path, "has-session", "-t", f"orcha-{manager}").returncode == 0

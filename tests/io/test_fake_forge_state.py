@@ -65,3 +65,5 @@ def test_a_database_of_any_earlier_version_migrates_and_keeps_its_rows(db_path, 
         assert migrated.fake_forge_prs() == []
         migrated.save_fake_forge_pr("u", {"url": "u"})
         assert migrated.fake_forge_prs() == [{"url": "u"}]
+        assert migrated.list_owned_processes() == []
+        assert migrated.dashboard().objectives[0].id == "obj_1"

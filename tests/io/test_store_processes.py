@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import apsw
 import pytest
 
 from orcha.errors import InvalidInputError, NotFoundError
-from orcha.io.store import SCHEMA_VERSION, Store
-from orcha.io.store._schema import MIGRATIONS
 from orcha.processes import OwnedProcess, ProcessIdentity
 from tests.conftest import make_target, make_worker
 
@@ -73,16 +70,3 @@ def test_a_record_needs_a_real_session_a_real_target_and_a_known_kind(store, row
     with pytest.raises(InvalidInputError):
         store.record_owned_process(worker.id, target.id, ProcessIdentity(pgid=0, start_time=1, boot_id=BOOT))
     assert store.list_owned_processes() == []
-
-
-def test_a_database_of_the_previous_version_gains_the_owned_processes_table(db_path):
-    with Store(db_path) as first:
-        objective, _ = first.create_objective(title="kept", prompt="p", agent="fake")
-    conn = apsw.Connection(db_path)
-    conn.execute("DROP TABLE owned_processes")
-    conn.pragma("user_version", [name for name, _ in MIGRATIONS].index("owned processes"))
-    conn.close()
-    with Store(db_path) as migrated:
-        assert migrated.schema_version == SCHEMA_VERSION
-        assert migrated.get_objective(objective.id).title == "kept"
-        assert migrated.list_owned_processes() == []

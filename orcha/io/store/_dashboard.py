@@ -18,16 +18,32 @@ from orcha.model import (
     TargetKind,
     TargetStatus,
 )
-from orcha.views import REASON_CHARS, Dashboard, DashboardRow, ObjectiveRow, PRRow, QuestionRow, SessionRow, TargetRow
+from orcha.views import (
+    HISTORY_PAGE,
+    MAX_HISTORY_PAGE,
+    REASON_CHARS,
+    Dashboard,
+    DashboardRow,
+    HistoryPage,
+    ObjectiveRow,
+    PRRow,
+    QuestionRow,
+    SessionRow,
+    TargetRow,
+)
 
-# Active objectives first, then the most recently changed; the sessions and PRs shown are theirs.
+# Live work always (every active objective), then a page of history (ended objectives, the latest first).
 _OBJECTIVES_SQL = """
     SELECT o.id, o.title, o.agent, o.status, o.created_at, o.updated_at,
            (SELECT COALESCE(SUM(s.cost_usd), 0) FROM sessions s WHERE s.objective_id = o.id) AS cost_usd,
            (SELECT COALESCE(SUM(s.model_calls), 0) FROM sessions s WHERE s.objective_id = o.id) AS model_calls
     FROM objectives o WHERE {where}
-    ORDER BY o.status = 'active' DESC, o.updated_at DESC LIMIT ?
+    ORDER BY o.updated_at DESC, o.id DESC LIMIT ?
 """
+_HISTORY_WHERE = "o.status != 'active' AND (o.updated_at, o.id) < (SELECT updated_at, id FROM objectives WHERE id = ?)"
+RECENT_ENDED_SESSIONS = 10
+"""How many of an objective's ended sessions the dashboard shows (its newest), beside every live one."""
+_TERMINAL = "('completed', 'failed', 'canceled')"
 
 
 def _cut(column: str) -> str:
@@ -45,7 +61,7 @@ _SESSIONS_SQL = """
            CASE WHEN s.role = 'manager' THEN (SELECT COUNT(*) FROM sessions w WHERE w.objective_id = s.objective_id
                 AND w.role = 'worker' AND w.status NOT IN ('completed', 'failed', 'canceled')) ELSE 0 END
                AS live_workers,
-           {status_reason} AS status_reason
+           {status_reason} AS status_reason, s.created_at
     FROM sessions s WHERE {where}
     ORDER BY s.created_at, s.rowid
 """.replace("{pause_reason}", _cut("s.pause_reason")).replace("{status_reason}", _cut("s.status_reason"))
@@ -63,6 +79,12 @@ _PRS_SQL = """
     WHERE {where} ORDER BY created_at
 """
 _IN_SHOWN = "objective_id IN (SELECT value FROM json_each(?))"
+_LIVE_SESSIONS = f"s.objective_id = ? AND s.status NOT IN {_TERMINAL}"
+_ENDED_SESSIONS = f"""s.id IN (SELECT id FROM sessions WHERE objective_id = ? AND status IN {_TERMINAL}
+                           ORDER BY updated_at DESC LIMIT {RECENT_ENDED_SESSIONS})"""
+_SHOWN_PRS = """id IN (
+    SELECT id FROM pull_requests WHERE state = 'open' AND objective_id IN (SELECT value FROM json_each(?))
+    UNION SELECT id FROM pull_requests WHERE session_id IN (SELECT value FROM json_each(?)))"""
 
 
 def _objective(r: Row) -> ObjectiveRow:
@@ -97,6 +119,7 @@ def _session(r: Row) -> SessionRow:
         live_workers=r["live_workers"],
         waiting_for=(r["pause_reason"] or r["status_reason"]) if r["status"] in ("waiting_input", "paused") else None,
         status_reason=r["status_reason"],
+        created_at=r["created_at"],
     )
 
 
@@ -138,17 +161,45 @@ def _pr(r: Row) -> PRRow:
 class DashboardMixin:
     _db: Database
 
-    def dashboard(self, *, objective_limit: int = 100) -> Dashboard:
-        """Objectives (active first), their sessions and PRs, all targets with load, and open questions."""
+    def dashboard(self, *, history_limit: int = HISTORY_PAGE, history_before: str | None = None) -> Dashboard:
+        """What is live, whatever the history: every active objective, its live sessions and the newest of its
+        ended ones, their PRs and every open PR, all targets with load, and open questions. Then one page of
+        history: ``history_limit`` ended objectives (their rows only), the newest first, or those that ended
+        before the objective ``history_before`` (the page's ``next_before``)."""
+        if not 0 <= history_limit <= MAX_HISTORY_PAGE:
+            raise InvalidInputError(f"history_limit must be between 0 and {MAX_HISTORY_PAGE}", field="history_limit")
         with self._db.read() as tx:
-            objectives = tuple(_objective(r) for r in tx.rows(_OBJECTIVES_SQL.format(where="1"), (objective_limit,)))
-            shown = json.dumps([o.id for o in objectives])
+            active = [_objective(r) for r in tx.rows(_OBJECTIVES_SQL.format(where="o.status = 'active'"), (-1,))]
+            if history_before is None:
+                where, params = "o.status != 'active'", (history_limit + 1,)
+            elif tx.value("SELECT 1 FROM objectives WHERE id = ?", (history_before,)) is None:
+                raise InvalidInputError(
+                    f"history_before names no objective: {history_before!r}", field="history_before"
+                )
+            else:
+                where, params = _HISTORY_WHERE, (history_before, history_limit + 1)  # type: ignore[assignment]
+            ended = [_objective(r) for r in tx.rows(_OBJECTIVES_SQL.format(where=where), params)]
+            more = len(ended) > history_limit
+            ended = ended[:history_limit]
+            sessions: list[SessionRow] = []
+            for objective in (*active, *ended):
+                for clause in (
+                    (_LIVE_SESSIONS, _ENDED_SESSIONS)
+                    if objective.status is ObjectiveStatus.ACTIVE
+                    else (_ENDED_SESSIONS,)
+                ):
+                    sessions.extend(_session(r) for r in tx.rows(_SESSIONS_SQL.format(where=clause), (objective.id,)))
+            sessions.sort(key=lambda s: s.created_at)
+            shown_sessions = json.dumps([s.id for s in sessions])
+            shown_objectives = json.dumps([o.id for o in (*active, *ended)])
+            prs = [_pr(r) for r in tx.rows(_PRS_SQL.format(where=_SHOWN_PRS), (shown_objectives, shown_sessions))]
             return Dashboard(
-                objectives=objectives,
-                sessions=tuple(_session(r) for r in tx.rows(_SESSIONS_SQL.format(where="s." + _IN_SHOWN), (shown,))),
+                objectives=(*active, *ended),
+                sessions=tuple(sessions),
                 targets=tuple(_target(r) for r in tx.rows(_TARGETS_SQL.format(where="1"))),
                 open_questions=tuple(_question(r) for r in tx.rows(_QUESTIONS_SQL.format(where="1"))),
-                pull_requests=tuple(_pr(r) for r in tx.rows(_PRS_SQL.format(where=_IN_SHOWN), (shown,))),
+                pull_requests=tuple(prs),
+                history=HistoryPage(shown=len(ended), more=more, next_before=ended[-1].id if more and ended else None),
             )
 
     def dashboard_row(self, kind: str, ident: str) -> DashboardRow | None:

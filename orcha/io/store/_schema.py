@@ -256,6 +256,13 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         );
         """,
     ),
+    (
+        "dashboard indexes",
+        """
+        CREATE INDEX pull_requests_by_session ON pull_requests(session_id, created_at);
+        CREATE INDEX sessions_by_objective_updated ON sessions(objective_id, updated_at);
+        """,
+    ),
 )
 """Forward migrations in order. Append new ones; never edit one that has shipped."""
 
