@@ -25,6 +25,8 @@ from typing import Any
 
 import apsw
 
+from orcha.io.store import Store
+
 MARK = "ORCHA_CRASH_LOOP_MARK"
 """An environment variable every process of the run inherits: how /proc tells them apart from the rest."""
 
@@ -277,13 +279,11 @@ def tally(db: pathlib.Path) -> dict[str, Any]:
 
 
 def stored_lines(db: pathlib.Path, session_id: str) -> list[tuple[int, str, str]]:
-    conn = apsw.Connection(str(db))
-    try:
-        return [
-            (int(seq), str(kind), str(body))
-            for seq, kind, body in conn.execute(
-                "SELECT seq, kind, body FROM transcript WHERE session_id = ? ORDER BY seq", (session_id,)
-            )
-        ]
-    finally:
-        conn.close()
+    """A session's transcript as the database holds it (read through a read-only store, a page at a time)."""
+    lines: list[tuple[int, str, str]] = []
+    with Store(db, readonly=True) as store:
+        while True:
+            page = store.read_transcript(session_id, after=lines[-1][0] if lines else 0, limit=1000)
+            lines.extend((e.seq, str(e.kind), e.body) for e in page.items)
+            if len(page.items) < 1000:
+                return lines

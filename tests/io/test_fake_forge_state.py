@@ -8,7 +8,7 @@ import pytest
 from orcha.forge import FakeForge
 from orcha.io.store import SCHEMA_VERSION, Store
 from orcha.io.store._schema import MIGRATIONS
-from orcha.model import PRState
+from orcha.model import PRState, TranscriptKind, TranscriptLine
 
 
 async def test_a_fake_forge_on_the_store_round_trips_its_prs(store):
@@ -57,6 +57,15 @@ def test_a_database_of_any_earlier_version_migrates_and_keeps_its_rows(db_path, 
         "INSERT INTO objectives (id, title, prompt, agent, status, created_at, updated_at)"
         " VALUES ('obj_1', 'kept', 'p', 'fake', 'active', 0, 0)"
     )
+    conn.execute(
+        "INSERT INTO sessions (id, objective_id, role, agent, prompt, status, mode, transcript_seq, created_at,"
+        " updated_at) VALUES ('ses_1', 'obj_1', 'manager', 'fake', 'p', 'queued', 'interactive', ?, 0, 0)",
+        (len(TranscriptKind),),
+    )
+    conn.executemany(  # a line of every kind, in the transcript table of those versions
+        "INSERT INTO transcript (session_id, seq, kind, body, ts) VALUES ('ses_1', ?, ?, ?, ?)",
+        [(seq, str(kind), f"a {kind} line", float(seq)) for seq, kind in enumerate(TranscriptKind, start=1)],
+    )
     conn.pragma("user_version", version)
     conn.close()
     with Store(db_path) as migrated:
@@ -67,3 +76,11 @@ def test_a_database_of_any_earlier_version_migrates_and_keeps_its_rows(db_path, 
         assert migrated.fake_forge_prs() == [{"url": "u"}]
         assert migrated.list_owned_processes() == []
         assert migrated.dashboard().objectives[0].id == "obj_1"
+        lines = migrated.read_transcript("ses_1").items
+        assert [(e.seq, e.kind, e.body, e.ts) for e in lines] == [
+            (seq, kind, f"a {kind} line", float(seq)) for seq, kind in enumerate(TranscriptKind, start=1)
+        ]
+        later = migrated.create_session(objective_id="obj_1", agent="fake", prompt="w")
+        migrated.append_transcript([TranscriptLine(session_id=later.id, kind=TranscriptKind.TEXT, body="new")])
+        assert [e.body for e in migrated.read_transcript(later.id).items] == ["new"]
+        assert len(migrated.read_transcript("ses_1").items) == len(TranscriptKind)

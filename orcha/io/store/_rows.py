@@ -24,8 +24,6 @@ from orcha.model import (
     Target,
     TargetKind,
     TargetStatus,
-    TranscriptEntry,
-    TranscriptKind,
     Usage,
     Workspace,
     WorkspaceKind,
@@ -196,14 +194,4 @@ def event(row: Row) -> Event:
         session_id=row["session_id"],
         target_id=row["target_id"],
         data=json.loads(row["data"]),
-    )
-
-
-def transcript_entry(row: Row) -> TranscriptEntry:
-    return TranscriptEntry(
-        session_id=row["session_id"],
-        seq=row["seq"],
-        kind=TranscriptKind(row["kind"]),
-        body=row["body"],
-        ts=row["ts"],
     )

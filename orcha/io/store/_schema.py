@@ -263,6 +263,35 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX sessions_by_objective_updated ON sessions(objective_id, updated_at);
         """,
     ),
+    (
+        "transcript lines keyed by session number and seq",
+        """
+        ALTER TABLE sessions ADD COLUMN num INTEGER;
+        UPDATE sessions SET num = rowid;
+        CREATE UNIQUE INDEX sessions_by_num ON sessions(num);
+
+        CREATE TABLE transcript_lines (
+            key INTEGER PRIMARY KEY,
+            kind INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            ts REAL NOT NULL
+        );
+        INSERT INTO transcript_lines (key, kind, body, ts)
+            SELECT s.num * 4294967296 + t.seq, CASE t.kind
+                WHEN 'user' THEN 0
+                WHEN 'text' THEN 1
+                WHEN 'tool_call' THEN 2
+                WHEN 'tool_result' THEN 3
+                WHEN 'error' THEN 4
+                WHEN 'usage' THEN 5
+                WHEN 'question' THEN 6
+                WHEN 'system' THEN 7
+                WHEN 'screen' THEN 8
+            END, t.body, t.ts
+            FROM transcript t JOIN sessions s ON s.id = t.session_id ORDER BY s.num, t.seq;
+        DROP TABLE transcript;
+        """,
+    ),
 )
 """Forward migrations in order. Append new ones; never edit one that has shipped."""
 

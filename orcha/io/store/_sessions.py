@@ -363,7 +363,8 @@ def _insert_session(
 ) -> None:
     tx.execute(
         "INSERT INTO sessions (id, objective_id, role, agent, prompt, status, mode, target_id, workspace_id,"
-        " parent_session_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " parent_session_id, created_at, updated_at, num)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(num), 0) + 1 FROM sessions))",
         (
             session_id,
             objective_id,

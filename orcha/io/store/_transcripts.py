@@ -1,16 +1,37 @@
-"""Transcripts: appended in batches (many lines, one transaction), read a page at a time by seq cursor."""
+"""Transcripts: appended in batches (many lines, one transaction), read a page at a time by seq cursor.
+
+A line is stored under one integer key, its session's number (``sessions.num``) times 2**32 plus its seq, in a
+rowid table: no second copy of the session id per line and no index beside the table, and a long line fills
+whole overflow pages (a WITHOUT ROWID table leaves most of an overflow page empty for lines of 1 to 4 KB). A
+session's page is a range scan of the key.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from orcha.errors import InvalidInputError, NotFoundError
-from orcha.io.store import _rows
 from orcha.io.store._db import Database
-from orcha.model import TranscriptEntry, TranscriptLine, TranscriptPage
+from orcha.model import TranscriptEntry, TranscriptKind, TranscriptLine, TranscriptPage
 from orcha.redact import Redactor
 
 MAX_PAGE = 1000
+SEQ_SPAN = 2**32
+"""Seqs of one session fit under its number: a session holds at most 2**32 - 1 lines."""
+KINDS: tuple[TranscriptKind, ...] = (
+    TranscriptKind.USER,
+    TranscriptKind.TEXT,
+    TranscriptKind.TOOL_CALL,
+    TranscriptKind.TOOL_RESULT,
+    TranscriptKind.ERROR,
+    TranscriptKind.USAGE,
+    TranscriptKind.QUESTION,
+    TranscriptKind.SYSTEM,
+    TranscriptKind.SCREEN,
+)
+"""The stored code of each kind is its place here (the migration that made the table uses the same codes):
+append new kinds, never reorder."""
+_CODES = {kind: code for code, kind in enumerate(KINDS)}
 
 
 class TranscriptsMixin:
@@ -28,11 +49,12 @@ class TranscriptsMixin:
             return []
         with self._db.write() as tx:
             next_seq: dict[str, int] = {}
+            base: dict[str, int] = {}
             for session_id in dict.fromkeys(line.session_id for line in lines):
-                current = tx.value("SELECT transcript_seq FROM sessions WHERE id = ?", (session_id,))
-                if current is None:
+                row = tx.row("SELECT transcript_seq, num FROM sessions WHERE id = ?", (session_id,))
+                if row is None:
                     raise NotFoundError("session", session_id)
-                next_seq[session_id] = current
+                next_seq[session_id], base[session_id] = row["transcript_seq"], row["num"] * SEQ_SPAN
             entries = []
             for line in lines:
                 next_seq[line.session_id] += 1
@@ -45,9 +67,11 @@ class TranscriptsMixin:
                         ts=line.ts if line.ts is not None else tx.now,
                     )
                 )
+            if any(seq >= SEQ_SPAN for seq in next_seq.values()):
+                raise InvalidInputError(f"a session holds at most {SEQ_SPAN - 1} transcript lines", field="lines")
             tx.executemany(
-                "INSERT INTO transcript (session_id, seq, kind, body, ts) VALUES (?, ?, ?, ?, ?)",
-                [(e.session_id, e.seq, e.kind, e.body, e.ts) for e in entries],
+                "INSERT INTO transcript_lines (key, kind, body, ts) VALUES (?, ?, ?, ?)",
+                [(base[e.session_id] + e.seq, _CODES[e.kind], e.body, e.ts) for e in entries],
             )
             tx.executemany(
                 "UPDATE sessions SET transcript_seq = ? WHERE id = ?",
@@ -67,12 +91,18 @@ class TranscriptsMixin:
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidInputError(f"limit must be between 1 and {MAX_PAGE}", field="limit")
         with self._db.read() as tx:
-            if tx.value("SELECT 1 FROM sessions WHERE id = ?", (session_id,)) is None:
+            num = tx.value("SELECT num FROM sessions WHERE id = ?", (session_id,))
+            if num is None:
                 raise NotFoundError("session", session_id)
+            base = num * SEQ_SPAN
             rows = tx.rows(
-                "SELECT session_id, seq, kind, body, ts FROM transcript WHERE session_id = ? AND seq > ?"
-                " ORDER BY seq LIMIT ?",
-                (session_id, after, limit),
+                "SELECT key, kind, body, ts FROM transcript_lines WHERE key > ? AND key < ? ORDER BY key LIMIT ?",
+                (base + min(after, SEQ_SPAN - 1), base + SEQ_SPAN, limit),
             )
-        items = tuple(_rows.transcript_entry(r) for r in rows)
+        items = tuple(
+            TranscriptEntry(
+                session_id=session_id, seq=r["key"] - base, kind=KINDS[r["kind"]], body=r["body"], ts=r["ts"]
+            )
+            for r in rows
+        )
         return TranscriptPage(items=items, next_after=items[-1].seq if items else after)
