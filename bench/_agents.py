@@ -38,6 +38,8 @@ class Plan:
     rate: float = 0.0
     size: int = 100
     gate: str | None = None
+    phase: float = 0.0
+    """Seconds to wait after the gate opens (so sessions at a rate do not all print at the same instants)."""
     tag: str = ""
 
 
@@ -119,9 +121,11 @@ class PrinterRun:
         if self._started_at is None:
             if plan.gate is not None:
                 await wait_for_gate(plan.gate)
-            self._started_at = trio.current_time()
+            self._started_at = trio.current_time() + plan.phase
         if plan.rate > 0:
             await trio.sleep_until(self._started_at + self._index / plan.rate)
+        elif plan.phase > 0 and self._index == 0:
+            await trio.sleep_until(self._started_at)
         else:
             await trio.lowlevel.checkpoint()  # a pipe read is a checkpoint too
         stamp = time.time()

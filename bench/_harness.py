@@ -8,6 +8,7 @@ that hundreds of them in the benchmark's process do not slow the server's.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -174,6 +175,8 @@ class StreamLog:
     count: int = 0
     last_seq: int = 0
     last_index: int = -1
+    first_stamp: float | None = None
+    last_stamp: float = 0.0
     latencies: list[float] = attrs.field(factory=list)
     last_read: float = 0.0
     ended: bool = False
@@ -241,6 +244,9 @@ def _take_line(log: StreamLog, block: bytes, now: float, stamped: bool) -> None:
         stamp, _, index = parse_body(data["body"])
         log.latencies.append(now - stamp)
         log.last_index = index
+        log.last_stamp = stamp
+        if log.first_stamp is None:
+            log.first_stamp = stamp
 
 
 # --- statistics -------------------------------------------------------------------------------------------
@@ -296,3 +302,29 @@ async def wait_statuses(
                     waiting.discard(session_id)
             if waiting:
                 await trio.sleep(0.1)
+
+
+async def print_and_follow(server: ServeProcess, plans: Sequence[Any]) -> tuple[float, list[StreamLog]]:
+    """One printing session per plan, each followed by one SSE reader; the gate opens once every session runs
+    and every reader is subscribed. Returns the gate's opening time (``time.time()``) and the readers' logs,
+    each complete (its session's last line read)."""
+    from bench._agents import plan_prompt
+
+    gate = server.root / f"gate-{time.monotonic_ns()}"
+    plans = [attrs.evolve(plan, gate=str(gate)) for plan in plans]
+    ids = await create_printers(server, [plan_prompt(plan) for plan in plans])
+    await wait_statuses(server, ids, ["running"])
+    logs = [StreamLog(session_id) for session_id in ids]
+    opened = 0.0
+    async with trio.open_nursery() as nursery:
+        for log, plan in zip(logs, plans, strict=True):
+
+            def done(seen: StreamLog, last: int = plan.lines - 1) -> bool:
+                return seen.last_index >= last
+
+            nursery.start_soon(functools.partial(follow_stream, server.url, server.token, log, done=done))
+        for log in logs:
+            await log.subscribed.wait()
+        opened = time.time()
+        gate.touch()
+    return opened, logs

@@ -14,9 +14,9 @@ import time
 
 import trio
 
-from bench._agents import Plan, line_body, plan_prompt
+from bench._agents import Plan, line_body
 from bench._baselines import count, raw_insert_seconds
-from bench._harness import ServeProcess, StreamLog, create_printers, follow_stream, percentile, wait_statuses
+from bench._harness import ServeProcess, percentile, print_and_follow
 from bench._result import Result
 
 FIGURE = "1"
@@ -30,22 +30,9 @@ async def _orcha(root: pathlib.Path, sessions: int, lines: int) -> dict[str, flo
     server = ServeProcess(root, root / "orcha.db", printers=True, extra=["--max-managers", str(sessions + 8)])
     await server.start()
     try:
-        gate = root / "go"
-        prompts = [plan_prompt(Plan(lines=lines, size=SIZE, gate=str(gate), tag=str(i))) for i in range(sessions)]
-        ids = await create_printers(server, prompts)
-        await wait_statuses(server, ids, ["running"])
-        logs = [StreamLog(session_id) for session_id in ids]
-        async with trio.open_nursery() as nursery:
-            for log in logs:
-                nursery.start_soon(
-                    lambda log=log: follow_stream(
-                        server.url, server.token, log, done=lambda seen: seen.last_index >= lines - 1
-                    )
-                )
-            for log in logs:
-                await log.subscribed.wait()
-            started = time.time()
-            gate.touch()
+        started, logs = await print_and_follow(
+            server, [Plan(lines=lines, size=SIZE, tag=str(i)) for i in range(sessions)]
+        )
         delivered = max(log.last_read for log in logs) - started
         expected = sessions * lines
         committed_sql = "SELECT COUNT(*) FROM transcript WHERE kind = 'text'"
