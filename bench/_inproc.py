@@ -4,6 +4,7 @@ private XDG folders (for figures that script their agents in Python or time orch
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import pathlib
 import time
@@ -20,6 +21,9 @@ from orcha.io.gateway import StoreGateway
 from orcha.io.local_executor import LocalExecutor
 from orcha.io.store import Store
 from orcha.model import Target
+from orcha.web.app import create_asgi
+from orcha.web.context import WebContext
+from orcha.web.server import serve_web
 
 
 async def passing_doctor(target: Target) -> DoctorReport:
@@ -51,10 +55,13 @@ async def running(
     slots: int,
     managers: int,
     grace: float = 3.0,
+    web: bool = False,
 ) -> AsyncIterator[Orchestrator]:
     """An orchestrator as ``orcha serve`` builds one (a store gateway on a worker thread, wall-clock time, the
-    local executor), with ``slots`` worker slots and room for ``managers`` managers; no web server."""
+    local executor), with ``slots`` worker slots and room for ``managers`` managers; with ``web``, also its
+    web app on 127.0.0.1 (so every session has its MCP endpoint and secret, as under ``orcha serve``)."""
     store = Store(root / "orcha.db")
+    reader = Store(root / "orcha.db", readonly=True)
     orchestrator = Orchestrator(
         db=StoreGateway(store),
         providers=ProviderRegistry(dict(providers)),
@@ -74,7 +81,18 @@ async def running(
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(orchestrator.run)
+            if web:
+                context = WebContext(
+                    operations=orchestrator.operations,
+                    changes=orchestrator.changes,
+                    agents=orchestrator,
+                    reader=StoreGateway(reader),
+                    token="bench-token-" + "0" * 20,
+                )
+                urls = await nursery.start(functools.partial(serve_web, create_asgi(context), port=0))
+                orchestrator.mcp.base_url = urls[0]
             yield orchestrator
             nursery.cancel_scope.cancel()
     finally:
+        reader.close()
         store.close()
