@@ -96,3 +96,15 @@ async def running(
     finally:
         reader.close()
         store.close()
+
+
+async def wait_for_count(
+    orchestrator: Orchestrator, statuses: set[Any], at_least: int, *, role: Any = None, poll: float = 0.005
+) -> None:
+    """Poll the store until at least ``at_least`` sessions (of ``role``) are in one of ``statuses``."""
+
+    def counted(store: Any) -> int:
+        return int(store.count_sessions(statuses, role=role))
+
+    while await orchestrator.db.run(counted) < at_least:  # noqa: ASYNC110 - the store is the truth
+        await trio.sleep(poll)

@@ -30,7 +30,7 @@ TARGET = "≤ 400 MB; p99 ≤ 10 ms"
 
 
 async def _child(root: pathlib.Path, objectives: int, workers: int, probes: int) -> dict[str, float]:
-    from bench._inproc import running
+    from bench._inproc import running, wait_for_count
     from orcha.model import SessionStatus
 
     starts: dict[str, float] = {}
@@ -51,8 +51,7 @@ async def _child(root: pathlib.Path, objectives: int, workers: int, probes: int)
                 plan = Plan(lines=-1, rate=0.1, size=100, phase=chosen.uniform(0, 10))
                 await ops.spawn_session(objective_id, prompt=plan_prompt(plan))
         with trio.fail_after(600):
-            while await orcha.db.run(lambda s: s.count_sessions({SessionStatus.RUNNING})) < total:  # noqa: ASYNC110
-                await trio.sleep(0.2)
+            await wait_for_count(orcha, {SessionStatus.RUNNING}, total, poll=0.2)
         created = time.perf_counter() - created
         await trio.sleep(2.0)  # settled: every session printing now and then
         waits = []
