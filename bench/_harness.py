@@ -28,7 +28,8 @@ import httpx
 import trio
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-CACHE = ROOT / "bench" / ".cache"
+CACHE = pathlib.Path(os.environ.get("ORCHA_BENCH_CACHE") or ROOT / "bench" / ".cache")
+"""Where generated databases are kept between runs (``$ORCHA_BENCH_CACHE`` moves it)."""
 
 
 def free_port() -> int:
