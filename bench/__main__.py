@@ -2,21 +2,27 @@
 
 Without ``--json``, a full run writes ``bench/results/<UTC timestamp>.json`` and merges its figures into
 ``bench/results/latest.json``; a smoke run writes ``bench/results/<UTC timestamp>-smoke.json`` only. With
-``--json PATH`` the results go to PATH alone. The exit status is 1 when a figure could not be measured (an
-error), never because a target was missed: benchmarks are not timed tests.
+``--json PATH`` the results go to PATH alone. ``--profile DIR`` records each figure with py-spy (this process
+and the servers it starts) into ``DIR/fig-<id>.speedscope.json``. The exit status is 1 when a figure could not
+be measured (an error), never because a target was missed: benchmarks are not timed tests.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import importlib
 import json
+import os
 import pathlib
+import shutil
+import signal
+import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from bench._result import ERROR, NOT_BUILT, Result, machine, table
@@ -39,6 +45,30 @@ FIGURES: tuple[tuple[str, str, str, str], ...] = (
 """Every figure of issue 16: id, title, module, target. A module that does not exist yet is "not built"."""
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
+PROFILE: pathlib.Path | None = None
+
+
+@contextlib.contextmanager
+def profiled(folder: pathlib.Path | None, figure: str) -> Iterator[None]:
+    """With ``folder``, py-spy samples this process and its children (the servers) while the figure runs,
+    into ``<folder>/fig-<id>.speedscope.json`` (open it at https://www.speedscope.app)."""
+    if folder is None:
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    spy = shutil.which("py-spy", path=str(pathlib.Path(sys.executable).parent)) or shutil.which("py-spy")
+    if spy is None:
+        raise SystemExit("bench: --profile needs py-spy (.venv/bin/python -m pip install py-spy)")
+    out = folder / f"fig-{figure}.speedscope.json"
+    argv = [spy, "record", "--pid", str(os.getpid()), "--subprocesses", "--rate", "200", "--format", "speedscope"]
+    recorder = subprocess.Popen([*argv, "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(0.5)  # attached before the figure starts
+    try:
+        yield
+    finally:
+        recorder.send_signal(signal.SIGINT)
+        recorder.wait(timeout=120)
+        print(f"   profile: {out}", file=sys.stderr)
 
 
 def run_figure(figure: str, title: str, module_name: str, target: str, *, smoke: bool) -> Result:
@@ -53,7 +83,8 @@ def run_figure(figure: str, title: str, module_name: str, target: str, *, smoke:
         )  # fmt: skip
     started = time.perf_counter()
     try:
-        result: Result = module.run(smoke)
+        with profiled(PROFILE, figure):
+            result: Result = module.run(smoke)
     except Exception as exc:
         traceback.print_exc()
         return Result(
@@ -104,6 +135,7 @@ def merge_latest(path: pathlib.Path, fresh: dict[str, Any]) -> dict[str, Any]:
     order = [f[0] for f in FIGURES]
     merged = dict(fresh)
     merged["figures"] = sorted(by_id.values(), key=lambda f: order.index(f["figure"]) if f["figure"] in order else 99)
+    merged["table"] = table([Result.from_json(f) for f in merged["figures"]])
     return merged
 
 
@@ -112,7 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (seconds): proves each figure still works")
     parser.add_argument("--only", help="comma-separated figure ids, e.g. 1,3b,S")
     parser.add_argument("--json", type=pathlib.Path, help="write the results here (and nowhere else)")
+    parser.add_argument("--profile", type=pathlib.Path, help="py-spy each figure into this folder (speedscope)")
     args = parser.parse_args(argv)
+    global PROFILE
+    PROFILE = args.profile
     started = datetime.datetime.now(datetime.UTC)
     began = time.perf_counter()
     results = []

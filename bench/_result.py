@@ -46,6 +46,11 @@ class Result:
             return "ERROR"
         return "pass" if self.passed else "FAIL"
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Result:
+        names = {field.name for field in attrs.fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in names})
+
     def to_json(self) -> dict[str, Any]:
         data = attrs.asdict(self)
         data["metrics"] = dict(self.metrics)
