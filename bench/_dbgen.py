@@ -109,7 +109,11 @@ def _build(path: pathlib.Path, shape: Shape, *, seq_only: bool) -> None:
 
 def _history(conn: apsw.Connection, shape: Shape) -> None:
     chosen = random.Random(16)
-    objectives, sessions, prs, questions, events = [], [], [], [], []
+    objectives: list[tuple[object, ...]] = []
+    sessions: list[tuple[object, ...]] = []
+    prs: list[tuple[object, ...]] = []
+    questions: list[tuple[object, ...]] = []
+    events: list[tuple[float, str, str, str | None, str]] = []
     span = 90 * 86400.0
     for o in range(shape.objectives):
         objective_id = _ident("obj", o)

@@ -13,10 +13,8 @@ import json
 import math
 import os
 import pathlib
-import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -156,14 +154,6 @@ def rss_bytes(pid: int | str = "self") -> int:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
-def copy_db(source: pathlib.Path, target: pathlib.Path) -> pathlib.Path:
-    """A private working copy of a cached database (the server writes to what it serves)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
-    os.chmod(target, 0o600)
-    return target
-
-
 # --- SSE ------------------------------------------------------------------------------------------------
 
 
@@ -264,10 +254,6 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def median(values: Sequence[float]) -> float:
     return percentile(values, 0.5)
-
-
-def run_quiet(argv: Sequence[str], **kwargs: Any) -> str:
-    return subprocess.run(argv, check=True, capture_output=True, text=True, **kwargs).stdout
 
 
 # --- printing sessions in a server --------------------------------------------------------------------------

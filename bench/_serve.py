@@ -21,7 +21,7 @@ def main() -> int:
     def printers(args: argparse.Namespace, progress: Any = None) -> dict[str, Any]:
         return {name: Printer(name) for name in _serve.FAKE_AGENTS}
 
-    _serve.build_providers = printers  # type: ignore[assignment]
+    _serve.build_providers = printers
     return main(["serve", *sys.argv[1:]])
 
 

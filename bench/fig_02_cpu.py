@@ -64,7 +64,7 @@ async def _measure(
             gate.touch()
             await trio.sleep(warmup)
             lines_sql = "SELECT COUNT(*) FROM transcript WHERE kind = 'text'"
-            cpu0, wall0, lines0, read0 = server.cpu_seconds(), time.perf_counter(), count(server.db, lines_sql), 0
+            cpu0, wall0, lines0 = server.cpu_seconds(), time.perf_counter(), count(server.db, lines_sql)
             read0 = sum(log.count for log in logs)
             messages0 = messages
             await trio.sleep(window)

@@ -34,7 +34,11 @@ async def _child(root: pathlib.Path, objectives: int, workers: int, probes: int)
     from orcha.model import SessionStatus
 
     starts: dict[str, float] = {}
-    printer = Printer("claude", on_start=lambda session_id: starts.setdefault(session_id, time.perf_counter()))
+
+    def started(session_id: str) -> None:
+        starts.setdefault(session_id, time.perf_counter())
+
+    printer = Printer("claude", on_start=started)
     total = objectives * (workers + 1)
     rss_empty = rss_bytes()
     chosen = random.Random(6)

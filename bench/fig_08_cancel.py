@@ -21,6 +21,7 @@ from bench._harness import percentile
 from bench._inproc import private_homes, running
 from bench._programs import fake_codex
 from bench._result import Result
+from orcha.actors.orchestrator import Orchestrator
 
 FIGURE = "8"
 TITLE = "cancel"
@@ -58,7 +59,9 @@ async def _watch_into(gone: list[float], pids: list[int], deadline: float) -> No
     gone.append(await trio.to_thread.run_sync(_watch, pids, deadline))
 
 
-async def _cancels(orcha, objective_id: str, root: pathlib.Path, mode: str, count: int, batch: int) -> list[float]:  # type: ignore[no-untyped-def]
+async def _cancels(
+    orcha: Orchestrator, objective_id: str, root: pathlib.Path, mode: str, count: int, batch: int
+) -> list[float]:
     took = []
     for first in range(0, count, batch):
         sessions = []

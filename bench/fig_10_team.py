@@ -19,6 +19,9 @@ import trio
 
 from bench._inproc import private_homes, running
 from bench._result import Result
+from orcha.agents.contract import StartRequest
+from orcha.agents.fake import AwaitTeam, Call, Complete, Say, ScriptFactory, Step, Wait
+from orcha.model import SessionRole
 
 FIGURE = "10"
 TITLE = "team throughput"
@@ -27,11 +30,7 @@ WORKERS = 3
 POLL = 0.05
 
 
-def _scripts(plan_seconds: float, work_seconds: float):  # type: ignore[no-untyped-def]
-    from orcha.agents.contract import StartRequest
-    from orcha.agents.fake import AwaitTeam, Call, Complete, Say, Step, Wait
-    from orcha.model import SessionRole
-
+def _scripts(plan_seconds: float, work_seconds: float) -> ScriptFactory:
     def script(request: StartRequest) -> Sequence[Step]:
         if request.role is SessionRole.MANAGER:
             return [
