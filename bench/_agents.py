@@ -1,0 +1,167 @@
+"""The benchmarks' agent: a provider whose runs print lines, as a program printing to its pipe does.
+
+What a session prints comes from its prompt, ``bench {json plan}`` (:func:`plan_prompt`), so a plan crosses
+into an ``orcha serve`` process (:mod:`bench._serve`) the way any prompt does. A printer reports no usage and
+calls no tool: each line is one :class:`TextOut`, stamped with the wall clock (``time.time()``) at the moment
+the agent hands it over, so a reader in another process on the same machine measures agent-write → read.
+
+A gate (a file path) holds every printer of a run until the file exists, so subscribers connect first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+
+import attrs
+import trio
+
+from orcha.agents.contract import (
+    AgentEvent,
+    Capabilities,
+    ProviderSessionStarted,
+    StartRequest,
+    TextOut,
+)
+
+PREFIX = "bench "
+
+
+@attrs.frozen(kw_only=True)
+class Plan:
+    """What one session prints: ``lines`` lines (``-1``: without end) at ``rate`` lines/s (0: as fast as it
+    can), each ``size`` characters, after ``gate`` (a file) exists; then it idles until canceled."""
+
+    lines: int = 0
+    rate: float = 0.0
+    size: int = 100
+    gate: str | None = None
+    phase: float = 0.0
+    """Seconds to wait after the gate opens (so sessions at a rate do not all print at the same instants)."""
+    tag: str = ""
+
+
+IDLE = Plan()
+
+
+def plan_prompt(plan: Plan) -> str:
+    return PREFIX + json.dumps(attrs.asdict(plan), separators=(",", ":"))
+
+
+def parse_plan(prompt: str) -> Plan:
+    if not prompt.startswith(PREFIX):
+        return IDLE
+    return Plan(**json.loads(prompt[len(PREFIX) :]))
+
+
+def line_body(stamp: float, tag: str, index: int, size: int) -> str:
+    """``stamp|tag|index|`` padded to ``size`` characters: what the reader takes apart (:func:`parse_body`)."""
+    head = f"{stamp:.6f}|{tag}|{index}|"
+    return head + "x" * max(0, size - len(head))
+
+
+def parse_body(body: str) -> tuple[float, str, int]:
+    stamp, tag, index, _ = body.split("|", 3)
+    return float(stamp), tag, int(index)
+
+
+_gates: dict[str, trio.Event] = {}
+
+
+async def wait_for_gate(path: str) -> None:
+    """Return once ``path`` exists; one watcher per path for the whole process (not one per printer)."""
+    opened = _gates.get(path)
+    if opened is None:
+        opened = _gates[path] = trio.Event()
+        trio.lowlevel.spawn_system_task(_watch_gate, path, opened)
+    await opened.wait()
+
+
+async def _watch_gate(path: str, opened: trio.Event) -> None:
+    while not os.path.exists(path):  # noqa: ASYNC110, ASYNC240 - another process makes it
+        await trio.sleep(0.005)
+    opened.set()
+
+
+class PrinterRun:
+    """One printing run: ``ProviderSessionStarted``, then the plan's lines, then silence until canceled."""
+
+    def __init__(self, plan: Plan, provider_session_id: str) -> None:
+        self._plan = plan
+        self._psid = provider_session_id
+        self._announced = False
+        self._index = 0
+        self._started_at: float | None = None
+        self._stopped = trio.Event()
+        self.first_stamp: float | None = None
+        self.last_stamp: float | None = None
+
+    @property
+    def provider_session_id(self) -> str:
+        return self._psid
+
+    def events(self) -> PrinterRun:
+        return self
+
+    def __aiter__(self) -> PrinterRun:
+        return self
+
+    async def __anext__(self) -> AgentEvent:
+        if self._stopped.is_set():
+            raise StopAsyncIteration
+        if not self._announced:
+            self._announced = True
+            return ProviderSessionStarted(provider_session_id=self._psid)
+        plan = self._plan
+        if plan.lines >= 0 and self._index >= plan.lines:
+            await self._stopped.wait()
+            raise StopAsyncIteration
+        if self._started_at is None:
+            if plan.gate is not None:
+                await wait_for_gate(plan.gate)
+            self._started_at = trio.current_time() + plan.phase
+        if plan.rate > 0:
+            await trio.sleep_until(self._started_at + self._index / plan.rate)
+        elif plan.phase > 0 and self._index == 0:
+            await trio.sleep_until(self._started_at)
+        else:
+            await trio.lowlevel.checkpoint()  # a pipe read is a checkpoint too
+        stamp = time.time()
+        if self.first_stamp is None:
+            self.first_stamp = stamp
+        self.last_stamp = stamp
+        body = line_body(stamp, plan.tag, self._index, plan.size)
+        self._index += 1
+        return TextOut(text=body)
+
+    async def send(self, text: str) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def cancel(self) -> None:
+        self._stopped.set()
+        await trio.lowlevel.checkpoint()
+
+
+class Printer:
+    """A provider of printing runs; ``on_start(session_id)`` is called as each run starts (scale probes)."""
+
+    def __init__(self, name: str = "claude", *, on_start: Callable[[str], None] | None = None) -> None:
+        self.name = name
+        self.capabilities = Capabilities(interactive=True, screen=False)
+        self._on_start = on_start
+        self.runs: dict[str, PrinterRun] = {}
+
+    async def start(self, request: StartRequest) -> PrinterRun:
+        if self._on_start is not None:
+            self._on_start(request.session_id)
+        await trio.lowlevel.checkpoint()
+        run = self.runs[request.session_id] = PrinterRun(parse_plan(request.prompt), f"printer-{request.session_id}")
+        return run
+
+    async def resume(self, request: StartRequest, provider_session_id: str, text: str) -> PrinterRun:
+        """A resumed printer (after a restart) prints nothing more."""
+        await trio.lowlevel.checkpoint()
+        run = self.runs[request.session_id] = PrinterRun(IDLE, provider_session_id)
+        return run
