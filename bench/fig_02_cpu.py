@@ -63,7 +63,7 @@ async def _measure(
                 await log.subscribed.wait()
             gate.touch()
             await trio.sleep(warmup)
-            lines_sql = "SELECT COUNT(*) FROM transcript WHERE kind = 'text'"
+            lines_sql = "SELECT COUNT(*) FROM transcript_lines WHERE kind = 1"  # text
             cpu0, wall0, lines0 = server.cpu_seconds(), time.perf_counter(), count(server.db, lines_sql)
             read0 = sum(log.count for log in logs)
             messages0 = messages

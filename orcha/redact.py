@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 import threading
 
+import ahocorasick
+
 MASK = "[REDACTED]"
 
 # (cheap substring triggers, pattern, replacement): a pattern runs only when one of its triggers occurs in the
@@ -32,11 +34,15 @@ _PATTERNS: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
 
 
 class Redactor:
-    """Masks known secrets and credential-shaped text. Thread-safe; ``add_secret`` may be called any time."""
+    """Masks known secrets and credential-shaped text. Thread-safe; secrets may be added and forgotten any time.
+
+    Known secrets are found in one pass over the text whatever their number (an Aho-Corasick automaton,
+    rebuilt on the first redaction after the secrets changed): orcha holds one per live session."""
 
     def __init__(self, secrets: tuple[str, ...] = ()) -> None:
         self._lock = threading.Lock()
         self._secrets: frozenset[str] = frozenset()
+        self._automaton: ahocorasick.Automaton | None = None
         for secret in secrets:
             self.add_secret(secret)
 
@@ -45,13 +51,37 @@ class Redactor:
         if len(secret) < 6:
             return
         with self._lock:
-            self._secrets = self._secrets | {secret}
+            if secret not in self._secrets:
+                self._secrets = self._secrets | {secret}
+                self._automaton = None
+
+    def forget_secret(self, secret: str) -> None:
+        """Stop looking for ``secret`` (it is no longer valid anywhere, e.g. its session ended)."""
+        with self._lock:
+            if secret in self._secrets:
+                self._secrets = self._secrets - {secret}
+                self._automaton = None
+
+    def _finder(self) -> ahocorasick.Automaton | None:
+        automaton = self._automaton
+        if automaton is None and self._secrets:
+            with self._lock:
+                if self._automaton is None:
+                    built = ahocorasick.Automaton()
+                    for secret in self._secrets:
+                        built.add_word(secret, len(secret))
+                    built.make_automaton()
+                    self._automaton = built
+                automaton = self._automaton
+        return automaton
 
     def redact(self, text: str) -> str:
         """Return ``text`` with known secrets and credential-shaped substrings masked."""
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            if secret in text:
-                text = text.replace(secret, MASK)
+        finder = self._finder()
+        if finder is not None:
+            found = list(finder.iter_long(text))  # the longest match at each place, left to right, no overlaps
+            for end, length in reversed(found):
+                text = text[: end - length + 1] + MASK + text[end + 1 :]
         lowered = text.lower()
         for triggers, pattern, replacement in _PATTERNS:
             if any(trigger in lowered for trigger in triggers):

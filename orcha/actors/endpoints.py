@@ -64,7 +64,9 @@ class McpSecrets:
         return self._secrets.get(session_id)
 
     def forget(self, session_id: str) -> None:
-        self._secrets.pop(session_id, None)
+        secret = self._secrets.pop(session_id, None)
+        if secret is not None:
+            DEFAULT_REDACTOR.forget_secret(secret)
 
 
 class TargetAgents:

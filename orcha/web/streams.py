@@ -6,6 +6,7 @@ connection), resume from ``Last-Event-ID`` or ``?after=``, and send a keep-alive
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -14,6 +15,7 @@ import trio
 from quart import Blueprint, Response, make_response, request, websocket
 
 from orcha.actors.changes import Change
+from orcha.model import Session, TranscriptPage
 from orcha.ports import call
 from orcha.store_port import StorePort
 from orcha.validation import INT64_MAX
@@ -68,6 +70,11 @@ async def _streaming(body: AsyncIterator[bytes]) -> Response:
     return response  # type: ignore[return-value]
 
 
+def _page_and_status(session_id: str, after: int, store: StorePort) -> tuple[TranscriptPage, Session]:
+    """The next page of a session's lines and its session, in one call (one trip to the reader thread)."""
+    return store.read_transcript(session_id, after=after, limit=PAGE), store.get_session(session_id)
+
+
 @streams.get("/api/sessions/<session_id>/stream")
 async def session_stream(session_id: str) -> Response:
     cursor = resume_cursor() or 0
@@ -79,7 +86,7 @@ async def session_stream(session_id: str) -> Response:
         with ctx.changes.watch(session_id) as changed:  # its lines and its status, woken once per commit
             yield b"retry: 2000\n\n"
             while True:
-                page = await ctx.read(call(StorePort.read_transcript, session_id, after=cursor, limit=PAGE))
+                page, session = await ctx.read(functools.partial(_page_and_status, session_id, cursor))
                 if page.items:  # the lines a subscriber is behind on go out in one write
                     yield b"".join(
                         sse(
@@ -92,7 +99,6 @@ async def session_stream(session_id: str) -> Response:
                 cursor = page.next_after
                 if len(page.items) == PAGE:
                     continue
-                session = await ctx.read(lambda s: s.get_session(session_id))
                 if session.status.is_terminal and session.transcript_seq <= cursor:
                     yield sse(event="end", data={"status": str(session.status), "next_after": cursor})
                     return

@@ -41,3 +41,20 @@ def test_known_secrets_are_masked_wherever_they_appear():
 def test_ordinary_text_is_left_alone():
     text = "Refactored the token parser; see tests/test_tokens.py (42 passed)."
     assert Redactor().redact(text) == text
+
+
+def test_a_thousand_known_secrets_are_all_masked_and_a_forgotten_one_is_not():
+    import secrets as random_secrets
+
+    known = [random_secrets.token_urlsafe(32) for _ in range(1000)]
+    redactor = Redactor(tuple(known))
+    line = f"a{known[0]} b {known[999]}c {known[500]}{known[501]} end"
+    assert redactor.redact(line) == f"a{MASK} b {MASK}c {MASK}{MASK} end"
+    redactor.forget_secret(known[0])
+    assert redactor.redact(known[0]) == known[0]
+    assert redactor.redact(known[1]) == MASK
+
+
+def test_the_longest_secret_wins_where_two_overlap():
+    redactor = Redactor(("abcdef", "abcdefghij"))
+    assert redactor.redact("xx abcdefghij yy abcdef") == f"xx {MASK} yy {MASK}"

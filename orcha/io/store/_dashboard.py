@@ -37,9 +37,11 @@ _OBJECTIVES_SQL = """
     SELECT o.id, o.title, o.agent, o.status, o.created_at, o.updated_at,
            (SELECT COALESCE(SUM(s.cost_usd), 0) FROM sessions s WHERE s.objective_id = o.id) AS cost_usd,
            (SELECT COALESCE(SUM(s.model_calls), 0) FROM sessions s WHERE s.objective_id = o.id) AS model_calls
-    FROM objectives o WHERE {where}
-    ORDER BY o.updated_at DESC, o.id DESC LIMIT ?
+    FROM objectives o
+    WHERE o.id IN (SELECT o.id FROM objectives o WHERE {where} ORDER BY o.updated_at DESC, o.id DESC LIMIT ?)
+    ORDER BY o.updated_at DESC, o.id DESC
 """
+# the page is chosen first (an index walk, newest first), so the sums are computed for its rows alone
 _HISTORY_WHERE = "o.status != 'active' AND (o.updated_at, o.id) < (SELECT updated_at, id FROM objectives WHERE id = ?)"
 RECENT_ENDED_SESSIONS = 10
 """How many of an objective's ended sessions the dashboard shows (its newest), beside every live one."""

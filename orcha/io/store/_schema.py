@@ -261,6 +261,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         """
         CREATE INDEX pull_requests_by_session ON pull_requests(session_id, created_at);
         CREATE INDEX sessions_by_objective_updated ON sessions(objective_id, updated_at);
+        CREATE INDEX objectives_by_updated ON objectives(updated_at, id);
         """,
     ),
     (
