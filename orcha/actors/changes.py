@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 
 import attrs
 import trio
+
+from orcha.model import TranscriptEntry
 
 
 @attrs.frozen(kw_only=True)
@@ -17,17 +19,44 @@ class Change:
     id: str
 
 
+HELD_LINES = 2000
+"""Committed lines a watch holds for its holder; past that it drops them and the holder reads the store."""
+
+
 class Watch:
     """Wakes its holder when something with its id changed: coalesced (many changes, one wake-up), never
-    missed, never queued, so a watcher of one session costs nothing while the other sessions change."""
+    missed, never queued, so a watcher of one session costs nothing while the other sessions change.
+
+    It also holds the session's lines committed since the holder last took them (:meth:`take_lines`), so a
+    subscriber that keeps up is sent them from memory, without a read of the store."""
 
     def __init__(self) -> None:
         self._changed = False
         self._event = trio.Event()
+        self._lines: list[TranscriptEntry] = []
+        self._dropped = False
+        self.other = False
+        """Something other than new lines changed (e.g. the session's status) since the last wait."""
 
-    def poke(self) -> None:
+    def poke(self, *, lines: Sequence[TranscriptEntry] = ()) -> None:
+        if lines:
+            if len(self._lines) + len(lines) > HELD_LINES:
+                self._lines, self._dropped = [], True
+            elif not self._dropped:
+                self._lines.extend(lines)
+        else:
+            self.other = True
         self._changed = True
         self._event.set()
+
+    def take_lines(self, after: int) -> list[TranscriptEntry] | None:
+        """The held lines that follow seq ``after`` with no gap (``[]``: none came), or ``None`` when the
+        store must be read (lines were dropped, or they do not follow ``after``)."""
+        lines, dropped, self._lines, self._dropped = self._lines, self._dropped, [], False
+        lines = [line for line in lines if line.seq > after]
+        if dropped or (lines and lines[0].seq != after + 1):
+            return None
+        return lines
 
     async def wait(self, within: float) -> bool:
         """Wait until something changed since the last wait (at most ``within`` seconds); ``False`` if not."""
@@ -37,6 +66,10 @@ class Watch:
         changed, self._changed = self._changed, False
         self._event = trio.Event()
         return changed
+
+    def take_other(self) -> bool:
+        other, self.other = self.other, False
+        return other
 
 
 class ChangeFeed:
@@ -48,8 +81,9 @@ class ChangeFeed:
         self._watches: dict[str, set[Watch]] = {}
 
     def announce(self, kind: str, ident: str) -> None:
-        for watch in self._watches.get(ident, ()):
-            watch.poke()
+        if kind != "transcript":  # new lines come with their lines, through publish_lines
+            for watch in self._watches.get(ident, ()):
+                watch.poke()
         change = Change(kind=kind, id=ident)
         for listener in list(self._listeners):
             try:
@@ -58,6 +92,16 @@ class ChangeFeed:
                 pass
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 self._listeners.discard(listener)
+
+    def publish_lines(self, entries: Sequence[TranscriptEntry]) -> None:
+        """Lines just committed: to the watches of their sessions (then :meth:`announce` tells the rest)."""
+        by_session: dict[str, list[TranscriptEntry]] = {}
+        for entry in entries:
+            if entry.session_id in self._watches:
+                by_session.setdefault(entry.session_id, []).append(entry)
+        for session_id, lines in by_session.items():
+            for watch in self._watches.get(session_id, ()):
+                watch.poke(lines=lines)
 
     @contextlib.contextmanager
     def watch(self, ident: str) -> Iterator[Watch]:

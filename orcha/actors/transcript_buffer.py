@@ -9,12 +9,12 @@ announced only after its commit, so a subscriber never reads a line that is not 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import trio
 
 from orcha.actors.deps import TranscriptSink
-from orcha.model import TranscriptKind, TranscriptLine
+from orcha.model import TranscriptEntry, TranscriptKind, TranscriptLine
 from orcha.ports import Db
 
 log = logging.getLogger(__name__)
@@ -26,9 +26,16 @@ class TranscriptWriter:
     :meth:`run` is its task; while it is not running (not started yet, or orcha is stopping), :meth:`flush`
     commits what is waiting itself."""
 
-    def __init__(self, db: Db, on_committed: Callable[[str], None] = lambda _session_id: None) -> None:
+    def __init__(
+        self,
+        db: Db,
+        on_committed: Callable[[str], None] = lambda _session_id: None,
+        *,
+        on_lines: Callable[[Sequence[TranscriptEntry]], None] = lambda _entries: None,
+    ) -> None:
         self._db = db
         self._on_committed = on_committed
+        self._on_lines = on_lines
         self._pending: list[TranscriptLine] = []
         self._emitted = 0
         self._committed = 0
@@ -65,34 +72,39 @@ class TranscriptWriter:
     async def _commit_waiting(self) -> None:
         self._wake = trio.Event()
         lines, self._pending, upto = self._pending, [], self._emitted
+        entries: list[TranscriptEntry] = []
         if lines:
             self._committing = True
             try:
                 with trio.CancelScope(shield=True):  # taken from the queue: it is committed, whatever happens
-                    await self._append(lines)
+                    entries = await self._append(lines)
             finally:
                 self._committing = False
         self._committed = max(self._committed, upto)
         self._announce_progress()
+        if entries:
+            self._on_lines(entries)
         for session_id in dict.fromkeys(line.session_id for line in lines):
             self._on_committed(session_id)
 
-    async def _append(self, lines: list[TranscriptLine]) -> None:
+    async def _append(self, lines: list[TranscriptLine]) -> list[TranscriptEntry]:
         try:
-            await self._db.run(lambda s: s.append_transcript(lines))
-            return
+            return await self._db.run(lambda s: s.append_transcript(lines))
         except Exception:
             if len({line.session_id for line in lines}) == 1:
                 log.exception("cannot append %d transcript lines of session %s", len(lines), lines[0].session_id)
-                return
+                return []
+        entries: list[TranscriptEntry] = []
         for session_id in dict.fromkeys(line.session_id for line in lines):  # one bad session loses only its own
-            await self._append_alone([line for line in lines if line.session_id == session_id])
+            entries.extend(await self._append_alone([line for line in lines if line.session_id == session_id]))
+        return entries
 
-    async def _append_alone(self, lines: list[TranscriptLine]) -> None:
+    async def _append_alone(self, lines: list[TranscriptLine]) -> list[TranscriptEntry]:
         try:
-            await self._db.run(lambda s: s.append_transcript(lines))
+            return await self._db.run(lambda s: s.append_transcript(lines))
         except Exception:
             log.exception("cannot append %d transcript lines of session %s", len(lines), lines[0].session_id)
+            return []
 
     def _announce_progress(self) -> None:
         progress, self._progress = self._progress, trio.Event()

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import trio
 from quart import Blueprint, Response, make_response, request, websocket
 
 from orcha.actors.changes import Change
-from orcha.model import Session, TranscriptPage
+from orcha.model import Session, TranscriptEntry, TranscriptPage
 from orcha.ports import call
 from orcha.store_port import StorePort
 from orcha.validation import INT64_MAX
@@ -70,6 +70,18 @@ async def _streaming(body: AsyncIterator[bytes]) -> Response:
     return response  # type: ignore[return-value]
 
 
+def _lines(entries: Sequence[TranscriptEntry]) -> bytes:
+    """SSE ``line`` events, one write for all the lines a subscriber is behind on."""
+    return b"".join(
+        sse(
+            ident=entry.seq,
+            event="line",
+            data={"seq": entry.seq, "kind": str(entry.kind), "body": entry.body, "ts": entry.ts},
+        )
+        for entry in entries
+    )
+
+
 def _page_and_status(session_id: str, after: int, store: StorePort) -> tuple[TranscriptPage, Session]:
     """The next page of a session's lines and its session, in one call (one trip to the reader thread)."""
     return store.read_transcript(session_id, after=after, limit=PAGE), store.get_session(session_id)
@@ -85,25 +97,27 @@ async def session_stream(session_id: str) -> Response:
         nonlocal cursor
         with ctx.changes.watch(session_id) as changed:  # its lines and its status, woken once per commit
             yield b"retry: 2000\n\n"
-            while True:
+            while True:  # catch up from the store (its lines, then whether it has ended) ...
                 page, session = await ctx.read(functools.partial(_page_and_status, session_id, cursor))
-                if page.items:  # the lines a subscriber is behind on go out in one write
-                    yield b"".join(
-                        sse(
-                            ident=entry.seq,
-                            event="line",
-                            data={"seq": entry.seq, "kind": str(entry.kind), "body": entry.body, "ts": entry.ts},
-                        )
-                        for entry in page.items
-                    )
+                if page.items:
+                    yield _lines(page.items)
                 cursor = page.next_after
                 if len(page.items) == PAGE:
                     continue
                 if session.status.is_terminal and session.transcript_seq <= cursor:
                     yield sse(event="end", data={"status": str(session.status), "next_after": cursor})
                     return
-                if not await changed.wait(ctx.keepalive_seconds):
-                    yield b": keep-alive\n\n"
+                changed.take_other()
+                while True:  # ... then, while it keeps up, take the lines committed since, from memory
+                    if not await changed.wait(ctx.keepalive_seconds):
+                        yield b": keep-alive\n\n"
+                        continue
+                    held = changed.take_lines(cursor)
+                    if held:
+                        yield _lines(held)
+                        cursor = held[-1].seq
+                    if held is None or changed.take_other():
+                        break  # behind (or the session changed): back to the store
 
     return await _streaming(body())
 

@@ -9,11 +9,11 @@ import trio
 import trio.lowlevel
 import trio.testing
 
-from orcha.actors.changes import ChangeFeed
+from orcha.actors.changes import HELD_LINES, ChangeFeed
 from orcha.actors.transcript_buffer import TranscriptBuffer, TranscriptWriter
 from orcha.errors import NotFoundError
 from orcha.io.gateway import StoreGateway
-from orcha.model import TranscriptKind, TranscriptLine
+from orcha.model import TranscriptEntry, TranscriptKind, TranscriptLine
 
 
 class SlowDb:
@@ -139,12 +139,25 @@ async def test_a_watch_coalesces_changes_and_never_misses_one(autojump_clock):
     feed = ChangeFeed()
     with feed.watch("ses_1") as watch:
         assert not await watch.wait(5)  # nothing: it waits its time
-        feed.announce("transcript", "ses_2")
+        feed.announce("session", "ses_2")
+        feed.publish_lines([_entry("ses_2", 1)])
         assert not await watch.wait(5)  # another session's change does not wake it
-        for _ in range(100):
-            feed.announce("transcript", "ses_1")
+        feed.publish_lines([_entry("ses_1", seq) for seq in range(1, 51)])
+        for seq in range(51, 101):
+            feed.publish_lines([_entry("ses_1", seq)])
         started = trio.current_time()
         assert await watch.wait(5) and trio.current_time() == started  # one wake-up for them all, at once
+        assert [e.seq for e in watch.take_lines(0) or ()] == list(range(1, 101)) and not watch.take_other()
         assert not await watch.wait(5)
-    feed.announce("transcript", "ses_1")  # after the block: no watcher left behind
+        feed.announce("session", "ses_1")  # its status changed: a wake-up with no lines
+        assert await watch.wait(5) and watch.take_lines(100) == [] and watch.take_other()
+        feed.publish_lines([_entry("ses_1", 102)])  # a gap (101 is missing): the holder reads the store
+        assert await watch.wait(5) and watch.take_lines(100) is None
+        feed.publish_lines([_entry("ses_1", seq) for seq in range(103, 103 + HELD_LINES + 1)])
+        assert await watch.wait(5) and watch.take_lines(102) is None  # too many held: dropped, read the store
+    feed.publish_lines([_entry("ses_1", 1)])  # after the block: no watcher left behind
     assert feed._watches == {}
+
+
+def _entry(session_id: str, seq: int) -> TranscriptEntry:
+    return TranscriptEntry(session_id=session_id, seq=seq, kind=TranscriptKind.TEXT, body=str(seq), ts=0.0)
