@@ -124,6 +124,7 @@ ACTOR_LAYERS = {
     "questions": 2, "limits": 2, "endpoints": 2, "transcript_buffer": 2, "team_news": 2, "workspaces": 2,
     "pull_requests": 2, "pr_monitor": 2, "tools": 2, "tool_specs": 1,
     "session": 3, "session_host": 3, "session_events": 3, "session_pauses": 3, "session_manager": 3,
+    "session_restarts": 3,
     "session_run": 2, "process_sweep": 2,
     "objective": 3, "target": 3, "scheduler": 3,
     "operations": 4,

@@ -40,6 +40,7 @@ from orcha.actors.messages import (
 from orcha.actors.session_events import EventsMixin, compact
 from orcha.actors.session_manager import ManagerMixin
 from orcha.actors.session_pauses import PausesMixin
+from orcha.actors.session_restarts import RESTARTED, RestartsMixin
 from orcha.actors.session_run import AgentItem, AgentRunPump, RunClosed
 from orcha.actors.transcript_buffer import TranscriptBuffer, TranscriptWriter
 from orcha.actors.turns import RunEnded, TurnCompletedOk, TurnInterrupted, TurnOutcome, TurnOutOfQuota, TurnTripped
@@ -49,7 +50,6 @@ from orcha.errors import ConflictError, InvalidTransitionError, OrchaError
 from orcha.executor import Executor
 from orcha.model import (
     ObjectiveStatus,
-    QuestionStatus,
     Session,
     SessionMode,
     SessionRole,
@@ -57,7 +57,6 @@ from orcha.model import (
     TranscriptKind,
 )
 from orcha.ports import call
-from orcha.processes import ProcessIdentity
 from orcha.store_port import StorePort
 from orcha.supervisors import compact_reason
 from orcha.transitions import sessions_ending_with_objective
@@ -65,7 +64,6 @@ from orcha.transitions import sessions_ending_with_objective
 log = logging.getLogger(__name__)
 S = SessionStatus
 RESUMED = "You were restarted while you worked (orcha or your session stopped); carry on where you stopped."
-RESTARTED = "orcha restarted while it ran"
 STALE = frozenset({S.STARTING, S.RUNNING, S.WAITING_INPUT, S.PAUSED})
 """Live statuses that need a process: at orcha's start, a session found in one goes back to the queue."""
 TOLD = frozenset({S.FAILED, S.PAUSED, S.CANCELED})
@@ -79,7 +77,7 @@ class _End(Exception):
 _Item = Envelope[SessionMessage] | AgentItem | RunClosed
 
 
-class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
+class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
     """Owns one session: everything else talks to it through :attr:`mailbox`."""
 
     def __init__(self, deps: SessionDeps, session: Session) -> None:
@@ -235,18 +233,6 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
             await answer(envelope, functools.partial(_canceled, session))
         for envelope in self._end_callers:
             await answer(envelope, functools.partial(_as_it_is, session))
-
-    async def _record_interruption(self, *, left_running: bool) -> None:
-        """orcha stops under a live session: say so (the transcript, the audit log); at the next start the
-        session is requeued and carries on (a tmux pane is re-adopted, a headless agent resumed)."""
-        how = "its tmux pane is left running" if left_running else "its agent was stopped"
-        self._emit(TranscriptKind.SYSTEM, f"orcha stopped while the session was {self._session.status}: {how}")
-        status = str(self._session.status)
-        await self._deps.db.run(
-            lambda s: s.record_event(
-                "session_interrupted", objective_id=self.objective_id, session_id=self.id, status=status
-            )
-        )
 
     async def _leftover(self, item: _Item) -> None:
         """What was still in the inbox at the end: cancel callers get the outcome, late events are recorded."""
@@ -432,22 +418,6 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
                     await self._move(S.FAILED, "the agent exited without completing its turn")
                     return
 
-    async def _answer_asked_before(self) -> str | None:
-        """The answer to the question the session waited on before orcha restarted (waiting for it again
-        while it is open); ``None`` when it waited on none."""
-        question_id, self._asked_before = self._asked_before, None
-        if question_id is None:
-            return None
-        question = await self._deps.db.run(lambda s: s.get_question(question_id))
-        if question.status is not QuestionStatus.OPEN:
-            return question.answer or "carry on"
-        self._waiting_question = question.id
-        await self._move(S.WAITING_INPUT, "waiting for an answer (asked before orcha restarted)")
-        text = await self._next_input()
-        await self._settle_question("the session was steered instead")
-        await self._move(S.RUNNING, None)
-        return text or "carry on"
-
     async def _prepare_workspace(self) -> bool | None:
         """Check out the session's workspace and find its executor; ``False`` when the session failed."""
         try:
@@ -598,15 +568,6 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
             record_process=self._record_process,
         )
 
-    async def _record_process(self, identity: ProcessIdentity) -> None:
-        """Store the agent process's identity before it runs (after a crash, the boot sweep finds it)."""
-        target_id = self._session.target_id
-        if target_id is None:
-            raise ConflictError(f"session {self.id} has no target to run a process on")
-        if identity.kind == "headless":
-            self._headless_recorded = True
-        await self._deps.db.run(lambda s: s.record_owned_process(self.id, target_id, identity))
-
     async def _close_run(self, *, wait_late: bool = False, leave_running: bool = False) -> None:
         """Stop the agent's process (its whole group); see :meth:`AgentRunPump.close`."""
         self._queued_turns = 0  # turns queued in the process die with it
@@ -641,18 +602,6 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin):
                 raise _End from exc
             raise
         await self._deps.observer.session_moved(self._session)
-
-    async def _keep_waiting_question(self, status: SessionStatus, reason: str | None) -> None:
-        """A session that starts waiting on a question records it (a restart waits on it again); one that
-        runs again lets it go."""
-        if status in (S.WAITING_INPUT, S.PAUSED) and reason != RESTARTED:
-            keep: str | None = self._waiting_question
-        elif status is S.RUNNING:
-            keep = None
-        else:
-            return
-        if keep != self._session.waiting_question:
-            self._session = await self._deps.db.run(lambda s: s.set_session_fields(self.id, waiting_question=keep))
 
     def _emit(self, kind: TranscriptKind, body: str, *, pane_offset: int | None = None) -> None:
         if pane_offset is not None:

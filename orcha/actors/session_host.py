@@ -28,6 +28,8 @@ class SessionFields:
     _notice_flag: bool
     _delivering: list[int]
     _stall_stage: int
+    _asked_before: str | None
+    _headless_recorded: bool
 
 
 class SessionHost(Protocol):
@@ -43,11 +45,13 @@ class SessionHost(Protocol):
     _notice_flag: bool
     _delivering: list[int]
     _stall_stage: int
+    _asked_before: str | None
+    _headless_recorded: bool
 
     def _emit(self, kind: TranscriptKind, body: str, *, pane_offset: int | None = None) -> None: ...
     def _trio_time_of(self, wall_time: float) -> float: ...
     async def _move(self, status: SessionStatus, reason: str | None) -> None: ...
-    async def _close_run(self, *, wait_late: bool = False) -> None: ...
+    async def _close_run(self, *, wait_late: bool = False, leave_running: bool = False) -> None: ...
     async def _next_input(self, *, deadline: float = math.inf, wake_on_notice: bool = False) -> str | None: ...
 
     # the pauses (session_pauses.py)
