@@ -1,4 +1,4 @@
-"""An in-process, scriptable, deterministic agent provider.
+"""An in-process, scriptable, deterministic agent provider (its script steps: :mod:`orcha.agents.fake_steps`).
 
 A script is a sequence of steps (say something, call a tool, edit a file, ask a question, hit an error, run
 out of quota, wait, complete). Each step that stands for a model call reports one model call of usage. The
@@ -15,7 +15,7 @@ import collections
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 import attrs
@@ -35,103 +35,42 @@ from orcha.agents.contract import (
     TurnCompleted,
     UsageReport,
 )
+from orcha.agents.fake_steps import (
+    Ask,
+    AwaitTeam,
+    Call,
+    Complete,
+    Edit,
+    EndTurn,
+    Exhaust,
+    Fail,
+    Say,
+    ScriptFactory,
+    Step,
+    Wait,
+    mention,
+)
 from orcha.agents.tools import ToolSurface
 from orcha.model import TERMINAL_SESSION_STATUSES
 
-# --- script steps ---------------------------------------------------------------------------------------
-
-
-@attrs.frozen
-class Say:
-    text: str
-
-
-@attrs.frozen
-class Call:
-    """Call an orchestrator tool (spawn_session, publish_pr, …) through the session's tool surface.
-
-    ``on_error``: what a careful agent does when the call comes back an error — these steps replace the rest
-    of the script, with ``{error}`` in their text replaced by the tool's message. Without it the script
-    carries on (the error shows in the transcript).
-    """
-
-    tool: str
-    arguments: Mapping[str, Any] = attrs.field(factory=dict)
-    on_error: tuple[Step, ...] | None = attrs.field(default=None, kw_only=True)
-
-
-@attrs.frozen
-class Edit:
-    """Change a file (an agent-local tool: it shows in the transcript, orcha is not involved)."""
-
-    path: str
-    summary: str = "edited"
-
-
-@attrs.frozen
-class Ask:
-    """Ask the user; the turn ends and the script goes on with the answer as the next turn."""
-
-    question: str
-
-
-@attrs.frozen
-class Fail:
-    """Hit an error (a failing tool, an API error) and carry on."""
-
-    message: str
-
-
-@attrs.frozen
-class Exhaust:
-    """Run out of quota: the run ends; ``resets_in`` seconds until the window resets (``None``: unknown)."""
-
-    message: str = "usage limit reached"
-    resets_in: float | None = None
-    billing: bool = False
-
-
-@attrs.frozen
-class Wait:
-    seconds: float
-
-
-@attrs.frozen
-class EndTurn:
-    """End the turn without finishing the script (the next turn goes on from here)."""
-
-    text: str = ""
-
-
-@attrs.frozen
-class Complete:
-    text: str = "done"
-    failed: bool = False
-
-
-@attrs.frozen
-class AwaitTeam:
-    """Poll ``list_sessions`` until every worker of the objective has ended, then report."""
-
-    poll_seconds: float = 1.0
-
-
-Step = Say | Call | Edit | Ask | Fail | Exhaust | Wait | EndTurn | Complete | AwaitTeam
-ScriptFactory = Callable[[StartRequest], Sequence[Step]]
-
-_TURN_ENDERS = (Ask, EndTurn, Complete)
-
-
-def _mention(step: Step, error: str) -> Step:
-    """``step`` with ``{error}`` in its text replaced by ``error``."""
-    match step:
-        case Say(text) | EndTurn(text) | Complete(text):
-            return attrs.evolve(step, text=text.replace("{error}", error))
-        case Fail(message):
-            return attrs.evolve(step, message=message.replace("{error}", error))
-        case Ask(question):
-            return attrs.evolve(step, question=question.replace("{error}", error))
-    return step
+__all__ = [  # the script steps are defined in fake_steps and used through this module
+    "Ask",
+    "AwaitTeam",
+    "Call",
+    "Complete",
+    "Edit",
+    "EndTurn",
+    "Exhaust",
+    "Fail",
+    "FakeProgress",
+    "FakeProvider",
+    "FakeRun",
+    "Received",
+    "Say",
+    "ScriptFactory",
+    "Step",
+    "Wait",
+]
 
 
 @attrs.define
@@ -245,7 +184,7 @@ def _take_over(conversation: _Conversation, at: int, error: str) -> None:
     """The Call just before ``at`` failed: its ``on_error`` steps replace the rest of the script."""
     step = conversation.steps[at - 1]
     if isinstance(step, Call) and step.on_error is not None:
-        handling = tuple(_mention(s, error) for s in step.on_error)
+        handling = tuple(mention(s, error) for s in step.on_error)
         conversation.steps = conversation.steps[:at] + handling
         conversation.handled = (at, error)
 
