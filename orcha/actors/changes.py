@@ -35,8 +35,8 @@ class Watch:
         self._event = trio.Event()
         self._lines: list[TranscriptEntry] = []
         self._dropped = False
-        self.other = False
-        """Something other than new lines changed (e.g. the session's status) since the last wait."""
+        self._other = False
+        """Something other than new lines changed (e.g. the session's status) since :meth:`take_other`."""
 
     def poke(self, *, lines: Sequence[TranscriptEntry] = ()) -> None:
         if lines:
@@ -45,7 +45,7 @@ class Watch:
             elif not self._dropped:
                 self._lines.extend(lines)
         else:
-            self.other = True
+            self._other = True
         self._changed = True
         self._event.set()
 
@@ -68,7 +68,8 @@ class Watch:
         return changed
 
     def take_other(self) -> bool:
-        other, self.other = self.other, False
+        """Whether something other than new lines changed since the last call."""
+        other, self._other = self._other, False
         return other
 
 

@@ -172,25 +172,23 @@ class DashboardMixin:
             raise InvalidInputError(f"history_limit must be between 0 and {MAX_HISTORY_PAGE}", field="history_limit")
         with self._db.read() as tx:
             active = [_objective(r) for r in tx.rows(_OBJECTIVES_SQL.format(where="o.status = 'active'"), (-1,))]
-            if history_before is None:
-                where, params = "o.status != 'active'", (history_limit + 1,)
-            elif tx.value("SELECT 1 FROM objectives WHERE id = ?", (history_before,)) is None:
-                raise InvalidInputError(
-                    f"history_before names no objective: {history_before!r}", field="history_before"
-                )
-            else:
-                where, params = _HISTORY_WHERE, (history_before, history_limit + 1)  # type: ignore[assignment]
+            where, params = "o.status != 'active'", list[object]([history_limit + 1])
+            if history_before is not None:
+                if tx.value("SELECT 1 FROM objectives WHERE id = ?", (history_before,)) is None:
+                    raise InvalidInputError(
+                        f"history_before names no objective: {history_before!r}", field="history_before"
+                    )
+                where, params = _HISTORY_WHERE, [history_before, history_limit + 1]
             ended = [_objective(r) for r in tx.rows(_OBJECTIVES_SQL.format(where=where), params)]
             more = len(ended) > history_limit
             ended = ended[:history_limit]
             sessions: list[SessionRow] = []
-            for objective in (*active, *ended):
-                for clause in (
-                    (_LIVE_SESSIONS, _ENDED_SESSIONS)
-                    if objective.status is ObjectiveStatus.ACTIVE
-                    else (_ENDED_SESSIONS,)
-                ):
-                    sessions.extend(_session(r) for r in tx.rows(_SESSIONS_SQL.format(where=clause), (objective.id,)))
+            shown = [(o.id, (_LIVE_SESSIONS, _ENDED_SESSIONS)) for o in active] + [
+                (o.id, (_ENDED_SESSIONS,)) for o in ended
+            ]
+            for objective_id, clauses in shown:
+                for clause in clauses:
+                    sessions.extend(_session(r) for r in tx.rows(_SESSIONS_SQL.format(where=clause), (objective_id,)))
             sessions.sort(key=lambda s: s.created_at)
             shown_sessions = json.dumps([s.id for s in sessions])
             shown_objectives = json.dumps([o.id for o in (*active, *ended)])
