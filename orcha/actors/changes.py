@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 
 import attrs
 import trio
@@ -73,26 +73,62 @@ class Watch:
         return other
 
 
-class ChangeFeed:
-    """Announce changes to every subscriber (a slow subscriber misses changes and never blocks the sender) and
-    to the watches of the changed id."""
+ACTIVITY = Change(kind="transcript", id="")
+"""What an activity subscriber receives when sessions it had not been told of yet committed lines."""
+
+
+class Activity:
+    """The sessions that committed transcript lines since the holder last took them: a set, not a queue, so
+    a thousand printing sessions cost one wake-up of the holder, not one message per commit."""
 
     def __init__(self) -> None:
-        self._listeners: set[trio.MemorySendChannel[Change]] = set()
+        self._sessions: dict[str, None] = {}
+
+    def add(self, session_ids: Iterable[str]) -> bool:
+        """Add; ``True`` when the set was empty before (the holder is to be woken)."""
+        was_empty = not self._sessions
+        self._sessions.update(dict.fromkeys(session_ids))
+        return was_empty and bool(self._sessions)
+
+    def take(self) -> list[str]:
+        sessions, self._sessions = list(self._sessions), {}
+        return sessions
+
+
+class ChangeFeed:
+    """Announce changes to every subscriber (a slow subscriber misses changes and never blocks the sender) and
+    to the watches of the changed id. Committed transcript lines go to the watches of their sessions
+    (:meth:`publish_lines`) and, as a set of sessions, to the subscribers that asked for activity."""
+
+    def __init__(self) -> None:
+        self._listeners: dict[trio.MemorySendChannel[Change], Activity | None] = {}
         self._watches: dict[str, set[Watch]] = {}
 
     def announce(self, kind: str, ident: str) -> None:
-        if kind != "transcript":  # new lines come with their lines, through publish_lines
+        if kind == "transcript":  # lines committed outside the writer: watches read them from the store
             for watch in self._watches.get(ident, ()):
                 watch.poke()
+            self.lines_committed((ident,))
+            return
+        for watch in self._watches.get(ident, ()):
+            watch.poke()
         change = Change(kind=kind, id=ident)
         for listener in list(self._listeners):
-            try:
-                listener.send_nowait(change)
-            except trio.WouldBlock:
-                pass
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                self._listeners.discard(listener)
+            self._send(listener, change)
+
+    def lines_committed(self, session_ids: Sequence[str]) -> None:
+        """These sessions committed lines: their ids to the activity subscribers (one wake-up each)."""
+        for listener, activity in list(self._listeners.items()):
+            if activity is not None and activity.add(session_ids):
+                self._send(listener, ACTIVITY)
+
+    def _send(self, listener: trio.MemorySendChannel[Change], change: Change) -> None:
+        try:
+            listener.send_nowait(change)
+        except trio.WouldBlock:
+            pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self._listeners.pop(listener, None)
 
     def publish_lines(self, entries: Sequence[TranscriptEntry]) -> None:
         """Lines just committed: to the watches of their sessions (then :meth:`announce` tells the rest)."""
@@ -120,11 +156,28 @@ class ChangeFeed:
 
     @contextlib.asynccontextmanager
     async def subscribe(self, buffer: int = 1000) -> AsyncIterator[trio.MemoryReceiveChannel[Change]]:
-        """The changes announced from now on, until the block exits."""
+        """The changes announced from now on (rows, not transcript lines), until the block exits."""
+        async with self._subscription(buffer, None) as receive:
+            yield receive
+
+    @contextlib.asynccontextmanager
+    async def subscribe_with_activity(
+        self, buffer: int = 1000
+    ) -> AsyncIterator[tuple[trio.MemoryReceiveChannel[Change], Activity]]:
+        """As :meth:`subscribe`, and :data:`ACTIVITY` when sessions that had not been taken from the
+        :class:`Activity` committed lines."""
+        activity = Activity()
+        async with self._subscription(buffer, activity) as receive:
+            yield receive, activity
+
+    @contextlib.asynccontextmanager
+    async def _subscription(
+        self, buffer: int, activity: Activity | None
+    ) -> AsyncIterator[trio.MemoryReceiveChannel[Change]]:
         send, receive = trio.open_memory_channel[Change](buffer)
-        self._listeners.add(send)
+        self._listeners[send] = activity
         try:
             yield receive
         finally:
-            self._listeners.discard(send)
+            self._listeners.pop(send, None)
             send.close()

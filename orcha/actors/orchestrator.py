@@ -145,7 +145,7 @@ class Orchestrator:
             spawn=self.operations.spawn, default_repo=config.default_repo,
         )  # fmt: skip
         self.pr_monitor = PRMonitor(db, self.pull_requests.refresh, interval=config.pr_poll_interval)
-        self.transcripts = TranscriptWriter(db, self.transcript_appended, on_lines=self.changes.publish_lines)
+        self.transcripts = TranscriptWriter(db, self.changes.lines_committed, on_lines=self.changes.publish_lines)
         self._session_deps = SessionDeps(
             db=db,
             clock=clock,

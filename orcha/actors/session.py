@@ -19,7 +19,7 @@ import contextlib
 import functools
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import trio
@@ -94,11 +94,13 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
         self._provider_session_id = session.provider_session_id
         self._inbox_send, self._inbox = trio.open_memory_channel[_Item](math.inf)
         self._nursery: trio.Nursery | None = None
-        self._runs = AgentRunPump(self._put)
+        self._runs = AgentRunPump(self._put, self._take_output)
         self._interruptible: trio.CancelScope | None = None
         self._started = False
         self._in_turn = False
         self._steered = False
+        self._progressed_at: float | None = None
+        """When the pump last took output that counts as progress (folded into ``_guard`` by the actor)."""
         self._inputs: collections.deque[str] = collections.deque()
         self._queued_turns = 0
         self._waiting_question: str | None = None
@@ -511,6 +513,7 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
         self._guard = guards.on_turn_start(self._guard, self._deps.clock())
         try:
             while True:
+                self._fold_progress()
                 deadline = guards.progress_deadline(self._deps.settings.guards, self._guard)
                 idle_at = math.inf if deadline is None else self._trio_time_of(deadline)
                 self._runs.want()
@@ -520,6 +523,8 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
                 if item is None and trio.current_time() >= self._end_by:
                     raise _End
                 if item is None:
+                    if self._progressed_at is not None:
+                        continue  # output came meanwhile (taken by the pump): the idle clock starts over
                     return TurnTripped(guards.idle_trip(self._deps.settings.guards))
                 match item:
                     case AgentItem(generation=generation, event=event) if generation == self._runs.generation:
@@ -534,6 +539,7 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
                             return TurnInterrupted()
         finally:
             self._in_turn = False
+            self._fold_progress()
 
     async def snapshot(self) -> str:
         """The run's screen, for providers that have one."""
@@ -608,8 +614,9 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
             self._pane_offset = pane_offset
         self._transcript.emit(kind, body, pane_offset=pane_offset)
 
-    def _appended(self, session_id: str) -> None:
-        self._deps.observer.transcript_appended(session_id)
+    def _appended(self, session_ids: Sequence[str]) -> None:
+        for session_id in session_ids:
+            self._deps.observer.transcript_appended(session_id)
 
 
 def _only_cancelled(exc: BaseException) -> bool:

@@ -36,7 +36,33 @@ def compact(text: str, limit: int = 300) -> str:
 
 
 class EventsMixin(SessionFields):
+    def _take_output(self: SessionHost, generation: int, event: AgentEvent) -> bool:
+        """Called by the run's pump: take plain output of the current turn as it comes (``True``), or leave the
+        event to the inbox (``False``). Synchronous, so it cannot interleave with a step of the actor; it
+        writes only the transcript and the time of the latest progress (folded into the guards later)."""
+        if generation != self._runs.generation or not self._in_turn or self._steered:
+            return False
+        match event:
+            case TextOut(text=text, offset=offset):
+                self._emit(TranscriptKind.TEXT, text, pane_offset=offset)
+            case ToolCall(name=name, arguments=arguments):
+                self._emit(TranscriptKind.TOOL_CALL, json.dumps({"tool": name, "arguments": arguments}, default=str))
+                return True
+            case ToolResult(output=output, is_error=False):
+                self._emit(TranscriptKind.TOOL_RESULT, output)
+            case _:
+                return False
+        self._progressed_at = self._deps.clock()
+        return True
+
+    def _fold_progress(self: SessionHost) -> None:
+        """Fold the progress the pump saw (:meth:`_take_output`) into the guards' state."""
+        if self._progressed_at is not None:
+            self._guard = guards.on_progress(self._guard, self._progressed_at)
+            self._progressed_at = None
+
     async def _on_event(self: SessionHost, event: AgentEvent) -> TurnOutcome | None:
+        self._fold_progress()
         config, now = self._deps.settings.guards, self._deps.clock()
         trip: guards.Trip | None = None
         match event:

@@ -3,7 +3,8 @@
 The event handling, the pauses and the manager's waiting live in their own modules as mixins of
 :class:`~orcha.actors.session.SessionActor`; each of their methods takes ``self: SessionHost``, so mypy proves
 the actor has every field and method they use (a renamed or missing one fails the type check, no hand-kept
-stub can drift). All of it runs in the actor's one task: no two tasks share these fields.
+stub can drift). All of it runs in the actor's one task, but for :meth:`EventsMixin._take_output`, which the
+run's pump calls synchronously (so between two steps of the actor) to write a line and ``_progressed_at``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Protocol
 
 from orcha import guards
 from orcha.actors.deps import SessionDeps
+from orcha.actors.session_run import AgentRunPump
 from orcha.agents.contract import Exhausted, UsageReport
 from orcha.model import Session, SessionStatus, TranscriptKind
 
@@ -30,6 +32,7 @@ class SessionFields:
     _stall_stage: int
     _asked_before: str | None
     _headless_recorded: bool
+    _progressed_at: float | None
 
 
 class SessionHost(Protocol):
@@ -47,6 +50,10 @@ class SessionHost(Protocol):
     _stall_stage: int
     _asked_before: str | None
     _headless_recorded: bool
+    _progressed_at: float | None
+    _in_turn: bool
+    _steered: bool
+    _runs: AgentRunPump
 
     def _emit(self, kind: TranscriptKind, body: str, *, pane_offset: int | None = None) -> None: ...
     def _trio_time_of(self, wall_time: float) -> float: ...
@@ -64,6 +71,7 @@ class SessionHost(Protocol):
     async def _choose_agent(self) -> str: ...
 
     # the events (session_events.py)
+    def _fold_progress(self) -> None: ...
     async def _record_usage(self, usage: UsageReport) -> None: ...
 
     # the manager (session_manager.py)

@@ -1,7 +1,9 @@
 """A session's agent run and the pump that feeds its events into the session actor's inbox.
 
 The pump reads one event each time the actor asks (:meth:`AgentRunPump.want`), so nothing is read ahead of a
-decision the actor makes (a pause, a steer, the end). Each run has a generation number; when a run is
+decision the actor makes (a pause, a steer, the end). Plain output (a line of text, a tool call) needs no
+decision: while the actor wants, the pump hands each such event to ``take_output`` as it comes and reads on, so
+a line costs no trip through the inbox. Each run has a generation number; when a run is
 closed, its process group is killed and what it still delivers for a moment (a completion racing the cancel)
 arrives tagged with the old generation, so the actor records it as dropped instead of applying it.
 """
@@ -36,8 +38,13 @@ class RunClosed:
 class AgentRunPump:
     """Holds the session's current run (at most one) and pumps its events to ``put``, on demand."""
 
-    def __init__(self, put: Callable[[AgentItem | RunClosed], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        put: Callable[[AgentItem | RunClosed], Awaitable[None]],
+        take_output: Callable[[int, AgentEvent], bool] = lambda generation, event: False,
+    ) -> None:
         self._put = put
+        self._take_output = take_output
         self.run: AgentRun | None = None
         self.generation = 0
         self._pumps = 0
@@ -89,6 +96,8 @@ class AgentRunPump:
                     await self._demand.acquire()
                     try:
                         event = await events.__anext__()
+                        while self._take_output(generation, event):  # taken as it came; the actor still wants
+                            event = await events.__anext__()
                     except StopAsyncIteration:
                         await self._put(RunClosed(generation))
                         return

@@ -29,7 +29,7 @@ class TranscriptWriter:
     def __init__(
         self,
         db: Db,
-        on_committed: Callable[[str], None] = lambda _session_id: None,
+        on_committed: Callable[[Sequence[str]], None] = lambda _session_ids: None,
         *,
         on_lines: Callable[[Sequence[TranscriptEntry]], None] = lambda _entries: None,
     ) -> None:
@@ -84,8 +84,8 @@ class TranscriptWriter:
         self._announce_progress()
         if entries:
             self._on_lines(entries)
-        for session_id in dict.fromkeys(line.session_id for line in lines):
-            self._on_committed(session_id)
+        if lines:
+            self._on_committed(list(dict.fromkeys(line.session_id for line in lines)))
 
     async def _append(self, lines: list[TranscriptLine]) -> list[TranscriptEntry]:
         try:

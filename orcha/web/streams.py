@@ -14,7 +14,7 @@ from typing import Any
 import trio
 from quart import Blueprint, Response, make_response, request, websocket
 
-from orcha.actors.changes import Change
+from orcha.actors.changes import ACTIVITY, Change
 from orcha.model import Session, TranscriptEntry, TranscriptPage
 from orcha.ports import call
 from orcha.store_port import StorePort
@@ -148,8 +148,9 @@ async def events_stream() -> Response:
 
 @streams.websocket("/ws")
 async def dashboard_socket() -> None:
-    """The dashboard's live channel: a snapshot, then one delta per changed row (coalesced)."""
-    async with context().changes.subscribe() as changes:
+    """The dashboard's live channel: a snapshot, then one delta per changed row and one ``activity`` message
+    naming the sessions that printed, each coalesced over :data:`COALESCE_SECONDS`."""
+    async with context().changes.subscribe_with_activity() as (changes, activity):
         snapshot = await context().read(lambda s: s.dashboard())
         await websocket.send(json.dumps({"type": "snapshot", "dashboard": to_data(snapshot)}, default=str))
         while True:
@@ -158,9 +159,11 @@ async def dashboard_socket() -> None:
                 while True:
                     pending.add(await changes.receive())
             for change in sorted(pending, key=lambda c: (c.kind, c.id)):
-                if change.kind == "transcript":
-                    delta: dict[str, Any] = {"type": "delta", "kind": "transcript", "id": change.id}
-                else:
-                    row = await context().read(call(StorePort.dashboard_row, change.kind, change.id))
-                    delta = {"type": "delta", "kind": change.kind, "id": change.id, "row": to_data(row)}
+                if change == ACTIVITY:
+                    continue
+                row = await context().read(call(StorePort.dashboard_row, change.kind, change.id))
+                delta = {"type": "delta", "kind": change.kind, "id": change.id, "row": to_data(row)}
                 await websocket.send(json.dumps(delta, default=str))
+            printed = activity.take()
+            if printed:
+                await websocket.send(json.dumps({"type": "activity", "sessions": printed}))

@@ -52,7 +52,7 @@ async def test_a_line_is_committed_at_once_not_after_a_flush_interval(store, aut
     [session] = _sessions(store, 1)
     committed: list[tuple[str, float]] = []
     writer = TranscriptWriter(
-        StoreGateway(store, inline=True), lambda sid: committed.append((sid, trio.current_time()))
+        StoreGateway(store, inline=True), lambda sids: committed.extend((sid, trio.current_time()) for sid in sids)
     )
     async with trio.open_nursery() as nursery:
         await nursery.start(writer.run)
@@ -87,7 +87,8 @@ async def test_a_line_is_announced_only_once_it_can_be_read(store, autojump_cloc
     [session] = _sessions(store, 1)
     seen: list[list[str]] = []
     writer = TranscriptWriter(
-        StoreGateway(store, inline=True), lambda sid: seen.append([e.body for e in store.read_transcript(sid).items])
+        StoreGateway(store, inline=True),
+        lambda sids: seen.extend([e.body for e in store.read_transcript(sid).items] for sid in sids),
     )
     async with trio.open_nursery() as nursery:
         await nursery.start(writer.run)
