@@ -7,8 +7,10 @@ transcript line before it is written, and the log handler redacts every record.
 
 from __future__ import annotations
 
+import bisect
 import re
 import threading
+from collections.abc import Sequence
 
 import ahocorasick
 
@@ -33,6 +35,15 @@ _PATTERNS: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
 )
 
 
+_ANY_TRIGGER = re.compile(
+    "|".join(re.escape(trigger) for triggers, _, _ in _PATTERNS for trigger in triggers), re.IGNORECASE
+)
+"""A superset filter: every text in which some trigger occurs (lower-cased) matches it."""
+_SEPARATOR = "\n"
+"""Between the texts of a batch, scanned as one: no known secret contains it (a secret that does is known
+line by line)."""
+
+
 class Redactor:
     """Masks known secrets and credential-shaped text. Thread-safe; secrets may be added and forgotten any time.
 
@@ -48,6 +59,10 @@ class Redactor:
 
     def add_secret(self, secret: str) -> None:
         """Mask every later occurrence of ``secret`` (ignored when shorter than 6 characters)."""
+        if _SEPARATOR in secret:  # e.g. a PEM key: each of its lines is masked on its own
+            for part in secret.split(_SEPARATOR):
+                self.add_secret(part.strip())
+            return
         if len(secret) < 6:
             return
         with self._lock:
@@ -57,6 +72,10 @@ class Redactor:
 
     def forget_secret(self, secret: str) -> None:
         """Stop looking for ``secret`` (it is no longer valid anywhere, e.g. its session ended)."""
+        if _SEPARATOR in secret:
+            for part in secret.split(_SEPARATOR):
+                self.forget_secret(part.strip())
+            return
         with self._lock:
             if secret in self._secrets:
                 self._secrets = self._secrets - {secret}
@@ -82,11 +101,31 @@ class Redactor:
             found = list(finder.iter_long(text))  # the longest match at each place, left to right, no overlaps
             for end, length in reversed(found):
                 text = text[: end - length + 1] + MASK + text[end + 1 :]
-        lowered = text.lower()
-        for triggers, pattern, replacement in _PATTERNS:
-            if any(trigger in lowered for trigger in triggers):
-                text = pattern.sub(replacement, text)
-        return text
+        return _mask_patterns(text) if _ANY_TRIGGER.search(text) else text
+
+    def redact_many(self, texts: Sequence[str]) -> list[str]:
+        """:meth:`redact` of each text, scanning the batch as one text (the common case, no secret and no
+        trigger anywhere, costs two C-level scans for the whole batch instead of a dozen per line)."""
+        if len(texts) < 2:
+            return [self.redact(text) for text in texts]
+        joined = _SEPARATOR.join(texts)
+        starts, position = [], 0
+        for text in texts:
+            starts.append(position)
+            position += len(text) + len(_SEPARATOR)
+        touched = {bisect.bisect_right(starts, found.start()) - 1 for found in _ANY_TRIGGER.finditer(joined)}
+        finder = self._finder()
+        if finder is not None:
+            touched.update(bisect.bisect_right(starts, end) - 1 for end, _ in finder.iter_long(joined))
+        return [self.redact(text) if index in touched else text for index, text in enumerate(texts)]
+
+
+def _mask_patterns(text: str) -> str:
+    lowered = text.lower()
+    for triggers, pattern, replacement in _PATTERNS:
+        if any(trigger in lowered for trigger in triggers):
+            text = pattern.sub(replacement, text)
+    return text
 
 
 DEFAULT_REDACTOR = Redactor()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from orcha.redact import MASK, Redactor
 
@@ -58,3 +60,31 @@ def test_a_thousand_known_secrets_are_all_masked_and_a_forgotten_one_is_not():
 def test_the_longest_secret_wins_where_two_overlap():
     redactor = Redactor(("abcdef", "abcdefghij"))
     assert redactor.redact("xx abcdefghij yy abcdef") == f"xx {MASK} yy {MASK}"
+
+
+_PIECES = [
+    "plain words ",
+    "Bearer abcdef0123456789abcdef ",
+    "sk-ant-api03-abcdefghijklmnopqrstuvwx",
+    "API_KEY=hunter2hunter2 ",
+    "KEYBOARD ",
+    "s3cr3t-session-token",
+    "s3cr3t-session",
+    "ghp_abcdefghijklmnopqrstuvwxyz0123",
+    "é İ K ",
+    "",
+]
+
+
+@given(st.lists(st.lists(st.sampled_from(_PIECES), max_size=4).map("".join), max_size=12))
+def test_a_batch_is_redacted_exactly_as_its_lines_one_by_one(texts):
+    redactor = Redactor(("s3cr3t-session-token", "s3cr3t-session", "x\nsecret-with-newline"))
+    assert redactor.redact_many(texts) == [redactor.redact(text) for text in texts]
+
+
+def test_a_multi_line_secret_is_masked_line_by_line_and_a_clean_batch_is_returned_as_it_came():
+    redactor = Redactor(("-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nab\n",))
+    assert redactor.redact("k: MIIEvQIBADANBgkqhkiG9w0BAQEFAASC") == f"k: {MASK}"
+    assert redactor.redact_many(["x", "-----BEGIN KEY-----"]) == ["x", MASK]
+    texts = ["line one", "line two"] * 50
+    assert redactor.redact_many(texts) == texts

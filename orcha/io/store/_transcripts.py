@@ -56,14 +56,15 @@ class TranscriptsMixin:
                     raise NotFoundError("session", session_id)
                 next_seq[session_id], base[session_id] = row["transcript_seq"], row["num"] * SEQ_SPAN
             entries = []
-            for line in lines:
+            bodies = self._redactor.redact_many([line.body for line in lines])
+            for line, body in zip(lines, bodies, strict=True):
                 next_seq[line.session_id] += 1
                 entries.append(
                     TranscriptEntry(
                         session_id=line.session_id,
                         seq=next_seq[line.session_id],
                         kind=line.kind,
-                        body=self._redactor.redact(line.body),
+                        body=body,
                         ts=line.ts if line.ts is not None else tx.now,
                     )
                 )
