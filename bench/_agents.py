@@ -28,6 +28,10 @@ from orcha.agents.contract import (
 )
 
 PREFIX = "bench "
+PIPE_READ = 65536
+"""What one read of an agent's pipe takes when the agent prints faster than orcha reads (the local
+executor's ``receive_some(65536)``; a Linux pipe holds 64 KiB): a printer at full speed hands over that many
+bytes of lines per checkpoint, as a real agent's pipe does, not one line per scheduling round."""
 
 
 @attrs.frozen(kw_only=True)
@@ -143,6 +147,7 @@ class PrinterRun:
         self._psid = provider_session_id
         self._announced = False
         self._index = 0
+        self._unread = PIPE_READ  # the first line is a read of its own
         self._started_at: float | None = None
         self._stopped = trio.Event()
         self.first_stamp: float | None = None
@@ -176,13 +181,15 @@ class PrinterRun:
             await _clock.sleep_until(self._started_at + self._index / plan.rate)
         elif plan.phase > 0 and self._index == 0:
             await trio.sleep_until(self._started_at)
-        else:
-            await trio.lowlevel.checkpoint()  # a pipe read is a checkpoint too
+        elif self._unread >= PIPE_READ:  # a pipe read is a checkpoint, and takes all that is waiting
+            self._unread = 0
+            await trio.lowlevel.checkpoint()
         stamp = time.time()
         if self.first_stamp is None:
             self.first_stamp = stamp
         self.last_stamp = stamp
         body = line_body(stamp, plan.tag, self._index, plan.size)
+        self._unread += len(body) + 1
         self._index += 1
         return TextOut(text=body)
 

@@ -19,7 +19,7 @@ class Change:
     id: str
 
 
-HELD_LINES = 2000
+HELD_LINES = 10_000
 """Committed lines a watch holds for its holder; past that it drops them and the holder reads the store."""
 
 

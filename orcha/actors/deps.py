@@ -98,6 +98,9 @@ class TranscriptSink(Protocol):
     async def flush(self) -> None:
         """Return once every line emitted before the call is committed (or known lost, and logged)."""
 
+    async def room(self) -> None:
+        """Return at once while few lines wait; once too many do, when they are committed (backpressure)."""
+
 
 @attrs.frozen(kw_only=True)
 class SessionSettings:

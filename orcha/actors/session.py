@@ -94,7 +94,6 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
         self._provider_session_id = session.provider_session_id
         self._inbox_send, self._inbox = trio.open_memory_channel[_Item](math.inf)
         self._nursery: trio.Nursery | None = None
-        self._runs = AgentRunPump(self._put, self._take_output)
         self._interruptible: trio.CancelScope | None = None
         self._started = False
         self._in_turn = False
@@ -120,6 +119,7 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
         sink = deps.transcripts if deps.transcripts is not None else self._own_writer
         assert sink is not None
         self._transcript = TranscriptBuffer(sink, session.id, clock=deps.clock)
+        self._runs = AgentRunPump(self._put, self._take_output, self._transcript.room)
         self._guard = guards.fresh(deps.clock(), model_calls=session.usage.model_calls)
         self._cost_base = session.usage.cost_usd
         self._cwd: str | None = None

@@ -42,9 +42,11 @@ class AgentRunPump:
         self,
         put: Callable[[AgentItem | RunClosed], Awaitable[None]],
         take_output: Callable[[int, AgentEvent], bool] = lambda generation, event: False,
+        room: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._put = put
         self._take_output = take_output
+        self._room = room
         self.run: AgentRun | None = None
         self.generation = 0
         self._pumps = 0
@@ -97,6 +99,8 @@ class AgentRunPump:
                     try:
                         event = await events.__anext__()
                         while self._take_output(generation, event):  # taken as it came; the actor still wants
+                            if self._room is not None:
+                                await self._room()  # (the transcript's writer is behind: wait for its commit)
                             event = await events.__anext__()
                     except StopAsyncIteration:
                         await self._put(RunClosed(generation))

@@ -19,6 +19,11 @@ from orcha.ports import Db
 
 log = logging.getLogger(__name__)
 
+MAX_WAITING = 4096
+"""Lines that may wait for the writer; past that, agents' pumps wait for the commit (:meth:`TranscriptWriter.room`),
+so an agent printing faster than orcha commits is slowed down as its pipe would slow it, and memory holds
+a bounded buffer, never a transcript."""
+
 
 class TranscriptWriter:
     """The transcript writer, a :class:`~orcha.actors.deps.TranscriptSink` (see the module's docstring).
@@ -57,6 +62,10 @@ class TranscriptWriter:
                 continue
             progress = self._progress
             await progress.wait()
+
+    async def room(self) -> None:
+        if len(self._pending) >= MAX_WAITING:
+            await self.flush()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self._running = True
@@ -127,3 +136,6 @@ class TranscriptBuffer:
 
     async def flush(self) -> None:
         await self._sink.flush()
+
+    async def room(self) -> None:
+        await self._sink.room()

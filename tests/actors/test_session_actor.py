@@ -16,12 +16,22 @@ import pytest
 import trio
 import trio.testing
 
+from orcha.actors.deps import SessionSettings
 from orcha.actors.mailbox import ActorGone
 from orcha.actors.messages import Answer, AwaitCapacity, CancelSession, Notify, ObjectiveEnded, Place, Steer
 from orcha.actors.session import SessionActor
-from orcha.agents.contract import ProviderSessionStarted, QuestionAsked, TextOut, TurnCompleted, UsageReport
+from orcha.agents.contract import (
+    ProviderSessionStarted,
+    QuestionAsked,
+    TextOut,
+    ToolCall,
+    ToolResult,
+    TurnCompleted,
+    UsageReport,
+)
 from orcha.agents.registry import ProviderRegistry
 from orcha.errors import ConflictError, InvalidTransitionError
+from orcha.guards import GuardConfig
 from orcha.io.gateway import StoreGateway
 from orcha.io.store import Store
 from orcha.model import (
@@ -81,11 +91,17 @@ class Rig:
 
 @contextlib.asynccontextmanager
 async def a_session(
-    tmp_path, *, role: SessionRole = SessionRole.WORKER, interactive: bool = True
+    tmp_path,
+    *,
+    role: SessionRole = SessionRole.WORKER,
+    interactive: bool = True,
+    settings: SessionSettings | None = None,
 ) -> AsyncIterator[Rig]:
     store = Store(tmp_path / "orcha.db", clock=wall_clock)
     provider = ScriptedProvider(interactive=interactive)
-    deps, fakes = session_deps(StoreGateway(store, inline=True), ProviderRegistry({"scripted": provider}))
+    deps, fakes = session_deps(
+        StoreGateway(store, inline=True), ProviderRegistry({"scripted": provider}), settings=settings
+    )
     objective, manager = store.create_objective(title="t", prompt="lead the team", agent="scripted")
     session = (
         manager
@@ -151,6 +167,46 @@ async def test_a_placed_worker_runs_its_turn_and_completes(tmp_path, autojump_cl
         assert rig.store.target_loads().get(rig.target.id, 0) == 0  # its slot went back with its end
         with pytest.raises(ActorGone):
             await rig.actor.mailbox.call(Steer(text="anyone there?"))
+
+
+async def test_plain_output_is_taken_as_it_comes_in_order_with_the_events_the_actor_decides_on(
+    tmp_path, autojump_clock
+):
+    async with a_session(tmp_path) as rig:
+        run = await rig.place()
+        run.feed(TextOut(text="one"), ToolCall(name="Edit", arguments={"path": "a.py"}, call_id="c1"), USAGE)
+        run.feed(
+            ToolResult(output="edited", is_error=False, call_id="c1"),
+            ToolResult(output="boom", is_error=True, call_id="c2"),
+        )
+        run.feed(TextOut(text="two"), TurnCompleted(final_text="done"))
+        await rig.ended.wait()
+        assert rig.lines() == [
+            ("text", "one"),
+            ("tool_call", '{"tool": "Edit", "arguments": {"path": "a.py"}}'),
+            ("tool_result", "edited"),
+            ("tool_result", "boom"),  # an error result goes through the actor (the same-error guard counts it)
+            ("text", "two"),
+            ("system", "turn completed: done"),
+        ]
+        assert rig.now().usage.model_calls == 1
+
+
+async def test_output_taken_by_the_pump_keeps_the_idle_guard_from_tripping_and_silence_trips_it(
+    tmp_path, autojump_clock
+):
+    settings = SessionSettings(guards=GuardConfig(no_progress_seconds=60.0))
+    async with a_session(tmp_path, settings=settings) as rig:
+        run = await rig.place()
+        for n in range(6):  # 240 s of a line every 40 s: never 60 s without progress
+            run.feed(TextOut(text=f"line {n}"))
+            await trio.sleep(40)
+            assert rig.now().status is S.RUNNING
+        last = trio.current_time() - 40
+        await trio.sleep(last + 59 - trio.current_time())
+        assert rig.now().status is S.RUNNING
+        await trio.sleep(2)  # 61 s after the last line
+        assert rig.now().status is S.PAUSED and "no progress for 60 seconds" in (rig.now().status_reason or "")
 
 
 async def test_steering_a_queued_session_is_refused_and_a_cancel_ends_it(tmp_path, autojump_clock):

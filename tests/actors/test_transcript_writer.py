@@ -10,7 +10,7 @@ import trio.lowlevel
 import trio.testing
 
 from orcha.actors.changes import HELD_LINES, ChangeFeed
-from orcha.actors.transcript_buffer import TranscriptBuffer, TranscriptWriter
+from orcha.actors.transcript_buffer import MAX_WAITING, TranscriptBuffer, TranscriptWriter
 from orcha.errors import NotFoundError
 from orcha.io.gateway import StoreGateway
 from orcha.model import TranscriptEntry, TranscriptKind, TranscriptLine
@@ -162,3 +162,23 @@ async def test_a_watch_coalesces_changes_and_never_misses_one(autojump_clock):
 
 def _entry(session_id: str, seq: int) -> TranscriptEntry:
     return TranscriptEntry(session_id=session_id, seq=seq, kind=TranscriptKind.TEXT, body=str(seq), ts=0.0)
+
+
+async def test_an_emitter_gets_room_at_once_until_too_many_lines_wait_then_after_their_commit(store, autojump_clock):
+    [session] = _sessions(store, 1)
+    db = SlowDb(store, delay=0.5)
+    writer = TranscriptWriter(db)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        writer.emit(_line(session, "first"))
+        await trio.sleep(0.1)  # its commit is in flight for 0.4 s more
+        for n in range(MAX_WAITING - 1):
+            writer.emit(_line(session, str(n)))
+        before = trio.current_time()
+        await writer.room()  # below the bound: no wait
+        assert trio.current_time() == before
+        writer.emit(_line(session, "one too many"))
+        await writer.room()  # at the bound: until what waits is committed (the commit in flight, then theirs)
+        assert trio.current_time() == pytest.approx(before + 0.4 + 0.5)
+        assert store.get_session(session).transcript_seq == MAX_WAITING + 1
+        nursery.cancel_scope.cancel()
