@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import logging
 import os
 import signal
@@ -308,6 +309,7 @@ async def _serve(args: argparse.Namespace) -> None:
                 await nursery.start(orchestrator.run)
                 urls = await nursery.start(functools.partial(serve_web, app, host=args.host, port=args.port))
                 orchestrator.mcp.base_url = urls[0]
+                gc.freeze()  # what startup made (modules, the app, the actors) lives on: out of every collection
                 log.info(
                     "orcha is ready in %.2fs: dashboard on %s (database %s, %s agents%s, %s)",
                     time.monotonic() - started,

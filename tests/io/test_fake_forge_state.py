@@ -8,6 +8,7 @@ import pytest
 from orcha.forge import FakeForge
 from orcha.io.store import SCHEMA_VERSION, Store
 from orcha.io.store._schema import MIGRATIONS
+from orcha.io.store._transcripts import KINDS
 from orcha.model import PRState, TranscriptKind, TranscriptLine
 
 
@@ -62,10 +63,18 @@ def test_a_database_of_any_earlier_version_migrates_and_keeps_its_rows(db_path, 
         " updated_at) VALUES ('ses_1', 'obj_1', 'manager', 'fake', 'p', 'queued', 'interactive', ?, 0, 0)",
         (len(TranscriptKind),),
     )
-    conn.executemany(  # a line of every kind, in the transcript table of those versions
-        "INSERT INTO transcript (session_id, seq, kind, body, ts) VALUES ('ses_1', ?, ?, ?, ?)",
-        [(seq, str(kind), f"a {kind} line", float(seq)) for seq, kind in enumerate(TranscriptKind, start=1)],
-    )
+    every_kind = list(enumerate(TranscriptKind, start=1))
+    if version < 8:  # a line of every kind, in the transcript table of those versions
+        conn.executemany(
+            "INSERT INTO transcript (session_id, seq, kind, body, ts) VALUES ('ses_1', ?, ?, ?, ?)",
+            [(seq, str(kind), f"a {kind} line", float(seq)) for seq, kind in every_kind],
+        )
+    else:  # keyed by the session's number (its rowid, as migration 8 numbered them) and seq, kinds as codes
+        conn.executemany(
+            "INSERT INTO transcript_lines (key, kind, body, ts) VALUES ((SELECT rowid FROM sessions) * ? + ?, ?, ?, ?)",
+            [(2**32, seq, KINDS.index(kind), f"a {kind} line", float(seq)) for seq, kind in every_kind],
+        )
+        conn.execute("UPDATE sessions SET num = rowid")
     conn.pragma("user_version", version)
     conn.close()
     with Store(db_path) as migrated:
@@ -77,6 +86,7 @@ def test_a_database_of_any_earlier_version_migrates_and_keeps_its_rows(db_path, 
         assert migrated.list_owned_processes() == []
         assert migrated.dashboard().objectives[0].id == "obj_1"
         lines = migrated.read_transcript("ses_1").items
+        assert migrated.get_session("ses_1").transcript_seq == len(TranscriptKind)
         assert [(e.seq, e.kind, e.body, e.ts) for e in lines] == [
             (seq, kind, f"a {kind} line", float(seq)) for seq, kind in enumerate(TranscriptKind, start=1)
         ]

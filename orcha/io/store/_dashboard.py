@@ -54,11 +54,12 @@ def _cut(column: str) -> str:
     return f"CASE WHEN length({column}) > {REASON_CHARS} THEN substr({column}, 1, {keep}) || '…' ELSE {column} END"
 
 
-_SESSIONS_SQL = """
+_SESSIONS_SQL = (
+    """
     SELECT s.id, s.objective_id, s.role, s.agent, s.status, s.mode, s.target_id, s.workspace_id,
            s.attach_command, {pause_reason} AS pause_reason, s.model_calls, s.errors,
            s.input_tokens, s.output_tokens,
-           s.cost_usd, s.transcript_seq, s.updated_at,
+           s.cost_usd, {transcript_seq} AS transcript_seq, s.updated_at,
            (SELECT url FROM pull_requests p WHERE p.session_id = s.id ORDER BY p.created_at DESC LIMIT 1) AS pr_url,
            CASE WHEN s.role = 'manager' THEN (SELECT COUNT(*) FROM sessions w WHERE w.objective_id = s.objective_id
                 AND w.role = 'worker' AND w.status NOT IN ('completed', 'failed', 'canceled')) ELSE 0 END
@@ -66,7 +67,10 @@ _SESSIONS_SQL = """
            {status_reason} AS status_reason, s.created_at
     FROM sessions s WHERE {where}
     ORDER BY s.created_at, s.rowid
-""".replace("{pause_reason}", _cut("s.pause_reason")).replace("{status_reason}", _cut("s.status_reason"))
+""".replace("{pause_reason}", _cut("s.pause_reason"))
+    .replace("{status_reason}", _cut("s.status_reason"))
+    .replace("{transcript_seq}", _rows.transcript_seq_sql("s"))
+)
 _TARGETS_SQL = """
     SELECT t.id, t.name, t.kind, t.host, t.status, t.capacity_sessions,
            (SELECT COUNT(*) FROM target_slots ts WHERE ts.target_id = t.id) AS load

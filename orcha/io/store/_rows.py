@@ -29,10 +29,25 @@ from orcha.model import (
     WorkspaceKind,
 )
 
+SEQ_SPAN = 2**32
+"""A transcript line's key is its session's ``num * SEQ_SPAN`` + its seq (see ``_transcripts.py``)."""
+
+
+def transcript_seq_sql(table: str) -> str:
+    """SQL for the seq of the last line of the session row ``table`` (0 without lines): one reverse seek on
+    the transcript's key, so a commit of lines never rewrites the session rows it touches."""
+    low = f"{table}.num * {SEQ_SPAN}"
+    return (
+        f"COALESCE((SELECT key FROM transcript_lines WHERE key > {low} AND key < {low} + {SEQ_SPAN}"
+        f" ORDER BY key DESC LIMIT 1) - {low}, 0)"
+    )
+
+
 SESSION_COLUMNS = (
     "id, objective_id, role, agent, prompt, status, mode, target_id, workspace_id, parent_session_id, "
     "provider_session_id, attach_command, pause_reason, status_reason, model_calls, errors, input_tokens, "
-    "output_tokens, cost_usd, transcript_seq, pane_offset, waiting_question, created_at, updated_at"
+    f"output_tokens, cost_usd, {transcript_seq_sql('sessions')} AS transcript_seq, pane_offset, waiting_question, "
+    "created_at, updated_at"
 )
 
 

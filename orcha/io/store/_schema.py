@@ -293,6 +293,12 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         DROP TABLE transcript;
         """,
     ),
+    (
+        "a session's transcript seq is its last line's key, not a column rewritten by every commit",
+        """
+        ALTER TABLE sessions DROP COLUMN transcript_seq;
+        """,
+    ),
 )
 """Forward migrations in order. Append new ones; never edit one that has shipped."""
 

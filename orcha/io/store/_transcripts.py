@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from orcha.errors import InvalidInputError, NotFoundError
+from orcha.io.store import _rows
 from orcha.io.store._db import Database
 from orcha.model import TranscriptEntry, TranscriptKind, TranscriptLine, TranscriptPage
 from orcha.redact import Redactor
 
 MAX_PAGE = 1000
-SEQ_SPAN = 2**32
+SEQ_SPAN = _rows.SEQ_SPAN
 """Seqs of one session fit under its number: a session holds at most 2**32 - 1 lines."""
 KINDS: tuple[TranscriptKind, ...] = (
     TranscriptKind.USER,
@@ -51,10 +52,15 @@ class TranscriptsMixin:
             next_seq: dict[str, int] = {}
             base: dict[str, int] = {}
             for session_id in dict.fromkeys(line.session_id for line in lines):
-                row = tx.row("SELECT transcript_seq, num FROM sessions WHERE id = ?", (session_id,))
-                if row is None:
+                num = tx.value("SELECT num FROM sessions WHERE id = ?", (session_id,))
+                if num is None:
                     raise NotFoundError("session", session_id)
-                next_seq[session_id], base[session_id] = row["transcript_seq"], row["num"] * SEQ_SPAN
+                base[session_id] = num * SEQ_SPAN
+                last = tx.value(
+                    "SELECT key FROM transcript_lines WHERE key > ? AND key < ? ORDER BY key DESC LIMIT 1",
+                    (base[session_id], base[session_id] + SEQ_SPAN),
+                )
+                next_seq[session_id] = 0 if last is None else last - base[session_id]
             entries = []
             bodies = self._redactor.redact_many([line.body for line in lines])
             for line, body in zip(lines, bodies, strict=True):
@@ -73,10 +79,6 @@ class TranscriptsMixin:
             tx.executemany(
                 "INSERT INTO transcript_lines (key, kind, body, ts) VALUES (?, ?, ?, ?)",
                 [(base[e.session_id] + e.seq, _CODES[e.kind], e.body, e.ts) for e in entries],
-            )
-            tx.executemany(
-                "UPDATE sessions SET transcript_seq = ? WHERE id = ?",
-                [(seq, session_id) for session_id, seq in next_seq.items()],
             )
             offsets = {line.session_id: line.pane_offset for line in lines if line.pane_offset is not None}
             tx.executemany(  # what a re-adopted tmux pane resumes from: committed with the lines it covers
