@@ -7,10 +7,13 @@ import json
 
 import apsw
 import trio
+from hypothesis import given
+from hypothesis import strategies as st
 from trio_websocket import open_websocket_url
 
 from orcha.agents.fake import Say, Wait
-from orcha.model import SessionRole, SessionStatus, TranscriptKind, TranscriptLine
+from orcha.model import SessionRole, SessionStatus, TranscriptEntry, TranscriptKind, TranscriptLine
+from orcha.web.streams import _lines, sse
 from tests.web.harness import eventually, quick_team, served, take, websocket_refusal
 
 
@@ -175,3 +178,23 @@ async def test_the_dashboard_api_stays_small_and_never_reads_transcripts(tmp_pat
         assert statements and "sessions" in tables and "transcript" not in tables
         [row] = [s for s in response.json()["sessions"] if s["id"] == sid]
         assert row["transcript_lines"] >= 100_000
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=1, max_value=2**32 - 1),
+            st.sampled_from(list(TranscriptKind)),
+            st.text(),
+            st.floats(allow_nan=False, allow_infinity=False),
+        ),
+        max_size=8,
+    )
+)
+def test_a_batch_of_lines_is_byte_for_byte_the_sse_events_of_each(lines):
+    entries = [TranscriptEntry(session_id="s", seq=seq, kind=kind, body=body, ts=ts) for seq, kind, body, ts in lines]
+    expected = b"".join(
+        sse(ident=e.seq, event="line", data={"seq": e.seq, "kind": str(e.kind), "body": e.body, "ts": e.ts})
+        for e in entries
+    )
+    assert _lines(entries) == expected
