@@ -7,8 +7,11 @@ transcript line before it is written, and the log handler redacts every record.
 
 from __future__ import annotations
 
+import math
 import re
 import threading
+from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 
 import ahocorasick
 
@@ -33,16 +36,58 @@ _PATTERNS: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
 )
 
 
+def _automaton_of(words: Iterable[str]) -> ahocorasick.Automaton | None:
+    built = ahocorasick.Automaton()
+    for word in words:
+        built.add_word(word, word)
+    if len(built) == 0:
+        return None
+    built.make_automaton()
+    return built
+
+
+def _spans(automaton: ahocorasick.Automaton | None, text: str, live: AbstractSet[str]) -> list[tuple[int, int]]:
+    """Where live secrets occur in ``text``, as ``(start, end)``; every occurrence, overlaps included."""
+    if automaton is None:
+        return []
+    return [(end - len(word) + 1, end + 1) for end, word in automaton.iter(text) if word in live]
+
+
+def longest_first(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Left to right, the longest span at each place, none overlapping the one before (what is masked)."""
+    chosen: list[tuple[int, int]] = []
+    for start, end in sorted(spans, key=lambda span: (span[0], -span[1])):
+        if not chosen or start >= chosen[-1][1]:
+            chosen.append((start, end))
+    return chosen
+
+
 class Redactor:
     """Masks known secrets and credential-shaped text. Thread-safe; secrets may be added and forgotten any time.
 
-    Known secrets are found in one pass over the text whatever their number (an Aho-Corasick automaton,
-    rebuilt on the first redaction after the secrets changed): orcha holds one per live session."""
+    Known secrets are found in one pass over the text whatever their number: orcha holds one per live session,
+    and sessions start and end all the time, so one change never rebuilds an automaton of every secret. The
+    secrets are in two Aho-Corasick automata: a large one, rebuilt rarely, and a small one of the secrets added
+    since, rebuilt at each change (cheap). A forgotten secret stays in the large automaton, its matches ignored,
+    until the next rebuild. The large one is rebuilt when the small one outgrows ``sqrt`` of the secrets (or
+    half of what it holds is forgotten): O(sqrt n) per change, amortized, instead of O(n)."""
 
     def __init__(self, secrets: tuple[str, ...] = ()) -> None:
         self._lock = threading.Lock()
         self._secrets: frozenset[str] = frozenset()
-        self._automaton: ahocorasick.Automaton | None = None
+        """The live secrets (a fresh frozenset at each change: a search uses a snapshot)."""
+        self._base: frozenset[str] = frozenset()
+        """The words of the large automaton (some may be forgotten since)."""
+        self._base_automaton: ahocorasick.Automaton | None = None
+        self._forgotten = 0
+        """How many words of the large automaton are no longer live."""
+        self._recent: frozenset[str] = frozenset()
+        """Live secrets added since the large automaton was built (in the small one)."""
+        self._recent_automaton: ahocorasick.Automaton | None = None
+        self._version = 0
+        """Counts changes; the automata were built at ``_built`` (rebuilt outside the lock, installed if no
+        change came meanwhile)."""
+        self._built = 0
         for secret in secrets:
             self.add_secret(secret)
 
@@ -53,35 +98,52 @@ class Redactor:
         with self._lock:
             if secret not in self._secrets:
                 self._secrets = self._secrets | {secret}
-                self._automaton = None
+                if secret in self._base:
+                    self._forgotten -= 1
+                else:
+                    self._recent = self._recent | {secret}
+                self._version += 1
 
     def forget_secret(self, secret: str) -> None:
         """Stop looking for ``secret`` (it is no longer valid anywhere, e.g. its session ended)."""
         with self._lock:
             if secret in self._secrets:
                 self._secrets = self._secrets - {secret}
-                self._automaton = None
+                if secret in self._base:
+                    self._forgotten += 1
+                else:
+                    self._recent = self._recent - {secret}
+                self._version += 1
 
-    def _finder(self) -> ahocorasick.Automaton | None:
-        automaton = self._automaton
-        if automaton is None and self._secrets:
-            with self._lock:
-                if self._automaton is None:
-                    built = ahocorasick.Automaton()
-                    for secret in self._secrets:
-                        built.add_word(secret, len(secret))
-                    built.make_automaton()
-                    self._automaton = built
-                automaton = self._automaton
-        return automaton
+    def _finders(self) -> tuple[ahocorasick.Automaton | None, ahocorasick.Automaton | None, frozenset[str]]:
+        """The two automata and the live secrets they are searched for, rebuilding what a change made stale
+        (outside the lock: adding a secret never waits for a rebuild)."""
+        with self._lock:
+            version, live, recent = self._version, self._secrets, self._recent
+            base, base_automaton = self._base, self._base_automaton
+            if version == self._built:
+                return base_automaton, self._recent_automaton, live
+            rebuild = len(recent) > max(16, math.isqrt(len(live))) or self._forgotten > len(live) // 2 + 8
+        if rebuild:
+            base, base_automaton, recent = live, _automaton_of(live), frozenset()
+        recent_automaton = _automaton_of(recent)
+        with self._lock:
+            if self._version == version:  # nothing changed meanwhile: keep them
+                self._base, self._base_automaton, self._recent = base, base_automaton, recent
+                self._recent_automaton, self._built = recent_automaton, version
+                if rebuild:
+                    self._forgotten = 0
+        return base_automaton, recent_automaton, live
 
     def redact(self, text: str) -> str:
         """Return ``text`` with known secrets and credential-shaped substrings masked."""
-        finder = self._finder()
-        if finder is not None:
-            found = list(finder.iter_long(text))  # the longest match at each place, left to right, no overlaps
-            for end, length in reversed(found):
-                text = text[: end - length + 1] + MASK + text[end + 1 :]
+        base, recent, live = self._finders()
+        spans = _spans(base, text, live)
+        if recent is not None:
+            spans += _spans(recent, text, live)
+        if spans:
+            for start, end in reversed(longest_first(spans)):
+                text = text[:start] + MASK + text[end:]
         lowered = text.lower()
         for triggers, pattern, replacement in _PATTERNS:
             if any(trigger in lowered for trigger in triggers):

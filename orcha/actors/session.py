@@ -80,7 +80,7 @@ _Item = Envelope[SessionMessage] | AgentItem | RunClosed
 class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
     """Owns one session: everything else talks to it through :attr:`mailbox`."""
 
-    def __init__(self, deps: SessionDeps, session: Session) -> None:
+    def __init__(self, deps: SessionDeps, session: Session, *, adopted: bool = True) -> None:
         self.id = session.id
         self.name = f"session:{session.id}"
         self.mailbox: Mailbox[SessionMessage] = Mailbox(self.name)
@@ -127,6 +127,9 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
         self._stall_stage = 0
         self._headless_recorded = False
         """A headless process was recorded since the run was last closed (its record goes at the close)."""
+        self._adopted = adopted
+        """The session may have run under an earlier orcha (found at start, not created by this one): only then
+        can a killed orcha's runs have left secret files behind, so only then are they looked for at the end."""
 
     # --- life ---------------------------------------------------------------------------------------------
 
@@ -222,7 +225,7 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
             await self._deps.db.run(lambda s: s.forget_owned_processes(self.id))  # a tmux pane's too
             with contextlib.suppress(OrchaError):
                 await self._deps.workspaces.release(session)
-            if self._executor is not None:  # the secret files runs of a killed orcha left behind
+            if self._executor is not None and self._adopted:  # secret files a killed orcha's runs left behind
                 try:
                     await remove_leftovers(self._executor, self.id)
                 except Exception as exc:  # a clean-up: it never keeps the session from ending

@@ -58,3 +58,54 @@ def test_a_thousand_known_secrets_are_all_masked_and_a_forgotten_one_is_not():
 def test_the_longest_secret_wins_where_two_overlap():
     redactor = Redactor(("abcdef", "abcdefghij"))
     assert redactor.redact("xx abcdefghij yy abcdef") == f"xx {MASK} yy {MASK}"
+
+
+def test_many_secrets_added_and_forgotten_are_masked_as_one_set_would_be():
+    """Secrets come and go with sessions: whichever automaton holds one (the large one, rebuilt rarely, or
+    the small one of recent additions), every live secret is masked and no forgotten one is."""
+    import random
+
+    rng = random.Random(16)
+    redactor = Redactor()
+    live: list[str] = []
+    gone: list[str] = []
+    for n in range(400):
+        secret = f"tok{n:04d}-{rng.getrandbits(48):012x}"
+        redactor.add_secret(secret)
+        live.append(secret)
+        if rng.random() < 0.4:
+            forgotten = live.pop(rng.randrange(len(live)))
+            redactor.forget_secret(forgotten)
+            gone.append(forgotten)
+        if n % 37 == 0:
+            line = " ".join(rng.sample(live, min(5, len(live))) + gone[-3:])
+            expected = " ".join([MASK] * min(5, len(live)) + gone[-3:])
+            assert redactor.redact(line) == expected
+    assert redactor.redact(" ".join(live)) == " ".join([MASK] * len(live))
+    assert redactor.redact(" ".join(gone)) == " ".join(gone)
+    redactor.add_secret(gone[0])  # known again
+    assert redactor.redact(gone[0]) == MASK
+
+
+def test_the_longest_secret_wins_whichever_automaton_holds_it():
+    redactor = Redactor(tuple(f"short-{n:03d}" for n in range(40)))
+    redactor.redact("build the large automaton now")
+    redactor.add_secret("short-007-and-longer")  # in the small automaton, overlapping one of the large
+    assert redactor.redact("a short-007-and-longer b short-007") == f"a {MASK} b {MASK}"
+
+
+def test_adding_a_secret_never_waits_for_a_rebuild(monkeypatch):
+    """The automata are built outside the lock: a secret added meanwhile is not lost, it is found next time."""
+    from orcha import redact
+
+    redactor = Redactor(("first-secret",))
+    built = redact._automaton_of
+
+    def slow_build(words):
+        redactor.add_secret("added-meanwhile")  # would deadlock if the build held the lock
+        return built(words)
+
+    monkeypatch.setattr(redact, "_automaton_of", slow_build)
+    assert redactor.redact("first-secret") == MASK
+    monkeypatch.setattr(redact, "_automaton_of", built)
+    assert redactor.redact("added-meanwhile first-secret") == f"{MASK} {MASK}"
