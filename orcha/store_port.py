@@ -41,6 +41,7 @@ from orcha.model import (
     WorkspaceKind,
 )
 from orcha.processes import OwnedProcess, ProcessIdentity
+from orcha.scheduling import Placement, SchedulingView
 from orcha.views import HISTORY_PAGE, Dashboard, DashboardRow
 
 UNSET: Final = object()
@@ -95,6 +96,9 @@ class StorePort(Protocol):
 
     def claim_target_slot(self, target_id: str, session_id: str) -> SlotClaim:
         """Atomically claim one of ``target_id``'s session slots for ``session_id``."""
+
+    def claim_placements(self, placements: Sequence[Placement]) -> list[SlotClaim]:
+        """A tick's placements in one transaction, in order, each as ``claim_target_slot`` or ``place_session``."""
 
     def clear_provider_exhausted(self, agent: str, *, reason: str) -> bool:
         """Forget ``agent``'s exhaustion; ``False`` when none was recorded."""
@@ -330,6 +334,9 @@ class StorePort(Protocol):
 
     def save_fake_forge_pr(self, url: str, data: dict[str, Any]) -> None:
         """Keep (or replace) one of the fake forge's pull requests, so a restart finds it."""
+
+    def scheduling_view(self) -> SchedulingView:
+        """A scheduler tick's snapshot in one read transaction."""
 
     def session_statuses(self, session_ids: Iterable[str]) -> dict[str, SessionStatus]:
         """The status of each named session that exists."""

@@ -188,8 +188,7 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
             match item.message:
                 case Place(target_id=target_id):
                     await answer(item, functools.partial(self._move, S.STARTING, f"placed on {target_id}"))
-                    self._session = await self._deps.db.run(lambda s: s.get_session(self.id))
-                    return
+                    return  # the move read the session back, with where it was placed
                 case AwaitCapacity(reason=reason):
                     if self._session.status is S.QUEUED:
                         await self._move(S.WAITING_CAPACITY, reason)
