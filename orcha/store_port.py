@@ -74,6 +74,9 @@ class StorePort(Protocol):
     def add_notice(self, objective_id: str, kind: str, text: str) -> int:
         """Queue a notice for the objective's manager (durably, before anyone tries to deliver it)."""
 
+    def add_team_notice(self, objective_id: str, kind: str, text: str) -> tuple[int | None, int]:
+        """A notice for an active objective's manager (its id, or ``None``), and how many workers are live."""
+
     def add_pr_feedback(self, *, pr_id: str, external_id: str, kind: str, author: str, body: str) -> PRFeedback | None:
         """Store a piece of review feedback once; ``None`` when ``external_id`` was already seen for this PR."""
 

@@ -129,3 +129,56 @@ def test_racing_batches_never_exceed_capacity(db_path):
         view = store.scheduling_view()
         assert view.loads == {target.id: 5}  # claimed, still queued (their actors move them)
         assert [s.role for s in view.runnable].count(SessionRole.WORKER) == 16
+
+
+# --- the team news' one call at a worker's end ---------------------------------------------------------------
+
+
+def test_a_team_notice_is_stored_for_an_active_objective_with_the_count_of_live_workers(store):
+    objective, manager = store.create_objective(title="t", prompt="p", agent="fake")
+    workers = [make_worker(store, objective.id) for _ in range(3)]
+    for status in (S.STARTING, S.RUNNING, S.COMPLETED):
+        store.update_session_status(workers[0].id, status)
+    store.update_session_status(manager.id, S.STARTING)  # managers are not counted
+    notice, live = store.add_team_notice(objective.id, "worker_completed", "w0 completed")
+    assert notice is not None and live == 2
+    assert [(n.id, n.text) for n in store.pending_notices(objective.id)] == [(notice, "w0 completed")]
+    for worker in workers[1:]:
+        store.update_session_status(worker.id, S.CANCELED)
+    second, live = store.add_team_notice(objective.id, "worker_canceled", "w2 canceled")
+    assert second is not None and second > notice and live == 0
+
+
+def test_no_notice_is_stored_once_the_objective_has_ended_and_a_missing_one_is_refused(store):
+    from orcha.errors import NotFoundError
+    from orcha.model import ObjectiveStatus
+
+    objective, _ = store.create_objective(title="t", prompt="p", agent="fake")
+    make_worker(store, objective.id)
+    store.finish_objective(objective.id, ObjectiveStatus.CANCELED)
+    assert store.add_team_notice(objective.id, "worker_completed", "late") == (None, 1)
+    assert store.pending_notices(objective.id) == []
+    with pytest.raises(NotFoundError):
+        store.add_team_notice("obj_missing", "k", "t")
+
+
+def test_concurrent_team_notices_each_get_their_own_id(db_path):
+    with Store(db_path) as setup:
+        objective, _ = setup.create_objective(title="t", prompt="p", agent="fake")
+    ids: list[int | None] = []
+    start = threading.Barrier(4)
+
+    def notifier(n: int) -> None:
+        with Store(db_path) as store:
+            start.wait()
+            for k in range(10):
+                ids.append(store.add_team_notice(objective.id, "k", f"{n}-{k}")[0])
+
+    threads = [threading.Thread(target=notifier, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert None not in ids and len(set(ids)) == 40
+    with Store(db_path, readonly=True) as store:
+        assert len(store.pending_notices(objective.id)) == 40
