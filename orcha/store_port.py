@@ -220,6 +220,9 @@ class StorePort(Protocol):
     def forget_owned_processes(self, session_id: str, *, kind: str | None = None) -> int:
         """Forget the recorded processes of ``session_id`` (only those of ``kind``, if given); how many."""
 
+    def forget_owned_processes_if_ended(self, session_id: str) -> Session:
+        """The session now; when it has ended, its recorded processes are forgotten in the same transaction."""
+
     def forget_workspace_path(self, workspace_id: str, *, reason: str) -> None:
         """The checkout is gone (pruned): keep the row, drop its path."""
 
@@ -391,5 +394,7 @@ class StorePort(Protocol):
         *,
         reason: str | None = None,
         pause_reason: str | object | None = UNSET,
+        mode: SessionMode | None = None,
+        agent: str | None = None,
     ) -> Session:
         """Move a session to ``status``, validated inside the ``BEGIN IMMEDIATE`` transaction that writes it."""

@@ -47,7 +47,7 @@ from orcha.errors import OrchaError
 from orcha.executor import Executor
 from orcha.forge import Forge
 from orcha.guards import GuardConfig
-from orcha.model import ObjectiveStatus, Session, SessionRole, SessionStatus, TargetKind
+from orcha.model import ObjectiveStatus, Session, SessionRole, SessionStatus, Target, TargetKind
 from orcha.ports import Db
 from orcha.supervisors import ChildSpec, Intensity, Restart, Supervisor
 
@@ -297,8 +297,8 @@ class Orchestrator:
 
     # --- what the scheduler asks of sessions (its ScheduledSessions protocol) ------------------------------
 
-    async def place(self, session_id: str, target_id: str) -> bool:
-        """Tell a queued session it may start on ``target_id``; ``False`` when it no longer waits to start."""
+    async def place(self, session_id: str, target: Target) -> bool:
+        """Tell a queued session it may start on ``target``; ``False`` when it no longer waits to start."""
         actor = self._sessions.get(session_id)
         if actor is None:  # a session written to the store by someone else: it gets its actor now
             session = await self.db.run(lambda s: s.get_session(session_id))
@@ -307,7 +307,7 @@ class Orchestrator:
             self.start_session(session, adopted=True)
             actor = self._sessions[session_id]
         try:
-            await actor.mailbox.call(Place(target_id=target_id))
+            await actor.mailbox.call(Place(target_id=target.id, target=target))
         except OrchaError:  # it was canceled meanwhile, or its actor is gone
             return False
         return True

@@ -11,7 +11,7 @@ import trio
 
 from orcha.agents.registry import ProviderRegistry
 from orcha.errors import OrchaError
-from orcha.model import LockKind, Session, SessionStatus
+from orcha.model import LockKind, Session, SessionStatus, Target
 from orcha.ports import Db, call
 from orcha.scheduling import AwaitCapacity, CancelForDependency, Hold, Placement, StartOn, plan_tick
 from orcha.store_port import StorePort
@@ -22,8 +22,8 @@ log = logging.getLogger(__name__)
 class ScheduledSessions(Protocol):
     """What the scheduler asks of the sessions' actors (each writes its own status)."""
 
-    async def place(self, session_id: str, target_id: str) -> bool:
-        """The session may start on ``target_id`` (a slot is held for it); ``False`` if it no longer waits."""
+    async def place(self, session_id: str, target: Target) -> bool:
+        """The session may start on ``target`` (a slot is held for it); ``False`` if it no longer waits."""
 
     def await_capacity(self, session_id: str, reason: str) -> None:
         """The session must wait for room, for ``reason``."""
@@ -110,10 +110,11 @@ class Scheduler:
             return
         placements = [Placement(session_id=s.id, target_id=start.target_id, slot=start.slot) for s, start in starts]
         claims = await self._db.run(call(StorePort.claim_placements, placements))
+        targets = {t.id: t for t in view.targets}
         async with trio.open_nursery() as nursery:
             for (session, start), claim in zip(starts, claims, strict=True):
                 if claim.granted:
-                    nursery.start_soon(self._place, session, start.target_id)
+                    nursery.start_soon(self._place, session, targets[start.target_id])
                 else:
                     await self._release_workspace(session)
                     if session.status is SessionStatus.QUEUED:
@@ -127,10 +128,10 @@ class Scheduler:
             return True
         return await self._db.run(lambda s: s.acquire_lock(LockKind.WORKSPACE, workspace, session_id))
 
-    async def _place(self, session: Session, target_id: str) -> None:
-        """Tell the session it starts on ``target_id`` (its slot is held); canceled meanwhile: hand it back."""
+    async def _place(self, session: Session, target: Target) -> None:
+        """Tell the session it starts on ``target`` (its slot is held); canceled meanwhile: hand it back."""
         session_id = session.id
-        if not await self._sessions.place(session_id, target_id):
+        if not await self._sessions.place(session_id, target):
             await self._db.run(lambda s: s.release_target_slot(session_id))
             await self._release_workspace(session)
 

@@ -54,6 +54,7 @@ from orcha.model import (
     SessionMode,
     SessionRole,
     SessionStatus,
+    Target,
     TranscriptKind,
 )
 from orcha.ports import call
@@ -122,6 +123,8 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
         self._cost_base = session.usage.cost_usd
         self._cwd: str | None = None
         self._executor: Executor | None = None
+        self._target: Target | None = None
+        """The target the scheduler placed the session on, as it saw it (for the executor)."""
         self._notice_flag = False
         self._delivering: list[int] = []
         self._stall_stage = 0
@@ -186,7 +189,8 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
             if not isinstance(item, Envelope):
                 continue
             match item.message:
-                case Place(target_id=target_id):
+                case Place(target_id=target_id, target=target):
+                    self._target = target if target is not None and target.id == target_id else None
                     await answer(item, functools.partial(self._move, S.STARTING, f"placed on {target_id}"))
                     return  # the move read the session back, with where it was placed
                 case AwaitCapacity(reason=reason):
@@ -219,9 +223,8 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
             with contextlib.suppress(_End, OrchaError):
                 await self._move(status, reason)
         await self._transcript.flush()
-        session = await self._deps.db.run(lambda s: s.get_session(self.id))
+        session = await self._deps.db.run(lambda s: s.forget_owned_processes_if_ended(self.id))  # a pane's too
         if session.status.is_terminal:
-            await self._deps.db.run(lambda s: s.forget_owned_processes(self.id))  # a tmux pane's too
             with contextlib.suppress(OrchaError):
                 await self._deps.workspaces.release(session)
             if self._executor is not None and self._adopted:  # secret files a killed orcha's runs left behind
@@ -377,8 +380,7 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
             return
         agent = await self._choose_agent()
         mode = SessionMode.INTERACTIVE if self._interactive() else SessionMode.NONINTERACTIVE
-        await self._deps.db.run(lambda s: s.set_session_fields(self.id, mode=mode, agent=agent))
-        await self._move(S.RUNNING, None)
+        await self._move(S.RUNNING, None, mode=mode, agent=agent)  # with what it runs, in one write
         text, fresh_start, consume_only = self._session.prompt, True, False
         if self._provider_session_id is not None:  # orcha restarted under it: carry on, with any news
             answer = await self._answer_asked_before()
@@ -430,7 +432,9 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
         self._cwd = workspace.path if workspace is not None else None
         if self._session.target_id is not None:
             target_id = self._session.target_id
-            target = await self._deps.db.run(lambda s: s.get_target(target_id))
+            target = self._target
+            if target is None or target.id != target_id:
+                target = await self._deps.db.run(lambda s: s.get_target(target_id))
             with contextlib.suppress(OrchaError):
                 self._executor = self._deps.executors.for_target(target)
         return None
@@ -453,7 +457,7 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
             await self._move(S.FAILED, compact(final) or "the turn failed")
             return None
         if self._session.role is SessionRole.WORKER:
-            await self._close_run()
+            await self._close_run(forget=False)  # its record goes with the end's (one write)
             await self._move(S.COMPLETED, compact(final))
             return None
         text = await self._manager_wait()  # a manager never completes by itself: it waits for its team
@@ -570,15 +574,18 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
             record_process=self._record_process,
         )
 
-    async def _close_run(self, *, wait_late: bool = False, leave_running: bool = False) -> None:
-        """Stop the agent's process (its whole group); see :meth:`AgentRunPump.close`."""
+    async def _close_run(self, *, wait_late: bool = False, leave_running: bool = False, forget: bool = True) -> None:
+        """Stop the agent's process (its whole group); see :meth:`AgentRunPump.close`. Without ``forget``
+        (the session ends next), its record stays for the end to forget with the others."""
         self._queued_turns = 0  # turns queued in the process die with it
         await self._runs.close(wait_late=wait_late, leave_running=leave_running)
-        if self._headless_recorded:  # its process is dead now (a tmux pane's record lives until the end)
+        if self._headless_recorded and forget:  # its process is dead now (a tmux pane's record lives until the end)
             await self._deps.db.run(lambda s: s.forget_owned_processes(self.id, kind="headless"))
-            self._headless_recorded = False
+        self._headless_recorded = False
 
-    async def _move(self, status: SessionStatus, reason: str | None) -> None:
+    async def _move(
+        self, status: SessionStatus, reason: str | None, *, mode: SessionMode | None = None, agent: str | None = None
+    ) -> None:
         """The one place a session's status changes: write it through the store, then tell the observer.
 
         A failure, a pause or a cancel also leaves its reason in the transcript, as a ``system`` line."""
@@ -587,7 +594,7 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
         await self._transcript.flush()
         await self._keep_waiting_question(status, reason)
         try:
-            move = call(StorePort.update_session_status, self.id, status, reason=reason)
+            move = call(StorePort.update_session_status, self.id, status, reason=reason, mode=mode, agent=agent)
             self._session = await self._deps.db.run(move)
         except InvalidTransitionError as exc:
             current = await self._deps.db.run(lambda s: s.get_session(self.id))

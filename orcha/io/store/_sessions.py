@@ -234,16 +234,31 @@ class SessionsMixin:
         *,
         reason: str | None = None,
         pause_reason: str | object | None = _UNSET,
+        mode: SessionMode | None = None,
+        agent: str | None = None,
     ) -> Session:
         """Move a session to ``status``, validated inside the ``BEGIN IMMEDIATE`` transaction that writes it.
 
         Raises :class:`InvalidTransitionError` for an illegal move (e.g. anything out of a terminal status).
         A terminal status releases the session's target slot and locks in the same transaction. Pausing
-        records ``pause_reason``; leaving ``paused`` clears it.
+        records ``pause_reason``; leaving ``paused`` clears it. ``mode`` and ``agent`` (``None`` keeps) are
+        recorded in the same transaction, as :meth:`set_session_fields` would (a start's one write).
         """
         with self._db.write() as tx:
             session = load_session(tx, session_id)
             move_session(tx, session, status, reason)
+            changes = {k: v for k, v in (("mode", mode), ("agent", agent)) if v is not None}
+            if changes:
+                tx.execute(
+                    f"UPDATE sessions SET {', '.join(f'{k} = ?' for k in changes)} WHERE id = ?",
+                    (*changes.values(), session_id),
+                )
+                tx.event(
+                    "session_fields",
+                    objective_id=session.objective_id,
+                    session_id=session_id,
+                    **{k: str(v) for k, v in changes.items()},
+                )
             if pause_reason is not _UNSET:
                 tx.execute("UPDATE sessions SET pause_reason = ? WHERE id = ?", (pause_reason, session_id))
             elif status is SessionStatus.PAUSED:
