@@ -161,3 +161,26 @@ async def test_a_watch_coalesces_changes_and_never_misses_one(autojump_clock):
 
 def _entry(session_id: str, seq: int) -> TranscriptEntry:
     return TranscriptEntry(session_id=session_id, seq=seq, kind=TranscriptKind.TEXT, body=str(seq), ts=0.0)
+
+
+async def test_a_sessions_flush_waits_only_when_it_emitted_since_its_last(store, autojump_clock):
+    """A status move flushes its session's lines first; with none new it waits for no commit (not even one
+    of another session's lines in flight)."""
+    quiet, busy = _sessions(store, 2)
+    db = SlowDb(store, delay=1.0)
+    writer = TranscriptWriter(db)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        mine, theirs = (TranscriptBuffer(writer, s, clock=lambda: 0.0) for s in (quiet, busy))
+        theirs.emit(TranscriptKind.TEXT, "in flight")
+        started = trio.current_time()
+        await mine.flush()  # nothing of its own: at once
+        assert trio.current_time() == started
+        mine.emit(TranscriptKind.TEXT, "mine")
+        await mine.flush()  # its own line committed when it returns
+        assert [e.body for e in store.read_transcript(quiet).items] == ["mine"]
+        assert trio.current_time() > started
+        again = trio.current_time()
+        await mine.flush()
+        assert trio.current_time() == again
+        nursery.cancel_scope.cancel()

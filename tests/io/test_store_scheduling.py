@@ -182,3 +182,22 @@ def test_concurrent_team_notices_each_get_their_own_id(db_path):
     assert None not in ids and len(set(ids)) == 40
     with Store(db_path, readonly=True) as store:
         assert len(store.pending_notices(objective.id)) == 40
+
+
+def test_a_move_can_record_the_mode_and_agent_it_runs_with(store):
+    from orcha.model import SessionMode
+
+    objective, _ = store.create_objective(title="t", prompt="p", agent="fake")
+    worker = make_worker(store, objective.id)
+    store.update_session_status(worker.id, S.STARTING)
+    running = store.update_session_status(worker.id, S.RUNNING, mode=SessionMode.NONINTERACTIVE, agent="other")
+    assert (running.status, running.mode, running.agent) == (S.RUNNING, SessionMode.NONINTERACTIVE, "other")
+    kinds = [e.kind for e in store.events_after(0, session_id=worker.id)]
+    assert kinds[-2:] == ["session_status", "session_fields"]
+    kept = store.update_session_status(worker.id, S.WAITING_INPUT)
+    assert (kept.mode, kept.agent) == (SessionMode.NONINTERACTIVE, "other")
+    from orcha.errors import InvalidTransitionError
+
+    with pytest.raises(InvalidTransitionError):  # refused: nothing of it is written
+        store.update_session_status(worker.id, S.QUEUED, agent="third")
+    assert store.get_session(worker.id).agent == "other"
