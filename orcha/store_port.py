@@ -396,5 +396,6 @@ class StorePort(Protocol):
         pause_reason: str | object | None = UNSET,
         mode: SessionMode | None = None,
         agent: str | None = None,
+        only_if_objective_active: bool = False,
     ) -> Session:
         """Move a session to ``status``, validated inside the ``BEGIN IMMEDIATE`` transaction that writes it."""

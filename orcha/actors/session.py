@@ -46,7 +46,7 @@ from orcha.actors.transcript_buffer import TranscriptBuffer, TranscriptWriter
 from orcha.actors.turns import RunEnded, TurnCompletedOk, TurnInterrupted, TurnOutcome, TurnOutOfQuota, TurnTripped
 from orcha.agents.contract import AgentEvent, AgentRun, StartRequest, TurnCompleted
 from orcha.agents.private_files import remove_leftovers
-from orcha.errors import ConflictError, InvalidTransitionError, OrchaError
+from orcha.errors import ConflictError, InvalidTransitionError, ObjectiveEndedError, OrchaError
 from orcha.executor import Executor
 from orcha.model import (
     ObjectiveStatus,
@@ -124,6 +124,8 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
         self._cwd: str | None = None
         self._executor: Executor | None = None
         self._target: Target | None = None
+        self._objective_checked = False
+        """The objective was found active by the move just made (the next turn need not read it again)."""
         """The target the scheduler placed the session on, as it saw it (for the executor)."""
         self._notice_flag = False
         self._delivering: list[int] = []
@@ -380,7 +382,8 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
             return
         agent = await self._choose_agent()
         mode = SessionMode.INTERACTIVE if self._interactive() else SessionMode.NONINTERACTIVE
-        await self._move(S.RUNNING, None, mode=mode, agent=agent)  # with what it runs, in one write
+        await self._move(S.RUNNING, None, mode=mode, agent=agent, objective_active=True)  # one write for it all
+        self._objective_checked = True  # the first turn's check was the move's
         text, fresh_start, consume_only = self._session.prompt, True, False
         if self._provider_session_id is not None:  # orcha restarted under it: carry on, with any news
             answer = await self._answer_asked_before()
@@ -440,25 +443,29 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
         return None
 
     async def _after_turn(self, final: str, failed: bool) -> str | None:
-        """What follows a completed turn: the next message to send, or ``None`` when the session is over."""
-        await self._end_if_objective_ended()
+        """What follows a completed turn: the next message to send, or ``None`` when the session is over.
+
+        A manager checks its objective first; a worker's next turn checks it, and so do the moves that end
+        or park it here (in their own transaction)."""
+        if self._session.role is not SessionRole.WORKER:
+            await self._end_if_objective_ended()
         if self._inputs:
             return self._inputs.popleft()
         news = await self._take_notices()
         if news is not None:  # what happened to the team while the manager was busy, in one turn
             return news
         if self._waiting_question is not None:
-            await self._move(S.WAITING_INPUT, "waiting for an answer")
+            await self._move(S.WAITING_INPUT, "waiting for an answer", objective_active=True)
             text = await self._next_input()
             await self._settle_question("the session was steered instead")
             await self._move(S.RUNNING, None)
             return text
         if failed:
-            await self._move(S.FAILED, compact(final) or "the turn failed")
+            await self._move(S.FAILED, compact(final) or "the turn failed", objective_active=True)
             return None
         if self._session.role is SessionRole.WORKER:
             await self._close_run(forget=False)  # its record goes with the end's (one write)
-            await self._move(S.COMPLETED, compact(final))
+            await self._move(S.COMPLETED, compact(final), objective_active=True)
             return None
         text = await self._manager_wait()  # a manager never completes by itself: it waits for its team
         if self._session.status is not S.RUNNING:
@@ -476,7 +483,9 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
             raise _End
 
     async def _turn_with(self, text: str, *, fresh_start: bool) -> TurnOutcome:
-        await self._end_if_objective_ended()
+        if not self._objective_checked:
+            await self._end_if_objective_ended()
+        self._objective_checked = False
         provider = self._deps.providers.provider(self._agent)
         if fresh_start or (self._runs.run is None and self._provider_session_id is None):
             await self._close_run()
@@ -584,18 +593,37 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
         self._headless_recorded = False
 
     async def _move(
-        self, status: SessionStatus, reason: str | None, *, mode: SessionMode | None = None, agent: str | None = None
+        self,
+        status: SessionStatus,
+        reason: str | None,
+        *,
+        mode: SessionMode | None = None,
+        agent: str | None = None,
+        objective_active: bool = False,
     ) -> None:
         """The one place a session's status changes: write it through the store, then tell the observer.
 
-        A failure, a pause or a cancel also leaves its reason in the transcript, as a ``system`` line."""
+        A failure, a pause or a cancel also leaves its reason in the transcript, as a ``system`` line. With
+        ``objective_active``, the move is made only while the objective is active (checked in its transaction);
+        otherwise the session ends as :meth:`_end_if_objective_ended` says."""
         if status in TOLD and reason and self._session.status is not status:
             self._emit(TranscriptKind.SYSTEM, f"{status}: {reason}")
         await self._transcript.flush()
         await self._keep_waiting_question(status, reason)
         try:
-            move = call(StorePort.update_session_status, self.id, status, reason=reason, mode=mode, agent=agent)
+            move = call(
+                StorePort.update_session_status,
+                self.id,
+                status,
+                reason=reason,
+                mode=mode,
+                agent=agent,
+                only_if_objective_active=objective_active,
+            )
             self._session = await self._deps.db.run(move)
+        except ObjectiveEndedError:
+            await self._end_if_objective_ended()  # it has: the session ends
+            raise
         except InvalidTransitionError as exc:
             current = await self._deps.db.run(lambda s: s.get_session(self.id))
             if current.status.is_terminal:

@@ -51,7 +51,13 @@ class SessionHost(Protocol):
     def _emit(self, kind: TranscriptKind, body: str, *, pane_offset: int | None = None) -> None: ...
     def _trio_time_of(self, wall_time: float) -> float: ...
     async def _move(
-        self, status: SessionStatus, reason: str | None, *, mode: SessionMode | None = None, agent: str | None = None
+        self,
+        status: SessionStatus,
+        reason: str | None,
+        *,
+        mode: SessionMode | None = None,
+        agent: str | None = None,
+        objective_active: bool = False,
     ) -> None: ...
     async def _close_run(
         self, *, wait_late: bool = False, leave_running: bool = False, forget: bool = True

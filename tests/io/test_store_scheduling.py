@@ -201,3 +201,20 @@ def test_a_move_can_record_the_mode_and_agent_it_runs_with(store):
     with pytest.raises(InvalidTransitionError):  # refused: nothing of it is written
         store.update_session_status(worker.id, S.QUEUED, agent="third")
     assert store.get_session(worker.id).agent == "other"
+
+
+def test_a_move_asked_only_while_the_objective_is_active_is_refused_after_its_end(store):
+    from orcha.errors import ObjectiveEndedError
+    from orcha.model import ObjectiveStatus
+
+    objective, _ = store.create_objective(title="t", prompt="p", agent="fake")
+    worker = make_worker(store, objective.id)
+    store.update_session_status(worker.id, S.STARTING)
+    running = store.update_session_status(worker.id, S.RUNNING, only_if_objective_active=True, agent="other")
+    assert running.status is S.RUNNING
+    store.finish_objective(objective.id, ObjectiveStatus.DONE)
+    with pytest.raises(ObjectiveEndedError, match="is done"):
+        store.update_session_status(worker.id, S.COMPLETED, only_if_objective_active=True, mode=None, agent="x")
+    after = store.get_session(worker.id)
+    assert (after.status, after.agent) == (S.RUNNING, "other")  # nothing written
+    assert store.update_session_status(worker.id, S.CANCELED).status is S.CANCELED  # without: as before
