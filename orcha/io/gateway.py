@@ -13,6 +13,7 @@ trio thread between them (a thread hop per call and a limiter handed back in the
 from __future__ import annotations
 
 import collections
+import contextlib
 import contextvars
 import threading
 from collections.abc import Callable
@@ -94,10 +95,8 @@ class StoreGateway:
                     continue
                 queued.started = True
             result = outcome.capture(queued.context.run, queued.fn, self.store)
-            try:
+            with contextlib.suppress(trio.RunFinishedError):  # its caller's run is gone: nobody waits for it
                 queued.token.run_sync_soon(trio.lowlevel.reschedule, queued.task, result)
-            except trio.RunFinishedError:  # its caller's trio run is gone: nobody waits for the result
-                pass
             del queued, result
 
 
