@@ -293,6 +293,12 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         DROP TABLE transcript;
         """,
     ),
+    (
+        "sessions by role and status",
+        """
+        CREATE INDEX sessions_by_role_status ON sessions(role, status);
+        """,
+    ),
 )
 """Forward migrations in order. Append new ones; never edit one that has shipped."""
 

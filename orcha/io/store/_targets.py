@@ -210,21 +210,17 @@ class TargetsMixin:
                 r["target_id"]: r["n"]
                 for r in tx.rows("SELECT target_id, COUNT(*) AS n FROM target_slots GROUP BY target_id")
             }
-            counts = {
-                r["role"]: r["n"]
-                for r in tx.rows(
-                    f"SELECT role, COUNT(*) AS n FROM sessions WHERE status IN ({','.join('?' * len(live))})"
-                    " GROUP BY role",
-                    live,
-                )
-            }
+            live_sql = f"SELECT COUNT(*) FROM sessions WHERE role = ? AND status IN ({','.join('?' * len(live))})"
+            workers, managers = (
+                int(tx.value(live_sql, (role, *live))) for role in (SessionRole.WORKER, SessionRole.MANAGER)
+            )
             return SchedulingView(
                 runnable=sessions,
                 dependency_statuses=statuses,
                 targets=targets,
                 loads=loads,
-                live_workers=counts.get(str(SessionRole.WORKER), 0),
-                live_managers=counts.get(str(SessionRole.MANAGER), 0),
+                live_workers=workers,
+                live_managers=managers,
             )
 
     def target_loads(self) -> dict[str, int]:
