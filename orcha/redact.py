@@ -7,11 +7,9 @@ transcript line before it is written, and the log handler redacts every record.
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 from collections.abc import Iterable
-from collections.abc import Set as AbstractSet
 
 import ahocorasick
 
@@ -36,6 +34,10 @@ _PATTERNS: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
 )
 
 
+_TOKEN_CHARS = "A-Za-z0-9_-"
+_TOKEN = re.compile(f"[{_TOKEN_CHARS}]+")
+
+
 def _automaton_of(words: Iterable[str]) -> ahocorasick.Automaton | None:
     built = ahocorasick.Automaton()
     for word in words:
@@ -44,13 +46,6 @@ def _automaton_of(words: Iterable[str]) -> ahocorasick.Automaton | None:
         return None
     built.make_automaton()
     return built
-
-
-def _spans(automaton: ahocorasick.Automaton | None, text: str, live: AbstractSet[str]) -> list[tuple[int, int]]:
-    """Where live secrets occur in ``text``, as ``(start, end)``; every occurrence, overlaps included."""
-    if automaton is None:
-        return []
-    return [(end - len(word) + 1, end + 1) for end, word in automaton.iter(text) if word in live]
 
 
 def longest_first(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -65,29 +60,22 @@ def longest_first(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
 class Redactor:
     """Masks known secrets and credential-shaped text. Thread-safe; secrets may be added and forgotten any time.
 
-    Known secrets are found in one pass over the text whatever their number: orcha holds one per live session,
-    and sessions start and end all the time, so one change never rebuilds an automaton of every secret. The
-    secrets are in two Aho-Corasick automata: a large one, rebuilt rarely, and a small one of the secrets added
-    since, rebuilt at each change (cheap). A forgotten secret stays in the large automaton, its matches ignored,
-    until the next rebuild. The large one is rebuilt when the small one outgrows ``sqrt`` of the secrets (or
-    half of what it holds is forgotten): O(sqrt n) per change, amortized, instead of O(n)."""
+    Known secrets are found in one pass over the text whatever their number, and a secret is added or
+    forgotten in O(1): orcha holds one per live session (its MCP secret), and sessions start and end all the
+    time. A secret made of token characters only (``A-Za-z0-9_-``, as every secret orcha mints) is kept in a
+    set of secrets of its length, and looked up at every place of every run of token characters at least that
+    long (a regex finds the runs; ordinary text has few long ones). Any other secret (a configured key of
+    another shape) goes into an Aho-Corasick automaton, rebuilt on the first redaction after such a change."""
 
     def __init__(self, secrets: tuple[str, ...] = ()) -> None:
         self._lock = threading.Lock()
-        self._secrets: frozenset[str] = frozenset()
-        """The live secrets (a fresh frozenset at each change: a search uses a snapshot)."""
-        self._base: frozenset[str] = frozenset()
-        """The words of the large automaton (some may be forgotten since)."""
-        self._base_automaton: ahocorasick.Automaton | None = None
-        self._forgotten = 0
-        """How many words of the large automaton are no longer live."""
-        self._recent: frozenset[str] = frozenset()
-        """Live secrets added since the large automaton was built (in the small one)."""
-        self._recent_automaton: ahocorasick.Automaton | None = None
-        self._version = 0
-        """Counts changes; the automata were built at ``_built`` (rebuilt outside the lock, installed if no
-        change came meanwhile)."""
-        self._built = 0
+        self._tokens: dict[int, frozenset[str]] = {}
+        """Token-shaped secrets by length (replaced, never changed in place: a search uses a snapshot)."""
+        self._runs: re.Pattern[str] | None = None
+        """Runs of token characters at least as long as the shortest token secret."""
+        self._others: frozenset[str] = frozenset()
+        self._automaton: ahocorasick.Automaton | None = None
+        self._automaton_stale = False
         for secret in secrets:
             self.add_secret(secret)
 
@@ -96,51 +84,54 @@ class Redactor:
         if len(secret) < 6:
             return
         with self._lock:
-            if secret not in self._secrets:
-                self._secrets = self._secrets | {secret}
-                if secret in self._base:
-                    self._forgotten -= 1
-                else:
-                    self._recent = self._recent | {secret}
-                self._version += 1
+            if _TOKEN.fullmatch(secret):
+                same = self._tokens.get(len(secret), frozenset())
+                if secret not in same:
+                    self._tokens = {**self._tokens, len(secret): same | {secret}}
+                    self._runs = None
+            elif secret not in self._others:
+                self._others = self._others | {secret}
+                self._automaton_stale = True
 
     def forget_secret(self, secret: str) -> None:
         """Stop looking for ``secret`` (it is no longer valid anywhere, e.g. its session ended)."""
         with self._lock:
-            if secret in self._secrets:
-                self._secrets = self._secrets - {secret}
-                if secret in self._base:
-                    self._forgotten += 1
+            same = self._tokens.get(len(secret), frozenset())
+            if secret in same:
+                tokens = dict(self._tokens)
+                if len(same) == 1:
+                    del tokens[len(secret)]
                 else:
-                    self._recent = self._recent - {secret}
-                self._version += 1
+                    tokens[len(secret)] = same - {secret}
+                self._tokens = tokens
+                self._runs = None
+            elif secret in self._others:
+                self._others = self._others - {secret}
+                self._automaton_stale = True
 
-    def _finders(self) -> tuple[ahocorasick.Automaton | None, ahocorasick.Automaton | None, frozenset[str]]:
-        """The two automata and the live secrets they are searched for, rebuilding what a change made stale
-        (outside the lock: adding a secret never waits for a rebuild)."""
+    def _finders(self) -> tuple[dict[int, frozenset[str]], re.Pattern[str] | None, ahocorasick.Automaton | None]:
         with self._lock:
-            version, live, recent = self._version, self._secrets, self._recent
-            base, base_automaton = self._base, self._base_automaton
-            if version == self._built:
-                return base_automaton, self._recent_automaton, live
-            rebuild = len(recent) > max(16, math.isqrt(len(live))) or self._forgotten > len(live) // 2 + 8
-        if rebuild:
-            base, base_automaton, recent = live, _automaton_of(live), frozenset()
-        recent_automaton = _automaton_of(recent)
-        with self._lock:
-            if self._version == version:  # nothing changed meanwhile: keep them
-                self._base, self._base_automaton, self._recent = base, base_automaton, recent
-                self._recent_automaton, self._built = recent_automaton, version
-                if rebuild:
-                    self._forgotten = 0
-        return base_automaton, recent_automaton, live
+            if self._runs is None and self._tokens:
+                self._runs = re.compile(f"[{_TOKEN_CHARS}]{{{min(self._tokens)},}}")
+            if self._automaton_stale:  # rare: secrets of another shape changed
+                self._automaton, self._automaton_stale = _automaton_of(self._others), False
+            return self._tokens, self._runs, self._automaton
 
     def redact(self, text: str) -> str:
         """Return ``text`` with known secrets and credential-shaped substrings masked."""
-        base, recent, live = self._finders()
-        spans = _spans(base, text, live)
-        if recent is not None:
-            spans += _spans(recent, text, live)
+        tokens, runs, automaton = self._finders()
+        spans: list[tuple[int, int]] = []
+        if runs is not None:
+            for run in runs.finditer(text):
+                word, offset = run.group(), run.start()
+                for length, known in tokens.items():
+                    spans.extend(
+                        (offset + i, offset + i + length)
+                        for i in range(len(word) - length + 1)
+                        if word[i : i + length] in known
+                    )
+        if automaton is not None:
+            spans.extend((end - len(word) + 1, end + 1) for end, word in automaton.iter(text))
         if spans:
             for start, end in reversed(longest_first(spans)):
                 text = text[:start] + MASK + text[end:]

@@ -87,25 +87,14 @@ def test_many_secrets_added_and_forgotten_are_masked_as_one_set_would_be():
     assert redactor.redact(gone[0]) == MASK
 
 
-def test_the_longest_secret_wins_whichever_automaton_holds_it():
-    redactor = Redactor(tuple(f"short-{n:03d}" for n in range(40)))
-    redactor.redact("build the large automaton now")
-    redactor.add_secret("short-007-and-longer")  # in the small automaton, overlapping one of the large
-    assert redactor.redact("a short-007-and-longer b short-007") == f"a {MASK} b {MASK}"
-
-
-def test_adding_a_secret_never_waits_for_a_rebuild(monkeypatch):
-    """The automata are built outside the lock: a secret added meanwhile is not lost, it is found next time."""
-    from orcha import redact
-
-    redactor = Redactor(("first-secret",))
-    built = redact._automaton_of
-
-    def slow_build(words):
-        redactor.add_secret("added-meanwhile")  # would deadlock if the build held the lock
-        return built(words)
-
-    monkeypatch.setattr(redact, "_automaton_of", slow_build)
-    assert redactor.redact("first-secret") == MASK
-    monkeypatch.setattr(redact, "_automaton_of", built)
-    assert redactor.redact("added-meanwhile first-secret") == f"{MASK} {MASK}"
+def test_token_shaped_secrets_are_found_inside_longer_runs_and_other_shapes_too():
+    """orcha's own secrets (token characters only) are looked up in every run of token characters; a
+    configured key of another shape goes to the automaton; where two overlap, the longest wins."""
+    redactor = Redactor(("tok-123456", "key with space!", "tok-123456789"))
+    assert redactor.redact("xtok-123456y tok-123456789") == f"x{MASK}y {MASK}"
+    assert redactor.redact("say key with space! now") == f"say {MASK} now"
+    redactor.add_secret("tok-1234")  # shorter, inside the others: the longest still wins
+    assert redactor.redact("(tok-123456789) tok-1234") == f"({MASK}) {MASK}"
+    redactor.forget_secret("key with space!")
+    redactor.forget_secret("tok-123456789")
+    assert redactor.redact("key with space! tok-123456789") == f"key with space! {MASK}789"  # tok-123456 is still known
