@@ -165,7 +165,9 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
                 await self._finish()
 
     async def _life(self) -> None:
-        self._session = await self._deps.db.run(lambda s: s.get_session(self.id))
+        if self._adopted:  # found at start (or written by another): as the store has it now
+            self._session = await self._deps.db.run(lambda s: s.get_session(self.id))
+        # else: just created by this orcha, which handed it over; its actor is the one writer of its status
         if self._session.status.is_terminal:
             return
         self._asked_before = self._session.waiting_question
