@@ -250,8 +250,10 @@ class SessionsMixin:
         with self._db.write() as tx:
             session = load_session(tx, session_id)
             if only_if_objective_active:
-                objective_status = tx.value("SELECT status FROM objectives WHERE id = ?", (session.objective_id,))
-                if objective_status != ObjectiveStatus.ACTIVE:
+                objective_status = ObjectiveStatus(
+                    tx.value("SELECT status FROM objectives WHERE id = ?", (session.objective_id,))
+                )
+                if objective_status.is_terminal:
                     raise ObjectiveEndedError(session.objective_id, str(objective_status))
             move_session(tx, session, status, reason)
             changes = {k: v for k, v in (("mode", mode), ("agent", agent)) if v is not None}
