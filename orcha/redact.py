@@ -36,6 +36,9 @@ _PATTERNS: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
 
 _TOKEN_CHARS = "A-Za-z0-9_-"
 _TOKEN = re.compile(f"[{_TOKEN_CHARS}]+")
+LONG_RUN = 2048
+"""A run of token characters longer than this (a base64 blob) is searched with an automaton of the token
+secrets, built when first needed after a change, instead of a lookup at each of its places."""
 
 
 def _automaton_of(words: Iterable[str]) -> ahocorasick.Automaton | None:
@@ -64,8 +67,9 @@ class Redactor:
     forgotten in O(1): orcha holds one per live session (its MCP secret), and sessions start and end all the
     time. A secret made of token characters only (``A-Za-z0-9_-``, as every secret orcha mints) is kept in a
     set of secrets of its length, and looked up at every place of every run of token characters at least that
-    long (a regex finds the runs; ordinary text has few long ones). Any other secret (a configured key of
-    another shape) goes into an Aho-Corasick automaton, rebuilt on the first redaction after such a change."""
+    long (a regex finds the runs; ordinary text has few long ones; a very long one is searched with an
+    automaton of them instead). Any other secret (a configured key of another shape) goes into an
+    Aho-Corasick automaton, rebuilt on the first redaction after such a change."""
 
     def __init__(self, secrets: tuple[str, ...] = ()) -> None:
         self._lock = threading.Lock()
@@ -73,6 +77,8 @@ class Redactor:
         """Token-shaped secrets by length (replaced, never changed in place: a search uses a snapshot)."""
         self._runs: re.Pattern[str] | None = None
         """Runs of token characters at least as long as the shortest token secret."""
+        self._token_automaton: ahocorasick.Automaton | None = None
+        """The token secrets, for very long runs; ``None`` until needed after a change."""
         self._others: frozenset[str] = frozenset()
         self._automaton: ahocorasick.Automaton | None = None
         self._automaton_stale = False
@@ -88,7 +94,7 @@ class Redactor:
                 same = self._tokens.get(len(secret), frozenset())
                 if secret not in same:
                     self._tokens = {**self._tokens, len(secret): same | {secret}}
-                    self._runs = None
+                    self._runs = self._token_automaton = None
             elif secret not in self._others:
                 self._others = self._others | {secret}
                 self._automaton_stale = True
@@ -104,7 +110,7 @@ class Redactor:
                 else:
                     tokens[len(secret)] = same - {secret}
                 self._tokens = tokens
-                self._runs = None
+                self._runs = self._token_automaton = None
             elif secret in self._others:
                 self._others = self._others - {secret}
                 self._automaton_stale = True
@@ -117,6 +123,15 @@ class Redactor:
                 self._automaton, self._automaton_stale = _automaton_of(self._others), False
             return self._tokens, self._runs, self._automaton
 
+    def _long_run_finder(self, tokens: dict[int, frozenset[str]]) -> ahocorasick.Automaton | None:
+        with self._lock:
+            if self._token_automaton is None or tokens is not self._tokens:
+                built = _automaton_of(word for known in tokens.values() for word in known)
+                if tokens is self._tokens:
+                    self._token_automaton = built
+                return built
+            return self._token_automaton
+
     def redact(self, text: str) -> str:
         """Return ``text`` with known secrets and credential-shaped substrings masked."""
         tokens, runs, automaton = self._finders()
@@ -124,6 +139,11 @@ class Redactor:
         if runs is not None:
             for run in runs.finditer(text):
                 word, offset = run.group(), run.start()
+                if len(word) > LONG_RUN:
+                    finder = self._long_run_finder(tokens)
+                    if finder is not None:
+                        spans.extend((offset + end - len(w) + 1, offset + end + 1) for end, w in finder.iter(word))
+                    continue
                 for length, known in tokens.items():
                     spans.extend(
                         (offset + i, offset + i + length)

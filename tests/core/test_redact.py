@@ -98,3 +98,17 @@ def test_token_shaped_secrets_are_found_inside_longer_runs_and_other_shapes_too(
     redactor.forget_secret("key with space!")
     redactor.forget_secret("tok-123456789")
     assert redactor.redact("key with space! tok-123456789") == f"key with space! {MASK}789"  # tok-123456 is still known
+
+
+def test_a_secret_inside_a_very_long_run_of_token_characters_is_masked(monkeypatch):
+    """A base64 blob is one long run: it is searched with an automaton of the token secrets, rebuilt after a
+    change, so an added secret is found and a forgotten one is not."""
+    from orcha import redact
+
+    redactor = Redactor(("blobsecret-1",))
+    blob = "A" * (redact.LONG_RUN + 100)
+    assert redactor.redact(f"{blob}blobsecret-1{blob}") == f"{blob}{MASK}{blob}"
+    redactor.add_secret("blobsecret-22")
+    assert redactor.redact(f"{blob}blobsecret-22") == f"{blob}{MASK}"
+    redactor.forget_secret("blobsecret-1")
+    assert redactor.redact(f"{blob}blobsecret-1") == f"{blob}blobsecret-1"
