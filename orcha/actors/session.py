@@ -124,9 +124,9 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
         self._cwd: str | None = None
         self._executor: Executor | None = None
         self._target: Target | None = None
+        """The target the scheduler placed the session on, as it saw it (for the executor)."""
         self._objective_checked = False
         """The objective was found active by the move just made (the next turn need not read it again)."""
-        """The target the scheduler placed the session on, as it saw it (for the executor)."""
         self._notice_flag = False
         self._delivering: list[int] = []
         self._stall_stage = 0
