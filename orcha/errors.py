@@ -52,6 +52,15 @@ class ConflictError(OrchaError):
     code = "conflict"
 
 
+class ObjectiveEndedError(ConflictError):
+    """A session's move was asked only while its objective is active, and the objective has ended."""
+
+    def __init__(self, objective_id: str, status: str) -> None:
+        super().__init__(f"objective {objective_id} is {status}")
+        self.objective_id = objective_id
+        self.status = status
+
+
 class InvalidTransitionError(ConflictError):
     """A state machine refused to move ``machine`` from ``current`` to ``requested``."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import ahocorasick
 
@@ -35,11 +35,37 @@ _PATTERNS: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
 )
 
 
+_TOKEN_CHARS = "A-Za-z0-9_-"
+_TOKEN = re.compile(f"[{_TOKEN_CHARS}]+")
+LONG_RUN = 2048
+"""A run of token characters longer than this (a base64 blob) is searched with an automaton of the token
+secrets, built when first needed after a change, instead of a lookup at each of its places."""
+
+
+def _automaton_of(words: Iterable[str]) -> ahocorasick.Automaton | None:
+    built = ahocorasick.Automaton()
+    for word in words:
+        built.add_word(word, word)
+    if len(built) == 0:
+        return None
+    built.make_automaton()
+    return built
+
+
+def longest_first(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Left to right, the longest span at each place, none overlapping the one before (what is masked)."""
+    chosen: list[tuple[int, int]] = []
+    for start, end in sorted(spans, key=lambda span: (span[0], -span[1])):
+        if not chosen or start >= chosen[-1][1]:
+            chosen.append((start, end))
+    return chosen
+
+
 def _trigger_finder() -> ahocorasick.Automaton:
     finder = ahocorasick.Automaton()
     for triggers, _, _ in _PATTERNS:
         for trigger in triggers:
-            finder.add_word(trigger, len(trigger))
+            finder.add_word(trigger, trigger)
     finder.make_automaton()
     return finder
 
@@ -48,19 +74,31 @@ _TRIGGERS = _trigger_finder()
 """Every pattern's triggers, found in one pass over lower-cased text."""
 _SEPARATOR = "\n"
 """Between the texts of a batch, scanned as one: no known secret contains it (a secret that does is known
-line by line)."""
+line by line), and it is not a token character."""
 
 
 class Redactor:
     """Masks known secrets and credential-shaped text. Thread-safe; secrets may be added and forgotten any time.
 
-    Known secrets are found in one pass over the text whatever their number (an Aho-Corasick automaton,
-    rebuilt on the first redaction after the secrets changed): orcha holds one per live session."""
+    Known secrets are found in one pass over the text whatever their number, and a secret is added or
+    forgotten in O(1): orcha holds one per live session (its MCP secret), and sessions start and end all the
+    time. A secret made of token characters only (``A-Za-z0-9_-``, as every secret orcha mints) is kept in a
+    set of secrets of its length, and looked up at every place of every run of token characters at least that
+    long (a regex finds the runs; ordinary text has few long ones; a very long one is searched with an
+    automaton of them instead). Any other secret (a configured key of another shape) goes into an
+    Aho-Corasick automaton, rebuilt on the first redaction after such a change."""
 
     def __init__(self, secrets: tuple[str, ...] = ()) -> None:
         self._lock = threading.Lock()
-        self._secrets: frozenset[str] = frozenset()
+        self._tokens: dict[int, frozenset[str]] = {}
+        """Token-shaped secrets by length (replaced, never changed in place: a search uses a snapshot)."""
+        self._runs: re.Pattern[str] | None = None
+        """Runs of token characters at least as long as the shortest token secret."""
+        self._token_automaton: ahocorasick.Automaton | None = None
+        """The token secrets, for very long runs; ``None`` until needed after a change."""
+        self._others: frozenset[str] = frozenset()
         self._automaton: ahocorasick.Automaton | None = None
+        self._automaton_stale = False
         for secret in secrets:
             self.add_secret(secret)
 
@@ -73,9 +111,14 @@ class Redactor:
         if len(secret) < 6:
             return
         with self._lock:
-            if secret not in self._secrets:
-                self._secrets = self._secrets | {secret}
-                self._automaton = None
+            if _TOKEN.fullmatch(secret):
+                same = self._tokens.get(len(secret), frozenset())
+                if secret not in same:
+                    self._tokens = {**self._tokens, len(secret): same | {secret}}
+                    self._runs = self._token_automaton = None
+            elif secret not in self._others:
+                self._others = self._others | {secret}
+                self._automaton_stale = True
 
     def forget_secret(self, secret: str) -> None:
         """Stop looking for ``secret`` (it is no longer valid anywhere, e.g. its session ended)."""
@@ -84,64 +127,103 @@ class Redactor:
                 self.forget_secret(part.strip())
             return
         with self._lock:
-            if secret in self._secrets:
-                self._secrets = self._secrets - {secret}
-                self._automaton = None
+            same = self._tokens.get(len(secret), frozenset())
+            if secret in same:
+                tokens = dict(self._tokens)
+                if len(same) == 1:
+                    del tokens[len(secret)]
+                else:
+                    tokens[len(secret)] = same - {secret}
+                self._tokens = tokens
+                self._runs = self._token_automaton = None
+            elif secret in self._others:
+                self._others = self._others - {secret}
+                self._automaton_stale = True
 
-    def _finder(self) -> ahocorasick.Automaton | None:
-        automaton = self._automaton
-        if automaton is None and self._secrets:
-            with self._lock:
-                if self._automaton is None:
-                    built = ahocorasick.Automaton()
-                    for secret in self._secrets:
-                        built.add_word(secret, len(secret))
-                    built.make_automaton()
-                    self._automaton = built
-                automaton = self._automaton
-        return automaton
+    def _finders(self) -> tuple[dict[int, frozenset[str]], re.Pattern[str] | None, ahocorasick.Automaton | None]:
+        with self._lock:
+            if self._runs is None and self._tokens:
+                self._runs = re.compile(f"[{_TOKEN_CHARS}]{{{min(self._tokens)},}}")
+            if self._automaton_stale:  # rare: secrets of another shape changed
+                self._automaton, self._automaton_stale = _automaton_of(self._others), False
+            return self._tokens, self._runs, self._automaton
+
+    def _long_run_finder(self, tokens: dict[int, frozenset[str]]) -> ahocorasick.Automaton | None:
+        with self._lock:
+            if self._token_automaton is None or tokens is not self._tokens:
+                built = _automaton_of(word for known in tokens.values() for word in known)
+                if tokens is self._tokens:
+                    self._token_automaton = built
+                return built
+            return self._token_automaton
 
     def redact(self, text: str) -> str:
         """Return ``text`` with known secrets and credential-shaped substrings masked."""
-        finder = self._finder()
-        if finder is not None:
-            found = list(finder.iter_long(text))  # the longest match at each place, left to right, no overlaps
-            for end, length in reversed(found):
-                text = text[: end - length + 1] + MASK + text[end + 1 :]
-        return _mask_patterns(text)
+        tokens, runs, automaton = self._finders()
+        spans: list[tuple[int, int]] = []
+        if runs is not None:
+            for run in runs.finditer(text):
+                spans.extend(self._token_spans(tokens, run.group(), run.start()))
+        if automaton is not None:
+            spans.extend((end - len(word) + 1, end + 1) for end, word in automaton.iter(text))
+        if spans:
+            for start, end in reversed(longest_first(spans)):
+                text = text[:start] + MASK + text[end:]
+        lowered = text.lower()
+        for triggers, pattern, replacement in _PATTERNS:
+            if any(trigger in lowered for trigger in triggers):
+                text = pattern.sub(replacement, text)
+        return text
 
     def redact_many(self, texts: Sequence[str]) -> list[str]:
-        """:meth:`redact` of each text, scanning the batch as one text (the common case, no secret and no
-        trigger anywhere, costs two C-level scans for the whole batch instead of a dozen per line)."""
+        """:meth:`redact` of each text, the batch scanned as one text: a line in which no secret, no run of
+        token characters holding one and no pattern's trigger occurs (almost every line) costs no search of its
+        own, and the rest go through :meth:`redact`."""
         if len(texts) < 2:
             return [self.redact(text) for text in texts]
+        tokens, runs, automaton = self._finders()
+        starts, position = [], 0
+        for text in texts:
+            starts.append(position)
+            position += len(text) + len(_SEPARATOR)
+        joined = _SEPARATOR.join(texts)
+        touched: set[int] = set()
+        if runs is not None:
+            touched.update(
+                bisect.bisect_right(starts, run.start()) - 1
+                for run in runs.finditer(joined)  # (a run never crosses the separator)
+                if any(True for _ in self._token_spans(tokens, run.group(), 0))
+            )
+        if automaton is not None:
+            touched.update(bisect.bisect_right(starts, end) - 1 for end, _ in automaton.iter(joined))
         lowered = [text.lower() for text in texts]  # (lower-casing may change a text's length)
-        touched = _lines_hit(_TRIGGERS, lowered)
-        finder = self._finder()
-        if finder is not None:
-            touched |= _lines_hit(finder, texts)
+        touched |= _texts_hit(_TRIGGERS, lowered)
         return [self.redact(text) if index in touched else text for index, text in enumerate(texts)]
 
+    def _token_spans(self, tokens: dict[int, frozenset[str]], word: str, offset: int) -> Iterable[tuple[int, int]]:
+        """The token secrets in ``word`` (a run of token characters at ``offset``), as spans of the text."""
+        if len(word) > LONG_RUN:
+            finder = self._long_run_finder(tokens)
+            if finder is not None:
+                yield from ((offset + end - len(w) + 1, offset + end + 1) for end, w in finder.iter(word))
+            return
+        for length, known in tokens.items():
+            for i in range(len(word) - length + 1):
+                if word[i : i + length] in known:
+                    yield offset + i, offset + i + length
 
-def _lines_hit(finder: ahocorasick.Automaton, texts: Sequence[str]) -> set[int]:
+
+def _texts_hit(finder: ahocorasick.Automaton, texts: Sequence[str]) -> set[int]:
     """The indexes of the texts in which ``finder`` finds a word, in one pass over the texts joined."""
     joined = _SEPARATOR.join(texts)
-    ends = list(finder.iter_long(joined))
+    ends = [end for end, _ in finder.iter(joined)]
     if not ends:
         return set()
     starts, position = [], 0
     for text in texts:
         starts.append(position)
         position += len(text) + len(_SEPARATOR)
-    return {bisect.bisect_right(starts, end) - 1 for end, _ in ends}
-
-
-def _mask_patterns(text: str) -> str:
-    lowered = text.lower()
-    for triggers, pattern, replacement in _PATTERNS:
-        if any(trigger in lowered for trigger in triggers):
-            text = pattern.sub(replacement, text)
-    return text
+    return {bisect.bisect_right(starts, end) - 1 for end in ends}
 
 
 DEFAULT_REDACTOR = Redactor()

@@ -22,6 +22,30 @@ RUNNABLE_STATUSES = (SessionStatus.QUEUED, SessionStatus.WAITING_CAPACITY)
 
 
 @attrs.frozen(kw_only=True)
+class SchedulingView:
+    """What a tick decides on, read in one transaction (``Store.scheduling_view``)."""
+
+    runnable: list[Session]
+    """Queued and waiting sessions, oldest first."""
+    dependency_statuses: dict[str, SessionStatus]
+    """The status of each session a runnable one depends on."""
+    targets: list[Target]
+    loads: dict[str, int]
+    """Claimed slots per target id."""
+    live_workers: int
+    live_managers: int
+
+
+@attrs.frozen(kw_only=True)
+class Placement:
+    """A planned start to claim (``Store.claim_placements``): a worker's slot, or a manager's place."""
+
+    session_id: str
+    target_id: str
+    slot: bool = True
+
+
+@attrs.frozen(kw_only=True)
 class StartOn:
     session_id: str
     target_id: str

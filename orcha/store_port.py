@@ -41,6 +41,7 @@ from orcha.model import (
     WorkspaceKind,
 )
 from orcha.processes import OwnedProcess, ProcessIdentity
+from orcha.scheduling import Placement, SchedulingView
 from orcha.views import HISTORY_PAGE, Dashboard, DashboardRow
 
 UNSET: Final = object()
@@ -73,6 +74,9 @@ class StorePort(Protocol):
     def add_notice(self, objective_id: str, kind: str, text: str) -> int:
         """Queue a notice for the objective's manager (durably, before anyone tries to deliver it)."""
 
+    def add_team_notice(self, objective_id: str, kind: str, text: str) -> tuple[int | None, int]:
+        """A notice for an active objective's manager (its id, or ``None``), and how many workers are live."""
+
     def add_pr_feedback(self, *, pr_id: str, external_id: str, kind: str, author: str, body: str) -> PRFeedback | None:
         """Store a piece of review feedback once; ``None`` when ``external_id`` was already seen for this PR."""
 
@@ -95,6 +99,9 @@ class StorePort(Protocol):
 
     def claim_target_slot(self, target_id: str, session_id: str) -> SlotClaim:
         """Atomically claim one of ``target_id``'s session slots for ``session_id``."""
+
+    def claim_placements(self, placements: Sequence[Placement]) -> list[SlotClaim]:
+        """A tick's placements in one transaction, in order, each as ``claim_target_slot`` or ``place_session``."""
 
     def clear_provider_exhausted(self, agent: str, *, reason: str) -> bool:
         """Forget ``agent``'s exhaustion; ``False`` when none was recorded."""
@@ -212,6 +219,9 @@ class StorePort(Protocol):
 
     def forget_owned_processes(self, session_id: str, *, kind: str | None = None) -> int:
         """Forget the recorded processes of ``session_id`` (only those of ``kind``, if given); how many."""
+
+    def forget_owned_processes_if_ended(self, session_id: str) -> Session:
+        """The session now; when it has ended, its recorded processes are forgotten in the same transaction."""
 
     def forget_workspace_path(self, workspace_id: str, *, reason: str) -> None:
         """The checkout is gone (pruned): keep the row, drop its path."""
@@ -331,6 +341,9 @@ class StorePort(Protocol):
     def save_fake_forge_pr(self, url: str, data: dict[str, Any]) -> None:
         """Keep (or replace) one of the fake forge's pull requests, so a restart finds it."""
 
+    def scheduling_view(self) -> SchedulingView:
+        """A scheduler tick's snapshot in one read transaction."""
+
     def session_statuses(self, session_ids: Iterable[str]) -> dict[str, SessionStatus]:
         """The status of each named session that exists."""
 
@@ -381,5 +394,8 @@ class StorePort(Protocol):
         *,
         reason: str | None = None,
         pause_reason: str | object | None = UNSET,
+        mode: SessionMode | None = None,
+        agent: str | None = None,
+        only_if_objective_active: bool = False,
     ) -> Session:
         """Move a session to ``status``, validated inside the ``BEGIN IMMEDIATE`` transaction that writes it."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 
 from orcha.effects import EffectKey
-from orcha.model import ObjectiveStatus, SessionRole, SessionStatus, WorkspaceKind
+from orcha.model import ObjectiveStatus, SessionRole, SessionStatus, Target, WorkspaceKind
 
 # --- session actor --------------------------------------------------------------------------------------
 
@@ -52,6 +52,8 @@ class Place:
     scheduler then hands the slot back)."""
 
     target_id: str
+    target: Target | None = None
+    """The target as the scheduler saw it (so the session finds its executor without reading it again)."""
 
 
 @attrs.frozen(kw_only=True)

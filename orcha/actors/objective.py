@@ -87,6 +87,8 @@ class ObjectiveActor:
         self.mailbox: Mailbox[ObjectiveMessage] = Mailbox(self.name)
         self._deps = deps
         self._on_exit = on_exit
+        self._created: Objective | None = None
+        """The objective as first read (for what never changes: its repo, its base branch)."""
         self._manager_question: str | None = None
         """The question asking the user what to do, while the objective has no manager."""
 
@@ -141,7 +143,9 @@ class ObjectiveActor:
 
     async def _workspace_for(self, spawn: Spawn) -> str | None:
         """A coding worker of an objective with a repo gets a workspace row now; it is checked out at start."""
-        objective = await self._deps.db.run(lambda s: s.get_objective(self.id))
+        if self._created is None:  # its repo and base branch never change: read once
+            self._created = await self._deps.db.run(lambda s: s.get_objective(self.id))
+        objective = self._created
         repo = spawn.repo or objective.repo
         if repo is None or spawn.role is not SessionRole.WORKER:
             return None

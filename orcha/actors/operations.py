@@ -121,6 +121,10 @@ class Operations:
 
     async def spawn(self, objective_id: str, spawn: Spawn) -> Session:
         await self.db.run(lambda s: s.get_objective(objective_id))  # NotFoundError first
+        return await self._spawn_in(objective_id, spawn)
+
+    async def _spawn_in(self, objective_id: str, spawn: Spawn) -> Session:
+        """``spawn`` for an objective known to exist."""
         session: Session = await self._objective_actor(objective_id).mailbox.call(spawn)
         return session
 
@@ -135,8 +139,8 @@ class Operations:
         depends_on: tuple[str, ...] = (),
         parent_session_id: str | None = None,
     ) -> Session:
-        objective = await self.db.run(lambda s: s.get_objective(objective_id))
-        return await self.spawn(
+        objective = await self.db.run(lambda s: s.get_objective(objective_id))  # NotFoundError first
+        return await self._spawn_in(
             objective_id,
             Spawn(
                 prompt=prompt,

@@ -47,7 +47,7 @@ from orcha.errors import OrchaError
 from orcha.executor import Executor
 from orcha.forge import Forge
 from orcha.guards import GuardConfig
-from orcha.model import ObjectiveStatus, Session, SessionRole, SessionStatus, TargetKind
+from orcha.model import ObjectiveStatus, Session, SessionRole, SessionStatus, Target, TargetKind
 from orcha.ports import Db
 from orcha.supervisors import ChildSpec, Intensity, Restart, Supervisor
 
@@ -184,6 +184,8 @@ class Orchestrator:
         self._sessions_sup = Supervisor("sessions", intensity=sup)
         self._services_sup = Supervisor("services", intensity=sup)
         self._sessions: dict[str, SessionActor] = {}
+        self._by_objective: dict[str, dict[str, SessionActor]] = {}
+        """The live session actors of each objective (a manager's announce looks there, not through all)."""
         self._objectives: dict[str, ObjectiveActor] = {}
         self._targets: dict[str, TargetActor] = {}
 
@@ -204,7 +206,7 @@ class Orchestrator:
             for objective in await self.db.run(lambda s: s.list_objectives(status=ObjectiveStatus.ACTIVE, limit=10**6)):
                 self.start_objective(objective.id)
             for session in await self.db.run(lambda s: s.list_sessions(statuses=UNFINISHED)):
-                self.start_session(session)
+                self.start_session(session, adopted=True)
             for actor in list(self._sessions.values()):
                 await actor.ready.wait()  # each put its stale session back in the queue before the scheduler runs
             for service in (self.scheduler, self.pr_monitor):
@@ -252,12 +254,14 @@ class Orchestrator:
             Restart.TRANSIENT,
         )
 
-    def start_session(self, session: Session) -> None:
-        """An actor for a session that is not finished (at its creation, and for each one at orcha's start)."""
+    def start_session(self, session: Session, *, adopted: bool = False) -> None:
+        """An actor for a session that is not finished: at its creation, and (``adopted``) for each one found
+        at orcha's start or written by someone else."""
         if session.id in self._sessions:
             return
-        actor = SessionActor(self._session_deps, session)
+        actor = SessionActor(self._session_deps, session, adopted=adopted)
         self._sessions[session.id] = actor
+        self._by_objective.setdefault(session.objective_id, {})[session.id] = actor
         self._sessions_sup.start_child(ChildSpec(name=actor.name, run=actor.run, restart=Restart.TEMPORARY))
 
     def _supervise(
@@ -283,7 +287,7 @@ class Orchestrator:
         supervisor.start_child(ChildSpec(name=actor.name, run=run, restart=restart))
 
     def _session_actors_of(self, objective_id: str) -> list[SessionActor]:
-        return [a for a in list(self._sessions.values()) if a.objective_id == objective_id]
+        return list(self._by_objective.get(objective_id, {}).values())
 
     def _wake_manager(self, objective_id: str) -> None:
         """Poke the objective's live manager: notices are waiting for it."""
@@ -293,17 +297,17 @@ class Orchestrator:
 
     # --- what the scheduler asks of sessions (its ScheduledSessions protocol) ------------------------------
 
-    async def place(self, session_id: str, target_id: str) -> bool:
-        """Tell a queued session it may start on ``target_id``; ``False`` when it no longer waits to start."""
+    async def place(self, session_id: str, target: Target) -> bool:
+        """Tell a queued session it may start on ``target``; ``False`` when it no longer waits to start."""
         actor = self._sessions.get(session_id)
         if actor is None:  # a session written to the store by someone else: it gets its actor now
             session = await self.db.run(lambda s: s.get_session(session_id))
             if session.status.is_terminal:
                 return False
-            self.start_session(session)
+            self.start_session(session, adopted=True)
             actor = self._sessions[session_id]
         try:
-            await actor.mailbox.call(Place(target_id=target_id))
+            await actor.mailbox.call(Place(target_id=target.id, target=target))
         except OrchaError:  # it was canceled meanwhile, or its actor is gone
             return False
         return True
@@ -352,7 +356,13 @@ class Orchestrator:
         self.changes.announce("transcript", session_id)
 
     def session_exited(self, session_id: str) -> None:
-        self._sessions.pop(session_id, None)
+        actor = self._sessions.pop(session_id, None)
+        if actor is not None:
+            of_objective = self._by_objective.get(actor.objective_id, {})
+            if of_objective.get(session_id) is actor:
+                del of_objective[session_id]
+            if not of_objective:
+                self._by_objective.pop(actor.objective_id, None)
         self.scheduler.wake()
 
     # --- the agents' tool surface and MCP ------------------------------------------------------------------

@@ -11,17 +11,10 @@ import trio
 
 from orcha.agents.registry import ProviderRegistry
 from orcha.errors import OrchaError
-from orcha.model import LockKind, Session, SessionRole, SessionStatus
-from orcha.ports import Db
-from orcha.scheduling import (
-    LIVE_STATUSES,
-    RUNNABLE_STATUSES,
-    AwaitCapacity,
-    CancelForDependency,
-    Hold,
-    StartOn,
-    plan_tick,
-)
+from orcha.model import LockKind, Session, SessionStatus, Target
+from orcha.ports import Db, call
+from orcha.scheduling import AwaitCapacity, CancelForDependency, Hold, Placement, StartOn, plan_tick
+from orcha.store_port import StorePort
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +22,8 @@ log = logging.getLogger(__name__)
 class ScheduledSessions(Protocol):
     """What the scheduler asks of the sessions' actors (each writes its own status)."""
 
-    async def place(self, session_id: str, target_id: str) -> bool:
-        """The session may start on ``target_id`` (a slot is held for it); ``False`` if it no longer waits."""
+    async def place(self, session_id: str, target: Target) -> bool:
+        """The session may start on ``target`` (a slot is held for it); ``False`` if it no longer waits."""
 
     def await_capacity(self, session_id: str, reason: str) -> None:
         """The session must wait for room, for ``reason``."""
@@ -77,37 +70,35 @@ class Scheduler:
                 await self._wake.wait()
 
     async def tick(self) -> None:
-        """One pass: the cost grows with the runnable sessions, not with history."""
+        """One pass: one read of what it decides on, one transaction for the slots of every planned start,
+        then each placed session is told at once (concurrently). The cost grows with the runnable sessions,
+        not with history."""
         self.ticks += 1
-        db = self._db
-        runnable = await db.run(lambda s: s.list_sessions(statuses=RUNNABLE_STATUSES))
+        view = await self._db.run(lambda s: s.scheduling_view())
+        runnable = view.runnable
         if not runnable:
             return
-        deps = {d for session in runnable for d in session.depends_on}
-        dependency_statuses = await db.run(lambda s: s.session_statuses(deps))
-        targets = await db.run(lambda s: s.list_targets())
-        loads = await db.run(lambda s: s.target_loads())
-        live = await db.run(lambda s: s.count_sessions(LIVE_STATUSES, role=SessionRole.WORKER))
-        managers = await db.run(lambda s: s.count_sessions(LIVE_STATUSES, role=SessionRole.MANAGER))
         now = self._clock()
         unavailable = {a for a in {s.agent for s in runnable} if self._providers.choose(a, now) is None}
         decisions = plan_tick(
             runnable,
-            dependency_statuses=dependency_statuses,
-            targets=targets,
-            loads=loads,
-            live_sessions=live,
+            dependency_statuses=view.dependency_statuses,
+            targets=view.targets,
+            loads=view.loads,
+            live_sessions=view.live_workers,
             max_concurrent=self._max_concurrent,
-            live_managers=managers,
+            live_managers=view.live_managers,
             max_managers=self._max_managers,
             unavailable_agents=unavailable,
         )
         by_id = {s.id: s for s in runnable}
+        starts: list[tuple[Session, StartOn]] = []
         for decision in decisions:
             session = by_id[decision.session_id]
             match decision:
-                case StartOn(target_id=target_id, slot=slot):
-                    await self._start(session, target_id, slot=slot)
+                case StartOn() as start:
+                    if await self._lock_workspace(session):
+                        starts.append((session, start))
                 case AwaitCapacity(reason=reason):
                     if session.status is SessionStatus.QUEUED:
                         self._sessions.await_capacity(session.id, reason)
@@ -115,25 +106,32 @@ class Scheduler:
                     await self._sessions.cancel(session.id, reason)
                 case Hold():
                     pass
-
-    async def _start(self, session: Session, target_id: str, *, slot: bool) -> None:
-        """Take the workspace's writer lock (if it has one), claim a slot, and tell the session to start."""
-        session_id, status = session.id, session.status
-        workspace = session.workspace_id
-        if workspace is not None and not await self._db.run(
-            lambda s: s.acquire_lock(LockKind.WORKSPACE, workspace, session_id)
-        ):
-            return  # another session writes there now; its end releases the lock and wakes us
-        if slot:
-            claim = await self._db.run(lambda s: s.claim_target_slot(target_id, session_id))
-        else:
-            claim = await self._db.run(lambda s: s.place_session(target_id, session_id))
-        if not claim.granted:
-            await self._release_workspace(session)
-            if status is SessionStatus.QUEUED:
-                self._sessions.await_capacity(session_id, f"slot claim: {claim}")
+        if not starts:
             return
-        if not await self._sessions.place(session_id, target_id):  # canceled meanwhile: hand the slot back
+        placements = [Placement(session_id=s.id, target_id=start.target_id, slot=start.slot) for s, start in starts]
+        claims = await self._db.run(call(StorePort.claim_placements, placements))
+        targets = {t.id: t for t in view.targets}
+        async with trio.open_nursery() as nursery:
+            for (session, start), claim in zip(starts, claims, strict=True):
+                if claim.granted:
+                    nursery.start_soon(self._place, session, targets[start.target_id])
+                else:
+                    await self._release_workspace(session)
+                    if session.status is SessionStatus.QUEUED:
+                        self._sessions.await_capacity(session.id, f"slot claim: {claim}")
+
+    async def _lock_workspace(self, session: Session) -> bool:
+        """Take the workspace's writer lock, if the session has one; ``False`` when another session holds it
+        (its end releases the lock and wakes us)."""
+        session_id, workspace = session.id, session.workspace_id
+        if workspace is None:
+            return True
+        return await self._db.run(lambda s: s.acquire_lock(LockKind.WORKSPACE, workspace, session_id))
+
+    async def _place(self, session: Session, target: Target) -> None:
+        """Tell the session it starts on ``target`` (its slot is held); canceled meanwhile: hand it back."""
+        session_id = session.id
+        if not await self._sessions.place(session_id, target):
             await self._db.run(lambda s: s.release_target_slot(session_id))
             await self._release_workspace(session)
 

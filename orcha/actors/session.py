@@ -46,7 +46,7 @@ from orcha.actors.transcript_buffer import TranscriptBuffer, TranscriptWriter
 from orcha.actors.turns import RunEnded, TurnCompletedOk, TurnInterrupted, TurnOutcome, TurnOutOfQuota, TurnTripped
 from orcha.agents.contract import AgentEvent, AgentRun, StartRequest, TurnCompleted
 from orcha.agents.private_files import remove_leftovers
-from orcha.errors import ConflictError, InvalidTransitionError, OrchaError
+from orcha.errors import ConflictError, InvalidTransitionError, ObjectiveEndedError, OrchaError
 from orcha.executor import Executor
 from orcha.model import (
     ObjectiveStatus,
@@ -54,6 +54,7 @@ from orcha.model import (
     SessionMode,
     SessionRole,
     SessionStatus,
+    Target,
     TranscriptKind,
 )
 from orcha.ports import call
@@ -80,7 +81,7 @@ _Item = Envelope[SessionMessage] | AgentItem | RunClosed
 class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
     """Owns one session: everything else talks to it through :attr:`mailbox`."""
 
-    def __init__(self, deps: SessionDeps, session: Session) -> None:
+    def __init__(self, deps: SessionDeps, session: Session, *, adopted: bool = True) -> None:
         self.id = session.id
         self.name = f"session:{session.id}"
         self.mailbox: Mailbox[SessionMessage] = Mailbox(self.name)
@@ -124,11 +125,18 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
         self._cost_base = session.usage.cost_usd
         self._cwd: str | None = None
         self._executor: Executor | None = None
+        self._target: Target | None = None
+        """The target the scheduler placed the session on, as it saw it (for the executor)."""
+        self._objective_checked = False
+        """The objective was found active by the move just made (the next turn need not read it again)."""
         self._notice_flag = False
         self._delivering: list[int] = []
         self._stall_stage = 0
         self._headless_recorded = False
         """A headless process was recorded since the run was last closed (its record goes at the close)."""
+        self._adopted = adopted
+        """The session may have run under an earlier orcha (found at start, not created by this one): only then
+        can a killed orcha's runs have left secret files behind, so only then are they looked for at the end."""
 
     # --- life ---------------------------------------------------------------------------------------------
 
@@ -159,7 +167,9 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
                 await self._finish()
 
     async def _life(self) -> None:
-        self._session = await self._deps.db.run(lambda s: s.get_session(self.id))
+        if self._adopted:  # found at start (or written by another): as the store has it now
+            self._session = await self._deps.db.run(lambda s: s.get_session(self.id))
+        # else: just created by this orcha, which handed it over; its actor is the one writer of its status
         if self._session.status.is_terminal:
             return
         self._asked_before = self._session.waiting_question
@@ -185,10 +195,10 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
             if not isinstance(item, Envelope):
                 continue
             match item.message:
-                case Place(target_id=target_id):
+                case Place(target_id=target_id, target=target):
+                    self._target = target if target is not None and target.id == target_id else None
                     await answer(item, functools.partial(self._move, S.STARTING, f"placed on {target_id}"))
-                    self._session = await self._deps.db.run(lambda s: s.get_session(self.id))
-                    return
+                    return  # the move read the session back, with where it was placed
                 case AwaitCapacity(reason=reason):
                     if self._session.status is S.QUEUED:
                         await self._move(S.WAITING_CAPACITY, reason)
@@ -219,12 +229,11 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
             with contextlib.suppress(_End, OrchaError):
                 await self._move(status, reason)
         await self._transcript.flush()
-        session = await self._deps.db.run(lambda s: s.get_session(self.id))
+        session = await self._deps.db.run(lambda s: s.forget_owned_processes_if_ended(self.id))  # a pane's too
         if session.status.is_terminal:
-            await self._deps.db.run(lambda s: s.forget_owned_processes(self.id))  # a tmux pane's too
             with contextlib.suppress(OrchaError):
                 await self._deps.workspaces.release(session)
-            if self._executor is not None:  # the secret files runs of a killed orcha left behind
+            if self._executor is not None and self._adopted:  # secret files a killed orcha's runs left behind
                 try:
                     await remove_leftovers(self._executor, self.id)
                 except Exception as exc:  # a clean-up: it never keeps the session from ending
@@ -377,8 +386,8 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
             return
         agent = await self._choose_agent()
         mode = SessionMode.INTERACTIVE if self._interactive() else SessionMode.NONINTERACTIVE
-        await self._deps.db.run(lambda s: s.set_session_fields(self.id, mode=mode, agent=agent))
-        await self._move(S.RUNNING, None)
+        await self._move(S.RUNNING, None, mode=mode, agent=agent, objective_active=True)  # one write for it all
+        self._objective_checked = True  # the first turn's check was the move's
         text, fresh_start, consume_only = self._session.prompt, True, False
         if self._provider_session_id is not None:  # orcha restarted under it: carry on, with any news
             answer = await self._answer_asked_before()
@@ -430,31 +439,37 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
         self._cwd = workspace.path if workspace is not None else None
         if self._session.target_id is not None:
             target_id = self._session.target_id
-            target = await self._deps.db.run(lambda s: s.get_target(target_id))
+            target = self._target
+            if target is None or target.id != target_id:
+                target = await self._deps.db.run(lambda s: s.get_target(target_id))
             with contextlib.suppress(OrchaError):
                 self._executor = self._deps.executors.for_target(target)
         return None
 
     async def _after_turn(self, final: str, failed: bool) -> str | None:
-        """What follows a completed turn: the next message to send, or ``None`` when the session is over."""
-        await self._end_if_objective_ended()
+        """What follows a completed turn: the next message to send, or ``None`` when the session is over.
+
+        A manager checks its objective first; a worker's next turn checks it, and so do the moves that end
+        or park it here (in their own transaction)."""
+        if self._session.role is not SessionRole.WORKER:
+            await self._end_if_objective_ended()
         if self._inputs:
             return self._inputs.popleft()
         news = await self._take_notices()
         if news is not None:  # what happened to the team while the manager was busy, in one turn
             return news
         if self._waiting_question is not None:
-            await self._move(S.WAITING_INPUT, "waiting for an answer")
+            await self._move(S.WAITING_INPUT, "waiting for an answer", objective_active=True)
             text = await self._next_input()
             await self._settle_question("the session was steered instead")
             await self._move(S.RUNNING, None)
             return text
         if failed:
-            await self._move(S.FAILED, compact(final) or "the turn failed")
+            await self._move(S.FAILED, compact(final) or "the turn failed", objective_active=True)
             return None
         if self._session.role is SessionRole.WORKER:
-            await self._close_run()
-            await self._move(S.COMPLETED, compact(final))
+            await self._close_run(forget=False)  # its record goes with the end's (one write)
+            await self._move(S.COMPLETED, compact(final), objective_active=True)
             return None
         text = await self._manager_wait()  # a manager never completes by itself: it waits for its team
         if self._session.status is not S.RUNNING:
@@ -472,7 +487,9 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
             raise _End
 
     async def _turn_with(self, text: str, *, fresh_start: bool) -> TurnOutcome:
-        await self._end_if_objective_ended()
+        if not self._objective_checked:
+            await self._end_if_objective_ended()
+        self._objective_checked = False
         provider = self._deps.providers.provider(self._agent)
         if fresh_start or (self._runs.run is None and self._provider_session_id is None):
             await self._close_run()
@@ -574,25 +591,47 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
             record_process=self._record_process,
         )
 
-    async def _close_run(self, *, wait_late: bool = False, leave_running: bool = False) -> None:
-        """Stop the agent's process (its whole group); see :meth:`AgentRunPump.close`."""
+    async def _close_run(self, *, wait_late: bool = False, leave_running: bool = False, forget: bool = True) -> None:
+        """Stop the agent's process (its whole group); see :meth:`AgentRunPump.close`. Without ``forget``
+        (the session ends next), its record stays for the end to forget with the others."""
         self._queued_turns = 0  # turns queued in the process die with it
         await self._runs.close(wait_late=wait_late, leave_running=leave_running)
-        if self._headless_recorded:  # its process is dead now (a tmux pane's record lives until the end)
+        if self._headless_recorded and forget:  # its process is dead now (a tmux pane's record lives until the end)
             await self._deps.db.run(lambda s: s.forget_owned_processes(self.id, kind="headless"))
-            self._headless_recorded = False
+        self._headless_recorded = False
 
-    async def _move(self, status: SessionStatus, reason: str | None) -> None:
+    async def _move(
+        self,
+        status: SessionStatus,
+        reason: str | None,
+        *,
+        mode: SessionMode | None = None,
+        agent: str | None = None,
+        objective_active: bool = False,
+    ) -> None:
         """The one place a session's status changes: write it through the store, then tell the observer.
 
-        A failure, a pause or a cancel also leaves its reason in the transcript, as a ``system`` line."""
+        A failure, a pause or a cancel also leaves its reason in the transcript, as a ``system`` line. With
+        ``objective_active``, the move is made only while the objective is active (checked in its transaction);
+        otherwise the session ends as :meth:`_end_if_objective_ended` says."""
         if status in TOLD and reason and self._session.status is not status:
             self._emit(TranscriptKind.SYSTEM, f"{status}: {reason}")
         await self._transcript.flush()
         await self._keep_waiting_question(status, reason)
         try:
-            move = call(StorePort.update_session_status, self.id, status, reason=reason)
+            move = call(
+                StorePort.update_session_status,
+                self.id,
+                status,
+                reason=reason,
+                mode=mode,
+                agent=agent,
+                only_if_objective_active=objective_active,
+            )
             self._session = await self._deps.db.run(move)
+        except ObjectiveEndedError:
+            await self._end_if_objective_ended()  # it has: the session ends
+            raise
         except InvalidTransitionError as exc:
             current = await self._deps.db.run(lambda s: s.get_session(self.id))
             if current.status.is_terminal:

@@ -16,7 +16,7 @@ from orcha import guards
 from orcha.actors.deps import SessionDeps
 from orcha.actors.session_run import AgentRunPump
 from orcha.agents.contract import Exhausted, UsageReport
-from orcha.model import Session, SessionStatus, TranscriptKind
+from orcha.model import Session, SessionMode, SessionStatus, TranscriptKind
 
 
 class SessionFields:
@@ -57,8 +57,18 @@ class SessionHost(Protocol):
 
     def _emit(self, kind: TranscriptKind, body: str, *, pane_offset: int | None = None) -> None: ...
     def _trio_time_of(self, wall_time: float) -> float: ...
-    async def _move(self, status: SessionStatus, reason: str | None) -> None: ...
-    async def _close_run(self, *, wait_late: bool = False, leave_running: bool = False) -> None: ...
+    async def _move(
+        self,
+        status: SessionStatus,
+        reason: str | None,
+        *,
+        mode: SessionMode | None = None,
+        agent: str | None = None,
+        objective_active: bool = False,
+    ) -> None: ...
+    async def _close_run(
+        self, *, wait_late: bool = False, leave_running: bool = False, forget: bool = True
+    ) -> None: ...
     async def _next_input(self, *, deadline: float = math.inf, wake_on_notice: bool = False) -> str | None: ...
 
     # the pauses (session_pauses.py)

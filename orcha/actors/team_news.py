@@ -11,7 +11,7 @@ from __future__ import annotations
 import collections
 from collections.abc import Callable, Sequence
 
-from orcha.model import Audience, ObjectiveStatus, PullRequest, Question, Session, SessionRole, SessionStatus
+from orcha.model import Audience, PullRequest, Question, Session, SessionRole, SessionStatus
 from orcha.ports import Db
 
 LIVE = ("queued", "waiting_capacity", "starting", "running", "waiting_input", "paused")
@@ -37,13 +37,20 @@ class TeamNews:
         self._wake_manager = wake_manager
 
     async def notify(self, objective_id: str, kind: str, text: str) -> None:
-        objective = await self._db.run(lambda s: s.get_objective(objective_id))
-        if objective.status is not ObjectiveStatus.ACTIVE:
-            return  # its manager is ending too
-        await self._db.run(lambda s: s.add_notice(objective_id, kind, text))
+        await self._notify(objective_id, kind, text)
+
+    async def _notify(self, objective_id: str, kind: str, text: str) -> int | None:
+        """Store the notice and poke the manager; how many workers are live (``None``: the objective is no
+        longer active, so nothing was stored: its manager is ending too)."""
+        notice, live = await self._db.run(lambda s: s.add_team_notice(objective_id, kind, text))
+        if notice is None:
+            return None
         self._wake_manager(objective_id)
+        return live
 
     async def session_ended(self, session: Session) -> None:
+        """A worker ended: the manager hears it, and when it was the last live one, that the team finished.
+        One store call, whatever the size of the objective (the summary reads the team once, at its end)."""
         if session.role is not SessionRole.WORKER:
             return
         verb = {
@@ -51,15 +58,18 @@ class TeamNews:
             SessionStatus.FAILED: "failed",
             SessionStatus.CANCELED: "was canceled",
         }[session.status]
-        await self.notify(
-            session.objective_id,
+        objective_id = session.objective_id
+        live = await self._notify(
+            objective_id,
             f"worker_{session.status}",
             f"Worker {session.id} {verb}: {_short(session.status_reason) or 'no message'}",
         )
-        sessions = await self._db.run(lambda s: s.list_sessions(objective_id=session.objective_id))
+        if live is None or live > 0:
+            return
+        sessions = await self._db.run(lambda s: s.list_sessions(objective_id=objective_id))
         workers = [s for s in sessions if s.role is SessionRole.WORKER]
         if workers and not any(str(w.status) in LIVE for w in workers):
-            await self.notify(session.objective_id, "team_finished", await self._team_summary(workers))
+            await self.notify(objective_id, "team_finished", await self._team_summary(workers))
 
     async def _team_summary(self, workers: Sequence[Session]) -> str:
         counts = collections.Counter(str(w.status) for w in workers)

@@ -73,6 +73,8 @@ class SessionTools:
         self._prs = pull_requests
         self._workspaces = workspaces
         self.session_id = session_id
+        self._identity: tuple[SessionRole, str] | None = None
+        """This session's role and objective, which never change (read with the first call)."""
         self._handlers: dict[str, Callable[..., Awaitable[ToolOutcome]]] = {
             spec.name: getattr(self, f"_{spec.name}") for spec in TOOL_SPECS
         }
@@ -84,9 +86,9 @@ class SessionTools:
         if spec is None:
             return ToolOutcome(text=f"unknown tool {name!r}; tools: {', '.join(SPECS_BY_NAME)}", is_error=True)
         try:
-            me = await self._me()
-            if spec not in tools_for_role(me.role):
-                return ToolOutcome(text=f"{name} is for the objective's manager, not for a {me.role}", is_error=True)
+            role, _ = await self._who()
+            if spec not in tools_for_role(role):
+                return ToolOutcome(text=f"{name} is for the objective's manager, not for a {role}", is_error=True)
             args = validate_arguments(spec, arguments)
             if name in EFFECT_TOOLS:
                 return await self._handlers[name](args, effect_key(self.session_id, name, args, call_id))
@@ -102,7 +104,16 @@ class SessionTools:
             )
 
     async def _me(self) -> Session:
-        return await self._db.run(lambda s: s.get_session(self.session_id))
+        me = await self._db.run(lambda s: s.get_session(self.session_id))
+        self._identity = (me.role, me.objective_id)
+        return me
+
+    async def _who(self) -> tuple[SessionRole, str]:
+        """This session's role and objective id (read once: they never change)."""
+        if self._identity is None:
+            await self._me()
+        assert self._identity is not None
+        return self._identity
 
     async def _mine(self, session_id: str) -> Session:
         me = await self._me()
@@ -253,8 +264,8 @@ class SessionTools:
         return ToolOutcome(text=f"session {session.id} is {session.status}", data=session_row(session))
 
     async def _list_sessions(self, args: dict[str, Any]) -> ToolOutcome:
-        me = await self._me()
-        sessions = await self._db.run(lambda s: s.list_sessions(objective_id=me.objective_id))
+        _, objective_id = await self._who()
+        sessions = await self._db.run(lambda s: s.list_sessions(objective_id=objective_id))
         rows = [session_row(s) for s in sessions]
         text = "\n".join(f"{r['id']} {r['role']} {r['agent']} {r['status']}" for r in rows)
         return ToolOutcome(text=text or "no sessions", data={"sessions": rows})

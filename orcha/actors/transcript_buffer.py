@@ -127,15 +127,24 @@ class TranscriptBuffer:
         self._sink = sink
         self._session_id = session_id
         self._clock = clock
+        self._emitted = 0
+        self._flushed = 0
+        """Lines of this session emitted, and known committed (a flush with none new waits for no commit)."""
 
     def emit(self, kind: TranscriptKind, body: str, *, pane_offset: int | None = None) -> None:
         """Queue a line; ``pane_offset`` (a tmux pane's log read up to here) is committed with it."""
         self._sink.emit(
             TranscriptLine(session_id=self._session_id, kind=kind, body=body, ts=self._clock(), pane_offset=pane_offset)
         )
+        self._emitted += 1
 
     async def flush(self) -> None:
+        """Wait until this session's lines are committed (at once when none was emitted since the last flush)."""
+        target = self._emitted
+        if self._flushed >= target:
+            return
         await self._sink.flush()
+        self._flushed = max(self._flushed, target)
 
     async def room(self) -> None:
         await self._sink.room()

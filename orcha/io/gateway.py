@@ -3,13 +3,23 @@
 The store is synchronous and each call is one short transaction, so a transaction never spans an ``await``.
 ``inline=True`` runs calls on the trio thread instead: the same store code, with no thread hop, which tests
 on a virtual clock use (trio's autojump clock would otherwise jump while a worker thread runs).
+
+The worker thread is the gateway's own: callers queue their calls and it runs them back to back, each result
+handed to its caller's trio task as it is done. So the calls waiting behind one another never wait for the
+trio thread between them (a thread hop per call and a limiter handed back in the trio thread, as with one
+``trio.to_thread.run_sync`` at a time): when trio is busy, the store is not idle.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import contextvars
+import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
+import outcome
 import trio
 
 from orcha.io.store import Store
@@ -18,6 +28,23 @@ from orcha.store_port import StorePort
 
 R = TypeVar("R")
 
+IDLE_SECONDS = 10.0
+"""The worker thread exits after this long without a call (the next call starts a new one)."""
+
+
+class _Call(Generic[R]):
+    """One queued call: the function, its caller's context and task, and whether it still waits to run."""
+
+    __slots__ = ("context", "fn", "started", "task", "token", "withdrawn")
+
+    def __init__(self, fn: Callable[[Store], R]) -> None:
+        self.fn = fn
+        self.context = contextvars.copy_context()
+        self.task = trio.lowlevel.current_task()
+        self.token = trio.lowlevel.current_trio_token()
+        self.started = False
+        self.withdrawn = False
+
 
 class StoreGateway:
     """Implements :data:`orcha.ports.Db` (a ``StoreAccess[StorePort]``) over a :class:`Store`."""
@@ -25,14 +52,52 @@ class StoreGateway:
     def __init__(self, store: Store, *, inline: bool = False) -> None:
         self.store = store
         self.inline = inline
-        self._limiter = trio.CapacityLimiter(1)
+        self._lock = threading.Lock()
+        self._calls: collections.deque[_Call[Any]] = collections.deque()
+        self._ready = threading.Condition(self._lock)
+        self._worker: threading.Thread | None = None
 
     async def run(self, fn: Callable[[Store], R]) -> R:
-        """Run ``fn(store)``; it is not abandoned on cancellation, so its transaction always completes."""
+        """Run ``fn(store)``; it is not abandoned on cancellation once it has started, so its transaction
+        always completes (a call cancelled while it still waits in the queue is withdrawn, never run)."""
         if self.inline:
             await trio.lowlevel.checkpoint()
             return fn(self.store)
-        return await trio.to_thread.run_sync(fn, self.store, limiter=self._limiter)
+        await trio.lowlevel.checkpoint_if_cancelled()
+        queued: _Call[R] = _Call(fn)
+        with self._lock:
+            self._calls.append(queued)
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, name="orcha-store", daemon=True)
+                self._worker.start()
+            else:
+                self._ready.notify()
+
+        def abort(_raise_cancel: Any) -> trio.lowlevel.Abort:
+            with self._lock:
+                if queued.started:
+                    return trio.lowlevel.Abort.FAILED  # running: its result comes, then the cancel
+                queued.withdrawn = True
+                return trio.lowlevel.Abort.SUCCEEDED
+
+        result: R = await trio.lowlevel.wait_task_rescheduled(abort)  # the call's value, or its exception
+        return result
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                while not self._calls:
+                    if not self._ready.wait(IDLE_SECONDS) and not self._calls:
+                        self._worker = None
+                        return
+                queued = self._calls.popleft()
+                if queued.withdrawn:
+                    continue
+                queued.started = True
+            result = outcome.capture(queued.context.run, queued.fn, self.store)
+            with contextlib.suppress(trio.RunFinishedError):  # its caller's run is gone: nobody waits for it
+                queued.token.run_sync_soon(trio.lowlevel.reschedule, queued.task, result)
+            del queued, result
 
 
 def _conforms(gateway: StoreGateway, store: Store) -> tuple[Db, StorePort]:

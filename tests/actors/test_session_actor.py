@@ -481,3 +481,29 @@ async def test_a_call_handed_to_the_actor_as_orcha_stops_fails_with_actor_gone_n
                 await steer.done.wait()
             assert isinstance(steer.error, ActorGone), f"round {round_}: the call hung"
             assert steer.at == start
+
+
+# --- the objective ended in the store, its ObjectiveEnded still on its way ----------------------------------
+
+
+async def test_a_worker_whose_objective_ended_during_its_turn_is_canceled_not_completed(tmp_path, autojump_clock):
+    """The completing move is made only while the objective is active (checked in its transaction)."""
+    async with a_session(tmp_path) as rig:
+        run = await rig.place()
+        rig.store.finish_objective(rig.session.objective_id, ObjectiveStatus.CANCELED)  # no message yet
+        run.feed(TurnCompleted(final_text="all done"))
+        await rig.ended.wait()
+        session = rig.now()
+        assert (session.status, session.status_reason) == (S.CANCELED, "objective canceled")
+        assert rig.store.list_owned_processes() == []
+
+
+async def test_a_worker_placed_after_its_objective_ended_starts_no_turn(tmp_path, autojump_clock):
+    async with a_session(tmp_path) as rig:
+        rig.store.finish_objective(rig.session.objective_id, ObjectiveStatus.CANCELED)
+        rig.store.claim_target_slot(rig.target.id, rig.session.id)
+        await rig.actor.mailbox.call(Place(target_id=rig.target.id, target=rig.target))
+        await rig.ended.wait()
+        assert rig.now().status is S.CANCELED
+        assert rig.provider.log == []  # no process was started
+        assert rig.fakes.executors.asked == [rig.target.id]  # its executor, from the target it was placed on

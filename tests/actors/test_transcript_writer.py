@@ -182,3 +182,26 @@ async def test_an_emitter_gets_room_at_once_until_too_many_lines_wait_then_after
         assert trio.current_time() == pytest.approx(before + 0.4 + 0.5)
         assert store.get_session(session).transcript_seq == MAX_WAITING + 1
         nursery.cancel_scope.cancel()
+
+
+async def test_a_sessions_flush_waits_only_when_it_emitted_since_its_last(store, autojump_clock):
+    """A status move flushes its session's lines first; with none new it waits for no commit (not even one
+    of another session's lines in flight)."""
+    quiet, busy = _sessions(store, 2)
+    db = SlowDb(store, delay=1.0)
+    writer = TranscriptWriter(db)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        mine, theirs = (TranscriptBuffer(writer, s, clock=lambda: 0.0) for s in (quiet, busy))
+        theirs.emit(TranscriptKind.TEXT, "in flight")
+        started = trio.current_time()
+        await mine.flush()  # nothing of its own: at once
+        assert trio.current_time() == started
+        mine.emit(TranscriptKind.TEXT, "mine")
+        await mine.flush()  # its own line committed when it returns
+        assert [e.body for e in store.read_transcript(quiet).items] == ["mine"]
+        assert trio.current_time() > started
+        again = trio.current_time()
+        await mine.flush()
+        assert trio.current_time() == again
+        nursery.cancel_scope.cancel()

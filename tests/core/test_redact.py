@@ -62,6 +62,60 @@ def test_the_longest_secret_wins_where_two_overlap():
     assert redactor.redact("xx abcdefghij yy abcdef") == f"xx {MASK} yy {MASK}"
 
 
+def test_many_secrets_added_and_forgotten_are_masked_as_one_set_would_be():
+    """Secrets come and go with sessions: whichever automaton holds one (the large one, rebuilt rarely, or
+    the small one of recent additions), every live secret is masked and no forgotten one is."""
+    import random
+
+    rng = random.Random(16)
+    redactor = Redactor()
+    live: list[str] = []
+    gone: list[str] = []
+    for n in range(400):
+        secret = f"tok{n:04d}-{rng.getrandbits(48):012x}"
+        redactor.add_secret(secret)
+        live.append(secret)
+        if rng.random() < 0.4:
+            forgotten = live.pop(rng.randrange(len(live)))
+            redactor.forget_secret(forgotten)
+            gone.append(forgotten)
+        if n % 37 == 0:
+            line = " ".join(rng.sample(live, min(5, len(live))) + gone[-3:])
+            expected = " ".join([MASK] * min(5, len(live)) + gone[-3:])
+            assert redactor.redact(line) == expected
+    assert redactor.redact(" ".join(live)) == " ".join([MASK] * len(live))
+    assert redactor.redact(" ".join(gone)) == " ".join(gone)
+    redactor.add_secret(gone[0])  # known again
+    assert redactor.redact(gone[0]) == MASK
+
+
+def test_token_shaped_secrets_are_found_inside_longer_runs_and_other_shapes_too():
+    """orcha's own secrets (token characters only) are looked up in every run of token characters; a
+    configured key of another shape goes to the automaton; where two overlap, the longest wins."""
+    redactor = Redactor(("tok-123456", "key with space!", "tok-123456789"))
+    assert redactor.redact("xtok-123456y tok-123456789") == f"x{MASK}y {MASK}"
+    assert redactor.redact("say key with space! now") == f"say {MASK} now"
+    redactor.add_secret("tok-1234")  # shorter, inside the others: the longest still wins
+    assert redactor.redact("(tok-123456789) tok-1234") == f"({MASK}) {MASK}"
+    redactor.forget_secret("key with space!")
+    redactor.forget_secret("tok-123456789")
+    assert redactor.redact("key with space! tok-123456789") == f"key with space! {MASK}789"  # tok-123456 is still known
+
+
+def test_a_secret_inside_a_very_long_run_of_token_characters_is_masked(monkeypatch):
+    """A base64 blob is one long run: it is searched with an automaton of the token secrets, rebuilt after a
+    change, so an added secret is found and a forgotten one is not."""
+    from orcha import redact
+
+    redactor = Redactor(("blobsecret-1",))
+    blob = "A" * (redact.LONG_RUN + 100)
+    assert redactor.redact(f"{blob}blobsecret-1{blob}") == f"{blob}{MASK}{blob}"
+    redactor.add_secret("blobsecret-22")
+    assert redactor.redact(f"{blob}blobsecret-22") == f"{blob}{MASK}"
+    redactor.forget_secret("blobsecret-1")
+    assert redactor.redact(f"{blob}blobsecret-1") == f"{blob}blobsecret-1"
+
+
 _PIECES = [
     "plain words ",
     "Bearer abcdef0123456789abcdef ",
@@ -72,13 +126,15 @@ _PIECES = [
     "s3cr3t-session",
     "ghp_abcdefghijklmnopqrstuvwxyz0123",
     "é İ K ",
+    "say key with space! now",
+    "a" * 3000 + "s3cr3t-session-token",
     "",
 ]
 
 
 @given(st.lists(st.lists(st.sampled_from(_PIECES), max_size=4).map("".join), max_size=12))
 def test_a_batch_is_redacted_exactly_as_its_lines_one_by_one(texts):
-    redactor = Redactor(("s3cr3t-session-token", "s3cr3t-session", "x\nsecret-with-newline"))
+    redactor = Redactor(("s3cr3t-session-token", "s3cr3t-session", "x\nsecret-with-newline", "key with space!"))
     assert redactor.redact_many(texts) == [redactor.redact(text) for text in texts]
 
 

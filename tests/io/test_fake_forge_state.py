@@ -58,11 +58,17 @@ def test_a_database_of_any_earlier_version_migrates_and_keeps_its_rows(db_path, 
         "INSERT INTO objectives (id, title, prompt, agent, status, created_at, updated_at)"
         " VALUES ('obj_1', 'kept', 'p', 'fake', 'active', 0, 0)"
     )
-    conn.execute(
-        "INSERT INTO sessions (id, objective_id, role, agent, prompt, status, mode, transcript_seq, created_at,"
-        " updated_at) VALUES ('ses_1', 'obj_1', 'manager', 'fake', 'p', 'queued', 'interactive', ?, 0, 0)",
-        (len(TranscriptKind),),
-    )
+    if version < 9:  # the versions that counted lines in a column
+        conn.execute(
+            "INSERT INTO sessions (id, objective_id, role, agent, prompt, status, mode, transcript_seq, created_at,"
+            " updated_at) VALUES ('ses_1', 'obj_1', 'manager', 'fake', 'p', 'queued', 'interactive', ?, 0, 0)",
+            (len(TranscriptKind),),
+        )
+    else:
+        conn.execute(
+            "INSERT INTO sessions (id, objective_id, role, agent, prompt, status, mode, created_at, updated_at)"
+            " VALUES ('ses_1', 'obj_1', 'manager', 'fake', 'p', 'queued', 'interactive', 0, 0)"
+        )
     every_kind = list(enumerate(TranscriptKind, start=1))
     if version < 8:  # a line of every kind, in the transcript table of those versions
         conn.executemany(

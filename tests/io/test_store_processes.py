@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orcha.errors import InvalidInputError, NotFoundError
+from orcha.model import SessionStatus
 from orcha.processes import OwnedProcess, ProcessIdentity
 from tests.conftest import make_target, make_worker
 
@@ -70,3 +71,17 @@ def test_a_record_needs_a_real_session_a_real_target_and_a_known_kind(store, row
     with pytest.raises(InvalidInputError):
         store.record_owned_process(worker.id, target.id, ProcessIdentity(pgid=0, start_time=1, boot_id=BOOT))
     assert store.list_owned_processes() == []
+
+
+def test_an_ended_sessions_processes_are_forgotten_as_it_is_read(store, rows):
+    manager, worker, target = rows
+    store.record_owned_process(worker.id, target.id, HEADLESS)
+    store.record_owned_process(manager.id, target.id, PANE)
+    assert store.forget_owned_processes_if_ended(worker.id).status is SessionStatus.QUEUED  # live: kept
+    assert len(store.list_owned_processes()) == 2
+    store.update_session_status(worker.id, SessionStatus.CANCELED)
+    ended = store.forget_owned_processes_if_ended(worker.id)
+    assert ended.status is SessionStatus.CANCELED
+    assert [p.session_id for p in store.list_owned_processes()] == [manager.id]
+    with pytest.raises(NotFoundError):
+        store.forget_owned_processes_if_ended("ses_missing")

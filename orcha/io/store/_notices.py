@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from orcha.io.store._db import Database
 from orcha.io.store._sessions import load_objective
-from orcha.model import Notice
+from orcha.model import Notice, ObjectiveStatus, SessionRole, SessionStatus
 
 
 class NoticesMixin:
@@ -21,6 +21,27 @@ class NoticesMixin:
                 (objective_id, kind, text, tx.now),
             )
             return int(tx.value("SELECT last_insert_rowid()"))
+
+    def add_team_notice(self, objective_id: str, kind: str, text: str) -> tuple[int | None, int]:
+        """Queue a notice for the manager of an active objective, in one transaction with what the team news
+        asks next: the notice's id (``None`` when the objective is no longer active: nothing is stored, its
+        manager is ending too) and how many of the objective's workers are still live (not finished)."""
+        with self._db.write() as tx:
+            objective = load_objective(tx, objective_id)
+            notice = None
+            if objective.status is ObjectiveStatus.ACTIVE:
+                tx.execute(
+                    "INSERT INTO manager_notices (objective_id, kind, text, created_at) VALUES (?, ?, ?, ?)",
+                    (objective_id, kind, text, tx.now),
+                )
+                notice = int(tx.value("SELECT last_insert_rowid()"))
+            ended = [str(s) for s in SessionStatus if s.is_terminal]
+            live = tx.value(
+                "SELECT COUNT(*) FROM sessions WHERE objective_id = ? AND role = ?"
+                f" AND status NOT IN ({','.join('?' * len(ended))})",
+                (objective_id, SessionRole.WORKER, *ended),
+            )
+            return notice, int(live)
 
     def pending_notices(self, objective_id: str) -> list[Notice]:
         """Undelivered notices, oldest first."""

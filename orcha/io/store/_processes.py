@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from orcha.errors import InvalidInputError, NotFoundError
 from orcha.io.store._db import Database, Row
+from orcha.io.store._sessions import load_session
+from orcha.model import Session
 from orcha.processes import PROCESS_KINDS, OwnedProcess, ProcessIdentity
 
 
@@ -66,6 +68,15 @@ class ProcessesMixin:
             else:
                 tx.execute("DELETE FROM owned_processes WHERE session_id = ? AND kind = ?", (session_id, kind))
             return tx.changes()
+
+    def forget_owned_processes_if_ended(self, session_id: str) -> Session:
+        """The session as it is now; when it has ended, its recorded processes are forgotten in the same
+        transaction (a session's end reads it once)."""
+        with self._db.write() as tx:
+            session = load_session(tx, session_id)
+            if session.status.is_terminal:
+                tx.execute("DELETE FROM owned_processes WHERE session_id = ?", (session_id,))
+            return session
 
     def list_owned_processes(self) -> list[OwnedProcess]:
         """Every recorded process, oldest first."""

@@ -299,6 +299,12 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE sessions DROP COLUMN transcript_seq;
         """,
     ),
+    (
+        "sessions by role and status",
+        """
+        CREATE INDEX sessions_by_role_status ON sessions(role, status);
+        """,
+    ),
 )
 """Forward migrations in order. Append new ones; never edit one that has shipped."""
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 
 from orcha import ids
 from orcha.effects import EffectKey
-from orcha.errors import ConflictError, InvalidInputError, NotFoundError
+from orcha.errors import ConflictError, InvalidInputError, NotFoundError, ObjectiveEndedError
 from orcha.io.store import _rows
 from orcha.io.store._db import Database, Tx
 from orcha.io.store._effects import remember, replayed
@@ -234,16 +234,40 @@ class SessionsMixin:
         *,
         reason: str | None = None,
         pause_reason: str | object | None = _UNSET,
+        mode: SessionMode | None = None,
+        agent: str | None = None,
+        only_if_objective_active: bool = False,
     ) -> Session:
         """Move a session to ``status``, validated inside the ``BEGIN IMMEDIATE`` transaction that writes it.
 
         Raises :class:`InvalidTransitionError` for an illegal move (e.g. anything out of a terminal status).
         A terminal status releases the session's target slot and locks in the same transaction. Pausing
-        records ``pause_reason``; leaving ``paused`` clears it.
+        records ``pause_reason``; leaving ``paused`` clears it. ``mode`` and ``agent`` (``None`` keeps) are
+        recorded in the same transaction, as :meth:`set_session_fields` would (a start's one write). With
+        ``only_if_objective_active``, a session whose objective has ended is not moved: it raises
+        :class:`ObjectiveEndedError` (the actor's check before a turn, in the move's own transaction).
         """
         with self._db.write() as tx:
             session = load_session(tx, session_id)
+            if only_if_objective_active:
+                objective_status = ObjectiveStatus(
+                    tx.value("SELECT status FROM objectives WHERE id = ?", (session.objective_id,))
+                )
+                if objective_status.is_terminal:
+                    raise ObjectiveEndedError(session.objective_id, str(objective_status))
             move_session(tx, session, status, reason)
+            changes = {k: v for k, v in (("mode", mode), ("agent", agent)) if v is not None}
+            if changes:
+                tx.execute(
+                    f"UPDATE sessions SET {', '.join(f'{k} = ?' for k in changes)} WHERE id = ?",
+                    (*changes.values(), session_id),
+                )
+                tx.event(
+                    "session_fields",
+                    objective_id=session.objective_id,
+                    session_id=session_id,
+                    **{k: str(v) for k, v in changes.items()},
+                )
             if pause_reason is not _UNSET:
                 tx.execute("UPDATE sessions SET pause_reason = ? WHERE id = ?", (pause_reason, session_id))
             elif status is SessionStatus.PAUSED:

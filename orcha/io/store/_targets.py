@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import apsw
@@ -12,7 +12,9 @@ from orcha import ids
 from orcha.errors import ConflictError, InvalidInputError, LockNotHeldError, NotFoundError
 from orcha.io.store import _rows
 from orcha.io.store._db import Database, Tx
-from orcha.model import LockKind, SessionStatus, SlotClaim, Target, TargetKind, TargetStatus
+from orcha.io.store._sessions import load_sessions
+from orcha.model import LockKind, SessionRole, SessionStatus, SlotClaim, Target, TargetKind, TargetStatus
+from orcha.scheduling import LIVE_STATUSES, RUNNABLE_STATUSES, Placement, SchedulingView
 from orcha.transitions import validate_target_transition
 
 
@@ -21,6 +23,38 @@ def _load_target(tx: Tx, target_id: str) -> Target:
     if row is None:
         raise NotFoundError("target", target_id)
     return _rows.target(row)
+
+
+def _claim(tx: Tx, target_id: str, session_id: str, *, slot: bool) -> SlotClaim:
+    """A slot on ``target_id`` for ``session_id`` (``slot``), or only its placement there (a manager)."""
+    target = _load_target(tx, target_id)
+    status = tx.value("SELECT status FROM sessions WHERE id = ?", (session_id,))
+    if status is None:
+        raise NotFoundError("session", session_id)
+    if slot:
+        held_on = tx.value("SELECT target_id FROM target_slots WHERE session_id = ?", (session_id,))
+        if held_on == target_id:
+            return SlotClaim.ALREADY_HELD
+        if held_on is not None:
+            raise ConflictError(f"session {session_id} already holds a slot on target {held_on}")
+    if SessionStatus(status).is_terminal:
+        return SlotClaim.SESSION_ENDED
+    if not target.status.accepts_sessions:
+        return SlotClaim.TARGET_UNAVAILABLE
+    if not slot:
+        tx.execute("UPDATE sessions SET target_id = ?, updated_at = ? WHERE id = ?", (target_id, tx.now, session_id))
+        tx.event("session_placed", session_id=session_id, target_id=target_id)
+        return SlotClaim.CLAIMED
+    load = tx.value("SELECT COUNT(*) FROM target_slots WHERE target_id = ?", (target_id,))
+    if load >= target.capacity_sessions:
+        return SlotClaim.FULL
+    tx.execute(
+        "INSERT INTO target_slots (session_id, target_id, claimed_at) VALUES (?, ?, ?)",
+        (session_id, target_id, tx.now),
+    )
+    tx.execute("UPDATE sessions SET target_id = ?, updated_at = ? WHERE id = ?", (target_id, tx.now, session_id))
+    tx.event("slot_claimed", target_id=target_id, session_id=session_id, load=load + 1)
+    return SlotClaim.CLAIMED
 
 
 class TargetsMixin:
@@ -122,31 +156,7 @@ class TargetsMixin:
         holds at most one slot; claiming again on the same target is :attr:`SlotClaim.ALREADY_HELD`.
         """
         with self._db.write() as tx:
-            target = _load_target(tx, target_id)
-            status = tx.value("SELECT status FROM sessions WHERE id = ?", (session_id,))
-            if status is None:
-                raise NotFoundError("session", session_id)
-            held_on = tx.value("SELECT target_id FROM target_slots WHERE session_id = ?", (session_id,))
-            if held_on == target_id:
-                return SlotClaim.ALREADY_HELD
-            if held_on is not None:
-                raise ConflictError(f"session {session_id} already holds a slot on target {held_on}")
-            if SessionStatus(status).is_terminal:
-                return SlotClaim.SESSION_ENDED
-            if not target.status.accepts_sessions:
-                return SlotClaim.TARGET_UNAVAILABLE
-            load = tx.value("SELECT COUNT(*) FROM target_slots WHERE target_id = ?", (target_id,))
-            if load >= target.capacity_sessions:
-                return SlotClaim.FULL
-            tx.execute(
-                "INSERT INTO target_slots (session_id, target_id, claimed_at) VALUES (?, ?, ?)",
-                (session_id, target_id, tx.now),
-            )
-            tx.execute(
-                "UPDATE sessions SET target_id = ?, updated_at = ? WHERE id = ?", (target_id, tx.now, session_id)
-            )
-            tx.event("slot_claimed", target_id=target_id, session_id=session_id, load=load + 1)
-            return SlotClaim.CLAIMED
+            return _claim(tx, target_id, session_id, slot=True)
 
     def release_target_slot(self, session_id: str) -> bool:
         """Give back the slot ``session_id`` holds; ``False`` when it held none."""
@@ -162,19 +172,56 @@ class TargetsMixin:
         """Put a session on ``target_id`` without a slot (a manager): granted only while the target takes
         sessions and the session has not ended."""
         with self._db.write() as tx:
-            target = _load_target(tx, target_id)
-            status = tx.value("SELECT status FROM sessions WHERE id = ?", (session_id,))
-            if status is None:
-                raise NotFoundError("session", session_id)
-            if SessionStatus(status).is_terminal:
-                return SlotClaim.SESSION_ENDED
-            if not target.status.accepts_sessions:
-                return SlotClaim.TARGET_UNAVAILABLE
-            tx.execute(
-                "UPDATE sessions SET target_id = ?, updated_at = ? WHERE id = ?", (target_id, tx.now, session_id)
+            return _claim(tx, target_id, session_id, slot=False)
+
+    def claim_placements(self, placements: Sequence[Placement]) -> list[SlotClaim]:
+        """A scheduler tick's placements in one transaction, in order: each is :meth:`claim_target_slot` (a
+        worker's) or :meth:`place_session` (``slot=False``, a manager's), with the same checks and outcomes,
+        so capacity holds however many are claimed at once. A placement naming a session or target that does
+        not exist is refused alone (:attr:`SlotClaim.SESSION_ENDED` or :attr:`SlotClaim.TARGET_UNAVAILABLE`);
+        a conflict (a slot held elsewhere) raises and claims nothing."""
+        with self._db.write() as tx:
+            outcomes = []
+            for placement in placements:
+                try:
+                    outcomes.append(_claim(tx, placement.target_id, placement.session_id, slot=placement.slot))
+                except NotFoundError as exc:
+                    gone = SlotClaim.TARGET_UNAVAILABLE if exc.kind == "target" else SlotClaim.SESSION_ENDED
+                    outcomes.append(gone)
+            return outcomes
+
+    def scheduling_view(self) -> SchedulingView:
+        """A scheduler tick's snapshot, in one read transaction: the runnable sessions (oldest first), their
+        dependencies' statuses, the targets, their loads, and the live workers and managers."""
+        runnable = [str(s) for s in RUNNABLE_STATUSES]
+        live = [str(s) for s in LIVE_STATUSES]
+        with self._db.read() as tx:
+            sessions = load_sessions(
+                tx, f"status IN ({','.join('?' * len(runnable))}) ORDER BY created_at, rowid", runnable
             )
-            tx.event("session_placed", session_id=session_id, target_id=target_id)
-            return SlotClaim.CLAIMED
+            deps = list(dict.fromkeys(d for session in sessions for d in session.depends_on))
+            statuses: dict[str, SessionStatus] = {}
+            for chunk_start in range(0, len(deps), 500):
+                chunk = deps[chunk_start : chunk_start + 500]
+                for r in tx.rows(f"SELECT id, status FROM sessions WHERE id IN ({','.join('?' * len(chunk))})", chunk):
+                    statuses[r["id"]] = SessionStatus(r["status"])
+            targets = [_rows.target(r) for r in tx.rows("SELECT * FROM targets ORDER BY created_at, name")]
+            loads = {
+                r["target_id"]: r["n"]
+                for r in tx.rows("SELECT target_id, COUNT(*) AS n FROM target_slots GROUP BY target_id")
+            }
+            live_sql = f"SELECT COUNT(*) FROM sessions WHERE role = ? AND status IN ({','.join('?' * len(live))})"
+            workers, managers = (
+                int(tx.value(live_sql, (role, *live))) for role in (SessionRole.WORKER, SessionRole.MANAGER)
+            )
+            return SchedulingView(
+                runnable=sessions,
+                dependency_statuses=statuses,
+                targets=targets,
+                loads=loads,
+                live_workers=workers,
+                live_managers=managers,
+            )
 
     def target_loads(self) -> dict[str, int]:
         """Claimed slots per target id (targets with none are absent)."""

@@ -1,0 +1,123 @@
+"""The store gateway: calls run one at a time on its own thread, back to back; a started call is never
+abandoned; a call cancelled while it still waits is never run."""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+
+import pytest
+import trio
+
+from orcha.errors import NotFoundError
+from orcha.io import gateway as gateway_module
+from orcha.io.gateway import StoreGateway
+
+CALLER = contextvars.ContextVar("caller", default="none")
+
+
+async def test_a_call_returns_its_value_or_raises_its_error_in_the_caller(store):
+    db = StoreGateway(store)
+    objective, _ = store.create_objective(title="t", prompt="p", agent="fake")
+    assert (await db.run(lambda s: s.get_objective(objective.id))).id == objective.id
+    with pytest.raises(NotFoundError):
+        await db.run(lambda s: s.get_objective("obj_missing"))
+    assert await db.run(lambda s: threading.current_thread().name) == "orcha-store"
+    CALLER.set("the caller")
+    assert await db.run(lambda s: CALLER.get()) == "the caller"  # in the caller's context
+
+
+async def test_concurrent_callers_run_one_at_a_time_in_the_order_they_called(store):
+    db = StoreGateway(store)
+    running, most, order = 0, 0, []
+    guard = threading.Lock()
+
+    def call(n: int):
+        def fn(_store):
+            nonlocal running, most
+            with guard:
+                running += 1
+                most = max(most, running)
+            order.append(n)
+            with guard:
+                running -= 1
+            return n
+
+        return fn
+
+    results: dict[int, int] = {}
+
+    async def caller(n: int) -> None:
+        results[n] = await db.run(call(n))
+
+    async with trio.open_nursery() as nursery:
+        for n in range(50):
+            nursery.start_soon(caller, n)
+            await trio.lowlevel.checkpoint()  # each has queued its call before the next starts
+    assert results == {n: n for n in range(50)}
+    assert most == 1 and order == list(range(50))
+
+
+async def test_a_call_cancelled_while_it_waits_is_never_run(store):
+    db = StoreGateway(store)
+    release = threading.Event()
+    ran: list[str] = []
+
+    def blocker(_store):
+        release.wait(10)
+        ran.append("blocker")
+        return "blocker"
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(db.run, blocker)
+        await trio.sleep(0.05)  # the blocker runs
+        with trio.move_on_after(0.05) as waited:
+            await db.run(lambda s: ran.append("withdrawn"))
+        assert waited.cancelled_caught
+        release.set()
+    assert await db.run(lambda s: "after") == "after"
+    assert ran == ["blocker"]
+
+
+async def test_a_started_call_completes_and_its_caller_is_cancelled_after(store):
+    """As ``trio.to_thread.run_sync`` without abandoning: the call's value comes back, then the cancel."""
+    db = StoreGateway(store)
+    objective, _ = store.create_objective(title="t", prompt="p", agent="fake")
+    started, release = threading.Event(), threading.Event()
+
+    def slow_note(s):
+        started.set()
+        release.wait(10)
+        return s.add_note(objective_id=objective.id, session_id=None, text="kept")
+
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+
+            async def cancel_when_started() -> None:
+                await trio.to_thread.run_sync(started.wait, 10)
+                scope.cancel()
+                release.set()
+
+            nursery.start_soon(cancel_when_started)
+            note = await db.run(slow_note)  # its value, though the cancel came while it ran
+            assert note.text == "kept"
+            await trio.lowlevel.checkpoint()  # the cancel lands at the next checkpoint
+            pytest.fail("the caller is cancelled once the call is done")  # pragma: no cover
+    assert scope.cancelled_caught
+    assert [n.text for n in store.list_notes(objective.id)] == ["kept"]
+
+
+async def test_an_idle_worker_thread_exits_and_a_later_call_starts_another(store, monkeypatch):
+    monkeypatch.setattr(gateway_module, "IDLE_SECONDS", 0.05)
+    db = StoreGateway(store)
+    first = await db.run(lambda s: threading.get_ident())
+    await trio.sleep(0.3)
+    assert db._worker is None
+    second = await db.run(lambda s: threading.get_ident())
+    assert await db.run(lambda s: threading.get_ident()) == second
+    assert isinstance(first, int)
+
+
+async def test_inline_calls_run_on_the_trio_thread(store):
+    db = StoreGateway(store, inline=True)
+    assert await db.run(lambda s: threading.current_thread()) is threading.current_thread()
