@@ -40,6 +40,10 @@ _TOKEN = re.compile(f"[{_TOKEN_CHARS}]+")
 LONG_RUN = 2048
 """A run of token characters longer than this (a base64 blob) is searched with an automaton of the token
 secrets, built when first needed after a change, instead of a lookup at each of its places."""
+BUILD_AFTER = 50_000
+"""Places looked up since the token secrets last changed after which their automaton is built (it costs
+about as much), so text searched while sessions come and go costs lookups, and text searched while they
+stay costs one automaton pass."""
 
 
 def _automaton_of(words: Iterable[str]) -> ahocorasick.Automaton | None:
@@ -96,6 +100,8 @@ class Redactor:
         """Runs of token characters at least as long as the shortest token secret."""
         self._token_automaton: ahocorasick.Automaton | None = None
         """The token secrets, for very long runs; ``None`` until needed after a change."""
+        self._looked_up = 0
+        """Places looked up since the token secrets changed (a heuristic: not under the lock)."""
         self._others: frozenset[str] = frozenset()
         self._automaton: ahocorasick.Automaton | None = None
         self._automaton_stale = False
@@ -116,6 +122,7 @@ class Redactor:
                 if secret not in same:
                     self._tokens = {**self._tokens, len(secret): same | {secret}}
                     self._runs = self._token_automaton = None
+                    self._looked_up = 0
             elif secret not in self._others:
                 self._others = self._others | {secret}
                 self._automaton_stale = True
@@ -136,6 +143,7 @@ class Redactor:
                     tokens[len(secret)] = same - {secret}
                 self._tokens = tokens
                 self._runs = self._token_automaton = None
+                self._looked_up = 0
             elif secret in self._others:
                 self._others = self._others - {secret}
                 self._automaton_stale = True
@@ -156,6 +164,13 @@ class Redactor:
                     self._token_automaton = built
                 return built
             return self._token_automaton
+
+    def _built_token_finder(self, tokens: dict[int, frozenset[str]]) -> ahocorasick.Automaton | None:
+        """The automaton of the token secrets if it is built for ``tokens`` (or worth building now)."""
+        if self._looked_up > BUILD_AFTER and tokens is self._tokens:
+            return self._long_run_finder(tokens)
+        finder = self._token_automaton
+        return finder if finder is not None and tokens is self._tokens else None
 
     def redact(self, text: str) -> str:
         """Return ``text`` with known secrets and credential-shaped substrings masked."""
@@ -188,7 +203,10 @@ class Redactor:
             position += len(text) + len(_SEPARATOR)
         joined = _SEPARATOR.join(texts)
         touched: set[int] = set()
-        if runs is not None:
+        built = self._built_token_finder(tokens)
+        if built is not None:
+            touched.update(bisect.bisect_right(starts, end) - 1 for end, _ in built.iter(joined))
+        elif runs is not None:
             touched.update(
                 bisect.bisect_right(starts, run.start()) - 1
                 for run in runs.finditer(joined)  # (a run never crosses the separator)
@@ -202,12 +220,14 @@ class Redactor:
 
     def _token_spans(self, tokens: dict[int, frozenset[str]], word: str, offset: int) -> Iterable[tuple[int, int]]:
         """The token secrets in ``word`` (a run of token characters at ``offset``), as spans of the text."""
-        if len(word) > LONG_RUN:
-            finder = self._long_run_finder(tokens)
+        built = self._built_token_finder(tokens)
+        if len(word) > LONG_RUN or built is not None:
+            finder = built or self._long_run_finder(tokens)
             if finder is not None:
                 yield from ((offset + end - len(w) + 1, offset + end + 1) for end, w in finder.iter(word))
             return
         for length, known in tokens.items():
+            self._looked_up += max(0, len(word) - length + 1)
             for i in range(len(word) - length + 1):
                 if word[i : i + length] in known:
                     yield offset + i, offset + i + length

@@ -144,3 +144,27 @@ def test_a_multi_line_secret_is_masked_line_by_line_and_a_clean_batch_is_returne
     assert redactor.redact_many(["x", "-----BEGIN KEY-----"]) == ["x", MASK]
     texts = ["line one", "line two"] * 50
     assert redactor.redact_many(texts) == texts
+
+
+def test_once_lookups_would_have_paid_for_it_the_token_secrets_are_searched_with_an_automaton(monkeypatch):
+    """Text searched while the secrets stay gets the automaton; a change goes back to lookups until the
+    automaton pays again. Either way a batch is redacted as its lines are, one by one."""
+    import random
+
+    from orcha import redact
+
+    monkeypatch.setattr(redact, "BUILD_AFTER", 200)
+    rng = random.Random(7)
+    secrets = [f"tok-{rng.getrandbits(160):040x}" for _ in range(30)]
+    redactor = Redactor(tuple(secrets))
+    lines = [
+        f"run {n}: "
+        + "".join(rng.choice([secrets[n % 30], "x" * 50, "plain words ", "API_KEY=hunter22 "]) for _ in range(4))
+        for n in range(60)
+    ]
+    expected = [redactor.redact(line) for line in lines]  # looked up place by place, then (past 200) built
+    assert redactor._token_automaton is not None
+    assert redactor.redact_many(lines) == expected and all(secret not in "".join(expected) for secret in secrets)
+    redactor.forget_secret(secrets[0])
+    assert redactor._token_automaton is None  # a change: lookups again
+    assert secrets[0] in redactor.redact(f"now {secrets[0]} shows") and redactor.redact(secrets[1]) == MASK
