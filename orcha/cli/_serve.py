@@ -310,6 +310,7 @@ async def _serve(args: argparse.Namespace) -> None:
                 urls = await nursery.start(functools.partial(serve_web, app, host=args.host, port=args.port))
                 orchestrator.mcp.base_url = urls[0]
                 gc.freeze()  # what startup made (modules, the app, the actors) lives on: out of every collection
+                gc.set_threshold(10_000, 10, 10)  # refcounting frees the lines; collect cycles 14x less often
                 log.info(
                     "orcha is ready in %.2fs: dashboard on %s (database %s, %s agents%s, %s)",
                     time.monotonic() - started,
