@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import os
 import pathlib
 import time
@@ -15,6 +16,7 @@ import trio
 
 from orcha.actors.orchestrator import LocalTarget, Orchestrator, OrchestratorConfig
 from orcha.agents.registry import ProviderRegistry
+from orcha.cli._serve import tune_collector
 from orcha.doctor import Check, DoctorReport
 from orcha.forge import FakeForge
 from orcha.io.gateway import StoreGateway
@@ -91,7 +93,13 @@ async def running(
                 )
                 urls = await nursery.start(functools.partial(serve_web, create_asgi(context), port=0))
                 orchestrator.mcp.base_url = urls[0]
-            yield orchestrator
+            thresholds = gc.get_threshold()
+            tune_collector()  # as orcha serve does once it is ready
+            try:
+                yield orchestrator
+            finally:
+                gc.unfreeze()  # the benchmark's process goes on to other figures and baselines
+                gc.set_threshold(*thresholds)
             nursery.cancel_scope.cancel()
     finally:
         reader.close()

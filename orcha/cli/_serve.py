@@ -236,6 +236,18 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def tune_collector() -> None:
+    """The garbage collector's settings for a server, once it has started.
+
+    What startup made (modules, the app, the actors of recovered sessions) lives as long as the process, so it
+    is frozen out of every collection; and since refcounting frees what serving makes (lines, events,
+    requests), cycles are collected less often: the youngest generation at 10,000 allocations instead of 700,
+    a full collection after 100 of the middle one's instead of 10. Measured in figure 6 before: full
+    collections of 200-300 ms while sessions were being placed, the largest waits of its p99."""
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 100)
+
+
 def login_url(base: str, token: str | None) -> str:
     """The URL that logs a browser in (it sets the login cookie); the plain URL without a token."""
     return f"{base}/?token={quote(token, safe='')}" if token else f"{base}/"
@@ -309,8 +321,7 @@ async def _serve(args: argparse.Namespace) -> None:
                 await nursery.start(orchestrator.run)
                 urls = await nursery.start(functools.partial(serve_web, app, host=args.host, port=args.port))
                 orchestrator.mcp.base_url = urls[0]
-                gc.freeze()  # what startup made (modules, the app, the actors) lives on: out of every collection
-                gc.set_threshold(10_000, 10, 10)  # refcounting frees the lines; collect cycles 14x less often
+                tune_collector()
                 log.info(
                     "orcha is ready in %.2fs: dashboard on %s (database %s, %s agents%s, %s)",
                     time.monotonic() - started,
