@@ -80,7 +80,9 @@ async def running(
         clock=time.time,
         local_executor=LocalExecutor(grace=grace),
     )
+    thresholds = gc.get_threshold()
     try:
+        tune_collector()  # as orcha serve does, before the actors start
         async with trio.open_nursery() as nursery:
             await nursery.start(orchestrator.run)
             if web:
@@ -93,15 +95,11 @@ async def running(
                 )
                 urls = await nursery.start(functools.partial(serve_web, create_asgi(context), port=0))
                 orchestrator.mcp.base_url = urls[0]
-            thresholds = gc.get_threshold()
-            tune_collector()  # as orcha serve does once it is ready
-            try:
-                yield orchestrator
-            finally:
-                gc.unfreeze()  # the benchmark's process goes on to other figures and baselines
-                gc.set_threshold(*thresholds)
+            yield orchestrator
             nursery.cancel_scope.cancel()
     finally:
+        gc.unfreeze()  # the benchmark's process goes on to other figures and baselines
+        gc.set_threshold(*thresholds)
         reader.close()
         store.close()
 

@@ -103,6 +103,8 @@ class Redactor:
         self._looked_up = 0
         """Places looked up since the token secrets changed (a heuristic: not under the lock)."""
         self._others: frozenset[str] = frozenset()
+        self._multiline: frozenset[str] = frozenset()
+        """Secrets holding the separator, masked whole (as well as line by line); rare: configured keys."""
         self._automaton: ahocorasick.Automaton | None = None
         self._automaton_stale = False
         for secret in secrets:
@@ -110,7 +112,9 @@ class Redactor:
 
     def add_secret(self, secret: str) -> None:
         """Mask every later occurrence of ``secret`` (ignored when shorter than 6 characters)."""
-        if _SEPARATOR in secret:  # e.g. a PEM key: each of its lines is masked on its own
+        if _SEPARATOR in secret:  # e.g. a PEM key: masked whole, and each of its lines on its own
+            with self._lock:
+                self._multiline = self._multiline | {secret}
             for part in secret.split(_SEPARATOR):
                 self.add_secret(part.strip())
             return
@@ -130,6 +134,8 @@ class Redactor:
     def forget_secret(self, secret: str) -> None:
         """Stop looking for ``secret`` (it is no longer valid anywhere, e.g. its session ended)."""
         if _SEPARATOR in secret:
+            with self._lock:
+                self._multiline = self._multiline - {secret}
             for part in secret.split(_SEPARATOR):
                 self.forget_secret(part.strip())
             return
@@ -174,6 +180,8 @@ class Redactor:
 
     def redact(self, text: str) -> str:
         """Return ``text`` with known secrets and credential-shaped substrings masked."""
+        for secret in sorted(self._multiline, key=len, reverse=True):
+            text = text.replace(secret, MASK)
         tokens, runs, automaton = self._finders()
         spans: list[tuple[int, int]] = []
         if runs is not None:
@@ -194,7 +202,7 @@ class Redactor:
         """:meth:`redact` of each text, the batch scanned as one text: a line in which no secret, no run of
         token characters holding one and no pattern's trigger occurs (almost every line) costs no search of its
         own, and the rest go through :meth:`redact`."""
-        if len(texts) < 2:
+        if len(texts) < 2 or self._multiline:  # (a secret holding the separator: text by text)
             return [self.redact(text) for text in texts]
         tokens, runs, automaton = self._finders()
         starts, position = [], 0

@@ -198,6 +198,10 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
                 case Place(target_id=target_id, target=target):
                     self._target = target if target is not None and target.id == target_id else None
                     await answer(item, functools.partial(self._move, S.STARTING, f"placed on {target_id}"))
+                    if self._session.status is not S.STARTING:  # the move was refused (its caller was told why)
+                        self._session = await self._deps.db.run(lambda s: s.get_session(self.id))
+                        if self._session.status.is_terminal:
+                            raise _End
                     return  # the move read the session back, with where it was placed
                 case AwaitCapacity(reason=reason):
                     if self._session.status is S.QUEUED:

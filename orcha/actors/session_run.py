@@ -18,6 +18,9 @@ import trio
 from orcha.agents.contract import AgentEvent, AgentRun
 
 LATE_EVENT_GRACE = 1.0
+YIELD_EVERY = 256
+"""Plain output events a pump takes in a row before it lets the other tasks run (a pipe read of 64 KiB
+holds some 600 lines, handed over without a checkpoint between them)."""
 
 
 @attrs.frozen
@@ -98,7 +101,11 @@ class AgentRunPump:
                     await self._demand.acquire()
                     try:
                         event = await events.__anext__()
+                        taken = 0
                         while self._take_output(generation, event):  # taken as it came; the actor still wants
+                            taken += 1
+                            if taken % YIELD_EVERY == 0:  # a burst read at once lets the rest run now and then
+                                await trio.lowlevel.checkpoint()
                             if self._room is not None:
                                 await self._room()  # (the transcript's writer is behind: wait for its commit)
                             event = await events.__anext__()
@@ -106,7 +113,8 @@ class AgentRunPump:
                         await self._put(RunClosed(generation))
                         return
                     finally:
-                        self._asked = False
+                        if generation == self.generation:  # (a closed run's pump leaves the next run's alone)
+                            self._asked = False
                     await self._put(AgentItem(generation, event))
             with trio.move_on_after(LATE_EVENT_GRACE):  # closed: what the run still delivers is late
                 async for event in events:

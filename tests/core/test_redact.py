@@ -142,6 +142,11 @@ def test_a_multi_line_secret_is_masked_line_by_line_and_a_clean_batch_is_returne
     redactor = Redactor(("-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nab\n",))
     assert redactor.redact("k: MIIEvQIBADANBgkqhkiG9w0BAQEFAASC") == f"k: {MASK}"
     assert redactor.redact_many(["x", "-----BEGIN KEY-----"]) == ["x", MASK]
+    short = Redactor(("hunter2pass\nab12",))  # a line too short to be a secret alone is masked with the whole
+    assert short.redact("pw: hunter2pass\nab12") == f"pw: {MASK}"
+    assert short.redact_many(["hunter2pass\nab12", "ab12"]) == [MASK, "ab12"]
+    short.forget_secret("hunter2pass\nab12")
+    assert short.redact("hunter2pass\nab12") == "hunter2pass\nab12"
     texts = ["line one", "line two"] * 50
     assert redactor.redact_many(texts) == texts
 

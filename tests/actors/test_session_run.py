@@ -1,0 +1,96 @@
+"""The pump between an agent run and its session actor: plain output taken as it comes, decisions on demand."""
+
+from __future__ import annotations
+
+import trio
+import trio.testing
+
+from orcha.actors.session_run import YIELD_EVERY, AgentItem, AgentRunPump, RunClosed
+from orcha.agents.contract import TextOut, TurnCompleted
+
+
+class BurstRun:
+    """A run whose events are all there at once (one big pipe read): no checkpoint between them."""
+
+    def __init__(self, lines: int) -> None:
+        self._events = [TextOut(text=f"line {n}") for n in range(lines)] + [TurnCompleted(final_text="done")]
+
+    def events(self) -> BurstRun:
+        return self
+
+    def __aiter__(self) -> BurstRun:
+        return self
+
+    async def __anext__(self):
+        if not self._events:
+            await trio.sleep_forever()
+        return self._events.pop(0)
+
+    async def send(self, text: str) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def cancel(self) -> None:
+        await trio.lowlevel.checkpoint()
+
+
+async def test_a_burst_of_output_is_taken_without_the_inbox_and_lets_the_rest_run_now_and_then(autojump_clock):
+    put: list[AgentItem | RunClosed] = []
+    taken: list[str] = []
+    others_ran_during_the_burst = 0
+
+    async def into_inbox(item: AgentItem | RunClosed) -> None:
+        put.append(item)
+        await trio.lowlevel.cancel_shielded_checkpoint()
+
+    def take(generation: int, event) -> bool:
+        if isinstance(event, TextOut):
+            taken.append(event.text)
+            return True
+        return False
+
+    pump = AgentRunPump(into_inbox, take)
+    async with trio.open_nursery() as nursery:
+
+        async def another_task() -> None:
+            nonlocal others_ran_during_the_burst
+            while not put:
+                if taken:
+                    others_ran_during_the_burst += 1
+                await trio.lowlevel.checkpoint()
+
+        nursery.start_soon(another_task)
+        pump.open(BurstRun(3 * YIELD_EVERY + 10), nursery)
+        pump.want()
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(taken) == 3 * YIELD_EVERY + 10  # every line taken as it came, none through the inbox
+        assert [type(item.event) for item in put if isinstance(item, AgentItem)] == [TurnCompleted]
+        assert others_ran_during_the_burst >= 2  # the pump let the rest run every YIELD_EVERY lines (none before)
+        await pump.close()
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_closed_runs_pump_leaves_the_next_runs_demand_alone(autojump_clock):
+    """The old run's pump ends after the new run opened: the new run's outstanding want is kept, so the actor
+    is never handed two events for one want."""
+    put: list[AgentItem | RunClosed] = []
+
+    async def into_inbox(item: AgentItem | RunClosed) -> None:
+        put.append(item)
+        await trio.lowlevel.cancel_shielded_checkpoint()
+
+    pump = AgentRunPump(into_inbox)
+    async with trio.open_nursery() as nursery:
+        first = BurstRun(0)
+        pump.open(first, nursery)
+        await pump.close()  # the first pump is cancelled, not yet gone
+        second = BurstRun(2)
+        pump.open(second, nursery)
+        pump.want()
+        await trio.testing.wait_all_tasks_blocked()
+        events = [item.event for item in put if isinstance(item, AgentItem) and item.generation == pump.generation]
+        assert events == [TextOut(text="line 0")]  # one want, one event, whatever the old pump did meanwhile
+        pump.want()
+        await trio.testing.wait_all_tasks_blocked()
+        events = [item.event for item in put if isinstance(item, AgentItem) and item.generation == pump.generation]
+        assert events == [TextOut(text="line 0"), TextOut(text="line 1")]
+        nursery.cancel_scope.cancel()
