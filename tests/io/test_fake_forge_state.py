@@ -62,10 +62,21 @@ def test_a_database_of_any_earlier_version_migrates_and_keeps_its_rows(db_path, 
         " updated_at) VALUES ('ses_1', 'obj_1', 'manager', 'fake', 'p', 'queued', 'interactive', ?, 0, 0)",
         (len(TranscriptKind),),
     )
-    conn.executemany(  # a line of every kind, in the transcript table of those versions
-        "INSERT INTO transcript (session_id, seq, kind, body, ts) VALUES ('ses_1', ?, ?, ?, ?)",
-        [(seq, str(kind), f"a {kind} line", float(seq)) for seq, kind in enumerate(TranscriptKind, start=1)],
-    )
+    lines = [(seq, kind, f"a {kind} line", float(seq)) for seq, kind in enumerate(TranscriptKind, start=1)]
+    tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "transcript" in tables:  # a line of every kind, in the transcript table of those versions
+        conn.executemany(
+            "INSERT INTO transcript (session_id, seq, kind, body, ts) VALUES ('ses_1', ?, ?, ?, ?)",
+            [(seq, str(kind), body, ts) for seq, kind, body, ts in lines],
+        )
+    else:  # the versions since: one integer key (session number x 2^32 + seq), the kind as its code
+        from orcha.io.store._transcripts import KINDS
+
+        conn.execute("UPDATE sessions SET num = 1 WHERE id = 'ses_1'")
+        conn.executemany(
+            "INSERT INTO transcript_lines (key, kind, body, ts) VALUES (?, ?, ?, ?)",
+            [(2**32 + seq, KINDS.index(kind), body, ts) for seq, kind, body, ts in lines],
+        )
     conn.pragma("user_version", version)
     conn.close()
     with Store(db_path) as migrated:
