@@ -30,6 +30,9 @@ R = TypeVar("R")
 
 IDLE_SECONDS = 10.0
 """The worker thread exits after this long without a call (the next call starts a new one)."""
+TAKE_SECONDS = 0.001
+"""With more calls waiting, the worker lets the trio thread take a result before it runs the next one, for
+at most this long: back to back, but never starving the trio thread of the GIL they share."""
 
 
 class _Call(Generic[R]):
@@ -95,9 +98,17 @@ class StoreGateway:
                     continue
                 queued.started = True
             result = outcome.capture(queued.context.run, queued.fn, self.store)
+            taken = threading.Event()
             with contextlib.suppress(trio.RunFinishedError):  # its caller's run is gone: nobody waits for it
-                queued.token.run_sync_soon(trio.lowlevel.reschedule, queued.task, result)
+                queued.token.run_sync_soon(_deliver, queued.task, result, taken)
             del queued, result
+            if self._calls:  # more wait: first let the trio thread take this result (it shares the GIL)
+                taken.wait(TAKE_SECONDS)
+
+
+def _deliver(task: trio.lowlevel.Task, result: outcome.Outcome[Any], taken: threading.Event) -> None:
+    taken.set()
+    trio.lowlevel.reschedule(task, result)
 
 
 def _conforms(gateway: StoreGateway, store: Store) -> tuple[Db, StorePort]:

@@ -121,3 +121,32 @@ async def test_an_idle_worker_thread_exits_and_a_later_call_starts_another(store
 async def test_inline_calls_run_on_the_trio_thread(store):
     db = StoreGateway(store, inline=True)
     assert await db.run(lambda s: threading.current_thread()) is threading.current_thread()
+
+
+async def test_with_calls_waiting_the_trio_thread_takes_each_result_before_the_next_call_runs(store, monkeypatch):
+    """Back to back, but fair: the worker never runs ahead of the trio thread it shares the GIL with."""
+    monkeypatch.setattr(gateway_module, "TAKE_SECONDS", 5.0)  # so that only the taking lets it go on
+    taken: list[int] = []
+    deliver = gateway_module._deliver  # counts the results the trio thread has taken
+
+    def counting(task, result, event):
+        taken.append(1)
+        deliver(task, result, event)
+
+    monkeypatch.setattr(gateway_module, "_deliver", counting)
+    db = StoreGateway(store)
+    seen: dict[int, int] = {}
+
+    def call(n: int):
+        def fn(_store):
+            seen[n] = len(taken)  # how many results the trio thread had taken when this call started
+            return n
+
+        return fn
+
+    async with trio.open_nursery() as nursery:
+        for n in range(20):
+            nursery.start_soon(db.run, call(n))
+    assert sorted(seen) == list(range(20))
+    order = sorted(seen, key=seen.get)
+    assert [seen[n] for n in order] == list(range(20))  # each call started once the one before was taken
