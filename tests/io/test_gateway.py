@@ -8,6 +8,7 @@ import threading
 
 import pytest
 import trio
+import trio.testing
 
 from orcha.errors import NotFoundError
 from orcha.io import gateway as gateway_module
@@ -144,9 +145,15 @@ async def test_with_calls_waiting_the_trio_thread_takes_each_result_before_the_n
 
         return fn
 
+    release = threading.Event()
     async with trio.open_nursery() as nursery:
+        nursery.start_soon(db.run, lambda _store: release.wait(10))  # holds the worker until all are queued
+        await trio.sleep(0.05)
         for n in range(20):
             nursery.start_soon(db.run, call(n))
+        await trio.testing.wait_all_tasks_blocked()
+        release.set()
+    taken.clear()
     assert sorted(seen) == list(range(20))
     order = sorted(seen, key=seen.get)
-    assert [seen[n] for n in order] == list(range(20))  # each call started once the one before was taken
+    assert [seen[n] - seen[order[0]] for n in order] == list(range(20))  # each ran once the one before was taken
