@@ -125,7 +125,9 @@ async def test_inline_calls_run_on_the_trio_thread(store):
 
 
 async def test_with_calls_waiting_the_trio_thread_takes_each_result_before_the_next_call_runs(store, monkeypatch):
-    """Back to back, but fair: the worker never runs ahead of the trio thread it shares the GIL with."""
+    """Back to back, but fair: the worker never runs further ahead of the trio thread it shares the GIL with
+    than ``AHEAD_SECONDS`` (here none at all)."""
+    monkeypatch.setattr(gateway_module, "AHEAD_SECONDS", 0.0)  # never ahead of the trio thread
     monkeypatch.setattr(gateway_module, "TAKE_SECONDS", 5.0)  # so that only the taking lets it go on
     taken: list[int] = []
     deliver = gateway_module._deliver  # counts the results the trio thread has taken
