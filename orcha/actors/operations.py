@@ -120,7 +120,8 @@ class Operations:
         return actor
 
     async def spawn(self, objective_id: str, spawn: Spawn) -> Session:
-        await self.db.run(lambda s: s.get_objective(objective_id))  # NotFoundError first
+        if self._actors.objective(objective_id) is None:  # NotFoundError first, else "not active"
+            await self.db.run(lambda s: s.get_objective(objective_id))
         return await self._spawn_in(objective_id, spawn)
 
     async def _spawn_in(self, objective_id: str, spawn: Spawn) -> Session:

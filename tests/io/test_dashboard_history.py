@@ -86,3 +86,18 @@ def test_a_bad_page_cursor_is_refused(store):
 def test_the_history_field_says_where_the_page_is(store):
     _ended_objective(store, 0, workers=1)
     assert attrs.asdict(store.dashboard().history) == {"shown": 1, "more": False, "next_before": None}
+
+
+def test_a_session_still_ending_after_its_objective_ended_is_shown(store):
+    """The manager that declared its objective done finishes its turn after the objective is done: until it
+    has, it is live work, and live work is always shown."""
+    objective, manager = store.create_objective(title="t", prompt="p", agent="fake")
+    worker = store.create_session(objective_id=objective.id, agent="fake", prompt="w")
+    for status in (SessionStatus.STARTING, SessionStatus.RUNNING):
+        store.update_session_status(manager.id, status)
+    store.update_session_status(worker.id, SessionStatus.CANCELED)
+    store.finish_objective(objective.id, ObjectiveStatus.DONE)
+    shown = {s.id: s.status for s in store.dashboard().sessions}
+    assert shown == {manager.id: SessionStatus.RUNNING, worker.id: SessionStatus.CANCELED}
+    store.update_session_status(manager.id, SessionStatus.COMPLETED)
+    assert {s.id for s in store.dashboard().sessions} == {manager.id, worker.id}

@@ -8,6 +8,7 @@ import threading
 
 import pytest
 import trio
+import trio.testing
 
 from orcha.errors import NotFoundError
 from orcha.io import gateway as gateway_module
@@ -121,3 +122,40 @@ async def test_an_idle_worker_thread_exits_and_a_later_call_starts_another(store
 async def test_inline_calls_run_on_the_trio_thread(store):
     db = StoreGateway(store, inline=True)
     assert await db.run(lambda s: threading.current_thread()) is threading.current_thread()
+
+
+async def test_with_calls_waiting_the_trio_thread_takes_each_result_before_the_next_call_runs(store, monkeypatch):
+    """Back to back, but fair: the worker never runs further ahead of the trio thread it shares the GIL with
+    than ``AHEAD_SECONDS`` (here none at all)."""
+    monkeypatch.setattr(gateway_module, "AHEAD_SECONDS", 0.0)  # never ahead of the trio thread
+    monkeypatch.setattr(gateway_module, "TAKE_SECONDS", 5.0)  # so that only the taking lets it go on
+    taken: list[int] = []
+    deliver = gateway_module._deliver  # counts the results the trio thread has taken
+
+    def counting(task, result, event):
+        taken.append(1)
+        deliver(task, result, event)
+
+    monkeypatch.setattr(gateway_module, "_deliver", counting)
+    db = StoreGateway(store)
+    seen: dict[int, int] = {}
+
+    def call(n: int):
+        def fn(_store):
+            seen[n] = len(taken)  # how many results the trio thread had taken when this call started
+            return n
+
+        return fn
+
+    release = threading.Event()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(db.run, lambda _store: release.wait(10))  # holds the worker until all are queued
+        await trio.sleep(0.05)
+        for n in range(20):
+            nursery.start_soon(db.run, call(n))
+        await trio.testing.wait_all_tasks_blocked()
+        release.set()
+    taken.clear()
+    assert sorted(seen) == list(range(20))
+    order = sorted(seen, key=seen.get)
+    assert [seen[n] - seen[order[0]] for n in order] == list(range(20))  # each ran once the one before was taken

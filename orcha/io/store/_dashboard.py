@@ -187,9 +187,9 @@ class DashboardMixin:
             more = len(ended) > history_limit
             ended = ended[:history_limit]
             sessions: list[SessionRow] = []
-            shown = [(o.id, (_LIVE_SESSIONS, _ENDED_SESSIONS)) for o in active] + [
-                (o.id, (_ENDED_SESSIONS,)) for o in ended
-            ]
+            # live work is always shown: a session still ending (a manager finishing its turn) after its
+            # objective ended too
+            shown = [(o.id, (_LIVE_SESSIONS, _ENDED_SESSIONS)) for o in (*active, *ended)]
             for objective_id, clauses in shown:
                 for clause in clauses:
                     sessions.extend(_session(r) for r in tx.rows(_SESSIONS_SQL.format(where=clause), (objective_id,)))
