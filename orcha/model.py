@@ -7,6 +7,7 @@ on, the owning actor) for a new one. Times are Unix seconds (``float``).
 from __future__ import annotations
 
 import enum
+import shlex
 from typing import Any
 
 import attrs
@@ -203,6 +204,10 @@ class Target:
     capacity_sessions: int
     status: TargetStatus = TargetStatus.ONLINE
     metadata: dict[str, Any] = attrs.field(factory=dict)
+    status_reason: str | None = None
+    """Why the target is in its status (the doctor's findings when offline, "drained by the user", …)."""
+    host_key: str | None = None
+    """For an SSH target: the SHA256 fingerprint of its host key, as verified (or recorded on first use)."""
     created_at: float
     updated_at: float
 
@@ -215,6 +220,31 @@ class Target:
     def bootstrap(self) -> str | None:
         value = self.metadata.get("bootstrap")
         return str(value) if value is not None else None
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Kinds of machine this is (``gpu``, ``big``): a session may ask for targets with some labels."""
+        value = self.metadata.get("labels") or ()
+        return tuple(str(v) for v in value) if isinstance(value, list | tuple) else ()
+
+    @property
+    def trust_on_first_use(self) -> bool:
+        return self.metadata.get("trust_on_first_use") is True
+
+    def attach_command(self, tmux_session: str) -> str | None:
+        """What a person runs to attach to ``tmux_session`` on this target (``None`` on this machine)."""
+        if self.kind is not TargetKind.SSH or not self.host:
+            return None
+        argv = ["ssh", "-t"]
+        if self.port and self.port != 22:
+            argv += ["-p", str(self.port)]
+        if self.identity_file:
+            argv += ["-i", self.identity_file]
+        known = self.metadata.get("known_hosts")
+        if known:
+            argv += ["-o", f"UserKnownHostsFile={known}"]
+        argv.append(f"{self.user}@{self.host}" if self.user else self.host)
+        return shlex.join([*argv, "tmux", "attach", "-t", tmux_session])
 
 
 @attrs.frozen(kw_only=True)

@@ -313,6 +313,9 @@ class StorePort(Protocol):
     def record_owned_process(self, session_id: str, target_id: str, identity: ProcessIdentity) -> OwnedProcess:
         """Record that ``session_id`` runs the process ``identity`` on ``target_id`` (again: replaced)."""
 
+    def record_target_host_key(self, target_id: str, host_key: str) -> Target:
+        """Record the fingerprint of an SSH target's host key, as its doctor verified (or first trusted) it."""
+
     def release_lock(self, kind: LockKind, key: str, owner: str) -> None:
         """Release a lock ``owner`` holds; raises :class:`LockNotHeldError` otherwise."""
 

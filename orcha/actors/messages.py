@@ -127,7 +127,8 @@ class Enable:
 
 @attrs.frozen(kw_only=True)
 class RunDoctor:
-    pass
+    bootstrap: bool = False
+    """Run the target's bootstrap command first (at registration), then the checks."""
 
 
 TargetMessage = Drain | Disable | Enable | RunDoctor

@@ -270,7 +270,7 @@ class Operations:
             )
         )
         self._actors.start_target(target.id)
-        return await self.target_request(target.id, RunDoctor())
+        return await self.target_request(target.id, RunDoctor(bootstrap=True))
 
     async def target_request(self, target_id: str, message: Drain | Disable | Enable | RunDoctor) -> TargetReply:
         await self.db.run(lambda s: s.get_target(target_id))

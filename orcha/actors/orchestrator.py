@@ -25,7 +25,7 @@ import trio
 from orcha import paths
 from orcha.actors.changes import Change, ChangeFeed
 from orcha.actors.deps import SessionDeps, SessionSettings
-from orcha.actors.endpoints import LocalExecutors, McpSecrets, TargetAgents
+from orcha.actors.endpoints import McpSecrets, TargetAgents, TargetExecutors
 from orcha.actors.limits import ProviderLimitBook
 from orcha.actors.messages import AwaitCapacity, CancelSession, Notify, Place, SessionEnded
 from orcha.actors.objective import ObjectiveActor, ObjectiveDeps
@@ -42,12 +42,12 @@ from orcha.actors.tools import SessionTools
 from orcha.actors.transcript_buffer import TranscriptWriter
 from orcha.actors.workspaces import WorkspaceManager
 from orcha.agents.registry import ProviderRegistry
-from orcha.doctor import Doctor
+from orcha.doctor import Check, Doctor, run_bootstrap
 from orcha.errors import OrchaError
 from orcha.executor import Executor
 from orcha.forge import Forge
 from orcha.guards import GuardConfig
-from orcha.model import ObjectiveStatus, Session, SessionRole, SessionStatus, TargetKind
+from orcha.model import ObjectiveStatus, Session, SessionRole, SessionStatus, Target, TargetKind
 from orcha.ports import Db
 from orcha.supervisors import ChildSpec, Intensity, Restart, Supervisor
 
@@ -116,6 +116,7 @@ class Orchestrator:
         clock: Callable[[], float],
         local_executor: Executor | None = None,
         processes: HostProcesses | None = None,
+        ssh_executor: Callable[[Target], Executor] | None = None,
     ) -> None:
         self.db = db
         self._processes = processes
@@ -131,7 +132,7 @@ class Orchestrator:
         self.news = TeamNews(db, wake_manager=self._wake_manager)
         self.questions = QuestionDesk(db, announce, self.news.question_asked)
         self.limits = ProviderLimitBook(db, providers, self.scheduler.wake)
-        executors = LocalExecutors(local_executor)
+        self.executors = executors = TargetExecutors(local_executor, ssh_executor)
         self.target_agents = TargetAgents()
         self.workspaces = WorkspaceManager(
             db, executors, cleanup=config.workspace_cleanup, artifacts_root=config.artifacts_root
@@ -177,6 +178,7 @@ class Orchestrator:
             wake_scheduler=self.scheduler.wake,
             announce=announce,
             record_agents=self.target_agents.record,
+            bootstrap=self._bootstrap,
         )
         sup = config.intensity
         self._targets_sup = Supervisor("targets", intensity=sup)
@@ -225,6 +227,13 @@ class Orchestrator:
         await self.operations.add_target(
             name=local.name, kind=TargetKind.LOCAL, work_root=local.work_root, capacity_sessions=local.capacity_sessions
         )
+
+    async def _bootstrap(self, target: Target) -> Check:
+        try:
+            executor = self.executors.for_target(target)
+        except OrchaError as exc:
+            return Check(name="bootstrap", ok=False, detail=str(exc))
+        return await run_bootstrap(executor, target)
 
     # --- the registry of live actors (Operations' Actors protocol) -----------------------------------------
 

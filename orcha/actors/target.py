@@ -9,7 +9,7 @@ import attrs
 from orcha.actors.deps import Announce
 from orcha.actors.mailbox import Mailbox, answer
 from orcha.actors.messages import Disable, Drain, Enable, RunDoctor, TargetMessage
-from orcha.doctor import Doctor, DoctorReport
+from orcha.doctor import Bootstrap, Doctor, DoctorReport
 from orcha.model import Target, TargetStatus
 from orcha.ports import Db
 
@@ -22,6 +22,8 @@ class TargetDeps:
     announce: Announce
     record_agents: Callable[[str, tuple[str, ...] | None], None] = lambda _target, _agents: None
     """Tell sessions which agent CLIs the doctor found on this target."""
+    bootstrap: Bootstrap | None = None
+    """Runs a target's bootstrap command on it (asked for at registration)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -49,8 +51,8 @@ class TargetActor:
                         await answer(envelope, lambda: self._move(TargetStatus.DISABLED, "disabled by the user"))
                     case Enable():
                         await answer(envelope, self._enable)
-                    case RunDoctor():
-                        await answer(envelope, self._doctor)
+                    case RunDoctor(bootstrap=bootstrap):
+                        await answer(envelope, lambda: self._doctor(bootstrap=bootstrap))
         finally:
             self.mailbox.close()
 
@@ -66,9 +68,12 @@ class TargetActor:
             return await self._move(TargetStatus.ONLINE, "enabled by the user")
         return await self._doctor(enabling=True)
 
-    async def _doctor(self, *, enabling: bool = False) -> TargetReply:
+    async def _doctor(self, *, enabling: bool = False, bootstrap: bool = False) -> TargetReply:
         target = await self._deps.db.run(lambda s: s.get_target(self.id))
-        report = await self._deps.doctor(target)  # outside any transaction
+        report = await self._examine(target, bootstrap=bootstrap)  # outside any transaction
+        if report.host_key and report.host_key != target.host_key:
+            host_key = report.host_key
+            target = await self._deps.db.run(lambda s: s.record_target_host_key(self.id, host_key))
         self._deps.record_agents(self.id, report.agents)
         found = list(report.agents) if report.agents is not None else None
         await self._deps.db.run(
@@ -85,7 +90,15 @@ class TargetActor:
             wanted = TargetStatus.ONLINE
         elif not report.ok and (target.status in (TargetStatus.ONLINE, TargetStatus.DRAINING) or enabling):
             wanted = TargetStatus.OFFLINE
-        if wanted is not target.status:
-            reason = "doctor passed" if report.ok else "doctor failed: " + "; ".join(report.missing)
+        reason = "doctor passed" if report.ok else "doctor failed: " + "; ".join(report.missing)
+        if wanted is not target.status or (wanted is TargetStatus.OFFLINE and target.status_reason != reason):
             target = (await self._move(wanted, reason)).target
         return TargetReply(target=target, report=report)
+
+    async def _examine(self, target: Target, *, bootstrap: bool) -> DoctorReport:
+        """The doctor's report, after the bootstrap when asked for (a failed bootstrap is a failed check)."""
+        ran = None
+        if bootstrap and target.bootstrap and self._deps.bootstrap is not None:
+            ran = await self._deps.bootstrap(target)
+        report = await self._deps.doctor(target)
+        return report if ran is None else attrs.evolve(report, checks=(ran, *report.checks))

@@ -32,6 +32,8 @@ class Sshd:
     identity: str
     known_hosts: str
     host_key_line: str
+    other_key: str
+    """A key that is not the host's ("type base64"), to plant as a changed host key."""
     folder: str
     pid: int
 
@@ -144,6 +146,7 @@ def sshd(tmp_path_factory) -> Iterator[Sshd]:
         identity=str(folder / "client_ed25519"),
         known_hosts=str(folder / "known_hosts"),
         host_key_line=line,
+        other_key=" ".join((folder / "client_ed25519.pub").read_text().split()[:2]),
         folder=str(folder),
         pid=proc.pid,
     )
@@ -175,3 +178,33 @@ def drop_connections(server: Sshd) -> int:
 async def aio_loop():
     async with trio_asyncio.open_loop() as loop:
         yield loop
+
+
+@contextlib.asynccontextmanager
+async def ssh_served(tmp_path, **kwargs):
+    """The web harness (orchestrator + HTTP) with SSH targets: the real SSH executors and doctor, fake agents.
+    Needs the ``aio_loop`` fixture."""
+    from orcha.doctor import doctor_by_kind
+    from orcha.io.ssh_doctor import ssh_doctor
+    from orcha.io.ssh_executor import SSHExecutors
+    from orcha.model import TargetKind
+    from tests.actors.harness import passing_doctor
+    from tests.web.harness import served
+
+    executors = SSHExecutors(grace=1.0)
+    doctor = doctor_by_kind({TargetKind.LOCAL: passing_doctor, TargetKind.SSH: ssh_doctor(executors, fake_agents=True)})
+    try:
+        async with served(tmp_path, doctor=doctor, ssh_executor=executors.for_target, **kwargs) as web:
+            web.ssh_executors = executors
+            yield web
+    finally:
+        await executors.aclose()
+
+
+def target_body(server: Sshd, name: str = "box", **changes) -> dict:
+    body = {
+        "name": name, "kind": "ssh", "host": server.host, "user": server.user, "port": server.port,
+        "work_root": f"{server.folder}/work-{name}", "capacity_sessions": 2, "identity_file": server.identity,
+        "known_hosts": server.known_hosts,
+    }  # fmt: skip
+    return {**body, **changes}

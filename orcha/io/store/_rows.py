@@ -100,6 +100,8 @@ def target(row: Row) -> Target:
         capacity_sessions=row["capacity_sessions"],
         status=TargetStatus(row["status"]),
         metadata=json.loads(row["metadata"]),
+        status_reason=row["status_reason"],
+        host_key=row["host_key"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )

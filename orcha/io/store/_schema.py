@@ -293,6 +293,13 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         DROP TABLE transcript;
         """,
     ),
+    (
+        "targets' status reason and SSH host key",
+        """
+        ALTER TABLE targets ADD COLUMN status_reason TEXT;
+        ALTER TABLE targets ADD COLUMN host_key TEXT;
+        """,
+    ),
 )
 """Forward migrations in order. Append new ones; never edit one that has shipped."""
 

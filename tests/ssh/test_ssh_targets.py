@@ -1,0 +1,80 @@
+"""SSH targets through the API against a real sshd: register (bootstrap + doctor), what is missing, host keys."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.ssh.conftest import Sshd, ssh_served, target_body
+
+
+async def test_register_runs_bootstrap_then_doctor_and_goes_online(aio_loop, sshd: Sshd, tmp_path):
+    marker = tmp_path / "bootstrapped"
+    async with ssh_served(tmp_path) as web:
+        reply = await web.client.post("/api/targets", json=target_body(sshd, bootstrap=f"touch '{marker}'",
+                                                                       labels=["gpu", "big"]))  # fmt: skip
+        assert reply.status_code == 201, reply.text
+        data = reply.json()
+        assert data["doctor"]["ok"] is True and data["doctor"]["missing"] == []
+        checks = {c["name"]: c for c in data["doctor"]["checks"]}
+        assert checks["bootstrap"]["ok"] and marker.exists()
+        assert {"connection", "tmux", "git", "work_root", "agent CLI", "gh"} <= set(checks)
+        assert checks["tmux"]["detail"].startswith("/usr/bin/tmux (tmux ")
+        assert data["target"]["status"] == "online" and data["target"]["host_key"].startswith("SHA256:")
+        assert data["target"]["metadata"]["labels"] == ["gpu", "big"]
+        work = tmp_path.parent / f"{sshd.folder}/work-box"
+        assert oct(work.stat().st_mode & 0o777) == "0o700"
+        again = await web.client.post(f"/api/targets/{data['target']['id']}/doctor")
+        assert again.status_code == 200 and again.json()["doctor"]["ok"]
+        assert "bootstrap" not in {c["name"] for c in again.json()["doctor"]["checks"]}  # at registration only
+
+
+async def test_a_missing_tool_keeps_the_target_offline_and_is_listed(aio_loop, sshd: Sshd, tmp_path):
+    async with ssh_served(tmp_path) as web:
+        reply = await web.client.post("/api/targets", json=target_body(sshd, "notmux", port=sshd.port_notmux))
+        assert reply.status_code == 201, reply.text
+        data = reply.json()
+        assert data["doctor"]["ok"] is False
+        assert data["doctor"]["missing"] == ["tmux: not found on the remote PATH"]
+        assert data["target"]["status"] == "offline"
+        assert "tmux: not found" in data["target"]["status_reason"]
+
+
+async def test_trust_on_first_use_records_the_key_and_a_changed_key_is_refused(aio_loop, sshd: Sshd, tmp_path):
+    known = tmp_path / "ssh" / "known_hosts"
+    async with ssh_served(tmp_path) as web:
+        strict = await web.client.post("/api/targets", json=target_body(sshd, "strict", known_hosts=str(known)))
+        assert strict.json()["doctor"]["missing"][0].startswith("connection: the host key of root@127.0.0.1")
+        assert "not known" in strict.json()["doctor"]["missing"][0]
+        body = target_body(sshd, "tofu", known_hosts=str(known), trust_on_first_use=True)
+        tofu = (await web.client.post("/api/targets", json=body)).json()
+        assert tofu["doctor"]["ok"] and tofu["target"]["host_key"] == tofu["doctor"]["host_key"]
+        assert known.read_text().split()[1:] == sshd.host_key_line.split()[1:]
+        known.write_text(f"[127.0.0.1]:{sshd.port} {sshd.other_key}\n")
+        web.ssh_executors.for_target(web.store.find_target("tofu")).drop()
+        changed = (await web.client.post(f"/api/targets/{tofu['target']['id']}/doctor")).json()
+        assert not changed["doctor"]["ok"] and "CHANGED" in changed["doctor"]["missing"][0]
+        assert changed["target"]["status"] == "offline"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"host": "-oProxyCommand=touch PWNED"},
+        {"user": "root; touch PWNED"},
+        {"host": "$(touch PWNED)"},
+        {"identity_file": "-oProxyCommand=x"},
+        {"known_hosts": "a\nb"},
+        {"labels": ["ok", "-bad"]},
+        {"labels": "gpu"},
+        {"trust_on_first_use": "yes"},
+        {"port": 0},
+        {"work_root": "relative/path"},
+        {"host": None},
+    ],
+)
+async def test_bad_fields_are_a_4xx_with_a_json_body(aio_loop, sshd: Sshd, tmp_path, changes):
+    async with ssh_served(tmp_path) as web:
+        reply = await web.client.post("/api/targets", json=target_body(sshd, **changes))
+        assert 400 <= reply.status_code < 500, reply.text
+        assert reply.json()["error"]
+        assert not (tmp_path / "PWNED").exists()
