@@ -120,3 +120,16 @@ class Executor(Protocol):
 
     async def remove_file(self, path: str) -> None:
         """Remove the file ``path`` if it is there; a link is removed, never what it points to."""
+
+
+def remote_state_dir(executor: Executor | None) -> str | None:
+    """Where orcha keeps its own files (pane logs, agents' secret files) on the machine of a remote executor
+    (its ``state_dir``); ``None`` for this machine, whose folders are the user's own (:mod:`orcha.paths`)."""
+    value = getattr(executor, "state_dir", None)
+    return str(value) if value else None
+
+
+def attach_prefix(executor: Executor | None) -> tuple[str, ...]:
+    """The command line that reaches the executor's machine in a terminal (``ssh -t user@host``), to put
+    before a remote ``tmux attach``; empty for this machine."""
+    return tuple(getattr(executor, "attach_prefix", ()) or ())

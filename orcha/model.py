@@ -7,7 +7,6 @@ on, the owning actor) for a new one. Times are Unix seconds (``float``).
 from __future__ import annotations
 
 import enum
-import shlex
 from typing import Any
 
 import attrs
@@ -230,21 +229,6 @@ class Target:
     @property
     def trust_on_first_use(self) -> bool:
         return self.metadata.get("trust_on_first_use") is True
-
-    def attach_command(self, tmux_session: str) -> str | None:
-        """What a person runs to attach to ``tmux_session`` on this target (``None`` on this machine)."""
-        if self.kind is not TargetKind.SSH or not self.host:
-            return None
-        argv = ["ssh", "-t"]
-        if self.port and self.port != 22:
-            argv += ["-p", str(self.port)]
-        if self.identity_file:
-            argv += ["-i", self.identity_file]
-        known = self.metadata.get("known_hosts")
-        if known:
-            argv += ["-o", f"UserKnownHostsFile={known}"]
-        argv.append(f"{self.user}@{self.host}" if self.user else self.host)
-        return shlex.join([*argv, "tmux", "attach", "-t", tmux_session])
 
 
 @attrs.frozen(kw_only=True)

@@ -85,6 +85,8 @@ class SSHSpec:
     identity_file: str | None = None
     known_hosts: str | None = None
     """The known_hosts file checked (and written on trust on first use); ``None``: ``~/.ssh/known_hosts``."""
+    state_dir: str | None = None
+    """orcha's own private folder on the target (pane logs, secret files): ``<work_root>/.orcha``."""
 
     @classmethod
     def of(cls, target: Target) -> SSHSpec:
@@ -98,6 +100,7 @@ class SSHSpec:
             port=target.port or 22,
             identity_file=target.identity_file,
             known_hosts=str(known) if known else None,
+            state_dir=f"{target.work_root.rstrip('/')}/.orcha",
         )
 
     @property
@@ -213,6 +216,8 @@ class SSHExecutor:
         self._lock = trio.Lock()
         self.host_key: str | None = None
         """The fingerprint of the key the host showed at the last connection."""
+        self.state_dir = spec.state_dir
+        self.attach_prefix = tuple(spec.ssh_argv(tty=True))
 
     # --- the connection -----------------------------------------------------------------------------------
 

@@ -73,11 +73,12 @@ async def served(
     doctor: Callable[[Any], Any] = passing_doctor,
     ssh_executor: Callable[[Any], Any] | None = None,
     local_capacity: int = 4,
+    forge: Any = None,
 ) -> AsyncIterator[Served]:
     writer = Store(tmp_path / "orcha.db")
     reader = Store(tmp_path / "orcha.db", readonly=True)
     store = Store(tmp_path / "orcha.db", readonly=True)
-    forge = FakeForge()
+    forge = forge or FakeForge()
     providers = providers or {
         "claude": FakeProvider(scripts, name="claude"),
         "codex": FakeProvider(scripts, name="codex", interactive=False),

@@ -1,0 +1,139 @@
+"""Sessions on an SSH target against a real sshd: the checkout, the agent and its tmux pane all run there."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+import trio
+
+from orcha.agents.fake import Call, Complete, Edit, FakeProvider, Say, Wait
+from orcha.agents.tmux import TmuxProvider
+from orcha.io.git_forge import GitForge
+from orcha.io.local_executor import LocalExecutor
+from orcha.model import SessionRole, SessionStatus
+from tests.gitfixtures import FAKE_GH, Origin, git
+from tests.ssh.conftest import Sshd, drop_connections, ssh_served, target_body
+from tests.web.harness import eventually
+
+S = SessionStatus
+TICK = re.compile(r"^tick-(\d+)$")
+
+
+def idle_manager(request):
+    if request.role is SessionRole.MANAGER:
+        return [Wait(3600)]
+    return [Say("working"), Edit(f"src/{request.session_id}.py"), Call("publish_pr", {"title": request.prompt}),
+            Complete("ok")]  # fmt: skip
+
+
+def providers(tmp_path):
+    return {
+        "claude": FakeProvider(idle_manager, name="claude"),
+        "shell": TmuxProvider(log_dir=str(tmp_path / "tmux-logs")),
+    }
+
+
+async def _register(web, sshd: Sshd, name: str = "box") -> dict:
+    reply = await web.client.post("/api/targets", json=target_body(sshd, name))
+    assert reply.status_code == 201 and reply.json()["doctor"]["ok"], reply.text
+    return reply.json()["target"]
+
+
+def ticks(web, session_id: str) -> list[int]:
+    return [int(m.group(1)) for e in web.store.read_transcript(session_id, limit=1000).items if (m := TICK.match(e.body))]
+
+
+async def test_a_remote_tmux_session_streams_live_is_attachable_and_cancel_leaves_nothing(aio_loop, sshd, tmp_path):
+    async with ssh_served(tmp_path, providers=providers(tmp_path)) as web:
+        target = await _register(web, sshd)
+        objective, _ = await web.orchestrator.operations.create_objective(title="t", prompt="p", agent="claude")
+        prompt = "sleep 1003 & for i in $(seq 1 30); do echo tick-$i; sleep 0.1; done; sleep 1004"
+        worker = await web.orchestrator.operations.spawn_session(objective.id, prompt=prompt, agent="shell",
+                                                                 target="box")  # fmt: skip
+        await eventually(lambda: len(ticks(web, worker.id)) >= 3)
+        assert len(ticks(web, worker.id)) < 30  # it streams while the pane still prints
+        session = web.store.get_session(worker.id)
+        assert session.target_id == target["id"]
+        name = f"orcha-{worker.id}"
+        assert session.attach_command == (
+            f"ssh -t -p {sshd.port} -i {sshd.identity} -o UserKnownHostsFile={sshd.known_hosts} "
+            f"root@127.0.0.1 tmux attach -t {name}"
+        )
+        log = f"{sshd.folder}/work-box/.orcha/tmux/{name}.log"  # the pane log stays on the target
+        assert sshd.sh(f"test -s {log} && stat -c %a {sshd.folder}/work-box/.orcha/tmux").stdout.strip() == "700"
+        local = f"orcha-attach-{worker.id}"
+        subprocess.run(["tmux", "-L", local, "new-session", "-d", "-s", "L", "-x", "120", "-y", "40",
+                        session.attach_command], check=True)  # fmt: skip
+        try:
+            screen = ""
+            with trio.fail_after(15):
+                while "tick-" not in screen:
+                    await trio.sleep(0.1)
+                    screen = subprocess.run(["tmux", "-L", local, "capture-pane", "-p", "-t", "L"],
+                                            capture_output=True, text=True).stdout  # fmt: skip
+            clients = sshd.sh(f"tmux list-clients -t {name}").stdout
+            assert name in clients  # the recorded command attached to the remote pane
+        finally:
+            subprocess.run(["tmux", "-L", local, "kill-server"], check=False)
+        await eventually(lambda: 30 in ticks(web, worker.id))
+        assert ticks(web, worker.id) == list(range(1, 31))
+        reply = await web.client.post(f"/api/sessions/{worker.id}/cancel")
+        assert reply.status_code == 200, reply.text
+        await eventually(lambda: web.store.get_session(worker.id).status is S.CANCELED)
+        left = sshd.sh(f"tmux has-session -t {name}; echo $?; ps -A -o args= | grep -c '[s]leep 100[34]' || true")
+        assert left.stdout.split() == ["1", "0"], left.stdout
+
+
+async def test_a_connection_killed_mid_session_is_recovered_without_a_lost_line(aio_loop, sshd, tmp_path):
+    async with ssh_served(tmp_path, providers=providers(tmp_path)) as web:
+        await _register(web, sshd)
+        objective, _ = await web.orchestrator.operations.create_objective(title="t", prompt="p", agent="claude")
+        prompt = "for i in $(seq 1 60); do echo tick-$i; sleep 0.05; done"
+        worker = await web.orchestrator.operations.spawn_session(objective.id, prompt=prompt, agent="shell",
+                                                                 target="box")  # fmt: skip
+        await eventually(lambda: len(ticks(web, worker.id)) >= 5)
+        assert drop_connections(sshd) >= 1
+        await eventually(lambda: 60 in ticks(web, worker.id), within=40)
+        assert ticks(web, worker.id) == list(range(1, 61))  # each line once, in order, none lost
+        assert web.store.get_session(worker.id).status is S.RUNNING  # the pane's shell goes on
+        await web.client.post(f"/api/sessions/{worker.id}/cancel")
+        await eventually(lambda: web.store.get_session(worker.id).status is S.CANCELED)
+
+
+@pytest.fixture
+def fake_gh(tmp_path):
+    """The fake gh behind a wrapper that names its state file: the remote side runs it with its own env."""
+    state = tmp_path / "gh.json"
+    wrapper = tmp_path / "gh"
+    wrapper.write_text(f"#!/bin/sh\nFAKE_GH_STATE={state} exec {FAKE_GH} \"$@\"\n")
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+async def test_a_team_with_one_worker_on_ssh_and_one_local_ends_with_two_prs(aio_loop, sshd, tmp_path, fake_gh):
+    origin = Origin(tmp_path)
+    base = origin.head("main")
+    forge = GitForge(local=LocalExecutor(), gh=str(fake_gh))
+    async with ssh_served(tmp_path, providers=providers(tmp_path), forge=forge) as web:
+        target = await _register(web, sshd)
+        ops = web.orchestrator.operations
+        objective, _ = await ops.create_objective(
+            title="t", prompt="p", agent="claude", repo=str(origin.path), base_branch="main"
+        )
+        remote = await ops.spawn_session(objective.id, prompt="remote part", target="box")
+        local = await ops.spawn_session(objective.id, prompt="local part", target="local")
+        for worker in (remote, local):
+            await eventually(lambda w=worker: web.store.get_session(w.id).status.is_terminal, within=60)
+        assert web.store.get_session(remote.id).status is S.COMPLETED, web.store.get_session(remote.id)
+        assert web.store.get_session(local.id).status is S.COMPLETED
+        assert web.store.get_session(remote.id).target_id == target["id"]
+        prs = {p.session_id: p for p in web.store.list_pull_requests(objective_id=objective.id)}
+        assert set(prs) == {remote.id, local.id}
+        for worker in (remote, local):
+            assert origin.parent(prs[worker.id].branch) == base  # branched off the fresh origin's main
+            changed = git("--git-dir", str(origin.path), "show", "--name-only", "--format=", prs[worker.id].branch)
+            assert changed == f"src/{worker.id}.py"
+        workspaces = {w.target_id: w for w in web.store.list_workspaces(objective.id)}
+        assert workspaces[target["id"]].path.startswith(f"{sshd.folder}/work-box/workspaces/")
