@@ -131,4 +131,11 @@ class RunDoctor:
     """Run the target's bootstrap command first (at registration), then the checks."""
 
 
-TargetMessage = Drain | Disable | Enable | RunDoctor
+@attrs.frozen(kw_only=True)
+class Unreachable:
+    """The target's connection failed after its retries (an SSH target): offline until a doctor passes."""
+
+    reason: str
+
+
+TargetMessage = Drain | Disable | Enable | RunDoctor | Unreachable

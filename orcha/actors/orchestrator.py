@@ -27,7 +27,7 @@ from orcha.actors.changes import Change, ChangeFeed
 from orcha.actors.deps import SessionDeps, SessionSettings
 from orcha.actors.endpoints import McpSecrets, TargetAgents, TargetExecutors
 from orcha.actors.limits import ProviderLimitBook
-from orcha.actors.messages import AwaitCapacity, CancelSession, Notify, Place, SessionEnded
+from orcha.actors.messages import AwaitCapacity, CancelSession, Notify, Place, SessionEnded, Unreachable
 from orcha.actors.objective import ObjectiveActor, ObjectiveDeps
 from orcha.actors.operations import Operations
 from orcha.actors.pr_monitor import PRMonitor
@@ -227,6 +227,12 @@ class Orchestrator:
         await self.operations.add_target(
             name=local.name, kind=TargetKind.LOCAL, work_root=local.work_root, capacity_sessions=local.capacity_sessions
         )
+
+    def target_unreachable(self, target_id: str, reason: str) -> None:
+        """A target's connection failed after its retries: its actor takes it offline until a doctor passes."""
+        actor = self._targets.get(target_id)
+        if actor is not None:
+            actor.mailbox.cast(Unreachable(reason=reason))
 
     async def _bootstrap(self, target: Target) -> Check:
         try:

@@ -306,6 +306,7 @@ async def _serve(args: argparse.Namespace) -> None:
         config=config,
         clock=time.time,
     )
+    ssh_executors.on_unreachable = orchestrator.target_unreachable
     context = WebContext(
         operations=orchestrator.operations,
         changes=orchestrator.changes,

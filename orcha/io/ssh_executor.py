@@ -23,7 +23,7 @@ import contextlib
 import os
 import re
 import shlex
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import asyncssh
@@ -204,7 +204,8 @@ class SSHExecutor:
     """The executor of one SSH target, over one pooled connection (channels multiplexed on it)."""
 
     def __init__(self, spec: SSHSpec, *, grace: float = 3.0, verify: float = 5.0, connect_timeout: float = 15.0,
-                 keepalive: float = 15.0, backoff: Sequence[float] = BACKOFF) -> None:  # fmt: skip
+                 keepalive: float = 15.0, backoff: Sequence[float] = BACKOFF,
+                 on_unreachable: Callable[[str], None] | None = None) -> None:  # fmt: skip
         self.spec = spec
         self.name = spec.name
         self.grace = grace
@@ -216,6 +217,10 @@ class SSHExecutor:
         self._lock = trio.Lock()
         self.host_key: str | None = None
         """The fingerprint of the key the host showed at the last connection."""
+        self.on_unreachable = on_unreachable
+        """Told why, when a connection could not be made after every retry (the target then goes offline)."""
+        self.opened = 0
+        """How many connections were made (a reconnection after a drop counts)."""
         self.state_dir = spec.state_dir
         self.attach_prefix = tuple(spec.ssh_argv(tty=True))
 
@@ -306,13 +311,20 @@ class SSHExecutor:
                 await trio.sleep(delay)
                 try:
                     self._conn = await self._open(trust_on_first_use=trust_on_first_use)
+                    self.opened += 1
                     return self._conn
-                except (HostKeyError, SSHAuthError):
+                except (HostKeyError, SSHAuthError) as exc:
+                    self._unreachable(exc)
                     raise
-                except SSHError:
+                except SSHError as exc:
                     if attempt == len(delays) - 1:
+                        self._unreachable(exc)
                         raise
             raise AssertionError("unreachable")
+
+    def _unreachable(self, exc: Exception) -> None:
+        if self.on_unreachable is not None:
+            self.on_unreachable(str(exc))
 
     async def check_host(self, *, trust_on_first_use: bool = False) -> str:
         """Connect (recording the host's first key when ``trust_on_first_use``); its key's fingerprint."""
@@ -630,8 +642,10 @@ class SSHExecutors:
     """One :class:`SSHExecutor` per SSH target (a new one when its connection fields change); close them all
     with :meth:`aclose` before the asyncio loop ends."""
 
-    def __init__(self, *, grace: float = 3.0) -> None:
+    def __init__(self, *, grace: float = 3.0, on_unreachable: Callable[[str, str], None] | None = None) -> None:
         self.grace = grace
+        self.on_unreachable = on_unreachable
+        """Told ``(target id, why)`` when a target cannot be reached after every retry."""
         self._executors: dict[str, SSHExecutor] = {}
 
     def for_target(self, target: Target) -> SSHExecutor:
@@ -640,7 +654,13 @@ class SSHExecutors:
         if current is None or current.spec != spec:
             if current is not None:
                 current.drop()
-            current = self._executors[target.id] = SSHExecutor(spec, grace=self.grace)
+            target_id = target.id
+
+            def unreachable(reason: str) -> None:
+                if self.on_unreachable is not None:
+                    self.on_unreachable(target_id, reason)
+
+            current = self._executors[target.id] = SSHExecutor(spec, grace=self.grace, on_unreachable=unreachable)
         return current
 
     async def aclose(self) -> None:

@@ -195,6 +195,7 @@ async def ssh_served(tmp_path, **kwargs):
     doctor = doctor_by_kind({TargetKind.LOCAL: passing_doctor, TargetKind.SSH: ssh_doctor(executors, fake_agents=True)})
     try:
         async with served(tmp_path, doctor=doctor, ssh_executor=executors.for_target, **kwargs) as web:
+            executors.on_unreachable = web.orchestrator.target_unreachable
             web.ssh_executors = executors
             yield web
     finally:

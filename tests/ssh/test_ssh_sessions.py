@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
 
 import pytest
 import trio
@@ -42,7 +41,9 @@ async def _register(web, sshd: Sshd, name: str = "box") -> dict:
 
 
 def ticks(web, session_id: str) -> list[int]:
-    return [int(m.group(1)) for e in web.store.read_transcript(session_id, limit=1000).items if (m := TICK.match(e.body))]
+    return [
+        int(m.group(1)) for e in web.store.read_transcript(session_id, limit=1000).items if (m := TICK.match(e.body))
+    ]
 
 
 async def test_a_remote_tmux_session_streams_live_is_attachable_and_cancel_leaves_nothing(aio_loop, sshd, tmp_path):
@@ -64,19 +65,20 @@ async def test_a_remote_tmux_session_streams_live_is_attachable_and_cancel_leave
         log = f"{sshd.folder}/work-box/.orcha/tmux/{name}.log"  # the pane log stays on the target
         assert sshd.sh(f"test -s {log} && stat -c %a {sshd.folder}/work-box/.orcha/tmux").stdout.strip() == "700"
         local = f"orcha-attach-{worker.id}"
-        subprocess.run(["tmux", "-L", local, "new-session", "-d", "-s", "L", "-x", "120", "-y", "40",
-                        session.attach_command], check=True)  # fmt: skip
+        await trio.run_process(["tmux", "-L", local, "new-session", "-d", "-s", "L", "-x", "120", "-y", "40",
+                                session.attach_command])  # fmt: skip
         try:
             screen = ""
             with trio.fail_after(15):
                 while "tick-" not in screen:
                     await trio.sleep(0.1)
-                    screen = subprocess.run(["tmux", "-L", local, "capture-pane", "-p", "-t", "L"],
-                                            capture_output=True, text=True).stdout  # fmt: skip
+                    shown = await trio.run_process(["tmux", "-L", local, "capture-pane", "-p", "-t", "L"],
+                                                   capture_stdout=True, check=False)  # fmt: skip
+                    screen = shown.stdout.decode(errors="replace")
             clients = sshd.sh(f"tmux list-clients -t {name}").stdout
             assert name in clients  # the recorded command attached to the remote pane
         finally:
-            subprocess.run(["tmux", "-L", local, "kill-server"], check=False)
+            await trio.run_process(["tmux", "-L", local, "kill-server"], check=False)
         await eventually(lambda: 30 in ticks(web, worker.id))
         assert ticks(web, worker.id) == list(range(1, 31))
         reply = await web.client.post(f"/api/sessions/{worker.id}/cancel")
@@ -107,7 +109,7 @@ def fake_gh(tmp_path):
     """The fake gh behind a wrapper that names its state file: the remote side runs it with its own env."""
     state = tmp_path / "gh.json"
     wrapper = tmp_path / "gh"
-    wrapper.write_text(f"#!/bin/sh\nFAKE_GH_STATE={state} exec {FAKE_GH} \"$@\"\n")
+    wrapper.write_text(f'#!/bin/sh\nFAKE_GH_STATE={state} exec {FAKE_GH} "$@"\n')
     wrapper.chmod(0o755)
     return wrapper
 
