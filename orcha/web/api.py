@@ -85,6 +85,7 @@ BODIES: dict[str, dict[str, Any]] = {
         known_hosts=_str(PATH_LENGTH, description="ssh: the known_hosts file (default ~/.ssh/known_hosts)"),
         trust_on_first_use={
             "type": ["boolean", "null"],
+            "enum": [True, False, None],
             "description": "ssh: record the host key seen first when known_hosts has none (a changed key is refused)",
         },
         bootstrap=_str(TEXT_LENGTH, description="a shell command run on the target before its first doctor"),
