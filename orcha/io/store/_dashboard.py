@@ -69,7 +69,8 @@ _SESSIONS_SQL = """
 """.replace("{pause_reason}", _cut("s.pause_reason")).replace("{status_reason}", _cut("s.status_reason"))
 _TARGETS_SQL = """
     SELECT t.id, t.name, t.kind, t.host, t.status, t.capacity_sessions,
-           substr(t.status_reason, 1, 500) AS status_reason, t.host_key, (SELECT COUNT(*) FROM target_slots ts WHERE ts.target_id = t.id) AS load
+           substr(t.status_reason, 1, 500) AS status_reason, t.host_key,
+           (SELECT COUNT(*) FROM target_slots ts WHERE ts.target_id = t.id) AS load
     FROM targets t WHERE {where} ORDER BY t.created_at, t.name
 """
 _QUESTIONS_SQL = """
