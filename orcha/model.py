@@ -187,6 +187,8 @@ class Session:
     """For a tmux session: the byte offset of its pane log that the transcript holds up to."""
     waiting_question: str | None = None
     """The question a waiting or paused session waits on (so a restart waits on it too)."""
+    labels: tuple[str, ...] = ()
+    """The labels its target must have (a kind of machine: ``gpu``); none: any target."""
     created_at: float
     updated_at: float
 

@@ -147,6 +147,7 @@ class StorePort(Protocol):
         target_id: str | None = None,
         workspace_id: str | None = None,
         effect: EffectKey | None = None,
+        labels: Iterable[str] = (),
     ) -> Session:
         """Create a queued session in an active objective; a replayed ``effect`` returns the session it made."""
 

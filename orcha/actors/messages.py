@@ -73,6 +73,8 @@ class Spawn:
     role: SessionRole = SessionRole.WORKER
     parent_session_id: str | None = None
     target_id: str | None = None
+    labels: tuple[str, ...] = ()
+    """Labels the session's target must have (checked by :func:`orcha.targets.check_label`)."""
     depends_on: tuple[str, ...] = ()
     repo: str | None = None
     base_branch: str | None = None

@@ -134,6 +134,7 @@ class Operations:
         target: str | None = None,
         depends_on: tuple[str, ...] = (),
         parent_session_id: str | None = None,
+        labels: tuple[str, ...] = (),
     ) -> Session:
         objective = await self.db.run(lambda s: s.get_objective(objective_id))
         return await self.spawn(
@@ -143,6 +144,7 @@ class Operations:
                 agent=agent or objective.agent,
                 role=role,
                 target_id=target,
+                labels=labels,
                 depends_on=depends_on,
                 parent_session_id=parent_session_id,
             ),

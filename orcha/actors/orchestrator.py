@@ -125,15 +125,15 @@ class Orchestrator:
         self.changes = ChangeFeed()
         self.mcp = McpSecrets(config.mcp_key)
         announce = self.changes.announce
+        self.target_agents = TargetAgents()
         self.scheduler = Scheduler(
             db, providers, clock=clock, sessions=self, max_concurrent=config.max_concurrent,
-            max_managers=config.max_managers, interval=config.schedule_interval,
+            max_managers=config.max_managers, interval=config.schedule_interval, agents_on=self.target_agents.on,
         )  # fmt: skip
         self.news = TeamNews(db, wake_manager=self._wake_manager)
         self.questions = QuestionDesk(db, announce, self.news.question_asked)
         self.limits = ProviderLimitBook(db, providers, self.scheduler.wake)
         self.executors = executors = TargetExecutors(local_executor, ssh_executor)
-        self.target_agents = TargetAgents()
         self.workspaces = WorkspaceManager(
             db, executors, cleanup=config.workspace_cleanup, artifacts_root=config.artifacts_root
         )

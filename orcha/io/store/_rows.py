@@ -83,6 +83,7 @@ def session(row: Row, depends_on: tuple[str, ...]) -> Session:
         transcript_seq=row["transcript_seq"],
         pane_offset=row["pane_offset"],
         waiting_question=row["waiting_question"],
+        labels=tuple(json.loads(row["labels"] or "[]")),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )

@@ -294,10 +294,11 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         """,
     ),
     (
-        "targets' status reason and SSH host key",
+        "targets' status reason and SSH host key, the labels a session asks its target for",
         """
         ALTER TABLE targets ADD COLUMN status_reason TEXT;
         ALTER TABLE targets ADD COLUMN host_key TEXT;
+        ALTER TABLE sessions ADD COLUMN labels TEXT NOT NULL DEFAULT '[]';
         """,
     ),
 )
