@@ -29,7 +29,6 @@ from typing import Any
 import asyncssh
 import attrs
 import trio
-import trio_asyncio
 
 from orcha.batches import Batches
 from orcha.executor import CommandError, CommandResult, LineSink
@@ -152,20 +151,28 @@ def env_block(env: Mapping[str, str] | None) -> bytes:
     return ("".join(lines) + "\n").encode()
 
 
+def _trio_asyncio() -> Any:
+    """trio-asyncio, imported on first use rather than with this module: importing it replaces the process's
+    asyncio event loop policy, which only a process that opens :func:`open_ssh_loop` should get."""
+    import trio_asyncio
+
+    return trio_asyncio
+
+
 def _check_loop() -> None:
-    if trio_asyncio.current_loop.get(None) is None:
+    if _trio_asyncio().current_loop.get(None) is None:
         raise SSHError("SSH targets need the asyncio loop: run inside orcha.io.ssh_executor.open_ssh_loop()")
 
 
 @contextlib.asynccontextmanager
 async def open_ssh_loop() -> AsyncIterator[None]:
     """The process's one asyncio loop (trio-asyncio), for asyncssh; open it in the root nursery."""
-    async with trio_asyncio.open_loop():
+    async with _trio_asyncio().open_loop():
         yield
 
 
 async def _aio(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    return await trio_asyncio.aio_as_trio(fn)(*args, **kwargs)
+    return await _trio_asyncio().aio_as_trio(fn)(*args, **kwargs)
 
 
 class _Lines:

@@ -18,7 +18,6 @@ from collections.abc import Iterator
 
 import attrs
 import pytest
-import trio_asyncio
 
 SSHD = "/usr/sbin/sshd"
 
@@ -176,8 +175,23 @@ def drop_connections(server: Sshd) -> int:
 
 @pytest.fixture
 async def aio_loop():
-    async with trio_asyncio.open_loop() as loop:
-        yield loop
+    from orcha.io.ssh_executor import open_ssh_loop
+
+    async with open_ssh_loop():
+        yield
+
+
+HERE = os.path.dirname(__file__)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The SSH tests run last: the asyncio loop they open (trio-asyncio) replaces the process's asyncio event
+    loop policy for good, which the browser tests' Playwright (plain asyncio) must not meet."""
+    items.sort(key=lambda item: str(item.path).startswith(HERE))
+
+
+FAKES = dict.fromkeys(("claude", "codex", "shell"))
+"""The agents of the tests, as ``orcha serve --fake-agents`` names them: none needs a CLI of its own."""
 
 
 @contextlib.asynccontextmanager
@@ -192,7 +206,9 @@ async def ssh_served(tmp_path, **kwargs):
     from tests.web.harness import served
 
     executors = SSHExecutors(grace=1.0)
-    doctor = doctor_by_kind({TargetKind.LOCAL: passing_doctor, TargetKind.SSH: ssh_doctor(executors, fake_agents=True)})
+    doctor = doctor_by_kind(
+        {TargetKind.LOCAL: passing_doctor, TargetKind.SSH: ssh_doctor(executors, fake_agents=True, agent_clis=FAKES)}
+    )
     try:
         async with served(tmp_path, doctor=doctor, ssh_executor=executors.for_target, **kwargs) as web:
             executors.on_unreachable = web.orchestrator.target_unreachable

@@ -99,6 +99,7 @@ async def test_a_connection_killed_mid_session_is_recovered_without_a_lost_line(
         assert drop_connections(sshd) >= 1
         await eventually(lambda: 60 in ticks(web, worker.id), within=40)
         assert ticks(web, worker.id) == list(range(1, 61))  # each line once, in order, none lost
+        assert web.ssh_executors.for_target(web.store.find_target("box")).opened >= 2  # it did reconnect
         assert web.store.get_session(worker.id).status is S.RUNNING  # the pane's shell goes on
         await web.client.post(f"/api/sessions/{worker.id}/cancel")
         await eventually(lambda: web.store.get_session(worker.id).status is S.CANCELED)

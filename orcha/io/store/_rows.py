@@ -32,7 +32,7 @@ from orcha.model import (
 SESSION_COLUMNS = (
     "id, objective_id, role, agent, prompt, status, mode, target_id, workspace_id, parent_session_id, "
     "provider_session_id, attach_command, pause_reason, status_reason, model_calls, errors, input_tokens, "
-    "output_tokens, cost_usd, transcript_seq, pane_offset, waiting_question, created_at, updated_at"
+    "output_tokens, cost_usd, transcript_seq, pane_offset, waiting_question, labels, created_at, updated_at"
 )
 
 
