@@ -129,6 +129,18 @@ def remote_state_dir(executor: Executor | None) -> str | None:
     return str(value) if value else None
 
 
+class CopiesOut(Protocol):
+    """An executor of another machine that can copy one of its files to this machine."""
+
+    async def copy_out(self, remote_path: str, local_path: str) -> None:
+        """Copy the regular file ``remote_path`` there to a new private file ``local_path`` (0600) here."""
+
+
+def copier(executor: Executor | None) -> CopiesOut | None:
+    """The executor itself when its files are on another machine (it copies them out), else ``None``."""
+    return executor if remote_state_dir(executor) is not None and hasattr(executor, "copy_out") else None  # type: ignore[return-value]
+
+
 def attach_prefix(executor: Executor | None) -> tuple[str, ...]:
     """The command line that reaches the executor's machine in a terminal (``ssh -t user@host``), to put
     before a remote ``tmux attach``; empty for this machine."""

@@ -32,7 +32,7 @@ import trio
 
 from orcha.batches import Batches
 from orcha.executor import CommandError, CommandResult, LineSink
-from orcha.io import txguard
+from orcha.io import private, txguard
 from orcha.io.local_executor import MAX_CAPTURE
 from orcha.model import Target
 from orcha.processes import ProcessIdentity, ProcessRecorder, parse_stat
@@ -521,6 +521,27 @@ class SSHExecutor:
 
     async def remove_file(self, path: str) -> None:
         await self._exec(["rm", "-f", "--", path])
+
+    async def copy_out(self, remote_path: str, local_path: str) -> None:
+        """Copy the file ``remote_path`` of the target to a new private file ``local_path`` of this machine
+        (its folder made private first; an existing file or link there is refused, never written through)."""
+        conn = await self.connection()
+        try:
+            sftp = await _aio(conn.start_sftp_client)
+            try:
+                handle = await _aio(sftp.open, remote_path, "rb", encoding=None)
+                try:
+                    data = await _aio(handle.read)
+                finally:
+                    await _aio(handle.close)
+            finally:
+                sftp.exit()
+        except asyncssh.SFTPError as exc:
+            raise CommandError(f"cannot copy {remote_path} from {self.name}: {exc.reason}") from exc
+        except (OSError, asyncssh.Error) as exc:
+            self.drop()
+            raise SSHError(f"cannot copy {remote_path} from {self.name}: {exc}") from exc
+        private.create_private_file(local_path, data)
 
 
 def _record_host_key(path: str, pattern: str, key: asyncssh.SSHKey) -> None:

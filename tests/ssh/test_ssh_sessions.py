@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 import re
 
 import pytest
@@ -23,8 +24,9 @@ TICK = re.compile(r"^tick-(\d+)$")
 def idle_manager(request):
     if request.role is SessionRole.MANAGER:
         return [Wait(3600)]
-    return [Say("working"), Edit(f"src/{request.session_id}.py"), Call("publish_pr", {"title": request.prompt}),
-            Complete("ok")]  # fmt: skip
+    change = f"src/{request.session_id}.py"
+    return [Say("working"), Edit(change), Call("record_artifact", {"name": "change", "path": change}),
+            Call("publish_pr", {"title": request.prompt}), Complete("ok")]  # fmt: skip
 
 
 def providers(tmp_path):
@@ -38,6 +40,11 @@ async def _register(web, sshd: Sshd, name: str = "box") -> dict:
     reply = await web.client.post("/api/targets", json=target_body(sshd, name))
     assert reply.status_code == 201 and reply.json()["doctor"]["ok"], reply.text
     return reply.json()["target"]
+
+
+def _file(path: str) -> tuple[bytes, int]:
+    file = pathlib.Path(path)
+    return file.read_bytes(), file.stat().st_mode & 0o777
 
 
 def ticks(web, session_id: str) -> list[int]:
@@ -140,3 +147,8 @@ async def test_a_team_with_one_worker_on_ssh_and_one_local_ends_with_two_prs(aio
             assert changed == f"src/{worker.id}.py"
         workspaces = {w.target_id: w for w in web.store.list_workspaces(objective.id)}
         assert workspaces[target["id"]].path.startswith(f"{sshd.folder}/work-box/workspaces/")
+        artifacts = {a.session_id: a for a in web.store.list_artifacts(objective.id)}
+        assert set(artifacts) == {remote.id, local.id}
+        copied = artifacts[remote.id].uri.removeprefix("file:")  # copied back here, into a private folder
+        assert not copied.startswith(sshd.folder)
+        assert _file(copied) == (_file(f"{workspaces[target['id']].path}/src/{remote.id}.py")[0], 0o600)
