@@ -141,6 +141,20 @@ def copier(executor: Executor | None) -> CopiesOut | None:
     return executor if remote_state_dir(executor) is not None and hasattr(executor, "copy_out") else None  # type: ignore[return-value]
 
 
+def reachable_url(executor: Executor | None, url: str | None) -> str | None:
+    """``url`` (orcha's own, on this machine) as a program on the executor's machine reaches it: through the
+    SSH connection's forwarded port for an SSH target (its ``reach_url``), unchanged here."""
+    reach = getattr(executor, "reach_url", None)
+    return reach(url) if url is not None and reach is not None else url
+
+
+async def prepare_executor(executor: Executor | None) -> None:
+    """Make the executor ready before a session starts on it (an SSH target: connected, orcha's port forwarded)."""
+    ready = getattr(executor, "ready", None)
+    if ready is not None:
+        await ready()
+
+
 def attach_prefix(executor: Executor | None) -> tuple[str, ...]:
     """The command line that reaches the executor's machine in a terminal (``ssh -t user@host``), to put
     before a remote ``tmux attach``; empty for this machine."""

@@ -47,7 +47,7 @@ from orcha.actors.turns import RunEnded, TurnCompletedOk, TurnInterrupted, TurnO
 from orcha.agents.contract import AgentEvent, AgentRun, StartRequest, TurnCompleted
 from orcha.agents.private_files import remove_leftovers
 from orcha.errors import ConflictError, InvalidTransitionError, OrchaError
-from orcha.executor import Executor
+from orcha.executor import Executor, prepare_executor, reachable_url
 from orcha.model import (
     ObjectiveStatus,
     Session,
@@ -431,6 +431,7 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
             target = await self._deps.db.run(lambda s: s.get_target(target_id))
             with contextlib.suppress(OrchaError):
                 self._executor = self._deps.executors.for_target(target)
+                await prepare_executor(self._executor)  # an SSH target: connected, orcha's port forwarded
         return None
 
     async def _after_turn(self, final: str, failed: bool) -> str | None:
@@ -554,7 +555,7 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
     def _request(self, text: str) -> StartRequest:
         mcp_url, mcp_token = self._deps.mcp.endpoint(self.id)
         return StartRequest(
-            mcp_url=mcp_url,
+            mcp_url=reachable_url(self._executor, mcp_url),
             mcp_token=mcp_token,
             session_id=self.id,
             objective_id=self._session.objective_id,

@@ -235,6 +235,13 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def loopback_port(url: str) -> int | None:
+    """The port of ``url`` when it is on 127.0.0.1 (what SSH targets get forwarded to them), else ``None``."""
+    prefix = "http://127.0.0.1:"
+    port = url.removeprefix(prefix).rstrip("/")
+    return int(port) if url.startswith(prefix) and port.isdigit() else None
+
+
 def login_url(base: str, token: str | None) -> str:
     """The URL that logs a browser in (it sets the login cookie); the plain URL without a token."""
     return f"{base}/?token={quote(token, safe='')}" if token else f"{base}/"
@@ -325,6 +332,7 @@ async def _serve(args: argparse.Namespace) -> None:
                         await nursery.start(orchestrator.run)
                         urls = await nursery.start(functools.partial(serve_web, app, host=args.host, port=args.port))
                         orchestrator.mcp.base_url = urls[0]
+                        ssh_executors.forward_to = loopback_port(urls[0])  # agents on SSH targets reach MCP
                         log.info(
                             "orcha is ready in %.2fs: dashboard on %s (database %s, %s agents%s, %s)",
                             time.monotonic() - started,

@@ -228,6 +228,11 @@ class SSHExecutor:
         """Told why, when a connection could not be made after every retry (the target then goes offline)."""
         self.opened = 0
         """How many connections were made (a reconnection after a drop counts)."""
+        self.forward_to: int | None = None
+        """orcha's own port on this machine (its MCP endpoint): forwarded to the target on each connection, so
+        agents there reach it as ``127.0.0.1:<remote port>``."""
+        self.remote_port: int | None = None
+        """The target's end of that forward (asked for again after a reconnection, so agents keep their URL)."""
         self.state_dir = spec.state_dir
         self.attach_prefix = tuple(spec.ssh_argv(tty=True))
 
@@ -296,6 +301,8 @@ class SSHExecutor:
         key = conn.get_server_host_key()
         if key is not None:
             self.host_key = fingerprint(key)
+        if self.forward_to is not None:
+            await self._forward(conn, self.forward_to)
         if first_use:
             peer = str((conn.get_extra_info("peername") or (self.spec.host,))[0])
             trusted = self._trusted(self._recorded(), peer)
@@ -305,6 +312,28 @@ class SSHExecutor:
             if not trusted:
                 _record_host_key(path, self.spec.host_pattern, key)
         return conn
+
+    async def _forward(self, conn: asyncssh.SSHClientConnection, local_port: int) -> None:
+        """Listen on the target's loopback (the port used before, else a free one) and forward to orcha."""
+        for wanted in dict.fromkeys((self.remote_port or 0, 0)):
+            try:
+                listener = await _aio(conn.forward_remote_port, "127.0.0.1", wanted, "127.0.0.1", local_port)
+            except (OSError, asyncssh.Error):
+                continue
+            self.remote_port = int(listener.get_port())
+            return
+        self.remote_port = None  # agents there cannot reach orcha's MCP endpoint; commands still run
+
+    def reach_url(self, url: str) -> str:
+        """``url`` on this machine's loopback, as the target reaches it through the forwarded port."""
+        local = f"http://127.0.0.1:{self.forward_to}/"
+        if self.forward_to is None or self.remote_port is None or not url.startswith(local):
+            return url
+        return f"http://127.0.0.1:{self.remote_port}/{url[len(local) :]}"
+
+    async def ready(self) -> None:
+        """Connected (and orcha's port forwarded): what a session needs before its agent starts."""
+        await self.connection()
 
     async def connection(self, *, trust_on_first_use: bool = False) -> asyncssh.SSHClientConnection:
         """The pooled connection, opened (again) when needed: after a failure, new attempts follow
@@ -674,6 +703,8 @@ class SSHExecutors:
         self.grace = grace
         self.on_unreachable = on_unreachable
         """Told ``(target id, why)`` when a target cannot be reached after every retry."""
+        self.forward_to: int | None = None
+        """orcha's port on this machine, forwarded to each target (set once the server listens)."""
         self._executors: dict[str, SSHExecutor] = {}
 
     def for_target(self, target: Target) -> SSHExecutor:
@@ -689,6 +720,7 @@ class SSHExecutors:
                     self.on_unreachable(target_id, reason)
 
             current = self._executors[target.id] = SSHExecutor(spec, grace=self.grace, on_unreachable=unreachable)
+        current.forward_to = self.forward_to
         return current
 
     async def aclose(self) -> None:

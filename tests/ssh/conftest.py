@@ -212,6 +212,7 @@ async def ssh_served(tmp_path, **kwargs):
     try:
         async with served(tmp_path, doctor=doctor, ssh_executor=executors.for_target, **kwargs) as web:
             executors.on_unreachable = web.orchestrator.target_unreachable
+            executors.forward_to = int(web.url.rsplit(":", 1)[1].rstrip("/"))
             web.ssh_executors = executors
             yield web
     finally:

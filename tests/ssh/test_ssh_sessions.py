@@ -152,3 +152,33 @@ async def test_a_team_with_one_worker_on_ssh_and_one_local_ends_with_two_prs(aio
         copied = artifacts[remote.id].uri.removeprefix("file:")  # copied back here, into a private folder
         assert not copied.startswith(sshd.folder)
         assert _file(copied) == (_file(f"{workspaces[target['id']].path}/src/{remote.id}.py")[0], 0o600)
+
+
+async def test_an_agent_cli_on_the_target_reaches_orcha_s_mcp_through_the_forwarded_port(aio_loop, sshd, tmp_path):
+    from orcha.agents.claude import ClaudeOptions, ClaudeProvider
+    from tests.agents.conftest import read_log
+
+    fake = tmp_path / "claude"  # the fake claude CLI, its home and log named for the remote side's own env
+    fake.write_text(
+        f"#!/bin/sh\nFAKE_CLAUDE_HOME={tmp_path}/claude-home FAKE_CLAUDE_LOG={tmp_path}/claude.log "
+        f'exec {FAKE_GH.parent}/claude "$@"\n'
+    )
+    fake.chmod(0o755)
+    agents = {**providers(tmp_path), "codex": ClaudeProvider(ClaudeOptions(binary=str(fake)))}
+    async with ssh_served(tmp_path, providers=agents) as web:
+        await _register(web, sshd)
+        objective, _ = await web.orchestrator.operations.create_objective(title="t", prompt="p", agent="claude")
+        worker = await web.orchestrator.operations.spawn_session(
+            objective.id, prompt="implement the remote part", agent="codex", target="box"
+        )
+        await eventually(lambda: web.store.get_session(worker.id).status.is_terminal, within=60)
+        assert web.store.get_session(worker.id).status is S.COMPLETED, web.store.get_session(worker.id)
+        [pr] = web.store.list_pull_requests(objective_id=objective.id)
+        assert pr.session_id == worker.id  # publish_pr, called over MCP by the agent running on the target
+        executor = web.ssh_executors.for_target(web.store.find_target("box"))
+        local_port = int(web.url.rsplit(":", 1)[1])
+        assert executor.remote_port not in (None, local_port)
+        assert executor.reach_url(f"{web.url}/mcp/x") == f"http://127.0.0.1:{executor.remote_port}/mcp/x"
+        [started] = [e for e in read_log(tmp_path, "claude") if "argv" in e]
+        config = next(a for a in started["argv"] if a.startswith("--mcp-config="))
+        assert config.startswith(f"--mcp-config={sshd.folder}/work-box/.orcha/secrets/")  # written there, 0600
