@@ -277,10 +277,9 @@ class SSHExecutor:
         path = self.spec.known_hosts_path
         first_use = trust_on_first_use and not self._trusted(known, self.spec.host)
         where = f"{self.spec.destination} port {self.spec.port}"
+        checked: Any = None if first_use else (path if known else asyncssh.import_known_hosts(""))  # none known
         try:
-            conn = await _aio(
-                asyncssh.connect, self.spec.host, **self._options(None if first_use else (path if known else ()))
-            )
+            conn = await _aio(asyncssh.connect, self.spec.host, **self._options(checked))
         except asyncssh.HostKeyNotVerifiable as exc:
             if known is not None and self._trusted(known, self.spec.host):
                 raise HostKeyError(
@@ -301,8 +300,6 @@ class SSHExecutor:
         key = conn.get_server_host_key()
         if key is not None:
             self.host_key = fingerprint(key)
-        if self.forward_to is not None:
-            await self._forward(conn, self.forward_to)
         if first_use:
             peer = str((conn.get_extra_info("peername") or (self.spec.host,))[0])
             trusted = self._trusted(self._recorded(), peer)
@@ -311,6 +308,8 @@ class SSHExecutor:
                 raise HostKeyError(f"the host key of {where} has CHANGED (recorded for {peer} in {path}); refusing")
             if not trusted:
                 _record_host_key(path, self.spec.host_pattern, key)
+        if self.forward_to is not None:  # only to a host whose key was verified
+            await self._forward(conn, self.forward_to)
         return conn
 
     async def _forward(self, conn: asyncssh.SSHClientConnection, local_port: int) -> None:
