@@ -47,7 +47,7 @@ from orcha.actors.turns import RunEnded, TurnCompletedOk, TurnInterrupted, TurnO
 from orcha.agents.contract import AgentEvent, AgentRun, StartRequest, TurnCompleted
 from orcha.agents.private_files import remove_leftovers
 from orcha.errors import ConflictError, InvalidTransitionError, OrchaError
-from orcha.executor import Executor, prepare_executor, reachable_url
+from orcha.executor import Executor, prepare_executor, reachable_url, remote_state_dir
 from orcha.model import (
     ObjectiveStatus,
     Session,
@@ -126,6 +126,8 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
         self._delivering: list[int] = []
         self._stall_stage = 0
         self._headless_recorded = False
+        self._drop_resumed = False
+        """Whether this turn's agent on an SSH target was already resumed once after its run ended."""
         """A headless process was recorded since the run was last closed (its record goes at the close)."""
 
     # --- life ---------------------------------------------------------------------------------------------
@@ -396,6 +398,7 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
             fresh_start = consume_only = False
             match outcome:
                 case TurnCompletedOk(final_text=final, failed=failed):
+                    self._drop_resumed = False
                     if self._end_by < math.inf:
                         raise _End
                     if self._queued_turns and self._runs.run is not None:
@@ -415,8 +418,10 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
                 case TurnOutOfQuota(event=event):
                     text, fresh_start = await self._handle_exhaustion(event)
                 case RunEnded():
-                    await self._move(S.FAILED, "the agent exited without completing its turn")
-                    return
+                    if not await self._resume_after_drop():
+                        await self._move(S.FAILED, "the agent exited without completing its turn")
+                        return
+                    text = RESUMED
 
     async def _prepare_workspace(self) -> bool | None:
         """Check out the session's workspace and find its executor; ``False`` when the session failed."""
@@ -505,6 +510,17 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
             await self._heed()
         assert run is not None and self._nursery is not None
         self._runs.open(run, self._nursery)
+
+    async def _resume_after_drop(self) -> bool:
+        """An agent on an SSH target whose run ended mid-turn (its connection dropped, most likely) is resumed
+        once per turn through its provider session id; ``False`` when it is not to be (then the session fails)."""
+        psid = self._provider_session_id
+        if remote_state_dir(self._executor) is None or psid is None or self._drop_resumed:
+            return False
+        self._drop_resumed = True
+        await self._close_run()  # its remote group goes, over the connection (opened again)
+        self._emit(TranscriptKind.SYSTEM, f"the agent's run on its SSH target ended mid-turn: resuming {psid}")
+        return True
 
     async def _consume_turn(self) -> TurnOutcome:
         """Take the inbox until the turn ends: agent events and messages, in the order they arrived."""

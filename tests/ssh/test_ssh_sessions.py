@@ -154,6 +154,17 @@ async def test_a_team_with_one_worker_on_ssh_and_one_local_ends_with_two_prs(aio
         assert _file(copied) == (_file(f"{workspaces[target['id']].path}/src/{remote.id}.py")[0], 0o600)
 
 
+def _fake_claude(tmp_path, slow: float = 30) -> str:
+    """The fake claude CLI behind a wrapper that names its home, log and pace: the remote side has its own env."""
+    fake = tmp_path / "claude"
+    fake.write_text(
+        f"#!/bin/sh\nFAKE_CLAUDE_HOME={tmp_path}/claude-home FAKE_CLAUDE_LOG={tmp_path}/claude.log "
+        f'FAKE_CLAUDE_SLOW={slow} exec {FAKE_GH.parent}/claude "$@"\n'
+    )
+    fake.chmod(0o755)
+    return str(fake)
+
+
 async def test_an_agent_cli_on_the_target_reaches_orcha_s_mcp_through_the_forwarded_port(aio_loop, sshd, tmp_path):
     from orcha.agents.claude import ClaudeOptions, ClaudeProvider
     from tests.agents.conftest import read_log
@@ -182,3 +193,27 @@ async def test_an_agent_cli_on_the_target_reaches_orcha_s_mcp_through_the_forwar
         [started] = [e for e in read_log(tmp_path, "claude") if "argv" in e]
         config = next(a for a in started["argv"] if a.startswith("--mcp-config="))
         assert config.startswith(f"--mcp-config={sshd.folder}/work-box/.orcha/secrets/")  # written there, 0600
+
+
+async def test_a_headless_agent_whose_connection_dropped_is_resumed_through_its_session_id(aio_loop, sshd, tmp_path):
+    from orcha.agents.claude import ClaudeOptions, ClaudeProvider
+    from tests.agents.conftest import read_log
+
+    agents = {**providers(tmp_path), "codex": ClaudeProvider(ClaudeOptions(binary=_fake_claude(tmp_path, slow=3)))}
+    async with ssh_served(tmp_path, providers=agents) as web:
+        await _register(web, sshd)
+        objective, _ = await web.orchestrator.operations.create_objective(title="t", prompt="p", agent="claude")
+        worker = await web.orchestrator.operations.spawn_session(
+            objective.id, prompt="a slow task", agent="codex", target="box"
+        )
+        await eventually(lambda: web.store.get_session(worker.id).provider_session_id is not None)
+        psid = web.store.get_session(worker.id).provider_session_id
+        await trio.sleep(0.5)  # the agent is in its slow turn
+        assert drop_connections(sshd) >= 1
+        await eventually(lambda: web.store.get_session(worker.id).status.is_terminal, within=60)
+        session = web.store.get_session(worker.id)
+        assert session.status is S.COMPLETED, session.status_reason
+        notes = [e.body for e in web.store.read_transcript(worker.id, limit=1000).items if e.kind == "system"]
+        assert f"the agent's run on its SSH target ended mid-turn: resuming {psid}" in notes
+        runs = [e["argv"] for e in read_log(tmp_path, "claude") if "argv" in e]
+        assert len(runs) == 2 and f"--resume={psid}" in runs[1]
