@@ -78,3 +78,38 @@ async def test_bad_fields_are_a_4xx_with_a_json_body(aio_loop, sshd: Sshd, tmp_p
         assert 400 <= reply.status_code < 500, reply.text
         assert reply.json()["error"]
         assert not (tmp_path / "PWNED").exists()
+
+
+async def test_a_hostile_work_root_and_prompt_run_nothing_extra_on_the_target(aio_loop, sshd: Sshd, tmp_path):
+    from orcha.agents.fake import Call, Complete, Edit, FakeProvider, Wait
+    from orcha.agents.tmux import TmuxProvider
+    from orcha.model import SessionRole, SessionStatus
+    from tests.gitfixtures import Origin
+    from tests.web.harness import eventually
+
+    def script(request):
+        if request.role is SessionRole.MANAGER:
+            return [Wait(3600)]
+        return [Edit("a b; $(touch PWNED).py"), Call("publish_pr", {"title": request.prompt}), Complete("ok")]
+
+    agents = {"claude": FakeProvider(script, name="claude"), "shell": TmuxProvider(log_dir=str(tmp_path / "logs"))}
+    hostile = f"{sshd.folder}/w o'r\"k; $(touch PWNED) `touch PWNED` -rf"
+    origin = Origin(tmp_path)
+    async with ssh_served(tmp_path, providers=agents) as web:
+        reply = await web.client.post("/api/targets", json=target_body(sshd, "-x; $(touch PWNED)", work_root=hostile))
+        assert reply.status_code == 201 and reply.json()["doctor"]["ok"], reply.text
+        ops = web.orchestrator.operations
+        objective, _ = await ops.create_objective(title="t", prompt="p", agent="claude", repo=str(origin.path))
+        name = "-x; $(touch PWNED)"
+        worker = await ops.spawn_session(objective.id, prompt='it\'s "quoted"; $(touch PWNED)', target=name)
+        shell = await ops.spawn_session(objective.id, prompt="echo 'safe'-$((6*7))", agent="shell", target=name)
+        await eventually(lambda: web.store.get_session(worker.id).status.is_terminal, within=60)
+        assert web.store.get_session(worker.id).status is SessionStatus.COMPLETED
+        await eventually(lambda: any(e.body == "safe-42" for e in web.store.read_transcript(shell.id).items))
+        await web.client.post(f"/api/sessions/{shell.id}/cancel")
+        await eventually(lambda: web.store.get_session(shell.id).status.is_terminal)
+        paths = [w.path for w in web.store.list_workspaces(objective.id)]
+        assert len(paths) == 2 and all(p.startswith(hostile + "/workspaces/") for p in paths)  # checked out there
+        assert web.store.list_pull_requests(objective_id=objective.id)
+    assert sshd.sh(f"find {tmp_path} {sshd.folder} / -maxdepth 1 -name PWNED | wc -l").stdout.strip() == "0"
+    assert sshd.sh(f"find {sshd.folder} {tmp_path} -name PWNED | wc -l").stdout.strip() == "0"
