@@ -54,6 +54,8 @@ from orcha.supervisors import ChildSpec, Intensity, Restart, Supervisor
 __all__ = ["Change", "LocalTarget", "Orchestrator", "OrchestratorConfig"]
 
 UNFINISHED = frozenset(s for s in SessionStatus if not s.is_terminal)
+SSH_SWEEP_SECONDS = 30.0
+"""How long the boot sweep may spend on one SSH target."""
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +119,13 @@ class Orchestrator:
         local_executor: Executor | None = None,
         processes: HostProcesses | None = None,
         ssh_executor: Callable[[Target], Executor] | None = None,
+        ssh_processes: Callable[[Target], HostProcesses] | None = None,
     ) -> None:
         self.db = db
         self._processes = processes
         """This machine's processes: the boot sweep stops or re-adopts what an earlier orcha left running."""
+        self._ssh_processes = ssh_processes
+        """An SSH target's processes, for the same sweep there (over its connection)."""
         self.config = config = config or OrchestratorConfig()
         self.changes = ChangeFeed()
         self.mcp = McpSecrets(config.mcp_key)
@@ -203,6 +208,7 @@ class Orchestrator:
             await self._ensure_local_target()
             if self._processes is not None:  # before any session actor: what an earlier orcha left running
                 await sweep_owned_processes(self.db, self._processes)
+            await self._sweep_ssh_targets()
             for objective in await self.db.run(lambda s: s.list_objectives(status=ObjectiveStatus.ACTIVE, limit=10**6)):
                 self.start_objective(objective.id)
             for session in await self.db.run(lambda s: s.list_sessions(statuses=UNFINISHED)):
@@ -212,6 +218,21 @@ class Orchestrator:
             for service in (self.scheduler, self.pr_monitor):
                 self._services_sup.start_child(ChildSpec(name=service.name, run=service.run, restart=Restart.PERMANENT))
             task_status.started(self)
+
+    async def _sweep_ssh_targets(self) -> None:
+        """The boot sweep on each SSH target with recorded processes, each bounded in time: an unreachable
+        target keeps its records for the next start (and goes offline)."""
+        if self._ssh_processes is None:
+            return
+        recorded = {r.target_id for r in await self.db.run(lambda s: s.list_owned_processes())}
+        for target in await self.db.run(lambda s: s.list_targets()):
+            if target.kind is not TargetKind.SSH or target.id not in recorded:
+                continue
+            with trio.move_on_after(SSH_SWEEP_SECONDS):
+                try:
+                    await sweep_owned_processes(self.db, self._ssh_processes(target), target_ids={target.id})
+                except OrchaError as exc:
+                    log.error("boot sweep on %s: %s; its records are kept", target.name, exc)
 
     async def _ensure_local_target(self) -> None:
         local = self.config.local_target

@@ -265,6 +265,7 @@ async def _serve(args: argparse.Namespace) -> None:
     from orcha.io.local_processes import LocalProcesses
     from orcha.io.ssh_doctor import ssh_doctor
     from orcha.io.ssh_executor import SSHExecutors, open_ssh_loop
+    from orcha.io.ssh_processes import SSHProcesses
     from orcha.io.store import Store
     from orcha.model import TargetKind
     from orcha.web.access import AccessPolicy
@@ -297,6 +298,7 @@ async def _serve(args: argparse.Namespace) -> None:
         local_executor=executor,
         processes=LocalProcesses(executor),
         ssh_executor=ssh_executors.for_target,
+        ssh_processes=lambda target: SSHProcesses(ssh_executors.for_target(target)),
         doctor=doctor_by_kind(
             {
                 TargetKind.LOCAL: local_doctor(

@@ -502,6 +502,7 @@ class SSHExecutor:
             if before_exec is not None:
                 await before_exec(await self.identity(pgid, kind="headless"))
                 process.stdin.write(b"\n")  # the wrapper lets the program run
+                await _aio(process.stdin.drain)
         except BaseException:
             with trio.CancelScope(shield=True):
                 if running is not None:
