@@ -116,7 +116,24 @@ async def check_ssh_target(
     if not real_forge:
         gh = Check(name="gh", ok=gh.ok, detail=f"informational: {gh.detail}", required=False)
     checks.append(gh)
+    if real_forge:  # PRs are opened by gh there, from the session's checkout
+        checks.append(await gh_auth_check(executor, seen.get("gh")) if gh.ok else GH_UNUSABLE)
     return DoctorReport(checks=tuple(checks), agents=tuple(available), host_key=fingerprint)
+
+
+GH_UNUSABLE = Check(name="gh auth", ok=False, detail="gh is not usable there")
+
+
+async def gh_auth_check(executor: SSHExecutor, seen: tuple[str, int, str] | None) -> Check:
+    """``gh auth status`` on the target, bounded in time: gh there must be logged in to open PRs."""
+    path = seen[0] if seen else "gh"
+    result = await executor.run(["timeout", str(PROBE_SECONDS), path, "auth", "status"])
+    said = DEFAULT_REDACTOR.redact(result.stdout + result.stderr)
+    if result.ok:
+        account = next((line.strip() for line in said.splitlines() if "Logged in" in line), "logged in")
+        return Check(name="gh auth", ok=True, detail=account[:_DETAIL])
+    first = next((line.strip() for line in said.splitlines() if line.strip()), f"exit {result.exit_code}")
+    return Check(name="gh auth", ok=False, detail=f"not logged in there: {first} (run `gh auth login` on it)"[:_DETAIL])
 
 
 def ssh_doctor(

@@ -113,3 +113,30 @@ async def test_a_hostile_work_root_and_prompt_run_nothing_extra_on_the_target(ai
         assert web.store.list_pull_requests(objective_id=objective.id)
     assert sshd.sh(f"find {tmp_path} {sshd.folder} / -maxdepth 1 -name PWNED | wc -l").stdout.strip() == "0"
     assert sshd.sh(f"find {sshd.folder} {tmp_path} -name PWNED | wc -l").stdout.strip() == "0"
+
+
+async def test_with_the_real_forge_gh_and_its_login_on_the_target_are_required(aio_loop, sshd: Sshd, tmp_path):
+    from orcha.io.ssh_doctor import check_ssh_target, gh_auth_check
+    from orcha.io.ssh_executor import SSHExecutor, SSHSpec
+    from orcha.model import Target, TargetKind
+
+    logged_out = tmp_path / "gh"  # a gh there that is not logged in
+    logged_out.write_text('#!/bin/sh\necho "You are not logged into any GitHub hosts." >&2; exit 1\n')
+    logged_out.chmod(0o755)
+    target = Target(
+        id="tgt_x", name="box", kind=TargetKind.SSH, host=sshd.host, user=sshd.user, port=sshd.port,
+        work_root=f"{tmp_path}/work", capacity_sessions=1, created_at=0, updated_at=0,
+        metadata={"identity_file": sshd.identity, "known_hosts": sshd.known_hosts},
+    )  # fmt: skip
+    executor = SSHExecutor(SSHSpec.of(target))
+    try:
+        fake = await check_ssh_target(executor, target, fake_agents=True, real_forge=False)
+        assert fake.ok and not next(c for c in fake.checks if c.name == "gh").required  # informational
+        real = await check_ssh_target(executor, target, fake_agents=True, real_forge=True)
+        gh, auth = (next(c for c in real.checks if c.name == name) for name in ("gh", "gh auth"))
+        assert gh.required and auth.required
+        assert real.ok is (gh.ok and auth.ok)
+        auth = await gh_auth_check(executor, (str(logged_out), 0, "gh version 2.0"))
+        assert not auth.ok and auth.detail.startswith("not logged in there: You are not logged into any GitHub")
+    finally:
+        await executor.aclose()
