@@ -6,11 +6,14 @@ Shared by the target actor (which decides the target's status from it) and the e
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import attrs
+import trio
 
-from orcha.model import Target
+from orcha.errors import OrchaError
+from orcha.executor import Executor
+from orcha.model import Target, TargetKind
 
 
 @attrs.frozen(kw_only=True)
@@ -24,6 +27,8 @@ class Check:
 @attrs.frozen(kw_only=True)
 class DoctorReport:
     checks: tuple[Check, ...]
+    host_key: str | None = None
+    """For an SSH target: the SHA256 fingerprint of the host key its connection was verified with."""
     agents: tuple[str, ...] | None = None
     """The agent names this target can run: those whose CLI the doctor found and that answered ``--version``,
     and those that need no CLI of their own (the fakes, the shell). ``None``: the doctor did not look (a test
@@ -44,3 +49,43 @@ class DoctorReport:
 
 Doctor = Callable[[Target], Awaitable[DoctorReport]]
 """Runs a target's checks (outside any transaction)."""
+
+Bootstrap = Callable[[Target], Awaitable[Check]]
+"""Runs a target's ``bootstrap`` command on it (outside any transaction): a check named ``bootstrap``."""
+
+BOOTSTRAP_SECONDS = 600.0
+"""How long a target's bootstrap may take before it is stopped (and the check fails)."""
+_TAIL = 300
+
+
+def doctor_by_kind(doctors: Mapping[TargetKind, Doctor]) -> Doctor:
+    """One doctor that hands each target to the doctor of its kind (a failing report for a kind without one)."""
+
+    async def doctor(target: Target) -> DoctorReport:
+        chosen = doctors.get(target.kind)
+        if chosen is None:
+            detail = f"targets of kind {target.kind} are not supported by this build"
+            return DoctorReport(checks=(Check(name=str(target.kind), ok=False, detail=detail),), agents=())
+        return await chosen(target)
+
+    return doctor
+
+
+async def run_bootstrap(executor: Executor, target: Target, *, limit: float = BOOTSTRAP_SECONDS) -> Check:
+    """Run ``target.bootstrap`` (a shell command the user wrote) with ``sh -c`` on the target, in its home
+    folder, for at most ``limit`` seconds; a passing check when there is none."""
+    script = target.bootstrap
+    if not script:
+        return Check(name="bootstrap", ok=True, detail="none", required=False)
+    result = None
+    try:
+        with trio.move_on_after(limit):
+            result = await executor.run(["sh", "-c", script])
+    except OrchaError as exc:
+        return Check(name="bootstrap", ok=False, detail=f"cannot run it: {exc}"[:_TAIL])
+    if result is None:
+        return Check(name="bootstrap", ok=False, detail=f"still running after {limit:g}s: stopped")
+    if not result.ok:
+        tail = " ".join((result.stderr or result.stdout).strip().splitlines()[-3:])
+        return Check(name="bootstrap", ok=False, detail=f"exited {result.exit_code}: {tail}"[:_TAIL])
+    return Check(name="bootstrap", ok=True, detail="ran")

@@ -120,3 +120,42 @@ class Executor(Protocol):
 
     async def remove_file(self, path: str) -> None:
         """Remove the file ``path`` if it is there; a link is removed, never what it points to."""
+
+
+def remote_state_dir(executor: Executor | None) -> str | None:
+    """Where orcha keeps its own files (pane logs, agents' secret files) on the machine of a remote executor
+    (its ``state_dir``); ``None`` for this machine, whose folders are the user's own (:mod:`orcha.paths`)."""
+    value = getattr(executor, "state_dir", None)
+    return str(value) if value else None
+
+
+class CopiesOut(Protocol):
+    """An executor of another machine that can copy one of its files to this machine."""
+
+    async def copy_out(self, remote_path: str, local_path: str) -> None:
+        """Copy the regular file ``remote_path`` there to a new private file ``local_path`` (0600) here."""
+
+
+def copier(executor: Executor | None) -> CopiesOut | None:
+    """The executor itself when its files are on another machine (it copies them out), else ``None``."""
+    return executor if remote_state_dir(executor) is not None and hasattr(executor, "copy_out") else None  # type: ignore[return-value]
+
+
+def reachable_url(executor: Executor | None, url: str | None) -> str | None:
+    """``url`` (orcha's own, on this machine) as a program on the executor's machine reaches it: through the
+    SSH connection's forwarded port for an SSH target (its ``reach_url``), unchanged here."""
+    reach = getattr(executor, "reach_url", None)
+    return reach(url) if url is not None and reach is not None else url
+
+
+async def prepare_executor(executor: Executor | None) -> None:
+    """Make the executor ready before a session starts on it (an SSH target: connected, orcha's port forwarded)."""
+    ready = getattr(executor, "ready", None)
+    if ready is not None:
+        await ready()
+
+
+def attach_prefix(executor: Executor | None) -> tuple[str, ...]:
+    """The command line that reaches the executor's machine in a terminal (``ssh -t user@host``), to put
+    before a remote ``tmux attach``; empty for this machine."""
+    return tuple(getattr(executor, "attach_prefix", ()) or ())

@@ -187,6 +187,8 @@ class Session:
     """For a tmux session: the byte offset of its pane log that the transcript holds up to."""
     waiting_question: str | None = None
     """The question a waiting or paused session waits on (so a restart waits on it too)."""
+    labels: tuple[str, ...] = ()
+    """The labels its target must have (a kind of machine: ``gpu``); none: any target."""
     created_at: float
     updated_at: float
 
@@ -203,6 +205,10 @@ class Target:
     capacity_sessions: int
     status: TargetStatus = TargetStatus.ONLINE
     metadata: dict[str, Any] = attrs.field(factory=dict)
+    status_reason: str | None = None
+    """Why the target is in its status (the doctor's findings when offline, "drained by the user", …)."""
+    host_key: str | None = None
+    """For an SSH target: the SHA256 fingerprint of its host key, as verified (or recorded on first use)."""
     created_at: float
     updated_at: float
 
@@ -215,6 +221,16 @@ class Target:
     def bootstrap(self) -> str | None:
         value = self.metadata.get("bootstrap")
         return str(value) if value is not None else None
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Kinds of machine this is (``gpu``, ``big``): a session may ask for targets with some labels."""
+        value = self.metadata.get("labels") or ()
+        return tuple(str(v) for v in value) if isinstance(value, list | tuple) else ()
+
+    @property
+    def trust_on_first_use(self) -> bool:
+        return self.metadata.get("trust_on_first_use") is True
 
 
 @attrs.frozen(kw_only=True)

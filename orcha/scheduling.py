@@ -74,25 +74,51 @@ class Hold:
 Decision = StartOn | AwaitCapacity | CancelForDependency | Hold
 
 
-def _online(targets: Iterable[Target], pinned: str | None) -> tuple[list[Target], str]:
-    """The online targets a session may go to (only the pinned one, if pinned), or none and why."""
+def _online(
+    targets: Iterable[Target],
+    pinned: str | None,
+    labels: Collection[str] = (),
+    agent: str | None = None,
+    target_agents: Mapping[str, Collection[str] | None] | None = None,
+) -> tuple[list[Target], str]:
+    """The online targets a session may go to (only the pinned one, if pinned; with every label asked for;
+    whose doctor found the agent's CLI, where it looked), or none and why."""
     candidates = [t for t in targets if pinned is None or t.id == pinned]
     if pinned is not None and not candidates:
         return [], f"pinned target {pinned} does not exist"
+    if labels:
+        candidates = [t for t in candidates if set(labels) <= set(t.labels)]
+        if not candidates:
+            return [], f"no target has the labels {', '.join(sorted(labels))}"
     online = [t for t in candidates if t.status is TargetStatus.ONLINE]
     if not online:
-        return [], "no online target" if pinned is None else f"pinned target is {candidates[0].status}"
+        if pinned is not None:
+            why = f": {candidates[0].status_reason}" if candidates[0].status_reason else ""
+            return [], f"pinned target {candidates[0].name} is {candidates[0].status}{why}"
+        return [], "no online target" + (f" with the labels {', '.join(sorted(labels))}" if labels else "")
+    if agent is not None and target_agents:
+        found = [t for t in online if (target_agents.get(t.id) is None or agent in (target_agents.get(t.id) or ()))]
+        if not found:
+            return [], f"no online target has the {agent} CLI"
+        online = found
     return online, ""
 
 
 def choose_target(
-    targets: Iterable[Target], loads: Mapping[str, int], *, pinned: str | None = None
+    targets: Iterable[Target],
+    loads: Mapping[str, int],
+    *,
+    pinned: str | None = None,
+    labels: Collection[str] = (),
+    agent: str | None = None,
+    target_agents: Mapping[str, Collection[str] | None] | None = None,
 ) -> tuple[Target | None, str]:
-    """The pinned target if it can take a session, else the least-loaded online target with room.
+    """The pinned target if it can take a session, else the least-loaded online target with room, the
+    ``labels`` asked for and (where its doctor looked) the ``agent``'s CLI.
 
     Returns the target (or ``None``) and, when none, why.
     """
-    online, why = _online(targets, pinned)
+    online, why = _online(targets, pinned, labels, agent, target_agents)
     if not online:
         return None, why
     with_room = [t for t in online if loads.get(t.id, 0) < t.capacity_sessions]
@@ -102,12 +128,19 @@ def choose_target(
     return best, ""
 
 
-def choose_manager_target(targets: Iterable[Target], *, pinned: str | None = None) -> tuple[Target | None, str]:
+def choose_manager_target(
+    targets: Iterable[Target],
+    *,
+    pinned: str | None = None,
+    labels: Collection[str] = (),
+    agent: str | None = None,
+    target_agents: Mapping[str, Collection[str] | None] | None = None,
+) -> tuple[Target | None, str]:
     """Where a manager runs: the pinned target if online, else an online local target, else any online one.
 
     Managers take no slot, so capacity does not matter; draining or offline targets take none.
     """
-    online, why = _online(targets, pinned)
+    online, why = _online(targets, pinned, labels, agent, target_agents)
     if not online:
         return None, why
     return min(online, key=lambda t: (t.kind is not TargetKind.LOCAL, t.name)), ""
@@ -124,6 +157,7 @@ def plan_tick(
     live_managers: int = 0,
     max_managers: int = 8,
     unavailable_agents: Collection[str] = (),
+    target_agents: Mapping[str, Collection[str] | None] | None = None,
 ) -> list[Decision]:
     """Decide, oldest first, what happens to each runnable session this tick.
 
@@ -157,7 +191,10 @@ def plan_tick(
             if managers >= max_managers:
                 decisions.append(AwaitCapacity(session_id=session.id, reason=f"cap of {max_managers} managers reached"))
                 continue
-            target, why = choose_manager_target(targets, pinned=session.target_id)
+            target, why = choose_manager_target(
+                targets, pinned=session.target_id, labels=session.labels, agent=session.agent,
+                target_agents=target_agents,
+            )  # fmt: skip
             if target is None:
                 decisions.append(AwaitCapacity(session_id=session.id, reason=why))
                 continue
@@ -167,7 +204,10 @@ def plan_tick(
         if live >= max_concurrent:
             decisions.append(AwaitCapacity(session_id=session.id, reason=f"global cap of {max_concurrent} reached"))
             continue
-        target, why = choose_target(targets, planned_loads, pinned=session.target_id)
+        target, why = choose_target(
+            targets, planned_loads, pinned=session.target_id, labels=session.labels, agent=session.agent,
+            target_agents=target_agents,
+        )  # fmt: skip
         if target is None:
             decisions.append(AwaitCapacity(session_id=session.id, reason=why))
             continue

@@ -154,6 +154,7 @@ class StorePort(Protocol):
         target_id: str | None = None,
         workspace_id: str | None = None,
         effect: EffectKey | None = None,
+        labels: Iterable[str] = (),
     ) -> Session:
         """Create a queued session in an active objective; a replayed ``effect`` returns the session it made."""
 
@@ -322,6 +323,9 @@ class StorePort(Protocol):
 
     def record_owned_process(self, session_id: str, target_id: str, identity: ProcessIdentity) -> OwnedProcess:
         """Record that ``session_id`` runs the process ``identity`` on ``target_id`` (again: replaced)."""
+
+    def record_target_host_key(self, target_id: str, host_key: str) -> Target:
+        """Record the fingerprint of an SSH target's host key, as its doctor verified (or first trusted) it."""
 
     def release_lock(self, kind: LockKind, key: str, owner: str) -> None:
         """Release a lock ``owner`` holds; raises :class:`LockNotHeldError` otherwise."""

@@ -18,6 +18,9 @@ MAX_HOST = 253
 MAX_USER = 64
 MAX_WORK_ROOT = 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_LABELS = 20
+MAX_LABEL = 64
+_LABEL = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}")
 
 
 def check_work_root(work_root: Any, field: str = "work_root") -> str:
@@ -79,9 +82,25 @@ def check_new_target(
         check_ssh_word(user, "user", limit=MAX_USER)
     if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
         raise InvalidInputError("port must be between 1 and 65535", field="port")
-    identity = (metadata or {}).get("identity_file")
-    if identity not in (None, ""):
-        check_file_path(identity, "identity_file")
+    for field in ("identity_file", "known_hosts"):
+        value = (metadata or {}).get(field)
+        if value not in (None, ""):
+            check_file_path(value, field)
+    labels = (metadata or {}).get("labels") or []
+    if not isinstance(labels, list | tuple) or len(labels) > MAX_LABELS:
+        raise InvalidInputError(f"labels must be a list of at most {MAX_LABELS} names", field="labels")
+    for label in labels:
+        check_label(label)
+
+
+def check_label(label: Any) -> str:
+    """A target label: a short word of letters, digits, ``.``, ``_`` and ``-``."""
+    if not isinstance(label, str) or not _LABEL.fullmatch(label):
+        raise InvalidInputError(
+            f"a label is 1 to {MAX_LABEL} letters, digits, '.', '_' or '-' (not starting with '-'), not {label!r}",
+            field="labels",
+        )
+    return label
 
 
 def check_file_path(value: Any, field: str) -> str:

@@ -68,6 +68,9 @@ class TargetRow:
     status: TargetStatus
     capacity_sessions: int
     load: int
+    status_reason: str | None = None
+    """Why it is in its status (what its doctor found missing, that it was unreachable, …)."""
+    host_key: str | None = None
 
 
 @attrs.frozen(kw_only=True)

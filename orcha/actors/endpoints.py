@@ -6,21 +6,26 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 
 from orcha.executor import CommandError, Executor
 from orcha.model import Target, TargetKind
 from orcha.redact import DEFAULT_REDACTOR
 
 
-class LocalExecutors:
-    """:class:`~orcha.actors.deps.Executors` for this build: the local machine (SSH targets come later)."""
+class TargetExecutors:
+    """:class:`~orcha.actors.deps.Executors` for this build: this machine's executor for local targets, and
+    ``ssh(target)`` (a pooled SSH executor per target, built at the edge) for SSH targets."""
 
-    def __init__(self, local: Executor | None) -> None:
+    def __init__(self, local: Executor | None, ssh: Callable[[Target], Executor] | None = None) -> None:
         self._local = local
+        self._ssh = ssh
 
     def for_target(self, target: Target) -> Executor:
         if target.kind is TargetKind.LOCAL and self._local is not None:
             return self._local
+        if target.kind is TargetKind.SSH and self._ssh is not None:
+            return self._ssh(target)
         raise CommandError(f"no executor for target {target.name} ({target.kind}) in this build")
 
 

@@ -75,6 +75,8 @@ class Spawn:
     role: SessionRole = SessionRole.WORKER
     parent_session_id: str | None = None
     target_id: str | None = None
+    labels: tuple[str, ...] = ()
+    """Labels the session's target must have (checked by :func:`orcha.targets.check_label`)."""
     depends_on: tuple[str, ...] = ()
     repo: str | None = None
     base_branch: str | None = None
@@ -129,7 +131,15 @@ class Enable:
 
 @attrs.frozen(kw_only=True)
 class RunDoctor:
-    pass
+    bootstrap: bool = False
+    """Run the target's bootstrap command first (at registration), then the checks."""
 
 
-TargetMessage = Drain | Disable | Enable | RunDoctor
+@attrs.frozen(kw_only=True)
+class Unreachable:
+    """The target's connection failed after its retries (an SSH target): offline until a doctor passes."""
+
+    reason: str
+
+
+TargetMessage = Drain | Disable | Enable | RunDoctor | Unreachable

@@ -37,6 +37,7 @@ from orcha.model import (
     WorkspaceKind,
 )
 from orcha.ports import Db
+from orcha.targets import check_label
 from orcha.transitions import dependents_to_cancel
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,8 @@ class ObjectiveActor:
             if first is not None:
                 return await self._deps.db.run(lambda s: s.get_session(first))
         agent = self._deps.providers.check_agent(spawn.agent)
+        for label in spawn.labels:
+            check_label(label)
         target_id = None
         if spawn.target_id is not None:
             target_id = (await self._deps.db.run(lambda s: s.find_target(spawn.target_id or ""))).id
@@ -134,6 +137,7 @@ class ObjectiveActor:
                 target_id=target_id,
                 workspace_id=workspace_id,
                 effect=effect,
+                labels=spawn.labels,
             )
         )
         self._deps.start_session(session)

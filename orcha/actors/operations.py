@@ -139,6 +139,7 @@ class Operations:
         target: str | None = None,
         depends_on: tuple[str, ...] = (),
         parent_session_id: str | None = None,
+        labels: tuple[str, ...] = (),
     ) -> Session:
         objective = await self.db.run(lambda s: s.get_objective(objective_id))  # NotFoundError first
         return await self._spawn_in(
@@ -148,6 +149,7 @@ class Operations:
                 agent=agent or objective.agent,
                 role=role,
                 target_id=target,
+                labels=labels,
                 depends_on=depends_on,
                 parent_session_id=parent_session_id,
             ),
@@ -275,7 +277,7 @@ class Operations:
             )
         )
         self._actors.start_target(target.id)
-        return await self.target_request(target.id, RunDoctor())
+        return await self.target_request(target.id, RunDoctor(bootstrap=True))
 
     async def target_request(self, target_id: str, message: Drain | Disable | Enable | RunDoctor) -> TargetReply:
         await self.db.run(lambda s: s.get_target(target_id))

@@ -25,9 +25,9 @@ import trio
 from orcha import paths
 from orcha.actors.changes import Change, ChangeFeed
 from orcha.actors.deps import SessionDeps, SessionSettings
-from orcha.actors.endpoints import LocalExecutors, McpSecrets, TargetAgents
+from orcha.actors.endpoints import McpSecrets, TargetAgents, TargetExecutors
 from orcha.actors.limits import ProviderLimitBook
-from orcha.actors.messages import AwaitCapacity, CancelSession, Notify, Place, SessionEnded
+from orcha.actors.messages import AwaitCapacity, CancelSession, Notify, Place, SessionEnded, Unreachable
 from orcha.actors.objective import ObjectiveActor, ObjectiveDeps
 from orcha.actors.operations import Operations
 from orcha.actors.pr_monitor import PRMonitor
@@ -42,7 +42,7 @@ from orcha.actors.tools import SessionTools
 from orcha.actors.transcript_buffer import TranscriptWriter
 from orcha.actors.workspaces import WorkspaceManager
 from orcha.agents.registry import ProviderRegistry
-from orcha.doctor import Doctor
+from orcha.doctor import Check, Doctor, run_bootstrap
 from orcha.errors import OrchaError
 from orcha.executor import Executor
 from orcha.forge import Forge
@@ -54,6 +54,8 @@ from orcha.supervisors import ChildSpec, Intensity, Restart, Supervisor
 __all__ = ["Change", "LocalTarget", "Orchestrator", "OrchestratorConfig"]
 
 UNFINISHED = frozenset(s for s in SessionStatus if not s.is_terminal)
+SSH_SWEEP_SECONDS = 30.0
+"""How long the boot sweep may spend on one SSH target."""
 
 log = logging.getLogger(__name__)
 
@@ -116,23 +118,27 @@ class Orchestrator:
         clock: Callable[[], float],
         local_executor: Executor | None = None,
         processes: HostProcesses | None = None,
+        ssh_executor: Callable[[Target], Executor] | None = None,
+        ssh_processes: Callable[[Target], HostProcesses] | None = None,
     ) -> None:
         self.db = db
         self._processes = processes
         """This machine's processes: the boot sweep stops or re-adopts what an earlier orcha left running."""
+        self._ssh_processes = ssh_processes
+        """An SSH target's processes, for the same sweep there (over its connection)."""
         self.config = config = config or OrchestratorConfig()
         self.changes = ChangeFeed()
         self.mcp = McpSecrets(config.mcp_key)
         announce = self.changes.announce
+        self.target_agents = TargetAgents()
         self.scheduler = Scheduler(
             db, providers, clock=clock, sessions=self, max_concurrent=config.max_concurrent,
-            max_managers=config.max_managers, interval=config.schedule_interval,
+            max_managers=config.max_managers, interval=config.schedule_interval, agents_on=self.target_agents.on,
         )  # fmt: skip
         self.news = TeamNews(db, wake_manager=self._wake_manager)
         self.questions = QuestionDesk(db, announce, self.news.question_asked)
         self.limits = ProviderLimitBook(db, providers, self.scheduler.wake)
-        executors = LocalExecutors(local_executor)
-        self.target_agents = TargetAgents()
+        self.executors = executors = TargetExecutors(local_executor, ssh_executor)
         self.workspaces = WorkspaceManager(
             db, executors, cleanup=config.workspace_cleanup, artifacts_root=config.artifacts_root
         )
@@ -177,6 +183,7 @@ class Orchestrator:
             wake_scheduler=self.scheduler.wake,
             announce=announce,
             record_agents=self.target_agents.record,
+            bootstrap=self._bootstrap,
         )
         sup = config.intensity
         self._targets_sup = Supervisor("targets", intensity=sup)
@@ -203,6 +210,7 @@ class Orchestrator:
             await self._ensure_local_target()
             if self._processes is not None:  # before any session actor: what an earlier orcha left running
                 await sweep_owned_processes(self.db, self._processes)
+            await self._sweep_ssh_targets()
             for objective in await self.db.run(lambda s: s.list_objectives(status=ObjectiveStatus.ACTIVE, limit=10**6)):
                 self.start_objective(objective.id)
             for session in await self.db.run(lambda s: s.list_sessions(statuses=UNFINISHED)):
@@ -212,6 +220,21 @@ class Orchestrator:
             for service in (self.scheduler, self.pr_monitor):
                 self._services_sup.start_child(ChildSpec(name=service.name, run=service.run, restart=Restart.PERMANENT))
             task_status.started(self)
+
+    async def _sweep_ssh_targets(self) -> None:
+        """The boot sweep on each SSH target with recorded processes, each bounded in time: an unreachable
+        target keeps its records for the next start (and goes offline)."""
+        if self._ssh_processes is None:
+            return
+        recorded = {r.target_id for r in await self.db.run(lambda s: s.list_owned_processes())}
+        for target in await self.db.run(lambda s: s.list_targets()):
+            if target.kind is not TargetKind.SSH or target.id not in recorded:
+                continue
+            with trio.move_on_after(SSH_SWEEP_SECONDS):
+                try:
+                    await sweep_owned_processes(self.db, self._ssh_processes(target), target_ids={target.id})
+                except OrchaError as exc:
+                    log.error("boot sweep on %s: %s; its records are kept", target.name, exc)
 
     async def _ensure_local_target(self) -> None:
         local = self.config.local_target
@@ -227,6 +250,19 @@ class Orchestrator:
         await self.operations.add_target(
             name=local.name, kind=TargetKind.LOCAL, work_root=local.work_root, capacity_sessions=local.capacity_sessions
         )
+
+    def target_unreachable(self, target_id: str, reason: str) -> None:
+        """A target's connection failed after its retries: its actor takes it offline until a doctor passes."""
+        actor = self._targets.get(target_id)
+        if actor is not None:
+            actor.mailbox.cast(Unreachable(reason=reason))
+
+    async def _bootstrap(self, target: Target) -> Check:
+        try:
+            executor = self.executors.for_target(target)
+        except OrchaError as exc:
+            return Check(name="bootstrap", ok=False, detail=str(exc))
+        return await run_bootstrap(executor, target)
 
     # --- the registry of live actors (Operations' Actors protocol) -----------------------------------------
 

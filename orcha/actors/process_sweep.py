@@ -18,6 +18,7 @@ from typing import Protocol
 import attrs
 import trio
 
+from orcha.errors import OrchaError
 from orcha.model import SessionStatus, TargetKind
 from orcha.ports import Db
 from orcha.processes import GroupObservation, KillOutcome, OwnedProcess, ProcessIdentity, is_recorded_group
@@ -88,19 +89,24 @@ class HostProcesses(Protocol):
 UNFINISHED = frozenset(s for s in SessionStatus if not s.is_terminal)
 
 
-async def sweep_owned_processes(db: Db, processes: HostProcesses) -> list[SweepStep]:
+async def sweep_owned_processes(
+    db: Db, processes: HostProcesses, *, target_ids: Collection[str] | None = None
+) -> list[SweepStep]:
     """Look at every recorded process and do what :func:`plan_sweep` says (the kills at the same time);
     returns the steps. Blocks for the kills' grace at most, and a little more to verify."""
     records = await db.run(lambda s: s.list_owned_processes())
     if not records:
         return []
-    local = {t.id for t in await db.run(lambda s: s.list_targets()) if t.kind is TargetKind.LOCAL}
+    if target_ids is None:  # this machine's targets
+        local = {t.id for t in await db.run(lambda s: s.list_targets()) if t.kind is TargetKind.LOCAL}
+    else:  # the targets of ``processes``' machine (an SSH target)
+        local = set(target_ids)
     ids = {r.session_id for r in records}
     statuses = await db.run(lambda s: s.session_statuses(ids))
     unfinished = {sid for sid, status in statuses.items() if status in UNFINISHED}
     try:
         seen = {r.identity.pgid: await processes.observe(r.identity.pgid) for r in records if r.target_id in local}
-    except OSError as exc:  # no /proc to tell: nothing is killed blind, the records wait for the next start
+    except (OSError, OrchaError) as exc:  # no /proc to tell, or no connection: nothing is killed blind
         log.error("boot sweep: cannot look at this machine's processes (%s); %d records kept", exc, len(records))
         return []
     steps = plan_sweep(records, local_targets=local, seen=seen, unfinished=unfinished)

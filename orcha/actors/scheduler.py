@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Protocol
 
 import trio
@@ -47,6 +47,7 @@ class Scheduler:
         max_concurrent: int,
         max_managers: int = 8,
         interval: float,
+        agents_on: Callable[[str | None], Collection[str] | None] = lambda _target: None,
     ) -> None:
         self._db = db
         self._providers = providers
@@ -55,6 +56,8 @@ class Scheduler:
         self._max_concurrent = max_concurrent
         self._max_managers = max_managers
         self._interval = interval
+        self._agents_on = agents_on
+        """The agent CLIs each target's doctor found (``None``: unknown, nothing ruled out)."""
         self._wake = trio.Event()
         self.ticks = 0
 
@@ -90,6 +93,7 @@ class Scheduler:
             live_managers=view.live_managers,
             max_managers=self._max_managers,
             unavailable_agents=unavailable,
+            target_agents={t.id: self._agents_on(t.id) for t in view.targets},
         )
         by_id = {s.id: s for s in runnable}
         starts: list[tuple[Session, StartOn]] = []

@@ -47,7 +47,7 @@ from orcha.actors.turns import RunEnded, TurnCompletedOk, TurnInterrupted, TurnO
 from orcha.agents.contract import AgentEvent, AgentRun, StartRequest, TurnCompleted
 from orcha.agents.private_files import remove_leftovers
 from orcha.errors import ConflictError, InvalidTransitionError, ObjectiveEndedError, OrchaError
-from orcha.executor import Executor
+from orcha.executor import Executor, prepare_executor, reachable_url, remote_state_dir
 from orcha.model import (
     ObjectiveStatus,
     Session,
@@ -134,6 +134,8 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
         self._stall_stage = 0
         self._headless_recorded = False
         """A headless process was recorded since the run was last closed (its record goes at the close)."""
+        self._drop_resumed = False
+        """Whether this turn's agent on an SSH target was already resumed once after its run ended."""
         self._adopted = adopted
         """The session may have run under an earlier orcha (found at start, not created by this one): only then
         can a killed orcha's runs have left secret files behind, so only then are they looked for at the end."""
@@ -411,6 +413,7 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
             fresh_start = consume_only = False
             match outcome:
                 case TurnCompletedOk(final_text=final, failed=failed):
+                    self._drop_resumed = False
                     if self._end_by < math.inf:
                         raise _End
                     if self._queued_turns and self._runs.run is not None:
@@ -430,8 +433,10 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
                 case TurnOutOfQuota(event=event):
                     text, fresh_start = await self._handle_exhaustion(event)
                 case RunEnded():
-                    await self._move(S.FAILED, "the agent exited without completing its turn")
-                    return
+                    if not await self._resume_after_drop():
+                        await self._move(S.FAILED, "the agent exited without completing its turn")
+                        return
+                    text = RESUMED
 
     async def _prepare_workspace(self) -> bool | None:
         """Check out the session's workspace and find its executor; ``False`` when the session failed."""
@@ -448,6 +453,7 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
                 target = await self._deps.db.run(lambda s: s.get_target(target_id))
             with contextlib.suppress(OrchaError):
                 self._executor = self._deps.executors.for_target(target)
+                await prepare_executor(self._executor)  # an SSH target: connected, orcha's port forwarded
         return None
 
     async def _after_turn(self, final: str, failed: bool) -> str | None:
@@ -528,6 +534,17 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
         assert run is not None and self._nursery is not None
         self._runs.open(run, self._nursery)
 
+    async def _resume_after_drop(self) -> bool:
+        """An agent on an SSH target whose run ended mid-turn (its connection dropped, most likely) is resumed
+        once per turn through its provider session id; ``False`` when it is not to be (then the session fails)."""
+        psid = self._provider_session_id
+        if remote_state_dir(self._executor) is None or psid is None or self._drop_resumed:
+            return False
+        self._drop_resumed = True
+        await self._close_run()  # its remote group goes, over the connection (opened again)
+        self._emit(TranscriptKind.SYSTEM, f"the agent's run on its SSH target ended mid-turn: resuming {psid}")
+        return True
+
     async def _consume_turn(self) -> TurnOutcome:
         """Take the inbox until the turn ends: agent events and messages, in the order they arrived."""
         self._in_turn, self._steered = True, False
@@ -581,7 +598,7 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
     def _request(self, text: str) -> StartRequest:
         mcp_url, mcp_token = self._deps.mcp.endpoint(self.id)
         return StartRequest(
-            mcp_url=mcp_url,
+            mcp_url=reachable_url(self._executor, mcp_url),
             mcp_token=mcp_token,
             session_id=self.id,
             objective_id=self._session.objective_id,

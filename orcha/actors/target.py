@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import attrs
+import trio
 
 from orcha.actors.deps import Announce
 from orcha.actors.mailbox import Mailbox, answer
-from orcha.actors.messages import Disable, Drain, Enable, RunDoctor, TargetMessage
-from orcha.doctor import Doctor, DoctorReport
+from orcha.actors.messages import Disable, Drain, Enable, RunDoctor, TargetMessage, Unreachable
+from orcha.doctor import Bootstrap, Doctor, DoctorReport
 from orcha.model import Target, TargetStatus
 from orcha.ports import Db
 
@@ -22,6 +23,10 @@ class TargetDeps:
     announce: Announce
     record_agents: Callable[[str, tuple[str, ...] | None], None] = lambda _target, _agents: None
     """Tell sessions which agent CLIs the doctor found on this target."""
+    bootstrap: Bootstrap | None = None
+    """Runs a target's bootstrap command on it (asked for at registration)."""
+    redoctor_delays: tuple[float, ...] = (5.0, 15.0, 60.0, 300.0)
+    """After the target became unreachable: seconds before each new doctor (the last one repeats)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -38,21 +43,67 @@ class TargetActor:
         self.name = f"target:{target_id}"
         self.mailbox: Mailbox[TargetMessage] = Mailbox(self.name)
         self._deps = deps
+        self._retries: int | None = None
+        """Doctors run since the target became unreachable (``None``: it is not waiting to come back)."""
+        self._nursery: trio.Nursery | None = None
+        self._retry: trio.CancelScope | None = None
+        """The pending re-doctor's scope (cancelled when the retries end)."""
 
     async def run(self) -> None:
         try:
-            async for envelope in self.mailbox:
-                match envelope.message:
-                    case Drain():
-                        await answer(envelope, lambda: self._move(TargetStatus.DRAINING, "drained by the user"))
-                    case Disable():
-                        await answer(envelope, lambda: self._move(TargetStatus.DISABLED, "disabled by the user"))
-                    case Enable():
-                        await answer(envelope, self._enable)
-                    case RunDoctor():
-                        await answer(envelope, self._doctor)
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                await self._serve()
+                nursery.cancel_scope.cancel()
         finally:
             self.mailbox.close()
+
+    async def _serve(self) -> None:
+        async for envelope in self.mailbox:
+            match envelope.message:
+                case Drain():
+                    await answer(envelope, lambda: self._move(TargetStatus.DRAINING, "drained by the user"))
+                case Disable():
+                    self._stop_retrying()
+                    await answer(envelope, lambda: self._move(TargetStatus.DISABLED, "disabled by the user"))
+                case Enable():
+                    await answer(envelope, self._enable)
+                case RunDoctor(bootstrap=bootstrap):
+                    await answer(envelope, lambda: self._doctor(bootstrap=bootstrap))
+                case Unreachable(reason=reason):
+                    await answer(envelope, lambda: self._unreachable(reason))
+
+    async def _unreachable(self, reason: str) -> TargetReply | None:
+        """Offline (a doctor must pass before it takes work again), and doctors on a backoff until one does."""
+        target = await self._deps.db.run(lambda s: s.get_target(self.id))
+        if target.status not in (TargetStatus.ONLINE, TargetStatus.DRAINING):
+            return None  # not taking work anyway (a failing doctor says so itself)
+        reply = await self._move(TargetStatus.OFFLINE, f"unreachable: {reason}")
+        self._retries = 0
+        self._redoctor_later()
+        return reply
+
+    def _redoctor_later(self) -> None:
+        if self._retries is None or self._nursery is None:
+            return
+        delays = self._deps.redoctor_delays or (60.0,)
+        delay = delays[min(self._retries, len(delays) - 1)]
+        self._retries += 1
+
+        scope = self._retry = trio.CancelScope()
+
+        async def later() -> None:
+            with scope:
+                await trio.sleep(delay)
+                self.mailbox.cast(RunDoctor())
+
+        self._nursery.start_soon(later)
+
+    def _stop_retrying(self) -> None:
+        self._retries = None
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
 
     async def _move(self, status: TargetStatus, reason: str) -> TargetReply:
         target = await self._deps.db.run(lambda s: s.set_target_status(self.id, status, reason=reason))
@@ -66,9 +117,12 @@ class TargetActor:
             return await self._move(TargetStatus.ONLINE, "enabled by the user")
         return await self._doctor(enabling=True)
 
-    async def _doctor(self, *, enabling: bool = False) -> TargetReply:
+    async def _doctor(self, *, enabling: bool = False, bootstrap: bool = False) -> TargetReply:
         target = await self._deps.db.run(lambda s: s.get_target(self.id))
-        report = await self._deps.doctor(target)  # outside any transaction
+        report = await self._examine(target, bootstrap=bootstrap)  # outside any transaction
+        if report.host_key and report.host_key != target.host_key:
+            host_key = report.host_key
+            target = await self._deps.db.run(lambda s: s.record_target_host_key(self.id, host_key))
         self._deps.record_agents(self.id, report.agents)
         found = list(report.agents) if report.agents is not None else None
         await self._deps.db.run(
@@ -85,7 +139,20 @@ class TargetActor:
             wanted = TargetStatus.ONLINE
         elif not report.ok and (target.status in (TargetStatus.ONLINE, TargetStatus.DRAINING) or enabling):
             wanted = TargetStatus.OFFLINE
-        if wanted is not target.status:
-            reason = "doctor passed" if report.ok else "doctor failed: " + "; ".join(report.missing)
+        reason = "doctor passed" if report.ok else "doctor failed: " + "; ".join(report.missing)
+        if self._retries is not None:  # coming back after being unreachable: again later, or done
+            if report.ok:
+                self._stop_retrying()
+            else:
+                self._redoctor_later()
+        if wanted is not target.status or (wanted is TargetStatus.OFFLINE and target.status_reason != reason):
             target = (await self._move(wanted, reason)).target
         return TargetReply(target=target, report=report)
+
+    async def _examine(self, target: Target, *, bootstrap: bool) -> DoctorReport:
+        """The doctor's report, after the bootstrap when asked for (a failed bootstrap is a failed check)."""
+        ran = None
+        if bootstrap and target.bootstrap and self._deps.bootstrap is not None:
+            ran = await self._deps.bootstrap(target)
+        report = await self._deps.doctor(target)
+        return report if ran is None else attrs.evolve(report, checks=(ran, *report.checks))

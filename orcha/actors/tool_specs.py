@@ -57,6 +57,10 @@ TOOL_SPECS: tuple[ToolSpec, ...] = (
                 "agent": _s("Agent name (e.g. claude, codex). Default: yours.", NAME_LENGTH),
                 "role": {"type": "string", "enum": ["worker", "manager"], "description": "Default worker."},
                 "target": _s("Target name or id to pin the session to.", NAME_LENGTH),
+                "labels": {
+                    **_STR_LIST,
+                    "description": "Labels its target must have (a kind of machine, e.g. gpu); default: any target.",
+                },
                 "depends_on": {**_STR_LIST, "description": "Session ids that must complete first."},
                 "repo": _s("Repository to check out (default: the objective's).", PATH_LENGTH),
                 "base_branch": _s("Branch to start from (default: main).", BRANCH_LENGTH),

@@ -139,6 +139,7 @@ class SessionTools:
                 role=SessionRole(args.get("role") or "worker"),
                 parent_session_id=me.id,
                 target_id=args.get("target"),
+                labels=tuple(args.get("labels") or ()),
                 depends_on=tuple(args.get("depends_on") or ()),
                 repo=args.get("repo"),
                 base_branch=args.get("base_branch"),

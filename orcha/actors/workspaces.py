@@ -18,7 +18,7 @@ import trio
 
 from orcha.actors.deps import Executors
 from orcha.errors import InvalidInputError
-from orcha.executor import CommandError, Executor
+from orcha.executor import CommandError, Executor, copier
 from orcha.model import Session, Target, TargetKind, Workspace, WorkspaceKind
 from orcha.ports import Db
 
@@ -188,6 +188,10 @@ class WorkspaceManager:
         source = await self._contained_file(executor, workspace.path, relative_path)
         name = _SAFE.sub("-", relative_path.rstrip("/").rsplit("/", 1)[-1])[:100] or "artifact"
         folder = f"{self._artifacts_root.rstrip('/')}/{session.objective_id}/{session.id}"
+        remote = copier(executor)
+        if remote is not None:  # on an SSH target: copied back to this machine, where the artifacts live
+            await remote.copy_out(source, f"{folder}/{name}")
+            return f"{folder}/{name}"
         await executor.make_private_dir(folder)
         (await executor.run(["cp", "-P", "--", source, f"{folder}/{name}"])).check()
         return f"{folder}/{name}"

@@ -17,7 +17,7 @@ import attrs
 import trio
 
 from orcha.errors import OrchaError
-from orcha.executor import Executor
+from orcha.executor import Executor, remote_state_dir
 from orcha.paths import secrets_dir
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class AgentProgram:
 async def write_secret(executor: Executor, folder: str | None, session_id: str, suffix: str, data: bytes) -> SecretFile:
     """Create a new secret file for one agent process of ``session_id`` in ``folder`` (default: the user's
     secrets folder); raises an :class:`~orcha.errors.OrchaError` when it cannot be created safely."""
-    base = (folder or secrets_dir()).rstrip("/") or "/"
+    base = _folder(executor, folder)
     path = f"{base}/{session_id}-{secrets.token_hex(6)}{suffix}"
     await executor.write_private_file(path, data)
     return SecretFile(executor=executor, path=path)
@@ -59,7 +59,7 @@ async def write_secret(executor: Executor, folder: str | None, session_id: str, 
 async def remove_leftovers(executor: Executor, session_id: str, folder: str | None = None) -> int:
     """Remove every secret file of ``session_id`` still in ``folder`` (default: the user's secrets folder):
     what runs of an orcha that was killed left behind. Call it when the session has ended. Returns how many."""
-    base = (folder or secrets_dir()).rstrip("/") or "/"
+    base = _folder(executor, folder)
     found = await executor.run(["find", base, "-maxdepth", "1", "-type", "f", "-name", f"{session_id}-*"])
     paths = [line for line in found.stdout.splitlines() if line.startswith(f"{base}/{session_id}-")]
     await remove_all([SecretFile(executor=executor, path=path) for path in paths])
@@ -70,3 +70,10 @@ async def remove_all(files: Sequence[SecretFile]) -> None:
     """Remove each of ``files`` (one that cannot be removed does not keep the others)."""
     for file in files:
         await file.remove()
+
+
+def _folder(executor: Executor, folder: str | None) -> str:
+    """``folder``, else the user's secrets folder; on an SSH target always orcha's own folder there."""
+    remote = remote_state_dir(executor)
+    chosen = f"{remote}/secrets" if remote else folder or secrets_dir()
+    return chosen.rstrip("/") or "/"

@@ -12,6 +12,7 @@ meanwhile arrives once, in order.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shlex
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -22,7 +23,7 @@ from orcha.agents.contract import AgentEvent, Capabilities, ProviderSessionStart
 from orcha.agents.pane_log import PaneLines, log_size, reader_argv
 from orcha.agents.private_files import AgentProgram, SecretFile, remove_all
 from orcha.batches import Batches
-from orcha.executor import CommandError, Executor, RunningCommand
+from orcha.executor import CommandError, Executor, RunningCommand, attach_prefix, remote_state_dir
 from orcha.paths import tmux_log_dir
 from orcha.procfs import read_identity
 
@@ -114,7 +115,15 @@ class TmuxRun:
         *,
         offset: int = 0,
         notes: Sequence[TextOut] = (),
+        attach_prefix: Sequence[str] = (),
+        reopen: Callable[[int], Awaitable[RunningCommand | None]] | None = None,
     ) -> None:
+        self._attach_prefix = tuple(attach_prefix)
+        """``ssh -t user@host`` for a pane on an SSH target: the recorded attach command reaches it."""
+        self._reopen = reopen
+        """For a pane on an SSH target: a new reader from a byte offset once the connection came back
+        (``None`` when the pane is gone or the target stays unreachable)."""
+        self._stopping = False
         self._controller = controller
         self.name = name
         self._reader = reader
@@ -130,12 +139,20 @@ class TmuxRun:
         started = ended = False
 
         async def step() -> list[AgentEvent] | None:
-            nonlocal started, ended
+            nonlocal started, ended, lines, log
             if not started:
                 started = True
-                attach = f"tmux attach -t {self.name}"
+                attach = shlex.join([*self._attach_prefix, "tmux", "attach", "-t", self.name])
                 return [ProviderSessionStarted(provider_session_id=self.name, attach_command=attach), *self._notes]
             out = None if ended else await anext(lines, None)
+            if out is None and not ended and not self._stopping and self._reopen is not None:
+                reader = await self._reopen(log.offset)  # the connection dropped: read on from the offset
+                if reader is not None and not self._stopping:
+                    old, self._reader = self._reader, reader
+                    with contextlib.suppress(CommandError):
+                        await old.kill(grace=0.5)  # the old reader's group outlived its channel
+                    lines, log = reader.lines(), PaneLines(log.offset)
+                    return []
             if out is None:
                 return None
             raw = log.feed(out)
@@ -159,12 +176,14 @@ class TmuxRun:
     async def detach(self) -> None:
         """Stop reading the pane and leave its program running (as when orcha stops): a later
         :meth:`TmuxProvider.resume` re-adopts it. Idempotent."""
+        self._stopping = True
         await self._reader.kill(grace=1.0)
 
     async def cancel(self) -> None:
         if self._canceled:
             return
         self._canceled = True
+        self._stopping = True
         try:
             await self._controller.kill_session(self.name)
             await self._reader.kill(grace=1.0)
@@ -212,7 +231,8 @@ class TmuxProvider:
         executor = request.executor
         controller = TmuxController(executor)
         name = session_name(request.session_id)
-        log_dir = (self.log_dir or tmux_log_dir()).rstrip("/") or "/"
+        remote = remote_state_dir(executor)  # an SSH target's pane logs stay on it
+        log_dir = (f"{remote}/tmux" if remote else self.log_dir or tmux_log_dir()).rstrip("/") or "/"
         log = f"{log_dir}/{name}.log"
         await executor.make_private_dir(log_dir)
         reattached = reuse and await controller.has_session(name)
@@ -242,7 +262,16 @@ class TmuxProvider:
                     await controller.kill_session(name)
                 await remove_all(secrets)
             raise
-        run = TmuxRun(controller, name, reader, secrets, offset=offset, notes=notes)
+        reopen = None
+        if remote is not None:
+
+            async def reopen(offset: int) -> RunningCommand | None:
+                return await _reopen_reader(executor, controller, name, log, offset)
+
+        run = TmuxRun(
+            controller, name, reader, secrets, offset=offset, notes=notes, attach_prefix=attach_prefix(executor),
+            reopen=reopen,
+        )  # fmt: skip
         if first_input.strip():
             try:
                 await controller.send_keys(name, first_input)
@@ -256,6 +285,28 @@ class TmuxProvider:
             return AgentProgram(argv=self.program)
         built = await self._command(request)
         return built if isinstance(built, AgentProgram) else AgentProgram(argv=tuple(built))
+
+
+REOPEN_BACKOFF = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
+"""Seconds before each attempt to read a remote pane again after its connection dropped."""
+
+
+async def _reopen_reader(
+    executor: Executor, controller: TmuxController, name: str, log: str, offset: int
+) -> RunningCommand | None:
+    """A new reader of the pane log from ``offset`` once the target answers again (the pane kept running
+    there); ``None`` when the pane is gone or every attempt failed."""
+    for delay in REOPEN_BACKOFF:
+        await trio.sleep(delay)
+        try:
+            if not await controller.has_session(name):
+                return None
+            if not await controller.is_piped(name):
+                await controller.pipe_pane(name, log)
+            return await executor.start(reader_argv(log, offset))
+        except CommandError:
+            continue
+    return None
 
 
 async def _readopt(

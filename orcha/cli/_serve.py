@@ -243,10 +243,17 @@ def tune_collector() -> None:
     of every collection (an actor is not: a frozen object is never freed, even once unreachable); and since
     refcounting frees what serving makes (lines, events, requests), cycles are collected less often: the
     youngest generation at 10,000 allocations instead of 700, a full collection after 100 of the middle one's
-    instead of 10. Measured in figure 6 before: full
-    collections of 200-300 ms while sessions were being placed, the largest waits of its p99."""
+    instead of 10. Measured in figure 6 before: full collections of 200-300 ms while sessions were being
+    placed, the largest waits of its p99."""
     gc.freeze()
     gc.set_threshold(10_000, 10, 100)
+
+
+def loopback_port(url: str) -> int | None:
+    """The port of ``url`` when it is on 127.0.0.1 (what SSH targets get forwarded to them), else ``None``."""
+    prefix = "http://127.0.0.1:"
+    port = url.removeprefix(prefix).rstrip("/")
+    return int(port) if url.startswith(prefix) and port.isdigit() else None
 
 
 def login_url(base: str, token: str | None) -> str:
@@ -263,13 +270,18 @@ def _first_leaf(exc: BaseException) -> BaseException:
 async def _serve(args: argparse.Namespace) -> None:
     from orcha.actors.orchestrator import LocalTarget, Orchestrator, OrchestratorConfig
     from orcha.agents.registry import ProviderRegistry
+    from orcha.doctor import doctor_by_kind
     from orcha.forge import FakeForge
     from orcha.io.doctor import local_doctor
     from orcha.io.gateway import StoreGateway
     from orcha.io.git_forge import GitForge
     from orcha.io.local_executor import LocalExecutor
     from orcha.io.local_processes import LocalProcesses
+    from orcha.io.ssh_doctor import ssh_doctor
+    from orcha.io.ssh_executor import SSHExecutors, open_ssh_loop
+    from orcha.io.ssh_processes import SSHProcesses
     from orcha.io.store import Store
+    from orcha.model import TargetKind
     from orcha.web.access import AccessPolicy
     from orcha.web.app import create_asgi
     from orcha.web.context import WebContext
@@ -291,21 +303,33 @@ async def _serve(args: argparse.Namespace) -> None:
         mcp_key=args.mcp_key,
     )
     executor = LocalExecutor()
+    ssh_executors = SSHExecutors()
+    remote_clis = {name: (None if binary is None else name) for name, binary in agent_clis(args).items()}
     orchestrator = Orchestrator(
         db=StoreGateway(store),
         providers=ProviderRegistry(providers, fallback_order=("claude", "codex")),
         forge=GitForge(local=executor) if forge_state is None else FakeForge(state=forge_state),
         local_executor=executor,
         processes=LocalProcesses(executor),
-        doctor=local_doctor(
-            fake_agents=not args.real_agents,
-            real_forge=args.real_forge,
-            agent_clis=agent_clis(args),
-            gh=os.environ.get("ORCHA_GH") or "gh",
+        ssh_executor=ssh_executors.for_target,
+        ssh_processes=lambda target: SSHProcesses(ssh_executors.for_target(target)),
+        doctor=doctor_by_kind(
+            {
+                TargetKind.LOCAL: local_doctor(
+                    fake_agents=not args.real_agents,
+                    real_forge=args.real_forge,
+                    agent_clis=agent_clis(args),
+                    gh=os.environ.get("ORCHA_GH") or "gh",
+                ),
+                TargetKind.SSH: ssh_doctor(
+                    ssh_executors, fake_agents=not args.real_agents, real_forge=args.real_forge, agent_clis=remote_clis
+                ),
+            }
         ),
         config=config,
         clock=time.time,
     )
+    ssh_executors.on_unreachable = orchestrator.target_unreachable
     context = WebContext(
         operations=orchestrator.operations,
         changes=orchestrator.changes,
@@ -318,25 +342,31 @@ async def _serve(args: argparse.Namespace) -> None:
     try:
         # signals are caught from before the tree starts, so a SIGTERM right after "ready" is a clean stop
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async with trio.open_nursery() as nursery:
-                tune_collector()  # before any actor: what is frozen now lives as long as the process
-                await nursery.start(orchestrator.run)
-                urls = await nursery.start(functools.partial(serve_web, app, host=args.host, port=args.port))
-                orchestrator.mcp.base_url = urls[0]
-                log.info(
-                    "orcha is ready in %.2fs: dashboard on %s (database %s, %s agents%s, %s)",
-                    time.monotonic() - started,
-                    urls[0],
-                    args.db,
-                    "real" if args.real_agents else "fake",
-                    " in tmux" if args.tmux else "",
-                    "git + gh forge" if args.real_forge else "fake forge",
-                )
-                print(f"orcha: dashboard on {login_url(urls[0], args.token)}", file=sys.stderr, flush=True)
-                async for received in signals:
-                    log.info("received %s: shutting down", signal.Signals(received).name)
-                    nursery.cancel_scope.cancel()
-                    break
+            async with open_ssh_loop():  # the process's one asyncio loop, for asyncssh
+                try:
+                    async with trio.open_nursery() as nursery:
+                        tune_collector()  # before any actor: what is frozen now lives as long as the process
+                        await nursery.start(orchestrator.run)
+                        urls = await nursery.start(functools.partial(serve_web, app, host=args.host, port=args.port))
+                        orchestrator.mcp.base_url = urls[0]
+                        ssh_executors.forward_to = loopback_port(urls[0])  # agents on SSH targets reach MCP
+                        log.info(
+                            "orcha is ready in %.2fs: dashboard on %s (database %s, %s agents%s, %s)",
+                            time.monotonic() - started,
+                            urls[0],
+                            args.db,
+                            "real" if args.real_agents else "fake",
+                            " in tmux" if args.tmux else "",
+                            "git + gh forge" if args.real_forge else "fake forge",
+                        )
+                        print(f"orcha: dashboard on {login_url(urls[0], args.token)}", file=sys.stderr, flush=True)
+                        async for received in signals:
+                            log.info("received %s: shutting down", signal.Signals(received).name)
+                            nursery.cancel_scope.cancel()
+                            break
+                finally:
+                    with trio.CancelScope(shield=True):  # the connections close on the loop they use
+                        await ssh_executors.aclose()
     finally:
         fakes_state.close()
         reader.close()  # the writer closes last, so it checkpoints the WAL into the database file

@@ -34,6 +34,7 @@ api = Blueprint("api", __name__, url_prefix="/api")
 T = TypeVar("T")
 QUERY_LENGTH = 4096
 MAX_CAPACITY = 1000
+MAX_LABELS = 20
 
 
 # --- the shapes of the input: one source for validation and for the OpenAPI document -----------------------
@@ -80,8 +81,20 @@ BODIES: dict[str, dict[str, Any]] = {
         port=_int(1, 65535),
         work_root=_str(PATH_LENGTH, required=True),
         capacity_sessions=_int(0, MAX_CAPACITY),
-        identity_file=_str(PATH_LENGTH),
-        bootstrap=_str(TEXT_LENGTH),
+        identity_file=_str(PATH_LENGTH, description="ssh: the private key to log in with (else the agent's keys)"),
+        known_hosts=_str(PATH_LENGTH, description="ssh: the known_hosts file (default ~/.ssh/known_hosts)"),
+        trust_on_first_use={
+            "type": ["boolean", "null"],
+            "enum": [True, False, None],
+            "description": "ssh: record the host key seen first when known_hosts has none (a changed key is refused)",
+        },
+        bootstrap=_str(TEXT_LENGTH, description="a shell command run on the target before its first doctor"),
+        labels={
+            "type": ["array", "null"],
+            "maxItems": MAX_LABELS,
+            "items": {"type": "string", "minLength": 1, "maxLength": NAME_LENGTH},
+            "description": "kinds of machine this is (gpu, big): sessions may ask for targets with them",
+        },
     ),
     "empty": _object(),
 }
@@ -332,7 +345,13 @@ async def add_target() -> tuple[dict[str, Any], int]:
     host = text(body, "host")
     if kind is TargetKind.SSH and not (host or "").strip():
         raise InvalidInputError("an ssh target needs 'host'", field="host")
-    metadata = {k: text(body, k) for k in ("identity_file", "bootstrap") if body.get(k) is not None}
+    metadata: dict[str, Any] = {
+        k: text(body, k) for k in ("identity_file", "known_hosts", "bootstrap") if body.get(k) is not None
+    }
+    if body.get("trust_on_first_use") is not None:
+        metadata["trust_on_first_use"] = bool(body["trust_on_first_use"])
+    if body.get("labels"):
+        metadata["labels"] = [str(label) for label in body["labels"]]
     reply = await orch().add_target(
         name=text(body, "name") or "",
         kind=kind,
@@ -349,7 +368,12 @@ async def add_target() -> tuple[dict[str, Any], int]:
 def _report(report: Any) -> dict[str, Any] | None:
     if report is None:
         return None
-    return {"ok": report.ok, "missing": report.missing, "checks": to_data(report.checks)}
+    return {
+        "ok": report.ok,
+        "missing": report.missing,
+        "checks": to_data(report.checks),
+        "host_key": report.host_key,
+    }
 
 
 async def _target_action(target_id: str, message: Any) -> dict[str, Any]:

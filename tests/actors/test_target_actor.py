@@ -12,7 +12,7 @@ import trio
 from orcha.actors.mailbox import ActorGone
 from orcha.actors.messages import Disable, Drain, Enable, RunDoctor
 from orcha.actors.target import TargetActor, TargetDeps
-from orcha.doctor import Check
+from orcha.doctor import Check, DoctorReport
 from orcha.errors import InvalidTransitionError
 from orcha.io.gateway import StoreGateway
 from orcha.io.store import Store
@@ -112,3 +112,30 @@ async def test_calls_to_a_stopped_target_actor_fail_at_once(tmp_path, autojump_c
         with pytest.raises(ActorGone):
             await rig.actor.mailbox.call(Drain())
         assert trio.current_time() == start and rig.status() is T.ONLINE
+
+
+async def test_an_unreachable_target_goes_offline_and_is_re_doctored_on_a_backoff_until_one_passes(
+    tmp_path, autojump_clock
+):
+    from orcha.actors.messages import Unreachable
+
+    async with a_target(tmp_path) as rig:
+        rig.doctor.fail("connection", "refused")
+        await rig.actor.mailbox.call(Unreachable(reason="cannot connect to box: refused"))
+        target = rig.store.get_target(rig.target.id)
+        assert target.status is T.OFFLINE and target.status_reason == "unreachable: cannot connect to box: refused"
+        start = trio.current_time()
+        while len(rig.doctor.examined) < 2:  # noqa: ASYNC110 - doctors at 5 s, then 15 s more
+            await trio.sleep(0.5)
+        assert trio.current_time() - start == pytest.approx(20.5, abs=0.6)
+        assert rig.status() is T.OFFLINE and "connection: refused" in rig.store.get_target(rig.target.id).status_reason
+        rig.doctor.report = DoctorReport(checks=(Check(name="connection", ok=True),))
+        while rig.status() is not T.ONLINE:  # noqa: ASYNC110 - the virtual clock runs on
+            await trio.sleep(0.5)
+        assert len(rig.doctor.examined) == 3 and trio.current_time() - start == pytest.approx(80.5, abs=0.6)
+        await trio.sleep(1000)
+        assert len(rig.doctor.examined) == 3  # back online: no more doctors
+        assert (await rig.actor.mailbox.call(Unreachable(reason="x"))).target.status is T.OFFLINE
+        await rig.actor.mailbox.call(Disable())  # the user's choice ends the retries
+        await trio.sleep(1000)
+        assert len(rig.doctor.examined) == 3 and rig.status() is T.DISABLED

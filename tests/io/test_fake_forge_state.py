@@ -49,7 +49,11 @@ def test_the_store_keeps_one_record_per_url_in_first_saved_order(store):
     assert store.fake_forge_prs() == [{"url": "u2", "n": 2}, {"url": "u1", "n": 1}]
 
 
-@pytest.mark.parametrize("version", range(1, SCHEMA_VERSION))
+TRANSCRIPT_LINES = next(i for i, (name, _) in enumerate(MIGRATIONS) if name.startswith("transcript lines"))
+"""Versions up to this one keep their transcript in the old ``transcript`` table."""
+
+
+@pytest.mark.parametrize("version", range(1, TRANSCRIPT_LINES + 1))
 def test_a_database_of_any_earlier_version_migrates_and_keeps_its_rows(db_path, version):
     conn = apsw.Connection(db_path)
     for _, sql in MIGRATIONS[:version]:
@@ -100,3 +104,21 @@ def test_a_database_of_any_earlier_version_migrates_and_keeps_its_rows(db_path, 
         migrated.append_transcript([TranscriptLine(session_id=later.id, kind=TranscriptKind.TEXT, body="new")])
         assert [e.body for e in migrated.read_transcript(later.id).items] == ["new"]
         assert len(migrated.read_transcript("ses_1").items) == len(TranscriptKind)
+
+
+@pytest.mark.parametrize("version", range(TRANSCRIPT_LINES + 1, SCHEMA_VERSION))
+def test_a_database_of_a_later_version_migrates_and_keeps_its_targets(db_path, version):
+    conn = apsw.Connection(db_path)
+    for _, sql in MIGRATIONS[:version]:
+        conn.execute(sql)
+    conn.execute(
+        "INSERT INTO targets (id, name, kind, host, work_root, capacity_sessions, status, created_at, updated_at)"
+        " VALUES ('tgt_1', 'box', 'ssh', 'example.org', '/w', 2, 'online', 0, 0)"
+    )
+    conn.pragma("user_version", version)
+    conn.close()
+    with Store(db_path) as migrated:
+        assert migrated.schema_version == SCHEMA_VERSION
+        target = migrated.get_target("tgt_1")
+        assert target.host == "example.org" and target.status_reason is None and target.host_key is None
+        assert migrated.record_target_host_key("tgt_1", "SHA256:x").host_key == "SHA256:x"

@@ -58,6 +58,7 @@ class Served:
     reader: Store
     forge: FakeForge
     client: httpx.AsyncClient
+    ssh_executors: Any = None
 
 
 @contextlib.asynccontextmanager
@@ -69,11 +70,15 @@ async def served(
     keepalive: float = 15.0,
     providers: dict | None = None,
     policy: AccessPolicy | None = None,
+    doctor: Callable[[Any], Any] = passing_doctor,
+    ssh_executor: Callable[[Any], Any] | None = None,
+    local_capacity: int = 4,
+    forge: Any = None,
 ) -> AsyncIterator[Served]:
     writer = Store(tmp_path / "orcha.db")
     reader = Store(tmp_path / "orcha.db", readonly=True)
     store = Store(tmp_path / "orcha.db", readonly=True)
-    forge = FakeForge()
+    forge = forge or FakeForge()
     providers = providers or {
         "claude": FakeProvider(scripts, name="claude"),
         "codex": FakeProvider(scripts, name="codex", interactive=False),
@@ -83,9 +88,10 @@ async def served(
         db=StoreGateway(writer),
         providers=ProviderRegistry(providers),
         forge=forge,
-        doctor=passing_doctor,
+        doctor=doctor,
+        ssh_executor=ssh_executor,
         config=OrchestratorConfig(
-            local_target=LocalTarget(capacity_sessions=4, work_root=str(tmp_path / "work")),
+            local_target=LocalTarget(capacity_sessions=local_capacity, work_root=str(tmp_path / "work")),
             schedule_interval=0.5,
             pr_poll_interval=3600,
             done_turn_grace=0.5,

@@ -280,7 +280,8 @@ async def test_the_openapi_document_is_valid_and_states_bounds_and_errors(tmp_pa
         if name != "Error":
             assert schema["additionalProperties"] is False, name
             for prop, spec in schema["properties"].items():
-                assert "maxLength" in spec or {"minimum", "maximum"} <= set(spec) or "enum" in spec, (name, prop)
+                bounded = {"maxLength", "enum", "maxItems"} & set(spec) or {"minimum", "maximum"} <= set(spec)
+                assert bounded, (name, prop)
     for path, operations in doc["paths"].items():
         for method, operation in operations.items():
             codes = set(operation["responses"])

@@ -73,6 +73,7 @@ _SESSIONS_SQL = (
 )
 _TARGETS_SQL = """
     SELECT t.id, t.name, t.kind, t.host, t.status, t.capacity_sessions,
+           substr(t.status_reason, 1, 500) AS status_reason, t.host_key,
            (SELECT COUNT(*) FROM target_slots ts WHERE ts.target_id = t.id) AS load
     FROM targets t WHERE {where} ORDER BY t.created_at, t.name
 """
@@ -138,6 +139,8 @@ def _target(r: Row) -> TargetRow:
         status=TargetStatus(r["status"]),
         capacity_sessions=r["capacity_sessions"],
         load=r["load"],
+        status_reason=r["status_reason"],
+        host_key=r["host_key"],
     )
 
 

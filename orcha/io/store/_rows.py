@@ -47,7 +47,7 @@ SESSION_COLUMNS = (
     "id, objective_id, role, agent, prompt, status, mode, target_id, workspace_id, parent_session_id, "
     "provider_session_id, attach_command, pause_reason, status_reason, model_calls, errors, input_tokens, "
     f"output_tokens, cost_usd, {transcript_seq_sql('sessions')} AS transcript_seq, pane_offset, waiting_question, "
-    "created_at, updated_at"
+    "labels, created_at, updated_at"
 )
 
 
@@ -98,6 +98,7 @@ def session(row: Row, depends_on: tuple[str, ...]) -> Session:
         transcript_seq=row["transcript_seq"],
         pane_offset=row["pane_offset"],
         waiting_question=row["waiting_question"],
+        labels=tuple(json.loads(row["labels"] or "[]")),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
@@ -115,6 +116,8 @@ def target(row: Row) -> Target:
         capacity_sessions=row["capacity_sessions"],
         status=TargetStatus(row["status"]),
         metadata=json.loads(row["metadata"]),
+        status_reason=row["status_reason"],
+        host_key=row["host_key"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )

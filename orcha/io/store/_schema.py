@@ -305,6 +305,14 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX sessions_by_role_status ON sessions(role, status);
         """,
     ),
+    (
+        "targets' status reason and SSH host key, the labels a session asks its target for",
+        """
+        ALTER TABLE targets ADD COLUMN status_reason TEXT;
+        ALTER TABLE targets ADD COLUMN host_key TEXT;
+        ALTER TABLE sessions ADD COLUMN labels TEXT NOT NULL DEFAULT '[]';
+        """,
+    ),
 )
 """Forward migrations in order. Append new ones; never edit one that has shipped."""
 

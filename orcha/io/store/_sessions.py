@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 
 from orcha import ids
@@ -161,6 +162,7 @@ class SessionsMixin:
         target_id: str | None = None,
         workspace_id: str | None = None,
         effect: EffectKey | None = None,
+        labels: Iterable[str] = (),
     ) -> Session:
         """Create a queued session in an active objective; dependencies must be sessions of that objective.
 
@@ -205,6 +207,9 @@ class SessionsMixin:
                 workspace_id=workspace_id,
                 depends_on=deps,
             )
+            wanted = sorted(set(labels))
+            if wanted:
+                tx.execute("UPDATE sessions SET labels = ? WHERE id = ?", (json.dumps(wanted), session_id))
             remember(tx, effect, "spawn_session", session_id)
             return load_session(tx, session_id)
 

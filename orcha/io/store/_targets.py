@@ -125,12 +125,28 @@ class TargetsMixin:
             return [_rows.target(r) for r in tx.rows("SELECT * FROM targets ORDER BY created_at, name")]
 
     def set_target_status(self, target_id: str, status: TargetStatus, *, reason: str | None = None) -> Target:
-        """Move a target to ``status``, validated by the target state machine in the same transaction."""
+        """Move a target to ``status``, validated by the target state machine in the same transaction (to
+        its current status: only the reason changes)."""
         with self._db.write() as tx:
             target = _load_target(tx, target_id)
-            validate_target_transition(target.status, status)
-            tx.execute("UPDATE targets SET status = ?, updated_at = ? WHERE id = ?", (status, tx.now, target_id))
+            if status is not target.status:
+                validate_target_transition(target.status, status)
+            tx.execute(
+                "UPDATE targets SET status = ?, status_reason = ?, updated_at = ? WHERE id = ?",
+                (status, reason, tx.now, target_id),
+            )
             tx.event("target_status", target_id=target_id, old=target.status, new=status, reason=reason)
+            return _load_target(tx, target_id)
+
+    def record_target_host_key(self, target_id: str, host_key: str) -> Target:
+        """Record the fingerprint of an SSH target's host key, as its doctor verified (or first trusted) it."""
+        with self._db.write() as tx:
+            target = _load_target(tx, target_id)
+            if target.host_key != host_key:
+                tx.execute(
+                    "UPDATE targets SET host_key = ?, updated_at = ? WHERE id = ?", (host_key, tx.now, target_id)
+                )
+                tx.event("target_host_key", target_id=target_id, host_key=host_key, old=target.host_key)
             return _load_target(tx, target_id)
 
     def set_target_capacity(self, target_id: str, capacity_sessions: int) -> Target:
