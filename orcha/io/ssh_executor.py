@@ -529,24 +529,29 @@ class SSHExecutor:
     async def write_private_file(self, path: str, data: bytes) -> None:
         folder = path.rsplit("/", 1)[0] or "/"
         await self.make_private_dir(folder)
-        conn = await self.connection()
         flags = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT | asyncssh.FXF_EXCL
         try:
-            sftp = await _aio(conn.start_sftp_client)
-            try:
-                attrs_0600 = asyncssh.SFTPAttrs(permissions=0o600)
-                handle = await _aio(sftp.open, path, flags, attrs_0600, encoding=None)
-                try:
-                    await _aio(handle.write, data)
-                finally:
-                    await _aio(handle.close)
-            finally:
-                sftp.exit()
+            async with self._sftp_file(path, flags, asyncssh.SFTPAttrs(permissions=0o600)) as handle:
+                await _aio(handle.write, data)
         except asyncssh.SFTPError as exc:
             raise CommandError(f"cannot create the private file {path} on {self.name}: {exc.reason}") from exc
         except (OSError, asyncssh.Error) as exc:
             self.drop()
             raise SSHError(f"cannot write {path} on {self.name}: {exc}") from exc
+
+    @contextlib.asynccontextmanager
+    async def _sftp_file(self, path: str, flags: int | str, attributes: asyncssh.SFTPAttrs) -> AsyncIterator[Any]:
+        """A file of the target opened over an SFTP session of the pooled connection (both closed after)."""
+        conn = await self.connection()
+        sftp = await _aio(conn.start_sftp_client)
+        try:
+            handle = await _aio(sftp.open, path, flags, attributes, encoding=None)
+            try:
+                yield handle
+            finally:
+                await _aio(handle.close)
+        finally:
+            sftp.exit()
 
     async def remove_file(self, path: str) -> None:
         await self._exec(["rm", "-f", "--", path])
@@ -554,17 +559,9 @@ class SSHExecutor:
     async def copy_out(self, remote_path: str, local_path: str) -> None:
         """Copy the file ``remote_path`` of the target to a new private file ``local_path`` of this machine
         (its folder made private first; an existing file or link there is refused, never written through)."""
-        conn = await self.connection()
         try:
-            sftp = await _aio(conn.start_sftp_client)
-            try:
-                handle = await _aio(sftp.open, remote_path, "rb", encoding=None)
-                try:
-                    data = await _aio(handle.read)
-                finally:
-                    await _aio(handle.close)
-            finally:
-                sftp.exit()
+            async with self._sftp_file(remote_path, "rb", asyncssh.SFTPAttrs()) as handle:
+                data = await _aio(handle.read)
         except asyncssh.SFTPError as exc:
             raise CommandError(f"cannot copy {remote_path} from {self.name}: {exc.reason}") from exc
         except (OSError, asyncssh.Error) as exc:
