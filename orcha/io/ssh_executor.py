@@ -35,7 +35,8 @@ from orcha.executor import CommandError, CommandResult, LineSink
 from orcha.io import private, txguard
 from orcha.io.local_executor import MAX_CAPTURE
 from orcha.model import Target
-from orcha.processes import ProcessIdentity, ProcessRecorder, parse_stat
+from orcha.processes import ProcessIdentity, ProcessRecorder
+from orcha.procfs import identity_argv, parse_identity
 
 WRAPPER = (
     'echo "$$"; '
@@ -48,7 +49,6 @@ id), exports ``NAME=value`` lines read from stdin up to an empty line, waits for
 1 (the program is held until its identity is recorded), then runs ARGV in CWD. ``sh`` reads a pipe a byte at
 a time, so the program's own input after those lines is untouched."""
 
-BOOT_ID = "/proc/sys/kernel/random/boot_id"
 POLL = 0.1
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 BACKOFF = (0.2, 1.0, 3.0)
@@ -422,15 +422,8 @@ class SSHExecutor:
         return not await self.group_members(pgid)
 
     async def identity(self, pgid: int, *, kind: str, tmux_session: str | None = None) -> ProcessIdentity:
-        out = (await self._exec(["cat", BOOT_ID, f"/proc/{int(pgid)}/stat"])).check().stdout
-        boot_id, _, stat = out.partition("\n")
-        try:
-            start_time = parse_stat(stat).start_time
-        except ValueError as exc:
-            raise CommandError(f"cannot read the identity of remote process {pgid}: {exc}") from exc
-        return ProcessIdentity(
-            pgid=pgid, start_time=start_time, boot_id=boot_id.strip(), kind=kind, tmux_session=tmux_session
-        )
+        out = (await self._exec(identity_argv(pgid))).check().stdout
+        return parse_identity(out, pgid, kind=kind, tmux_session=tmux_session)
 
     # --- the executor contract -----------------------------------------------------------------------------
 

@@ -11,8 +11,9 @@ import logging
 import trio
 
 from orcha.executor import CommandError
-from orcha.io.ssh_executor import BOOT_ID, SSHExecutor
+from orcha.io.ssh_executor import SSHExecutor
 from orcha.processes import GroupObservation, KillOutcome, ProcessIdentity, ProcStat, is_recorded_group, parse_stat
+from orcha.procfs import BOOT_ID
 
 log = logging.getLogger(__name__)
 
