@@ -65,7 +65,10 @@ class AgentRunPump:
         self._demand, self._asked = trio.Semaphore(0), False  # a fresh run has been asked for nothing yet
         self._pumps += 1
         self._idle = trio.Event()
-        nursery.start_soon(self._pump, run.events(), self.generation)
+        # the pump's scope and demand exist from now: a run closed before its pump first runs is stopped all
+        # the same, and a late pump never takes the next run's demand
+        self._scopes[self.generation] = scope = trio.CancelScope()
+        nursery.start_soon(self._pump, run.events(), self.generation, self._demand, scope)
 
     def want(self) -> None:
         """Let the current run's pump read one more event (if it is not reading one already)."""
@@ -93,12 +96,13 @@ class AgentRunPump:
             with trio.move_on_after(LATE_EVENT_GRACE):
                 await self._idle.wait()
 
-    async def _pump(self, events: AsyncIterator[AgentEvent], generation: int) -> None:
-        scope = self._scopes[generation] = trio.CancelScope()
+    async def _pump(
+        self, events: AsyncIterator[AgentEvent], generation: int, demand: trio.Semaphore, scope: trio.CancelScope
+    ) -> None:
         try:
             with scope:
                 while True:
-                    await self._demand.acquire()
+                    await demand.acquire()
                     try:
                         event = await events.__anext__()
                         taken = 0
