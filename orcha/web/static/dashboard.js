@@ -96,9 +96,9 @@ function sessionHtml(s) {
 function objectiveHtml(o, sessions) {
   const meta = `${plural(sessions.length, "session")} · ${plural(o.model_calls || 0, "turn")} · ${money(o.cost_usd)}`;
   return `<tr class="objective" data-objective="${esc(o.id)}"><td colspan="6"><div class="ohead">` +
-    `<button type="button" class="link otitle elide" data-open-objective="${esc(o.id)}" title="${esc(o.title)}">${esc(o.title)}</button>` +
+    `<button type="button" class="link otitle elide" data-open-objective="${esc(o.id)}" title="${esc(`${o.title} (${o.id} · ${o.agent})`)}">${esc(o.title)}</button>` +
     `<span class="st-${esc(o.status)}">${esc(o.status)}</span>` +
-    `<span class="ometa dim elide" title="${esc(o.id + " · " + o.agent + " · " + meta)}">${esc(meta)}</span>` +
+    `<span class="ometa dim elide" title="${esc(meta)}">${esc(meta)}</span>` +
     `<span class="oact"><button type="button" class="small" data-open-objective="${esc(o.id)}">view</button>` +
     `${o.status === "active" ? `<button type="button" class="small" data-cancel-objective="${esc(o.id)}">cancel</button>` : ""}</span>` +
     `</div></td></tr>`;
