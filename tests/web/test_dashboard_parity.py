@@ -44,13 +44,13 @@ EXTRACT = """() => {
     const cells = tr.querySelectorAll("td");
     const live = /\\((\\d+) live\\)/.exec(cells[1].textContent);
     return [tr.dataset.sessionRow, tr.dataset.role, tr.dataset.status, live ? Number(live[1]) : null,
-            text(tr.querySelector(".wait")), Number(/(\\d+) turns?\\b/.exec(text(tr.querySelector("td.usage")))[1])];
+            text(tr.querySelector(".wait")), Number(/(\\d+) turns?/.exec(text(tr.querySelector(".turns")))[1])];
   });
   const targets = [...document.querySelectorAll("#targets tr[data-target]")].map((tr) =>
     [tr.dataset.target, text(tr.querySelectorAll("td")[3]), text(tr.querySelectorAll("td")[4])]);
   const questions = [...document.querySelectorAll("#questions .question[data-question]")]
     .map((q) => q.dataset.question);
-  const prs = [...document.querySelectorAll("#prs tbody tr")].map((tr) =>
+  const prs = [...document.querySelectorAll("#prs tbody tr[data-pr]")].map((tr) =>
     [text(tr.querySelectorAll("td")[0]), text(tr.querySelectorAll("td")[1])]);
   const byId = (a, b) => (String(a[0]) < String(b[0]) ? -1 : String(a[0]) > String(b[0]) ? 1 : 0);
   return {
@@ -90,7 +90,7 @@ def from_api(d: dict[str, Any]) -> dict[str, Any]:
         ),
         "targets": sorted([t["id"], t["status"], f"{t['load']}/{t['capacity_sessions']}"] for t in d["targets"]),
         "questions": sorted(q["id"] for q in d["open_questions"]),
-        "prs": sorted([str(p["number"]), p["state"]] for p in d["pull_requests"]),
+        "prs": sorted([f"#{p['number']}", p["state"]] for p in d["pull_requests"]),
     }
 
 

@@ -87,7 +87,7 @@ function sessionHtml(s) {
     `<td><div class="where"><span class="role ${esc(s.role)}">${esc(s.role)}${live}</span>${elide(task || s.id, "task")}</div>` +
     `${elide(now, "now")}</td>` +
     `<td>${s.last_output_at ? `<span class="ago elide" data-ago="${s.last_output_at}">${esc(ago(s.last_output_at))}</span>` : '<span class="dim elide">no output</span>'}${ran}</td>` +
-    `<td class="usage">${elide(money(u.cost_usd))}${elide(`${plural(u.model_calls || 0, "turn")} · ${tokens((u.input_tokens || 0) + (u.output_tokens || 0))} tok`, "dim")}</td>` +
+    `<td class="usage">${elide(money(u.cost_usd))}${elide(`${plural(u.model_calls || 0, "turn")} · ${tokens((u.input_tokens || 0) + (u.output_tokens || 0))} tok`, "dim turns")}</td>` +
     `<td><div class="where">${elide(targetName(s.target_id) || "not placed")}<span class="dim">${esc(s.agent)}</span></div>` +
     `<div class="where">${elide(s.branch || s.workspace_id || "", "dim")}${pr}${copy}</div></td>` +
     `<td>${TERMINAL.has(s.status) ? "" : `<button type="button" class="small" data-cancel-session="${esc(s.id)}">cancel</button>`}</td></tr>`;
