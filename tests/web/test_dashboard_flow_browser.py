@@ -10,8 +10,11 @@ and at every moment no console error and no failed request (the favicon included
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+import httpx
 
 from orcha.agents.contract import StartRequest
 from orcha.agents.fake import AwaitTeam, Call, Complete, Edit, Say, Step, Wait
@@ -105,7 +108,11 @@ def test_a_supervisors_whole_loop_through_the_page(tmp_path, chromium):
 
     ARTIFACTS.mkdir(exist_ok=True)
     problems: list[str] = []
-    with ServerThread(tmp_path, token=TOKEN, scripts=flow_team) as server, sync_playwright() as p:
+    with (
+        ServerThread(tmp_path, token=TOKEN, scripts=flow_team) as server,
+        httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10) as api,
+        sync_playwright() as p,
+    ):
         browser = p.chromium.launch(executable_path=chromium, args=FLAGS)
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 1000})
@@ -146,11 +153,16 @@ def test_a_supervisors_whole_loop_through_the_page(tmp_path, chromium):
             # 3. Each session's state at a glance: the quick worker's PR; the slow one's "now" and its live clock.
             page.wait_for_selector("tr[data-role=worker] a.pr-link")
             slow = page.locator("tr[data-role=worker]", has_text="slow: rewrite")
-            wait_until(
-                page,
-                "() => [...document.querySelectorAll('tr[data-role=worker] .now')]"
-                ".some((e) => e.textContent.includes('lexer'))",
-            )
+            slow_id = slow.get_attribute("data-session-row")
+
+            def shows_what_it_does_now() -> bool:
+                [row] = [r for r in api.get("/api/dashboard").json()["sessions"] if r["id"] == slow_id]
+                return bool(row["now"]) and slow.locator(".now").inner_text() == row["now"]
+
+            deadline = time.monotonic() + 20
+            while not shows_what_it_does_now():
+                assert time.monotonic() < deadline, "the slow worker's row never showed what it does now"
+                time.sleep(0.1)
             before = slow.locator(".ago").inner_text()
             assert re.fullmatch(r"just now|\d+[smhd]( \d+[mh])? ago", before), before
             wait_until(
@@ -168,7 +180,6 @@ def test_a_supervisors_whole_loop_through_the_page(tmp_path, chromium):
             wait_until(page, "() => document.querySelectorAll('#sessions tr.session').length === 1")
             page.keyboard.press("Escape")
             wait_until(page, "() => document.querySelectorAll('#sessions tr.session').length === 3")
-            slow_id = slow.get_attribute("data-session-row")
             for _ in range(session_ids(page).index(slow_id) + 1):
                 page.keyboard.press("j")
             assert page.get_attribute("tr.session.cursor", "data-session-row") == slow_id

@@ -65,11 +65,18 @@ function matches(s, o, filter) {
   return fields.some((f) => f && String(f).toLowerCase().includes(filter));
 }
 
+/** How long it has run (or ran), ticking while it runs. */
+function ran(s) {
+  if (!s.started_at) return "";
+  const took = esc(span((s.ended_at || Date.now() / 1000) - s.started_at));
+  return `<div class="dim elide" title="${s.ended_at ? "ran" : "running"} for ${took}">for <span data-span-from="${s.started_at}" data-span-to="${s.ended_at || ""}">${took}</span></div>`;
+}
+
 function statusCell(s) {
   const ended = ["failed", "canceled"].includes(s.status) ? s.status_reason : ""; // why it failed or was canceled
   const why = s.waiting_for || ended || "";
   const second = s.waiting_for ? `<div class="dim wait elide" title="${esc(s.waiting_for)}">${esc(s.waiting_for)}</div>`
-    : ended ? `<div class="dim reason elide" title="${esc(ended)}">${esc(ended)}</div>` : `<div class="dim elide" title="${esc(s.id)}">${esc(s.id)}</div>`;
+    : ended ? `<div class="dim reason elide" title="${esc(ended)}">${esc(ended)}</div>` : ran(s);
   return `<td class="st-${esc(s.status)}" title="${esc(why)}">${elide(s.status)}${second}</td>`;
 }
 
@@ -80,13 +87,12 @@ function sessionHtml(s) {
   const now = s.now || (TERMINAL.has(s.status) ? "" : "…");
   const pr = s.pr_url ? `<a class="pr-link" href="${esc(s.pr_url)}" target="_blank" rel="noopener" title="${esc(s.pr_url)}">PR</a>` : "";
   const copy = s.attach_command ? `<button type="button" class="small" data-copy="${esc(s.attach_command)}" title="${esc(s.attach_command)}">attach</button>` : "";
-  const ran = s.started_at ? `<div class="dim elide"><span data-span-from="${s.started_at}" data-span-to="${s.ended_at || ""}">${esc(span((s.ended_at || Date.now() / 1000) - s.started_at))}</span></div>` : "";
   const classes = ["session", state.selected === s.id ? "selected" : "", state.cursor === s.id ? "cursor" : ""].join(" ");
   return `<tr class="${classes}" data-session-row="${esc(s.id)}" data-role="${esc(s.role)}" data-status="${esc(s.status)}" data-objective="${esc(s.objective_id)}">` +
     statusCell(s) +
-    `<td><div class="where"><span class="role ${esc(s.role)}">${esc(s.role)}${live}</span>${elide(task || s.id, "task")}</div>` +
+    `<td><div class="where"><span class="role ${esc(s.role)}">${esc(s.role)}${live}</span><span class="elide task" title="${esc(`${task || s.id} (${s.id})`)}">${esc(task || s.id)}</span></div>` +
     `${elide(now, "now")}</td>` +
-    `<td>${s.last_output_at ? `<span class="ago elide" data-ago="${s.last_output_at}">${esc(ago(s.last_output_at))}</span>` : '<span class="dim elide">no output</span>'}${ran}</td>` +
+    `<td>${s.last_output_at ? `<span class="ago elide" data-ago="${s.last_output_at}">${esc(ago(s.last_output_at))}</span>` : '<span class="dim elide">no output</span>'}</td>` +
     `<td class="usage">${elide(money(u.cost_usd))}${elide(`${plural(u.model_calls || 0, "turn")} · ${tokens((u.input_tokens || 0) + (u.output_tokens || 0))} tok`, "dim turns")}</td>` +
     `<td><div class="where">${elide(targetName(s.target_id) || "not placed")}<span class="dim">${esc(s.agent)}</span></div>` +
     `<div class="where">${elide(s.branch || s.workspace_id || "", "dim")}${pr}${copy}</div></td>` +
