@@ -220,6 +220,23 @@ def test_a_supervisors_whole_loop_through_the_page(tmp_path, chromium):
             assert page.locator("svg.cost polyline.cost").count() == 1
             at_every_width(page, "objective")
             page.screenshot(path=str(ARTIFACTS / "dashboard-objective.png"), full_page=True)
+
+            # 9. A session in tmux: one click copies its attach command; its panel shows its screen.
+            context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+            page.fill("#new-objective-form input[name=title]", "A shell in tmux")
+            page.fill("#new-objective-form input[name=prompt]", "echo on-screen-$((6*7)); sleep 60")
+            page.fill("#new-objective-form input[name=agent]", "shell")
+            page.click("#new-objective-form button[type=submit]")
+            shell = page.locator("tr.session[data-role=manager]", has_text="echo on-screen")
+            shell.locator("button[data-copy]").click()
+            shell_id = shell.get_attribute("data-session-row")
+            page.wait_for_selector("tr.session button.copied")
+            assert page.evaluate("() => navigator.clipboard.readText()") == f"tmux attach -t orcha-{shell_id}"
+            shell.click()
+            page.wait_for_selector("#screen:has-text('on-screen-42')", timeout=20_000)
+            assert_nothing_clipped(page, "a tmux session open at 1280 px")
+            shell.locator("button[data-cancel-session]").click()
+            page.wait_for_selector("#panel-meta [data-panel-status=canceled]", timeout=20_000)
         finally:
             browser.close()
     assert problems == [], "\n".join(problems)
