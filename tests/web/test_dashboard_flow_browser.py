@@ -46,7 +46,7 @@ def flow_team(request: StartRequest) -> Sequence[Step]:
         ]
     if request.prompt.startswith("slow"):
         return [Say("Reading the lexer."), Edit("src/lexer.rs", "sketched the states"), Wait(120), Complete("ok")]
-    return [Say("Porting the parser."), Wait(2), Edit("src/parser.rs"), Call("publish_pr", {"title": "parser"})]
+    return [Say("Porting the parser."), Wait(3), Edit("src/parser.rs"), Call("publish_pr", {"title": "parser"})]
 
 
 # Every visible element whose content is wider than its box, unless it elides on purpose (class "elide")
@@ -150,7 +150,12 @@ def test_a_supervisors_whole_loop_through_the_page(tmp_path, chromium):
             page.wait_for_selector("#questions >> text=nothing needs you")
             page.wait_for_selector("#objective-body .question .answer:has-text('MIT, please')")
 
-            # 3. Each session's state at a glance: the quick worker's PR; the slow one's "now" and its live clock.
+            # 3. The quick worker, open while it works: its live tool calls and results read as one-liners too.
+            page.click("tr[data-role=worker]:has-text('Port the parser to Rust')")
+            page.wait_for_selector("#transcript .k-tool_call:has-text('Edit src/parser.rs')")
+            page.wait_for_selector("#transcript .k-tool_result:has-text('✓ publish_pr')")
+
+            # 4. Each session's state at a glance: the quick worker's PR; the slow one's "now" and its live clock.
             page.wait_for_selector("tr[data-role=worker] a.pr-link")
             slow = page.locator("tr[data-role=worker]", has_text="slow: rewrite")
             slow_id = slow.get_attribute("data-session-row")
@@ -174,7 +179,7 @@ def test_a_supervisors_whole_loop_through_the_page(tmp_path, chromium):
             assert "turn" in slow.locator("td.usage").inner_text() and "$" in slow.locator("td.usage").inner_text()
             assert slow.locator("td").nth(4).inner_text().startswith("local")
 
-            # 4. The keyboard: `/` filters, j/k move, enter opens.
+            # 5. The keyboard: `/` filters, j/k move, enter opens.
             page.keyboard.press("/")
             page.keyboard.type("state machine")
             wait_until(page, "() => document.querySelectorAll('#sessions tr.session').length === 1")
@@ -187,26 +192,26 @@ def test_a_supervisors_whole_loop_through_the_page(tmp_path, chromium):
             page.wait_for_selector("#panel-meta [data-panel-status=running]")
             assert page.is_hidden("#objective-panel")
 
-            # 5. Tool calls read as one-liners, the whole entry one click away.
+            # 6. Tool calls read as one-liners, the whole entry one click away.
             tool = page.locator("#transcript .line.k-tool_call", has_text="Edit src/lexer.rs")
             tool.wait_for()
             assert "{" not in tool.locator(".sum").inner_text()
             tool.locator(".sum").click()
             assert '"file_path"' in tool.locator(".body").inner_text()
 
-            # 6. The dashboard at every width, a session open; then steer it.
+            # 7. The dashboard at every width, a session open; then steer it.
             at_every_width(page, "dashboard")
             page.fill("#steer-form input[name=text]", "start with the tokenizer")
             page.click("#steer-form button[type=submit]")
             page.wait_for_selector("#transcript .k-user:has-text('start with the tokenizer')")
 
-            # 7. Cancel it: its panel follows its status (never "running" after the end), its row too.
+            # 8. Cancel it: its panel follows its status (never "running" after the end), its row too.
             page.click("#cancel-session")
             page.wait_for_selector("#panel-meta [data-panel-status=canceled]", timeout=20_000)
             assert page.is_disabled("#steer-form input[name=text]")
             page.wait_for_selector(f"tr[data-session-row='{slow_id}'][data-status=canceled]")
 
-            # 8. The objective's own view once the team is done: summary, notes, artifacts, questions, picture.
+            # 9. The objective's own view once the team is done: summary, notes, artifacts, questions, picture.
             page.wait_for_selector("tr.objective .st-done", timeout=30_000)
             page.click("tr.objective button.otitle")
             page.wait_for_selector("#objective-body [data-objective-status=done]")
@@ -221,7 +226,7 @@ def test_a_supervisors_whole_loop_through_the_page(tmp_path, chromium):
             at_every_width(page, "objective")
             page.screenshot(path=str(ARTIFACTS / "dashboard-objective.png"), full_page=True)
 
-            # 9. A session in tmux: one click copies its attach command; its panel shows its screen.
+            # 10. A session in tmux: one click copies its attach command; its panel shows its screen.
             context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
             page.fill("#new-objective-form input[name=title]", "A shell in tmux")
             page.fill("#new-objective-form input[name=prompt]", "echo on-screen-$((6*7)); sleep 60")

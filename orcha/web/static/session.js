@@ -19,9 +19,7 @@ export function current() {
   return fetched && fetched.id === state.selected ? { ...fetched, ...(row || {}) } : row || null;
 }
 
-function appendLine(item) {
-  const box = $("#transcript");
-  const atBottom = box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
+function lineElement(item) {
   const div = document.createElement("div");
   div.className = `line k-${item.kind}`;
   div.dataset.seq = item.seq;
@@ -45,8 +43,48 @@ function appendLine(item) {
     div.appendChild(body);
     head.title = "click to show the whole entry";
   }
-  box.appendChild(div);
+  return div;
+}
+
+function appendLine(item) {
+  const box = $("#transcript");
+  const atBottom = box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
+  box.appendChild(lineElement(item));
   if (atBottom) box.scrollTop = box.scrollHeight;
+}
+
+// Live lines come without their one-line summary (the stream sends seq, kind, body, ts): a tool call or
+// result is shown with a local reading at once, then with the server's summary from the messages API.
+const PAIRING = 8; // lines read before the first unsummarized one, so a result finds its call
+let unsummarized = null;
+let summarizing = 0; // the opening whose summaries are being fetched
+
+function liveLine(item, mine, id) {
+  appendLine(item);
+  if (item.summary !== undefined || !COLLAPSED.has(item.kind)) return;
+  unsummarized = unsummarized === null ? item.seq : Math.min(unsummarized, item.seq);
+  if (summarizing !== mine) { summarizing = mine; setTimeout(() => summarize(mine, id), 200); }
+}
+
+async function summarize(mine, id) {
+  try {
+    while (unsummarized !== null && mine === opening) {
+      const from = unsummarized;
+      unsummarized = null;
+      const after = Math.max(0, from - 1 - PAIRING);
+      const page = await api("GET", `/api/sessions/${encodeURIComponent(id)}/messages?after=${after}&limit=1000`);
+      if (mine !== opening) return;
+      for (const item of page.items) {
+        const shown = item.seq >= from && COLLAPSED.has(item.kind) && $(`#transcript .line[data-seq="${item.seq}"]`);
+        if (!shown) continue;
+        const fresh = lineElement(item);
+        if (shown.classList.contains("open")) fresh.classList.add("open");
+        shown.replaceWith(fresh);
+      }
+    }
+  } finally {
+    if (summarizing === mine) summarizing = 0;
+  }
 }
 
 function stopFollowing() {
@@ -61,6 +99,7 @@ export async function openSession(id) {
   state.cursor = id;
   state.objective = null;
   stopFollowing();
+  unsummarized = null;
   fetched = null;
   shownKey = "";
   $("#transcript").innerHTML = "";
@@ -79,7 +118,7 @@ export async function openSession(id) {
     if (page.items.length < 1000) break;
   }
   source = new EventSource(`/api/sessions/${encodeURIComponent(id)}/stream?after=${after}`);
-  source.addEventListener("line", (event) => appendLine(JSON.parse(event.data)));
+  source.addEventListener("line", (event) => liveLine(JSON.parse(event.data), mine, id));
   source.addEventListener("end", async () => {
     stopFollowing();
     const ended = await api("GET", `/api/sessions/${encodeURIComponent(id)}`);
