@@ -268,6 +268,7 @@ document.addEventListener("keydown", (event) => {
   }
   if (event.ctrlKey || event.metaKey || event.altKey) return;
   if (event.key === "/") { event.preventDefault(); $("#filter").focus(); }
+  else if (event.key === "Escape" && state.objective) closeObjective();
   else if (event.key === "j" || event.key === "ArrowDown") { event.preventDefault(); moveCursor(1); }
   else if (event.key === "k" || event.key === "ArrowUp") { event.preventDefault(); moveCursor(-1); }
   else if (event.key === "Enter" && state.cursor && !event.target.closest("button, a")) { event.preventDefault(); openSession(state.cursor); }

@@ -20,6 +20,8 @@ export async function openObjective(id) {
   timeline = null;
   timelineError = "";
   $("#objective-body").innerHTML = '<div class="dim">loading…</div>';
+  $("#objective-panel").classList.remove("hidden-panel"); // shown now: its charts are drawn at its width
+  $("#session-panel").classList.add("hidden-panel");
   scheduleRender();
   await refresh();
 }
@@ -30,17 +32,25 @@ export function closeObjective() {
   scheduleRender();
 }
 
+const SPACING_MS = 1000; // a busy team changes its rows many times a second: refetch at most once a second
+let lastFetch = 0;
+let timer = null;
+
 /** Something of the open objective changed: fetch it again (one fetch at a time, the last change wins). */
 export function objectiveChanged(objectiveId) {
   if (!state.objective || objectiveId !== state.objective) return;
   if (loading) { stale = true; return; }
-  refresh();
+  if (timer) return;
+  const wait = lastFetch + SPACING_MS - Date.now();
+  if (wait <= 0) { refresh(); return; }
+  timer = setTimeout(() => { timer = null; if (state.objective) refresh(); }, wait);
 }
 
 async function refresh() {
   const mine = opening;
   const id = state.objective;
   loading = true;
+  lastFetch = Date.now();
   try {
     const [got, picture] = await Promise.all([
       api("GET", `/api/objectives/${encodeURIComponent(id)}`),
@@ -52,7 +62,7 @@ async function refresh() {
     draw();
   } finally {
     loading = false;
-    if (stale && mine === opening) { stale = false; refresh(); }
+    if (stale && mine === opening) { stale = false; objectiveChanged(id); }
   }
 }
 
