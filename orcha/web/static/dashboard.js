@@ -126,6 +126,27 @@ function renderSessions(d) {
     `<tr><td colspan="6" class="dim">${filter ? "no session matches the filter" : "no objectives yet: start one above"}</td></tr>`;
 }
 
+function renderHistory(d) {
+  const h = d.history || {};
+  const ended = d.objectives.filter((o) => o.status !== "active").length;
+  $("#history").innerHTML = ended || h.more
+    ? `${plural(ended, "ended objective")} shown` + (h.more ? ` · <button type="button" class="small" data-more-history="${esc(h.next_before)}">older objectives</button>` : "")
+    : "";
+}
+
+/** The next page of ended objectives, with their sessions and PRs, added to what the page shows. */
+async function moreHistory(before) {
+  const page = await api("GET", `/api/dashboard?history_before=${encodeURIComponent(before)}`);
+  const d = state.dashboard;
+  if (!d) return;
+  for (const key of ["objectives", "sessions", "pull_requests"]) {
+    const known = new Set(d[key].map((r) => r.id));
+    d[key].push(...page[key].filter((r) => !known.has(r.id)));
+  }
+  d.history = page.history;
+  scheduleRender();
+}
+
 function renderQuestions(d) {
   const keep = new Map($$("#questions .question input").map((i) => [i.dataset.id, i.value]));
   const focused = document.activeElement && document.activeElement.closest("#questions") ? document.activeElement.dataset.id : null;
@@ -150,6 +171,7 @@ function render() {
   const live = d.sessions.filter((s) => !TERMINAL.has(s.status)).length;
   $("#summary").textContent = `${plural(d.objectives.length, "objective")} · ${plural(live, "live session")} · ${plural(d.open_questions.length, "open question")}`;
   renderSessions(d);
+  renderHistory(d);
   const objectiveTitle = (id) => (objectiveRow(id) || {}).title || id;
   $("#prs tbody").innerHTML = d.pull_requests.map((p) =>
     `<tr data-pr="${esc(p.id)}"><td><a class="pr-num" href="${esc(p.url)}" target="_blank" rel="noopener">#${esc(p.number)}</a></td>` +
@@ -209,6 +231,7 @@ document.addEventListener("click", async (event) => {
   if (data.cancelSession) { await api("POST", `/api/sessions/${data.cancelSession}/cancel`, {}); return; }
   if (data.cancelObjective) { await api("POST", `/api/objectives/${data.cancelObjective}/cancel`, {}); return; }
   if (data.openObjective) { openObjective(data.openObjective); return; }
+  if (data.moreHistory) { await moreHistory(data.moreHistory); return; }
   if (data.openSession) { openSession(data.openSession); return; }
   if (t.id === "close-objective") { closeObjective(); return; }
   if (t.id === "cancel-session") { if (state.selected) await api("POST", `/api/sessions/${state.selected}/cancel`, {}); return; }
