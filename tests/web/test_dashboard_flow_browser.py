@@ -130,6 +130,17 @@ def test_a_supervisors_whole_loop_through_the_page(tmp_path, chromium):
             page.wait_for_selector("#conn.live")
             assert page.inner_text("#summary") == "0 objectives · 0 live sessions · 0 open questions"
 
+            # 0. Bad input is refused with a message on the page (and that refusal is the only failed request).
+            page.fill("#new-objective-form input[name=title]", "no such agent")
+            page.fill("#new-objective-form input[name=agent]", "nope")
+            page.click("#new-objective-form button[type=submit]")
+            page.wait_for_selector("#error:has-text('nope')")
+            assert [p for p in problems if not p.startswith("console error: Failed to load resource")] == [
+                f"400 {server.url}/api/objectives"
+            ], problems
+            problems.clear()
+            page.fill("#new-objective-form input[name=agent]", "claude")
+
             # 1. A new objective from the page's form: its view opens; the team appears, named by what it does.
             page.fill("#new-objective-form input[name=title]", TITLE)
             page.fill("#new-objective-form input[name=prompt]", "Two parts, one PR each.")

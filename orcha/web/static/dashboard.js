@@ -1,7 +1,7 @@
 // The dashboard: the websocket's live state rendered as objectives and sessions, PRs, targets and questions;
 // keyboard navigation; the page's clicks and forms. The panels live in session.js and objective.js.
 
-import { $, $$, api, loggedOut, objectiveRow, onRender, scheduleRender, sessionRow, state, targetName } from "./core.js";
+import { $, $$, api, loggedOut, objectiveRow, onRender, scheduleRender, sessionRow, showError, state, targetName } from "./core.js";
 import { TERMINAL, ago, elide, esc, money, plural, span, tokens } from "./format.js";
 import { closeObjective, drawCharts, objectiveChanged, openObjective } from "./objective.js";
 import { openSession } from "./session.js";
@@ -223,16 +223,21 @@ async function copy(text, button) {
   setTimeout(() => { button.textContent = button.dataset.label || "copy"; button.classList.remove("copied"); }, 1500);
 }
 
-document.addEventListener("click", async (event) => {
+/** A handler whose refusals are already shown in the header (by ``api``): nothing left to throw. */
+const shown = (handler) => async (event) => {
+  try { await handler(event); } catch (error) { if (!$("#error").textContent) showError(error.message); }
+};
+
+document.addEventListener("click", shown(async (event) => {
   const t = event.target.closest("button, a, .line.expandable > .sum, tr.session");
   if (!t) return;
   const data = t.dataset;
   if (data.copy !== undefined) { event.stopPropagation(); data.label = data.label || t.textContent; await copy(data.copy, t); return; }
   if (data.cancelSession) { await api("POST", `/api/sessions/${data.cancelSession}/cancel`, {}); return; }
   if (data.cancelObjective) { await api("POST", `/api/objectives/${data.cancelObjective}/cancel`, {}); return; }
-  if (data.openObjective) { openObjective(data.openObjective); return; }
+  if (data.openObjective) { await openObjective(data.openObjective); return; }
   if (data.moreHistory) { await moreHistory(data.moreHistory); return; }
-  if (data.openSession) { openSession(data.openSession); return; }
+  if (data.openSession) { await openSession(data.openSession); return; }
   if (t.id === "close-objective") { closeObjective(); return; }
   if (t.id === "cancel-session") { if (state.selected) await api("POST", `/api/sessions/${state.selected}/cancel`, {}); return; }
   if (data.targetAction) {
@@ -241,18 +246,18 @@ document.addEventListener("click", async (event) => {
     return;
   }
   if (t.classList.contains("sum")) { t.parentElement.classList.toggle("open"); return; }
-  if (t.matches("tr.session")) openSession(data.sessionRow);
-});
+  if (t.matches("tr.session")) await openSession(data.sessionRow);
+}));
 
-document.addEventListener("submit", async (event) => {
-  event.preventDefault();
+document.addEventListener("submit", (event) => event.preventDefault());
+document.addEventListener("submit", shown(async (event) => {
   const form = event.target;
   const data = Object.fromEntries([...new FormData(form)].filter(([, v]) => v !== ""));
   if (form.id === "new-objective-form") {
     const created = await api("POST", "/api/objectives", data);
     form.reset();
     form.agent.value = "claude";
-    if (created && created.id) openObjective(created.id);
+    if (created && created.id) await openObjective(created.id);
   } else if (form.id === "add-target-form") {
     data.kind = "ssh";
     for (const k of ["port", "capacity_sessions"]) if (data[k]) data[k] = Number(data[k]);
@@ -268,7 +273,7 @@ document.addEventListener("submit", async (event) => {
     await api("POST", `/api/questions/${form.dataset.answer}/answer`, { answer: data.answer || "" });
     objectiveChanged(state.objective);
   }
-});
+}));
 
 function moveCursor(step) {
   const rows = $$("#sessions tr.session");
@@ -294,8 +299,8 @@ document.addEventListener("keydown", (event) => {
   else if (event.key === "Escape" && state.objective) closeObjective();
   else if (event.key === "j" || event.key === "ArrowDown") { event.preventDefault(); moveCursor(1); }
   else if (event.key === "k" || event.key === "ArrowUp") { event.preventDefault(); moveCursor(-1); }
-  else if (event.key === "Enter" && state.cursor && !event.target.closest("button, a")) { event.preventDefault(); openSession(state.cursor); }
-  else if (event.key === "o" && state.cursor) { const s = sessionRow(state.cursor); if (s) openObjective(s.objective_id); }
+  else if (event.key === "Enter" && state.cursor && !event.target.closest("button, a")) { event.preventDefault(); openSession(state.cursor).catch(() => {}); }
+  else if (event.key === "o" && state.cursor) { const s = sessionRow(state.cursor); if (s) openObjective(s.objective_id).catch(() => {}); }
 });
 
 $("#filter").addEventListener("input", (event) => { state.filter = event.target.value; scheduleRender(); });

@@ -60,6 +60,8 @@ async function refresh() {
     detail = got;
     if (picture.error) timelineError = picture.error; else { timeline = picture; timelineError = ""; }
     draw();
+  } catch (error) {
+    if (mine === opening && !detail) $("#objective-body").innerHTML = `<div class="dim">could not load it: ${esc(error.message)}</div>`;
   } finally {
     loading = false;
     if (stale && mine === opening) { stale = false; objectiveChanged(id); }

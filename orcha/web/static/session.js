@@ -63,7 +63,7 @@ function liveLine(item, mine, id) {
   appendLine(item);
   if (item.summary !== undefined || !COLLAPSED.has(item.kind)) return;
   unsummarized = unsummarized === null ? item.seq : Math.min(unsummarized, item.seq);
-  if (summarizing !== mine) { summarizing = mine; setTimeout(() => summarize(mine, id), 200); }
+  if (summarizing !== mine) { summarizing = mine; setTimeout(() => summarize(mine, id).catch(() => {}), 200); }
 }
 
 async function summarize(mine, id) {
@@ -121,8 +121,8 @@ export async function openSession(id) {
   source.addEventListener("line", (event) => liveLine(JSON.parse(event.data), mine, id));
   source.addEventListener("end", async () => {
     stopFollowing();
-    const ended = await api("GET", `/api/sessions/${encodeURIComponent(id)}`);
-    if (mine === opening) { fetched = ended; scheduleRender(); }
+    const ended = await api("GET", `/api/sessions/${encodeURIComponent(id)}`).catch(() => null);
+    if (ended && mine === opening) { fetched = ended; scheduleRender(); }
   });
   if (session.attach_command && !TERMINAL.has(session.status)) {
     const poll = async () => {
