@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 import trio
@@ -25,6 +24,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--objective", required=True, help="the objective id")
     parser.add_argument("--role", required=True, choices=[str(r) for r in SessionRole])
     parser.add_argument("--agent", default="fake", help="the agent name it stands in for")
+    parser.add_argument("--checkout", help="the session's checkout, where its Edit steps change files")
     parser.add_argument("--mcp-config", help="the private file with the session's MCP url and secret")
     parser.add_argument("--retry-for", type=float, default=120.0, help="seconds to retry while orcha is down")
     return parser.parse_args(argv)
@@ -48,7 +48,7 @@ async def run(args: argparse.Namespace, terminal: Terminal) -> int:
         tools = McpTools(endpoint, retry_for=args.retry_for, on_retry=retrying)
     identity = Identity(
         session_id=args.session, objective_id=args.objective, role=SessionRole(args.role), agent=args.agent,
-        cwd=os.getcwd(),
+        cwd=args.checkout,
     )  # fmt: skip
     player = Player(identity, tools, terminal)
     send, receive = trio.open_memory_channel[str](100)

@@ -23,6 +23,8 @@ async def fake_tui_command(request: StartRequest) -> AgentProgram:
         sys.executable, "-m", MODULE, "--session", request.session_id, "--objective", request.objective_id,
         "--role", str(request.role), "--agent", request.agent,
     ]  # fmt: skip
+    if request.cwd is not None:  # its Edit steps change files in the session's checkout, as the fake does
+        argv.append(f"--checkout={request.cwd}")
     secret = await write_mcp_config(ClaudeOptions(), request)
     if secret is not None:
         argv.append(f"--mcp-config={secret.path}")
