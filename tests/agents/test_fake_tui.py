@@ -28,7 +28,9 @@ def test_reports_are_taken_out_of_a_line_and_become_events():
     assert events == [UsageReport(model_calls=1, input_tokens=110, output_tokens=25, cost_total_usd=0.25)]
     _, events = reports.feed(report("usage", model_calls=1, cost_usd=0.5))
     assert events == [UsageReport(model_calls=1, cost_total_usd=0.75)]  # a running total, as the contract says
-    visible, events = reports.feed(f"? Which DB?{report('question', text='Which DB?')}{report('turn', final='Which DB?')}")
+    visible, events = reports.feed(
+        f"? Which DB?{report('question', text='Which DB?')}{report('turn', final='Which DB?')}"
+    )
     assert visible == "? Which DB?"
     assert events == [QuestionAsked(text="Which DB?"), TurnCompleted(final_text="Which DB?")]
     _, events = reports.feed(report("error", message="boom") + report("turn", final="x", failed=True))
@@ -181,7 +183,9 @@ async def test_a_question_ends_the_turn_and_the_answer_goes_on(autojump_clock):
 async def test_a_manager_waits_for_its_team_acknowledges_notices_and_passes_on_the_users_words(autojump_clock):
     team = {"sessions": [{"id": "ses_w1", "role": "worker", "status": "running"},
                          {"id": "ses_w2", "role": "worker", "status": "completed"}]}  # fmt: skip
-    tools = Tools({"list_sessions": ToolOutcome(text="", data=team), "list_prs": ToolOutcome(text="", data={"prs": [1]})})
+    tools = Tools(
+        {"list_sessions": ToolOutcome(text="", data=team), "list_prs": ToolOutcome(text="", data={"prs": [1]})}
+    )
     script = [Call("spawn_session", {"prompt": "a"}), AwaitTeam(), Call("mark_objective_done", {"summary": "{team}"})]
     player, screen = _player(tools, lambda request: script, role=SessionRole.MANAGER)
     await player.take("the objective")

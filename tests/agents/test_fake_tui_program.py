@@ -68,7 +68,9 @@ def test_orcha_down_is_retried_with_backoff_then_the_turn_fails_saying_why(tmp_p
     config = tmp_path / "mcp.json"
     url = f"http://127.0.0.1:{port}/mcp/ses_0000000000ab"
     secret = "s3cret-never-printed-0123456789"
-    config.write_text(json.dumps({"mcpServers": {"orcha": {"url": url, "headers": {"Authorization": f"Bearer {secret}"}}}}))
+    config.write_text(
+        json.dumps({"mcpServers": {"orcha": {"url": url, "headers": {"Authorization": f"Bearer {secret}"}}}})
+    )
     done = _tui(f"--mcp-config={config}", "--retry-for=4", stdin="Part 1 of: x\n")
     assert done.returncode == 1  # its last turn failed, then its input ended
     assert "Traceback" not in done.stderr and secret not in done.stdout + done.stderr
@@ -86,7 +88,9 @@ def test_the_backoff_grows_and_then_stays():
 
 def test_reading_a_config_keeps_the_secret_out_of_its_repr(tmp_path):
     path = tmp_path / "c.json"
-    path.write_text(json.dumps({"mcpServers": {"orcha": {"url": "http://h/mcp/s", "headers": {"Authorization": "B x"}}}}))
+    path.write_text(
+        json.dumps({"mcpServers": {"orcha": {"url": "http://h/mcp/s", "headers": {"Authorization": "B x"}}}})
+    )
     endpoint = read_mcp_config(str(path))
     assert endpoint == McpEndpoint(url="http://h/mcp/s", headers={"Authorization": "B x"})
     assert "B x" not in repr(endpoint)
