@@ -20,6 +20,7 @@ from orcha.agents.contract import ProviderSessionStarted, TextOut, TurnCompleted
 from orcha.agents.fake_tui.command import fake_tui_provider
 from orcha.agents.tmux import TmuxController, TmuxProvider, session_name
 from orcha.io.local_executor import LocalExecutor
+from orcha.model import SessionRole
 from tests.agents.conftest import request
 from tests.crashloop import Server, marked_processes, wait_until
 
@@ -74,6 +75,22 @@ async def test_in_a_pane_it_plays_its_script_reports_its_turns_and_reads_the_key
     finally:
         await run.cancel()
     assert not await TmuxController(LocalExecutor()).has_session(session_name(req.session_id))
+
+
+async def test_ctrl_c_typed_by_someone_attached_ends_it_without_a_traceback(tmp_path):
+    provider = fake_tui_provider("claude", log_dir=str(tmp_path / "logs"))
+    req = request(tmp_path, "Part 1", session_id="ses_000000000003", role=SessionRole.MANAGER)
+    run = await provider.start(req)
+    events = run.events()
+    try:
+        await _until_turn(events)  # waiting for its team (it has none: no tools)
+        await TmuxController(LocalExecutor())._run("send-keys", "-t", session_name(req.session_id), "C-c")
+        seen = await _until_turn(events)
+        assert seen[-1] == TurnCompleted(final_text="the program exited (130)", failed=True)
+        texts = [e.text for e in seen if isinstance(e, TextOut)]
+        assert "(interrupted)" in texts and not any("Traceback" in t for t in texts)
+    finally:
+        await run.cancel()
 
 
 async def test_a_program_that_is_not_the_fake_cannot_end_its_turn_by_printing_a_report(tmp_path):

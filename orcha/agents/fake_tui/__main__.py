@@ -76,9 +76,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with terminal.keys():
             return trio.run(run, args, terminal)
-    except KeyboardInterrupt:
-        terminal.line("(interrupted)")
+    except BaseException as exc:  # Ctrl-C reaches trio's tasks, and comes out of a nursery grouped
+        if not _interrupted(exc):
+            raise
+        terminal.write("\n(interrupted)\n" if terminal.editor.buffer else "(interrupted)\n")
         return 130
+
+
+def _interrupted(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_interrupted(inner) for inner in exc.exceptions)
+    return isinstance(exc, KeyboardInterrupt)
 
 
 if __name__ == "__main__":
