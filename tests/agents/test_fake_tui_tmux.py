@@ -173,8 +173,15 @@ def test_the_demo_finishes_in_tmux_steered_through_the_api_and_attachable(tmp_pa
         server.post(f"/api/sessions/{manager}/steer", {"text": "Keep the parts small."})
         screen = lambda: server.get(f"/api/sessions/{manager}/screen")["screen"]  # noqa: E731
         wait_until(lambda: "> Keep the parts small." in screen(), 30, "the steering in the manager's pane")
+        worker = next(
+            s["id"] for s in server.get(f"/api/objectives/{objective['id']}")["sessions"] if s["role"] == "worker"
+        )
+        wait_until(lambda: any(b.startswith("● Reading") for b in _bodies(server, worker)), 30, "the worker at work")
+        server.post(f"/api/sessions/{worker}/steer", {"text": "Add a test too."})  # mid-turn: queued by the TUI
         wait_until(lambda: _done(server, objective["id"]), 90, "the objective to be done")
         _assert_the_demo_made_its_team(server, objective["id"])
+        worker_lines = _bodies(server, worker)
+        assert "> Add a test too." in worker_lines and "  ⎿  queued: I take it when this turn ends" in worker_lines
         wait_until(lambda: server.get(f"/api/sessions/{manager}")["status"] == "completed", 30, "the manager's end")
         manager_lines = _bodies(server, manager)
         assert "> Keep the parts small." in manager_lines
