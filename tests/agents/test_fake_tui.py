@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import stat
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,8 +12,9 @@ import pytest
 import trio
 
 from orcha.agents.contract import AgentError, Exhausted, QuestionAsked, TurnCompleted, UsageReport
-from orcha.agents.fake import Ask, AwaitTeam, Call, Complete, Exhaust, Say
+from orcha.agents.fake import Ask, AwaitTeam, Call, Complete, EndTurn, Exhaust, Say
 from orcha.agents.fake_tui.player import Identity, OrchaUnreachableError, Player, Waiting
+from orcha.agents.fake_tui.progress import FileProgress
 from orcha.agents.fake_tui.terminal import LineEditor
 from orcha.agents.pane_reports import PaneReports, report
 from orcha.agents.tmux import clean
@@ -232,3 +236,69 @@ async def test_play_takes_every_input_and_exits_1_after_a_failed_turn(autojump_c
         await send.send("and?")
     assert await player.play(receive) == 1
     assert len(screen.turns()) == 2
+
+
+# --- its place, kept ----------------------------------------------------------------------------------------
+
+
+class Book:
+    def __init__(self) -> None:
+        self.data: dict[str, Any] | None = None
+
+    def load(self) -> dict[str, Any] | None:
+        return self.data
+
+    def save(self, data: dict[str, Any]) -> None:
+        self.data = json.loads(json.dumps(data))  # what a file would hold
+
+
+def _with_book(tools, script, book, *, role=SessionRole.WORKER) -> tuple[Player, Screen]:
+    screen = Screen()
+    identity = Identity(session_id="ses_00000000abcd", objective_id="obj_000000000001", role=role, agent="claude")
+    return Player(identity, tools, screen, scripts=lambda request: script(request), progress=book), screen
+
+
+async def test_a_new_player_carries_on_where_the_last_one_stopped(autojump_clock):
+    def script(request):
+        return [Say(f"about {request.prompt}"), Ask("Which license?"), Call("create_note", {"text": "{team}"}),
+                Complete("noted")]  # fmt: skip
+
+    book = Book()
+    first, _ = _with_book(Tools(), script, book)
+    assert not first.restore()  # nothing kept yet: the first input is the prompt
+    await first.take("the port")
+    assert book.data is not None and book.data["position"] == 2 and book.data["waiting"] == "script"
+
+    tools = Tools()
+    second, screen = _with_book(tools, script, book)
+    assert second.restore()
+    assert screen.lines == ["(carrying on from step 2 of 4 of the last run)"]
+    await second.take("MIT")  # the answer, to the question the first player asked
+    assert tools.calls == [("create_note", {"text": "the team has not reported yet"})]
+    assert screen.turns() == [TurnCompleted(final_text="noted")]
+    assert not any(line.startswith("● about") for line in screen.lines)  # the steps done stay done
+
+
+async def test_a_kept_takeover_and_team_come_back_too(autojump_clock):
+    refusal = ToolOutcome(text="no commits", is_error=True)
+    script = [Call("publish_pr", {}, on_error=(EndTurn("could not: {error}"), Complete("gave up: {error}"))),
+              Complete("never")]  # fmt: skip
+    book = Book()
+    first, _ = _with_book(Tools({"publish_pr": refusal}), lambda request: script, book)
+    await first.take("go")
+    second, screen = _with_book(Tools(), lambda request: script, book)
+    assert second.restore()
+    await second.take("and?")
+    assert screen.turns() == [TurnCompleted(final_text="gave up: no commits")]
+
+
+def test_an_unreadable_book_starts_the_script_over(tmp_path):
+    progress = FileProgress(str(tmp_path / "p.json"))
+    assert progress.load() is None
+    progress.save({"prompt": "x", "position": 1, "waiting": "team"})
+    assert progress.load() == {"prompt": "x", "position": 1, "waiting": "team"}
+    assert stat.S_IMODE(os.stat(tmp_path / "p.json").st_mode) == 0o600
+    (tmp_path / "p.json").write_text("{torn")
+    assert progress.load() is None
+    player, _ = _with_book(Tools(), lambda request: [Complete("ok")], progress)
+    assert not player.restore() and player.waiting is Waiting.PROMPT

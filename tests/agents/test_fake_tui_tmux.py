@@ -47,7 +47,7 @@ async def _until_turn(events, within: float = 30) -> list:
 
 
 async def test_in_a_pane_it_plays_its_script_reports_its_turns_and_reads_the_keyboard(tmp_path):
-    provider = fake_tui_provider("claude", log_dir=str(tmp_path / "logs"))
+    provider = fake_tui_provider("claude", log_dir=str(tmp_path / "logs"), progress_dir=str(tmp_path / "progress"))
     req = request(tmp_path, "Part 1 of: the demo", session_id="ses_000000000001")  # no MCP endpoint: no tools
     run = await provider.start(req)
     events = run.events()
@@ -78,7 +78,7 @@ async def test_in_a_pane_it_plays_its_script_reports_its_turns_and_reads_the_key
 
 
 async def test_ctrl_c_typed_by_someone_attached_ends_it_without_a_traceback(tmp_path):
-    provider = fake_tui_provider("claude", log_dir=str(tmp_path / "logs"))
+    provider = fake_tui_provider("claude", log_dir=str(tmp_path / "logs"), progress_dir=str(tmp_path / "progress"))
     req = request(tmp_path, "Part 1", session_id="ses_000000000003", role=SessionRole.MANAGER)
     run = await provider.start(req)
     events = run.events()
@@ -213,6 +213,30 @@ def test_the_demo_survives_orcha_killed_while_its_workers_work(tmp_path):
         for worker in workers:
             lines = _bodies(server, worker)
             assert len([b for b in lines if re.match(r"^● publish_pr\(", b)]) == 1, lines  # no call repeated
+    finally:
+        server.stop()
+    wait_until(lambda: marked_processes(server.mark) == [], 15, f"no process left: {_argvs(server.mark)}")
+
+
+def test_a_pane_lost_while_orcha_was_down_is_started_anew_and_carries_on_where_it_was(tmp_path):
+    server = _serve(tmp_path)
+    server.start()
+    try:
+        objective = server.post("/api/objectives", {"title": "Port", "prompt": "Port it.", "agent": "claude"})
+        oid, manager = objective["id"], objective["manager_session_id"]
+        wait_until(lambda: len(server.get(f"/api/objectives/{oid}")["sessions"]) == 3, 60, "the workers spawned")
+        worker = next(s["id"] for s in server.get(f"/api/objectives/{oid}")["sessions"] if s["role"] == "worker")
+        wait_until(lambda: any(b.startswith("● Reading") for b in _bodies(server, worker)), 60, "work begun")
+        server.kill9()
+        for lost in (manager, worker):  # as when the tmux server died with the machine
+            assert _tmux(tmp_path, "kill-session", "-t", f"orcha-{lost}").returncode == 0
+        server.start()
+        wait_until(lambda: _done(server, oid), 120, "the objective to be done")
+        _assert_the_demo_made_its_team(server, oid)  # two workers, not four: the manager's script went on
+        assert any(line.startswith("(carrying on from step") for line in _bodies(server, manager))
+        lines = _bodies(server, worker)
+        assert any(line.startswith("(carrying on from step") for line in lines)
+        assert len([b for b in lines if b.startswith("● Reading")]) == 1, lines  # the steps done stay done
     finally:
         server.stop()
     wait_until(lambda: marked_processes(server.mark) == [], 15, f"no process left: {_argvs(server.mark)}")

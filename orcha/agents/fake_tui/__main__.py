@@ -8,6 +8,7 @@ import sys
 import trio
 
 from orcha.agents.fake_tui.player import Identity, Player
+from orcha.agents.fake_tui.progress import FileProgress
 from orcha.agents.fake_tui.terminal import Terminal
 from orcha.agents.pane_reports import report
 from orcha.model import SessionRole
@@ -26,6 +27,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--agent", default="fake", help="the agent name it stands in for")
     parser.add_argument("--checkout", help="the session's checkout, where its Edit steps change files")
     parser.add_argument("--mcp-config", help="the private file with the session's MCP url and secret")
+    parser.add_argument("--progress", help="the private file where it keeps its place in its script")
     parser.add_argument("--retry-for", type=float, default=120.0, help="seconds to retry while orcha is down")
     return parser.parse_args(argv)
 
@@ -50,7 +52,8 @@ async def run(args: argparse.Namespace, terminal: Terminal) -> int:
         session_id=args.session, objective_id=args.objective, role=SessionRole(args.role), agent=args.agent,
         cwd=args.checkout,
     )  # fmt: skip
-    player = Player(identity, tools, terminal)
+    player = Player(identity, tools, terminal, progress=FileProgress(args.progress) if args.progress else None)
+    player.restore()
     send, receive = trio.open_memory_channel[str](100)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(lambda: terminal.read_inputs(send, busy=lambda: player.busy))

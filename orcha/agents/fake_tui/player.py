@@ -14,7 +14,9 @@ it stopped until a step ends the turn:
 
 Each step that stands for a model call reports one model call of usage, as the in-process fake does. Tool
 calls go through a :class:`~orcha.agents.tools.ToolSurface` (the session's MCP endpoint); a call that
-cannot reach orcha ends the turn failed, saying why, and the next input tries it again.
+cannot reach orcha ends the turn failed, saying why, and the next input tries it again. With a
+:class:`Progress` book its place is saved after every step and turn end, and :meth:`Player.restore` takes it
+back up (:mod:`orcha.agents.fake_tui.progress`).
 """
 
 from __future__ import annotations
@@ -62,6 +64,14 @@ class OrchaUnreachableError(OrchaError):
     code = "orcha_unreachable"
 
 
+class Progress(Protocol):
+    """Where the player's place is kept (short, synchronous)."""
+
+    def load(self) -> dict[str, Any] | None: ...
+
+    def save(self, data: dict[str, Any]) -> None: ...
+
+
 class Screen(Protocol):
     def line(self, text: str, *reports: str) -> None:
         """Print ``text`` as one line (more lines: indented), the ``reports`` on it, invisible."""
@@ -98,6 +108,7 @@ class Player:
         *,
         scripts: ScriptFactory = default_script,
         cost_per_call: float = 0.001,
+        progress: Progress | None = None,
     ) -> None:
         self.identity = identity
         self._tools = tools
@@ -114,6 +125,53 @@ class Player:
         self.turns = 0
         self._team = "the team has not reported yet"
         self._final = ""
+        self._progress = progress
+        self._prompt = ""
+        self._handled: tuple[int, str] | None = None
+
+    def restore(self) -> bool:
+        """Take up the place the progress book kept (a TUI before this one played the script this far), if any;
+        whether there was one. The next input then goes where that TUI's would have."""
+        data = self._progress.load() if self._progress is not None else None
+        if not data or not isinstance(data.get("prompt"), str) or data.get("waiting") == Waiting.PROMPT.value:
+            return False
+        try:
+            waiting, position = Waiting(data["waiting"]), int(data["position"])
+        except (KeyError, TypeError, ValueError):
+            return False
+        self._start(str(data["prompt"]))
+        handled = data.get("handled")
+        if isinstance(handled, list) and len(handled) == 2:
+            self._take_over(int(handled[0]), str(handled[1]))
+        self.position, self.waiting = min(max(position, 0), len(self.steps)), waiting
+        self._team, self._final = str(data.get("team") or self._team), str(data.get("final") or "")
+        self._screen.line(f"(carrying on from step {self.position} of {len(self.steps)} of the last run)")
+        return True
+
+    def _start(self, prompt: str) -> None:
+        self._prompt = prompt
+        request = StartRequest(
+            session_id=self.identity.session_id,
+            objective_id=self.identity.objective_id,
+            role=self.identity.role,
+            agent=self.identity.agent,
+            prompt=prompt,
+            cwd=self.identity.cwd,
+        )
+        self.steps = tuple(self._scripts(request))
+
+    def _save(self) -> None:
+        if self._progress is not None and self.waiting is not Waiting.PROMPT:
+            self._progress.save(
+                {
+                    "prompt": self._prompt,
+                    "position": self.position,
+                    "waiting": self.waiting.value,
+                    "team": self._team,
+                    "final": self._final,
+                    "handled": list(self._handled) if self._handled else None,
+                }
+            )
 
     async def play(self, inputs: AsyncIterable[str]) -> int:
         """Take every input until they end; the exit status: 1 when the last turn failed, else 0."""
@@ -127,15 +185,8 @@ class Player:
         try:
             match self.waiting:
                 case Waiting.PROMPT:
-                    request = StartRequest(
-                        session_id=self.identity.session_id,
-                        objective_id=self.identity.objective_id,
-                        role=self.identity.role,
-                        agent=self.identity.agent,
-                        prompt=text,
-                        cwd=self.identity.cwd,
-                    )
-                    self.steps = tuple(self._scripts(request))
+                    self._start(text)
+                    self.waiting = Waiting.SCRIPT
                     await self._play()
                 case Waiting.SCRIPT:
                     await self._play()
@@ -158,7 +209,9 @@ class Player:
         while self.position < len(self.steps):
             step = self.steps[self.position]
             self.position += 1
-            if await self._step(step):
+            ended = await self._step(step)
+            self._save()  # every step up to here is done, its effects made
+            if ended:
                 return
         self._end_turn("Done.", "ok", waiting=Waiting.DONE)
 
@@ -215,9 +268,15 @@ class Player:
             self._screen.line(f"  ⎿  {first}")
             return False
         self._screen.line(f"  ⎿  ✗ {first}", report("error", message=f"{step.tool}: {outcome.text}"))
-        if step.on_error is not None:  # a careful agent: these steps replace the rest of the script
-            self.steps = self.steps[: self.position] + tuple(mention(s, outcome.text) for s in step.on_error)
+        self._take_over(self.position, outcome.text)
         return False
+
+    def _take_over(self, at: int, error: str) -> None:
+        """The call just before ``at`` failed: its ``on_error`` steps (a careful agent's) replace the rest."""
+        step = self.steps[at - 1] if 0 < at <= len(self.steps) else None
+        if isinstance(step, Call) and step.on_error is not None:
+            self.steps = self.steps[:at] + tuple(mention(s, error) for s in step.on_error)
+            self._handled = (at, error)
 
     async def _tool(self, name: str, arguments: Mapping[str, Any]) -> ToolOutcome:
         if self._tools is None:
@@ -257,6 +316,7 @@ class Player:
         self.waiting = waiting
         if waiting is Waiting.DONE:
             self._final = final
+        self._save()
         self._screen.line(f"  {shown}", report("turn", final=final, failed=failed))
 
     def _usage(self, text: str) -> str:
