@@ -4,8 +4,8 @@ real agent in a tmux pane calls them (orcha's fake agent TUI uses it).
 Each call opens a short connection (the endpoint is stateless HTTP), so a call made after orcha restarted
 reaches the new process. A call that cannot reach orcha (connection refused, a timeout, a 5xx, the session
 not served yet) is tried again with backoff, each retry told to ``on_retry``, until ``retry_for`` seconds
-have passed: then :class:`~orcha.agents.fake_tui.player.OrchaUnreachableError`. A refusal of the secret
-(401/403) is not retried. A call made again after a lost reply is safe: without a call id, orcha keys the
+have passed: then :class:`~orcha.agents.fake_tui.player.OrchaUnreachableError`. A refusal (the secret's,
+401/403, or another 4xx) is not retried. A call made again after a lost reply is safe: without a call id, orcha keys the
 effect by tool and arguments (:mod:`orcha.effects`).
 """
 
@@ -28,6 +28,8 @@ from orcha.errors import OrchaError
 
 BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
 """Seconds before each retry; the last one repeats."""
+RETRIED_STATUSES = frozenset({404, 408, 425, 429})
+"""Refusals worth another try (with every 5xx): the session not served yet, a timeout, too many requests."""
 
 
 class McpConfigError(OrchaError):
@@ -144,15 +146,14 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 
 
 def _classify(exc: Exception, refused: list[tuple[int, str]]) -> Exception:
-    """What a failed call means: orcha refused the secret (final), or it was not reachable (transient)."""
-    for status, message in refused:
-        if status in (401, 403):
-            return OrchaUnreachableError(f"orcha refused this session's MCP secret ({status}): {message}")
+    """What a failed call means: orcha refused it (final: the secret, a bad request), or orcha could not
+    be reached, was restarting or failed (worth another try)."""
     if refused:
         status, message = refused[-1]
-        return _Transient(f"HTTP {status}: {message}")
-    for leaf in _leaves(exc):
-        if isinstance(leaf, httpx2.TransportError):
-            return _Transient(f"{type(leaf).__name__}: {leaf}")
+        if status in RETRIED_STATUSES or status >= 500:
+            return _Transient(f"HTTP {status}: {message}")
+        what = "this session's MCP secret" if status == 401 else "the MCP request"
+        return OrchaUnreachableError(f"orcha refused {what} ({status}): {message}")
     leaves = _leaves(exc)
-    return _Transient("; ".join(f"{type(leaf).__name__}: {leaf}" for leaf in leaves)[:300])
+    transport = [leaf for leaf in leaves if isinstance(leaf, httpx2.TransportError)]
+    return _Transient("; ".join(f"{type(leaf).__name__}: {leaf}" for leaf in transport or leaves)[:300])

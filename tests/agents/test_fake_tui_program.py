@@ -132,3 +132,13 @@ async def test_the_mcp_client_calls_a_real_orcha_and_a_wrong_secret_is_refused_a
             else:
                 raise AssertionError("a wrong secret was accepted")
         assert retried == []  # a refusal is final: no retry
+        foreign = McpTools(
+            McpEndpoint(url=url, headers={"Authorization": f"Bearer {secret}", "Origin": "http://evil.example"})
+        )
+        with trio.fail_after(20):
+            try:
+                await foreign.call("list_sessions", {})
+            except OrchaUnreachableError as exc:
+                assert "orcha refused the MCP request (403)" in str(exc)
+            else:
+                raise AssertionError("a request from a foreign origin was accepted")

@@ -59,7 +59,7 @@ NOTICE_PREFIXES = ("Update from your team", "Updates from your team", "You were 
 
 
 class OrchaUnreachableError(OrchaError):
-    """orcha's MCP endpoint could not be reached for a while, or it refused the session's secret."""
+    """orcha's MCP endpoint could not be reached for a while, or it refused the request (the secret, a 4xx)."""
 
     code = "orcha_unreachable"
 
