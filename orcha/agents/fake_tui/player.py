@@ -237,7 +237,7 @@ class Player:
                 self._screen.line(
                     f"✗ {message}", report("exhausted", message=message, resets_at=resets_at, billing=billing)
                 )
-                self._end_turn("(out of quota)", message, failed=True, waiting=Waiting.DONE)
+                self._end_turn("(out of quota)", message, failed=True)  # resumed, it goes on after this step
                 return True
             case Wait(seconds):
                 await trio.sleep(seconds)
