@@ -1,4 +1,4 @@
-"""The fake agent TUI as a program (`python -m orcha.agents.fake_tui`, no terminal): a secret file it cannot
+"""The fake agent TUI as a program (`python -m orcha.cli.fake_tui`, no terminal): a secret file it cannot
 read, and an MCP endpoint that is down, fail clearly; its MCP client against a real orcha server."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ WORKER = ["--session", "ses_0000000000ab", "--objective", "obj_000000000001", "-
 
 
 def _tui(*args: str, stdin: str = "", timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "orcha.agents.fake_tui", *WORKER, *args]
+    argv = [sys.executable, "-m", "orcha.cli.fake_tui", *WORKER, *args]
     return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
 
 

@@ -14,7 +14,7 @@ from orcha.agents.tmux import TmuxProvider
 from orcha.executor import CommandError, remote_state_dir
 from orcha.paths import state_dir
 
-MODULE = "orcha.agents.fake_tui"
+MODULE = "orcha.cli.fake_tui"
 
 
 async def fake_tui_command(request: StartRequest, *, progress_dir: str | None = None) -> AgentProgram:

@@ -1,4 +1,5 @@
-"""``python -m orcha.agents.fake_tui``: the fake agent TUI (see :mod:`orcha.agents.fake_tui`)."""
+"""``python -m orcha.cli.fake_tui``: the fake agent TUI program, run in a tmux pane (its parts:
+:mod:`orcha.agents.fake_tui`; it lives here because it wires them to the MCP client of :mod:`orcha.web`)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ input ends first."""
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m orcha.agents.fake_tui", description="orcha's fake agent TUI")
+    parser = argparse.ArgumentParser(prog="python -m orcha.cli.fake_tui", description="orcha's fake agent TUI")
     parser.add_argument("--session", required=True, help="the session id")
     parser.add_argument("--objective", required=True, help="the objective id")
     parser.add_argument("--role", required=True, choices=[str(r) for r in SessionRole])
