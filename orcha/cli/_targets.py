@@ -36,11 +36,19 @@ def check_line(check: Mapping[str, Any]) -> Text:
     return Text.assemble((mark, style), " ", (f"{out.clean(check.get('name', '')):<12}", "bold"), " ", detail)
 
 
-def report_lines(reply: Mapping[str, Any], con: Console, *, shown: int = 0) -> int:
-    """Print the target's status and the doctor's checks after the first ``shown``; exit status 0 or 1."""
+def unshown(checks: list[Mapping[str, Any]], shown: list[str]) -> list[Mapping[str, Any]]:
+    """The checks of a report not yet printed: those after the longest start of it that ends what was shown
+    (names in order; another caller's doctor run may have been shown before this one's)."""
+    names = [str(c.get("name")) for c in checks]
+    done = next((k for k in range(min(len(names), len(shown)), 0, -1) if shown[-k:] == names[:k]), 0)
+    return checks[done:]
+
+
+def report_lines(reply: Mapping[str, Any], con: Console, *, shown: list[str] | None = None) -> int:
+    """Print the doctor's checks not ``shown`` yet and the target's status; exit status 0, or 1 if it failed."""
     target, report = reply["target"], reply.get("doctor")
     if report is not None:
-        for check in report.get("checks", [])[shown:]:
+        for check in unshown(list(report.get("checks", [])), shown or []):
             con.print(check_line(check))
     reason = target.get("status_reason")
     con.print(
@@ -103,16 +111,16 @@ async def targets_doctor(client: Client, args: argparse.Namespace) -> int:
     target = await find_target(client, args.target)
     ident = str(target["id"])
     con = out.console()
-    shown = 0
+    shown: list[str] = []
     reply: dict[str, Any] = {}
 
     def progress(event: SseEvent) -> bool:
-        nonlocal shown
         data = event.data if isinstance(event.data, dict) else {}
         if event.event == "target_doctor_check" and data.get("target_id") == ident and not args.json:
-            con.print(check_line(data.get("data", {})))
+            check = data.get("data") or {}
+            con.print(check_line(check))
             con.file.flush()
-            shown += 1
+            shown.append(str(check.get("name")))
         return False
 
     async with trio.open_nursery() as nursery:
