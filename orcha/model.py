@@ -191,6 +191,18 @@ class Session:
     """The labels its target must have (a kind of machine: ``gpu``); none: any target."""
     created_at: float
     updated_at: float
+    task: str = ""
+    """What it was asked to do: its prompt's first non-blank line, cut to 160 characters."""
+    now: str | None = None
+    """What it is doing now: the one-line summary of its latest meaningful transcript line."""
+    last_output_at: float | None = None
+    """When its latest transcript line was written."""
+    started_at: float | None = None
+    """When it first went ``running``."""
+    ended_at: float | None = None
+    """When it reached a terminal status."""
+    branch: str | None = None
+    """Its workspace's branch."""
 
 
 @attrs.frozen(kw_only=True)
@@ -332,6 +344,10 @@ class TranscriptLine:
     ts: float | None = None
     pane_offset: int | None = None
     """For a line read from a tmux pane's log: the byte offset just past it (stored with the line)."""
+    failed: bool = False
+    """For a tool result: the tool failed (stored with the line)."""
+    tool: str | None = None
+    """For a tool result: its call's tool, when the emitter knows it (for the line's summary; not stored)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -341,6 +357,10 @@ class TranscriptEntry:
     kind: TranscriptKind
     body: str
     ts: float
+    failed: bool = False
+    """For a tool result: the tool failed."""
+    tool: str | None = None
+    """For a tool result just appended: its call's tool, when known (a page read from the store has none)."""
 
 
 @attrs.frozen(kw_only=True)

@@ -42,7 +42,7 @@ from orcha.model import (
 )
 from orcha.processes import OwnedProcess, ProcessIdentity
 from orcha.scheduling import Placement, SchedulingView
-from orcha.views import HISTORY_PAGE, Dashboard, DashboardRow
+from orcha.views import HISTORY_PAGE, Dashboard, DashboardRow, Timeline
 
 UNSET: Final = object()
 """The default of an argument that, left out, keeps what is stored (``None`` would clear it)."""
@@ -191,6 +191,9 @@ class StorePort(Protocol):
 
     def dashboard_row(self, kind: str, ident: str) -> DashboardRow | None:
         """The dashboard's row for one changed thing (``None`` when it is gone, e.g. an answered question)."""
+
+    def objective_timeline(self, objective_id: str) -> Timeline:
+        """An objective over time: its sessions' spans, PR and question markers, cost samples (bounded)."""
 
     def events_after(
         self, after: int = 0, *, limit: int = 500, objective_id: str | None = None, session_id: str | None = None

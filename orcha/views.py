@@ -57,6 +57,16 @@ class SessionRow:
     status_reason: str | None = None
     """Why it is in its status (the last move's reason: a failure's cause, a cancel's reason)."""
     created_at: float = 0.0
+    task: str = ""
+    """What it was asked to do: its prompt's first non-blank line (:func:`orcha.oneline.task_of`)."""
+    now: str | None = None
+    """What it is doing now: its newest meaningful transcript line in one line, stored beside the session by
+    the transcript's commit (never read from the transcript)."""
+    last_output_at: float | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    branch: str | None = None
+    """Its workspace's branch."""
 
 
 @attrs.frozen(kw_only=True)
@@ -81,6 +91,9 @@ class QuestionRow:
     audience: Audience
     text: str
     created_at: float
+    objective_title: str = ""
+    asked_by_task: str | None = None
+    """The asking session's task (``None``: asked by no session, or by one without a task)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -123,3 +136,58 @@ class Dashboard:
 
 DashboardRow = ObjectiveRow | SessionRow | TargetRow | QuestionRow | PRRow
 """The dashboard's row for one changed thing."""
+
+
+TIMELINE_COST_SAMPLES = 500
+"""A timeline's cost curve holds at most this many samples (evenly thinned, the newest always kept)."""
+TIMELINE_MARKERS = 1000
+"""A timeline holds at most this many markers (the earliest)."""
+TIMELINE_SESSIONS = 1000
+"""A timeline holds at most this many sessions (the earliest created)."""
+
+
+@attrs.frozen(kw_only=True)
+class TimelineObjective:
+    id: str
+    title: str
+    status: ObjectiveStatus
+    created_at: float
+    ended_at: float | None
+
+
+@attrs.frozen(kw_only=True)
+class TimelineSession:
+    id: str
+    role: SessionRole
+    agent: str
+    task: str
+    status: SessionStatus
+    started_at: float | None
+    ended_at: float | None
+
+
+@attrs.frozen(kw_only=True)
+class TimelineMarker:
+    kind: str
+    """``pr`` (opened), ``question`` (asked) or ``answer`` (answered)."""
+    at: float
+    id: str
+    label: str
+    session_id: str | None
+
+
+@attrs.frozen(kw_only=True)
+class CostSample:
+    at: float
+    cost_usd: float
+    """The objective's cumulative cost at ``at``."""
+
+
+@attrs.frozen(kw_only=True)
+class Timeline:
+    """An objective over time: its sessions as spans, its PRs and questions as markers, its cost as a curve."""
+
+    objective: TimelineObjective
+    sessions: tuple[TimelineSession, ...]
+    markers: tuple[TimelineMarker, ...]
+    cost: tuple[CostSample, ...]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 
 import attrs
 import trio
 
+from orcha import oneline
 from orcha.model import TranscriptEntry
+from orcha.oneline import Now
 
 
 @attrs.frozen(kw_only=True)
@@ -78,20 +80,31 @@ ACTIVITY = Change(kind="transcript", id="")
 
 
 class Activity:
-    """The sessions that committed transcript lines since the holder last took them: a set, not a queue, so
-    a thousand printing sessions cost one wake-up of the holder, not one message per commit."""
+    """The sessions that committed transcript lines since the holder last took them, each with what it is doing
+    now when the commit said (:class:`~orcha.oneline.Now`): a map, not a queue, so a thousand printing sessions
+    cost one wake-up of the holder, not one message per commit."""
 
     def __init__(self) -> None:
-        self._sessions: dict[str, None] = {}
+        self._sessions: dict[str, Now | None] = {}
 
-    def add(self, session_ids: Iterable[str]) -> bool:
-        """Add; ``True`` when the set was empty before (the holder is to be woken)."""
+    def add(self, session_ids: Iterable[str], nows: Mapping[str, Now] | None = None) -> bool:
+        """Add (a newer :class:`Now` replaces the held one; one that says nothing keeps its words); ``True``
+        when the map was empty before (the holder is to be woken)."""
         was_empty = not self._sessions
-        self._sessions.update(dict.fromkeys(session_ids))
+        for session_id in session_ids:
+            held = self._sessions.get(session_id)
+            now = nows.get(session_id) if nows is not None else None
+            if now is not None and now.now is None and held is not None and held.now is not None:
+                now = Now(now=held.now, last_output_at=now.last_output_at)
+            self._sessions[session_id] = now if now is not None else held
         return was_empty and bool(self._sessions)
 
     def take(self) -> list[str]:
-        sessions, self._sessions = list(self._sessions), {}
+        return list(self.take_now())
+
+    def take_now(self) -> dict[str, Now | None]:
+        """The sessions, in the order they first printed, with what each is doing now (``None``: not known)."""
+        sessions, self._sessions = self._sessions, {}
         return sessions
 
 
@@ -131,7 +144,14 @@ class ChangeFeed:
             self._listeners.pop(listener, None)
 
     def publish_lines(self, entries: Sequence[TranscriptEntry]) -> None:
-        """Lines just committed: to the watches of their sessions (then :meth:`announce` tells the rest)."""
+        """Lines just committed: to the watches of their sessions, and what each session is doing now to the
+        activity subscribers, from memory (then :meth:`lines_committed` wakes them)."""
+        listening = [(listener, activity) for listener, activity in self._listeners.items() if activity is not None]
+        if listening:
+            nows = oneline.latest(entries)  # a few lines a session, whatever the batch's length
+            for listener, activity in listening:
+                if activity.add(nows, nows):
+                    self._send(listener, ACTIVITY)
         by_session: dict[str, list[TranscriptEntry]] = {}
         for entry in entries:
             if entry.session_id in self._watches:

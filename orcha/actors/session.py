@@ -101,6 +101,8 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
         self._steered = False
         self._progressed_at: float | None = None
         """When the pump last took output that counts as progress (folded into ``_guard`` by the actor)."""
+        self._tool_names: dict[str, str] = {}
+        """The tools of the calls whose results have not come yet, by call id (a result's line names its tool)."""
         self._inputs: collections.deque[str] = collections.deque()
         self._queued_turns = 0
         self._waiting_question: str | None = None
@@ -669,10 +671,18 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
             raise
         await self._deps.observer.session_moved(self._session)
 
-    def _emit(self, kind: TranscriptKind, body: str, *, pane_offset: int | None = None) -> None:
+    def _emit(
+        self,
+        kind: TranscriptKind,
+        body: str,
+        *,
+        pane_offset: int | None = None,
+        failed: bool = False,
+        tool: str | None = None,
+    ) -> None:
         if pane_offset is not None:
             self._pane_offset = pane_offset
-        self._transcript.emit(kind, body, pane_offset=pane_offset)
+        self._transcript.emit(kind, body, pane_offset=pane_offset, failed=failed, tool=tool)
 
     def _appended(self, session_ids: Sequence[str]) -> None:
         for session_id in session_ids:

@@ -30,9 +30,26 @@ if TYPE_CHECKING:
     from orcha.actors.session_host import SessionHost
 
 
+MAX_OPEN_CALLS = 64
+"""Tool calls whose results a session remembers the tools of (the lines of their results name them)."""
+
+
 def compact(text: str, limit: int = 300) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _emit_call(host: SessionHost, call: ToolCall) -> None:
+    if len(host._tool_names) >= MAX_OPEN_CALLS:  # calls whose results never came: forget the oldest
+        del host._tool_names[next(iter(host._tool_names))]
+    host._tool_names[call.call_id] = call.name
+    host._emit(TranscriptKind.TOOL_CALL, json.dumps({"tool": call.name, "arguments": call.arguments}, default=str))
+
+
+def _emit_result(host: SessionHost, result: ToolResult) -> None:
+    """A tool result's line, its outcome stored with it and its call's tool named (for its summary)."""
+    tool = host._tool_names.pop(result.call_id, None)
+    host._emit(TranscriptKind.TOOL_RESULT, result.output, failed=result.is_error, tool=tool)
 
 
 class EventsMixin(SessionFields):
@@ -45,11 +62,11 @@ class EventsMixin(SessionFields):
         match event:
             case TextOut(text=text, offset=offset):
                 self._emit(TranscriptKind.TEXT, text, pane_offset=offset)
-            case ToolCall(name=name, arguments=arguments):
-                self._emit(TranscriptKind.TOOL_CALL, json.dumps({"tool": name, "arguments": arguments}, default=str))
+            case ToolCall() as tool_call:
+                _emit_call(self, tool_call)
                 return True
-            case ToolResult(output=output, is_error=False):
-                self._emit(TranscriptKind.TOOL_RESULT, output)
+            case ToolResult(is_error=False) as result:
+                _emit_result(self, result)
             case _:
                 return False
         self._progressed_at = self._deps.clock()
@@ -76,10 +93,10 @@ class EventsMixin(SessionFields):
             case TextOut(text=text, offset=offset):
                 self._emit(TranscriptKind.TEXT, text, pane_offset=offset)
                 self._guard = guards.on_progress(self._guard, now)
-            case ToolCall(name=name, arguments=arguments):
-                self._emit(TranscriptKind.TOOL_CALL, json.dumps({"tool": name, "arguments": arguments}, default=str))
-            case ToolResult(output=output, is_error=is_error):
-                self._emit(TranscriptKind.TOOL_RESULT, output)
+            case ToolCall() as tool_call:
+                _emit_call(self, tool_call)
+            case ToolResult(is_error=is_error) as result:
+                _emit_result(self, result)
                 if not is_error:
                     self._guard = guards.on_progress(self._guard, now)
             case AgentError(message=message):

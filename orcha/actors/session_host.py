@@ -33,6 +33,7 @@ class SessionFields:
     _asked_before: str | None
     _headless_recorded: bool
     _progressed_at: float | None
+    _tool_names: dict[str, str]
 
 
 class SessionHost(Protocol):
@@ -51,11 +52,20 @@ class SessionHost(Protocol):
     _asked_before: str | None
     _headless_recorded: bool
     _progressed_at: float | None
+    _tool_names: dict[str, str]
     _in_turn: bool
     _steered: bool
     _runs: AgentRunPump
 
-    def _emit(self, kind: TranscriptKind, body: str, *, pane_offset: int | None = None) -> None: ...
+    def _emit(
+        self,
+        kind: TranscriptKind,
+        body: str,
+        *,
+        pane_offset: int | None = None,
+        failed: bool = False,
+        tool: str | None = None,
+    ) -> None: ...
     def _trio_time_of(self, wall_time: float) -> float: ...
     async def _move(
         self,

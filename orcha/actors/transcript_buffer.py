@@ -131,10 +131,27 @@ class TranscriptBuffer:
         self._flushed = 0
         """Lines of this session emitted, and known committed (a flush with none new waits for no commit)."""
 
-    def emit(self, kind: TranscriptKind, body: str, *, pane_offset: int | None = None) -> None:
-        """Queue a line; ``pane_offset`` (a tmux pane's log read up to here) is committed with it."""
+    def emit(
+        self,
+        kind: TranscriptKind,
+        body: str,
+        *,
+        pane_offset: int | None = None,
+        failed: bool = False,
+        tool: str | None = None,
+    ) -> None:
+        """Queue a line; ``pane_offset`` (a tmux pane's log read up to here) is committed with it. A tool
+        result's ``failed`` is stored with it, and its call's ``tool`` names it in the session's summary."""
         self._sink.emit(
-            TranscriptLine(session_id=self._session_id, kind=kind, body=body, ts=self._clock(), pane_offset=pane_offset)
+            TranscriptLine(
+                session_id=self._session_id,
+                kind=kind,
+                body=body,
+                ts=self._clock(),
+                pane_offset=pane_offset,
+                failed=failed,
+                tool=tool,
+            )
         )
         self._emitted += 1
 

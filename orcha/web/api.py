@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from quart import Blueprint, current_app, request
 
+from orcha import oneline
 from orcha.actors.messages import Disable, Drain, Enable, RunDoctor
 from orcha.actors.operations import Operations
 from orcha.errors import InvalidInputError, NotFoundError
@@ -238,6 +239,11 @@ async def get_objective(objective_id: str) -> dict[str, Any]:
     return await context().read(read)
 
 
+@api.get("/objectives/<objective_id>/timeline")
+async def objective_timeline(objective_id: str) -> dict[str, Any]:
+    return to_data(await context().read(lambda s: s.objective_timeline(objective_id)))
+
+
 @api.post("/objectives/<objective_id>/cancel")
 async def cancel_objective(objective_id: str) -> dict[str, Any]:
     body = await json_body("reason", "canceling an objective")
@@ -267,7 +273,10 @@ async def session_messages(session_id: str) -> dict[str, Any]:
     after = query_int("after", 0)
     limit = query_int("limit", 200)
     page = await context().read(lambda s: s.read_transcript(session_id, after=after, limit=limit))
-    items = [{"seq": e.seq, "kind": str(e.kind), "body": e.body, "ts": e.ts} for e in page.items]
+    items = [
+        {"seq": e.seq, "kind": str(e.kind), "body": e.body, "ts": e.ts, "summary": summary}
+        for e, summary in zip(page.items, oneline.summaries(page.items), strict=True)
+    ]
     return {"items": items, "next_after": page.next_after}
 
 

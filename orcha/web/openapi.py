@@ -140,21 +140,33 @@ def document() -> dict[str, Any]:
             "/api/objectives/{objective_id}": {
                 "get": _op("An objective with its sessions, PRs, questions, artifacts and notes", params=(oid,))
             },
+            "/api/objectives/{objective_id}/timeline": {
+                "get": _op(
+                    "The objective over time: {objective:{id,title,status,created_at,ended_at},"
+                    " sessions:[{id,role,agent,task,status,started_at,ended_at}],"
+                    " markers:[{kind: pr|question|answer, at, id, label, session_id}],"
+                    " cost:[{at, cost_usd}] (cumulative, ascending, at most 500)}; bounded",
+                    params=(oid,),
+                )
+            },
             "/api/objectives/{objective_id}/cancel": {
                 "post": _op("Cancel an objective", body="Reason", errors=(409,), params=(oid,), post=True)
             },
             "/api/dashboard": {
                 "get": _op(
                     "Live work in full (active objectives, their live and newest ended sessions, PRs, targets, open"
-                    " questions) and one page of ended objectives (history.next_before pages on); never transcript"
-                    " content",
+                    " questions) and one page of ended objectives (history.next_before pages on). A session row says"
+                    " its task, what it is doing now (a one-line summary stored beside it), last_output_at,"
+                    " started_at, ended_at and branch; never transcript content",
                     params=(_query("history_limit"), _query("history_before")),
                 )
             },
             "/api/sessions/{session_id}": {"get": _op("A session", params=(sid,))},
             "/api/sessions/{session_id}/messages": {
                 "get": _op(
-                    "A page of the transcript: {items:[{seq,kind,body,ts}], next_after}",
+                    "A page of the transcript: {items:[{seq,kind,body,ts,summary}], next_after}; summary is the"
+                    " line in one line (a tool call as 'Edit src/app.py', a result as '✓ Edit' or"
+                    " '✗ Edit: <error>'), or null",
                     params=(sid, _query("after"), _query("limit")),
                 )
             },

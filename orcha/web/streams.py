@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import trio
@@ -16,6 +16,7 @@ from quart import Blueprint, Response, make_response, request, websocket
 
 from orcha.actors.changes import ACTIVITY, Change
 from orcha.model import Session, TranscriptEntry, TranscriptPage
+from orcha.oneline import Now
 from orcha.ports import call
 from orcha.store_port import StorePort
 from orcha.validation import INT64_MAX
@@ -149,6 +150,21 @@ async def events_stream() -> Response:
     return await _streaming(body())
 
 
+def activity_message(printed: Mapping[str, Now | None]) -> dict[str, Any]:
+    """``{"type": "activity", "sessions": [ids], "now": {id: {"now", "last_output_at"}}}``: the sessions that
+    printed and, for those whose commit passed the feed, what each is doing now (``now`` null: its newest lines
+    said nothing new, the row's ``now`` stands)."""
+    return {
+        "type": "activity",
+        "sessions": list(printed),
+        "now": {
+            sid: {"now": now.now, "last_output_at": now.last_output_at}
+            for sid, now in printed.items()
+            if now is not None
+        },
+    }
+
+
 @streams.websocket("/ws")
 async def dashboard_socket() -> None:
     """The dashboard's live channel: a snapshot, then one delta per changed row and one ``activity`` message
@@ -167,6 +183,6 @@ async def dashboard_socket() -> None:
                 row = await context().read(call(StorePort.dashboard_row, change.kind, change.id))
                 delta = {"type": "delta", "kind": change.kind, "id": change.id, "row": to_data(row)}
                 await websocket.send(json.dumps(delta, default=str))
-            printed = activity.take()
+            printed = activity.take_now()
             if printed:
-                await websocket.send(json.dumps({"type": "activity", "sessions": printed}))
+                await websocket.send(json.dumps(activity_message(printed)))

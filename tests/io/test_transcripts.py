@@ -8,6 +8,7 @@ import apsw
 import cattrs
 import pytest
 
+from orcha import oneline
 from orcha.errors import InvalidInputError, NotFoundError
 from orcha.model import SessionStatus, TranscriptKind, TranscriptLine
 from tests.conftest import make_target
@@ -136,5 +137,8 @@ def test_the_dashboard_stays_small_and_never_reads_transcript_content(store):
     # of the transcript, only the key of each session's last line (its line count, one seek): no content
     assert {column for table, column in columns_read if table == "transcript_lines"} <= {"key", ""}  # "": the row
     assert len(body) < 64 * 1024
-    assert len(body) - size_before <= len(str(LINES))  # only the line count grew
-    assert json.loads(body)["sessions"][0]["transcript_lines"] == LINES
+    # only the line count grew, and the session's one-line summary of its newest line and that line's time
+    assert len(body) - size_before <= len(str(LINES)) + oneline.LIMIT + 40
+    row = json.loads(body)["sessions"][0]
+    assert row["transcript_lines"] == LINES
+    assert row["now"] == f"line {LINES} " + "x" * 40 and row["last_output_at"] is not None

@@ -99,7 +99,7 @@ async def test_sessions_messages_steer_cancel_resume_screen(tmp_path):
         first = (await srv.client.get(f"/api/sessions/{manager_id}/messages", params={"limit": 2})).json()
         assert [i["seq"] for i in first["items"]] == [1, 2] and first["next_after"] == 2
         rest = (await srv.client.get(f"/api/sessions/{manager_id}/messages", params={"after": 2})).json()
-        assert rest["items"][0]["seq"] == 3 and set(rest["items"][0]) == {"seq", "kind", "body", "ts"}
+        assert rest["items"][0]["seq"] == 3 and set(rest["items"][0]) == {"seq", "kind", "body", "ts", "summary"}
         for params in ({"after": "x"}, {"after": -1}, {"limit": 0}, {"limit": 5000}):
             _error(await srv.client.get(f"/api/sessions/{manager_id}/messages", params=params), 400, "invalid_input")
 

@@ -129,10 +129,12 @@ async def test_the_websocket_sends_a_snapshot_then_deltas(tmp_path):
                     or objective["manager_session_id"] not in printed
                 ):
                     delta = json.loads(await ws.get_message())
-                    if delta["type"] == "activity":  # the sessions that printed, never what they printed
-                        assert set(delta) == {"type", "sessions"} and len(delta["sessions"]) == len(
+                    if delta["type"] == "activity":  # the sessions that printed, and a line each at most
+                        assert set(delta) == {"type", "sessions", "now"} and len(delta["sessions"]) == len(
                             set(delta["sessions"])
                         )
+                        assert set(delta["now"]) <= set(delta["sessions"])
+                        assert all(n["now"] is None or len(n["now"]) <= 160 for n in delta["now"].values())
                         printed.update(delta["sessions"])
                         continue
                     assert delta["type"] == "delta" and delta["kind"] != "transcript"

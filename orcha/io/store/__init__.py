@@ -24,6 +24,7 @@ from orcha.io.store._records import RecordsMixin
 from orcha.io.store._schema import SCHEMA_VERSION
 from orcha.io.store._sessions import SessionsMixin
 from orcha.io.store._targets import SlotClaim, TargetsMixin
+from orcha.io.store._timeline import TimelineMixin
 from orcha.io.store._transcripts import MAX_PAGE, TranscriptsMixin
 from orcha.redact import DEFAULT_REDACTOR, Redactor
 
@@ -39,6 +40,7 @@ class Store(
     ProcessesMixin,
     NoticesMixin,
     DashboardMixin,
+    TimelineMixin,
     FakeForgeMixin,
     FakeAgentsMixin,
     EffectsMixin,

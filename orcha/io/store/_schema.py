@@ -313,6 +313,42 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE sessions ADD COLUMN labels TEXT NOT NULL DEFAULT '[]';
         """,
     ),
+    (
+        "what a session is doing now, when it started and ended, its objective's cost over time",
+        """
+        CREATE TABLE session_now (
+            session_id TEXT PRIMARY KEY REFERENCES sessions(id),
+            now TEXT,
+            last_output_at REAL NOT NULL
+        ) WITHOUT ROWID;
+        INSERT INTO session_now (session_id, now, last_output_at)
+            SELECT id, NULL, ts FROM (
+                SELECT s.id, (SELECT t.ts FROM transcript_lines t WHERE t.key > s.num * 4294967296
+                              AND t.key < (s.num + 1) * 4294967296 ORDER BY t.key DESC LIMIT 1) AS ts
+                FROM sessions s)
+            WHERE ts IS NOT NULL;
+
+        ALTER TABLE sessions ADD COLUMN started_at REAL;
+        ALTER TABLE sessions ADD COLUMN ended_at REAL;
+        UPDATE sessions SET started_at = (
+            SELECT MIN(e.ts) FROM events e WHERE e.session_id = sessions.id AND e.kind = 'session_status'
+                AND json_extract(e.data, '$.new') = 'running');
+        UPDATE sessions SET ended_at = COALESCE((
+            SELECT MAX(e.ts) FROM events e WHERE e.session_id = sessions.id AND e.kind = 'session_status'
+                AND json_extract(e.data, '$.new') IN ('completed', 'failed', 'canceled')), updated_at)
+            WHERE status IN ('completed', 'failed', 'canceled');
+
+        CREATE TABLE objective_cost (
+            objective_id TEXT NOT NULL REFERENCES objectives(id),
+            at REAL NOT NULL,
+            cost_usd REAL NOT NULL
+        );
+        CREATE INDEX objective_cost_by_objective ON objective_cost(objective_id, at);
+        INSERT INTO objective_cost (objective_id, at, cost_usd)
+            SELECT objective_id, MAX(updated_at), SUM(cost_usd) FROM sessions
+            GROUP BY objective_id HAVING SUM(cost_usd) > 0;
+        """,
+    ),
 )
 """Forward migrations in order. Append new ones; never edit one that has shipped."""
 

@@ -64,8 +64,10 @@ def move_session(tx: Tx, session: Session, status: SessionStatus, reason: str | 
     """Move ``session`` to ``status`` (validated) and, when terminal, give back its slot and its locks."""
     validate_session_transition(session.status, status)
     tx.execute(
-        "UPDATE sessions SET status = ?, status_reason = ?, updated_at = ? WHERE id = ?",
-        (status, reason, tx.now, session.id),
+        "UPDATE sessions SET status = ?, status_reason = ?, updated_at = ?,"
+        " started_at = CASE WHEN ? THEN COALESCE(started_at, ?) ELSE started_at END,"
+        " ended_at = CASE WHEN ? THEN ? ELSE ended_at END WHERE id = ?",
+        (status, reason, tx.now, status is SessionStatus.RUNNING, tx.now, status.is_terminal, tx.now, session.id),
     )
     if status.is_terminal:
         tx.execute("DELETE FROM target_slots WHERE session_id = ?", (session.id,))
@@ -354,9 +356,11 @@ class SessionsMixin:
             return load_session(tx, session_id)
 
     def add_session_usage(self, session_id: str, delta: Usage, *, cost_total_usd: float | None = None) -> Session:
-        """Add ``delta`` to a session's counters; ``cost_total_usd`` replaces the cost (providers report totals)."""
+        """Add ``delta`` to a session's counters; ``cost_total_usd`` replaces the cost (providers report totals).
+
+        A change of cost appends the objective's new total to its cost samples (``objective_cost``)."""
         with self._db.write() as tx:
-            load_session(tx, session_id)
+            before = load_session(tx, session_id)
             tx.execute(
                 "UPDATE sessions SET model_calls = model_calls + ?, errors = errors + ?, "
                 "input_tokens = input_tokens + ?, output_tokens = output_tokens + ?, "
@@ -373,7 +377,14 @@ class SessionsMixin:
                     session_id,
                 ),
             )
-            return load_session(tx, session_id)
+            after = load_session(tx, session_id)
+            if after.usage.cost_usd != before.usage.cost_usd:
+                tx.execute(
+                    "INSERT INTO objective_cost (objective_id, at, cost_usd)"
+                    " SELECT ?, ?, COALESCE(SUM(cost_usd), 0) FROM sessions WHERE objective_id = ?",
+                    (after.objective_id, tx.now, after.objective_id),
+                )
+            return after
 
 
 def _insert_session(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from orcha import oneline
 from orcha.errors import InvalidInputError, NotFoundError
 from orcha.io.store import _rows
 from orcha.io.store._db import Database
@@ -33,6 +34,22 @@ KINDS: tuple[TranscriptKind, ...] = (
 """The stored code of each kind is its place here (the migration that made the table uses the same codes):
 append new kinds, never reorder."""
 _CODES = {kind: code for code, kind in enumerate(KINDS)}
+FAILED_RESULT = 9
+"""The code of a failed tool result (a tool result whose ``failed`` is set): after every kind's code."""
+
+
+def _code(kind: TranscriptKind, failed: bool) -> int:
+    return FAILED_RESULT if failed and kind is TranscriptKind.TOOL_RESULT else _CODES[kind]
+
+
+def _kind(code: int) -> tuple[TranscriptKind, bool]:
+    return (TranscriptKind.TOOL_RESULT, True) if code == FAILED_RESULT else (KINDS[code], False)
+
+
+_NOW_SQL = """
+    INSERT INTO session_now (session_id, now, last_output_at) VALUES (?, ?, ?)
+    ON CONFLICT (session_id) DO UPDATE SET now = COALESCE(excluded.now, now), last_output_at = excluded.last_output_at
+"""
 
 
 class TranscriptsMixin:
@@ -43,8 +60,9 @@ class TranscriptsMixin:
         """Append ``lines`` (of any sessions) in one transaction; returns them with their assigned ``seq``.
 
         Each session's seq counts up from 1 with no gaps. Bodies are redacted before they are written. A line's
-        ``pane_offset`` becomes its session's (the last one wins). This is the group commit: a caller that
-        buffers lines and appends them together pays one commit for all.
+        ``pane_offset`` becomes its session's (the last one wins), and each session's newest meaningful line
+        becomes what it is doing now (``session_now``: one row a session, whatever the batch's length). This is
+        the group commit: a caller that buffers lines and appends them together pays one commit for all.
         """
         if not lines:
             return []
@@ -72,13 +90,18 @@ class TranscriptsMixin:
                         kind=line.kind,
                         body=body,
                         ts=line.ts if line.ts is not None else tx.now,
+                        failed=line.failed and line.kind is TranscriptKind.TOOL_RESULT,
+                        tool=line.tool,
                     )
                 )
             if any(seq >= SEQ_SPAN for seq in next_seq.values()):
                 raise InvalidInputError(f"a session holds at most {SEQ_SPAN - 1} transcript lines", field="lines")
             tx.executemany(
                 "INSERT INTO transcript_lines (key, kind, body, ts) VALUES (?, ?, ?, ?)",
-                [(base[e.session_id] + e.seq, _CODES[e.kind], e.body, e.ts) for e in entries],
+                [(base[e.session_id] + e.seq, _code(e.kind, e.failed), e.body, e.ts) for e in entries],
+            )
+            tx.executemany(  # what each session is doing now: its newest meaningful line, with the lines
+                _NOW_SQL, [(sid, now.now, now.last_output_at) for sid, now in oneline.latest(entries).items()]
             )
             offsets = {line.session_id: line.pane_offset for line in lines if line.pane_offset is not None}
             tx.executemany(  # what a re-adopted tmux pane resumes from: committed with the lines it covers
@@ -104,8 +127,9 @@ class TranscriptsMixin:
             )
         items = tuple(
             TranscriptEntry(
-                session_id=session_id, seq=r["key"] - base, kind=KINDS[r["kind"]], body=r["body"], ts=r["ts"]
+                session_id=session_id, seq=r["key"] - base, kind=kind, body=r["body"], ts=r["ts"], failed=failed
             )
             for r in rows
+            for kind, failed in (_kind(r["kind"]),)
         )
         return TranscriptPage(items=items, next_after=items[-1].seq if items else after)
