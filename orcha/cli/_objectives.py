@@ -44,7 +44,7 @@ async def objective_ls(client: Client, args: argparse.Namespace) -> int:
     rows = [
         (o["id"], out.status_text(o["status"]), o["agent"], out.ago(o.get("created_at")), o["title"]) for o in items
     ]
-    out.console().print(out.table(("ID", "STATUS", "AGENT", "AGE", "TITLE"), rows, wide=("TITLE",)))
+    out.print_table(("ID", "STATUS", "AGENT", "AGE", "TITLE"), rows, wide=("TITLE",))
     return 0
 
 
@@ -115,7 +115,7 @@ async def objective_show(client: Client, args: argparse.Namespace) -> int:
     for title, columns, rows, wide in sections:
         if rows:
             con.print(Text(f"\n{title}", style="bold"))
-            con.print(out.table(columns, rows, wide=wide))
+            con.print(out.table(columns, rows, wide=wide, width=con.width))
     return 0
 
 
@@ -151,7 +151,7 @@ async def questions(client: Client, args: argparse.Namespace) -> int:
         for q in items
     ]
     columns = ("ID", "STATUS", "OBJECTIVE", "ASKED BY", "ITS TASK", "AGE", "QUESTION")
-    out.console().print(out.table(columns, rows, wide=("OBJECTIVE", "ITS TASK", "QUESTION")))
+    out.print_table(columns, rows, wide=("OBJECTIVE", "ITS TASK", "QUESTION"))
     return 0
 
 

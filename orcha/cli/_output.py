@@ -18,6 +18,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from orcha import oneline
+
 ONE_LINE = 160
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 STATUS_STYLES = {
@@ -101,18 +103,34 @@ def status_text(status: object) -> Text:
     return Text(word, style=STATUS_STYLES.get(word, ""))
 
 
-def table(columns: Sequence[str], rows: Iterable[Sequence[object]], *, wide: Iterable[str] = ()) -> Table:
-    """A dense table (no borders, one line per row): ``wide`` columns take what room is left and are elided."""
+def table(
+    columns: Sequence[str], rows: Iterable[Sequence[object]], *, wide: Iterable[str] = (), width: int = 200
+) -> Table:
+    """A dense table (no borders, one line per row) at most ``width`` cells wide: the other columns keep their
+    width; the ``wide`` ones share what room is left and are elided (…) when it is short."""
+    cells = [[cell if isinstance(cell, Text) else Text(clean(cell)) for cell in row] for row in rows]
+    natural = [max([len(name), *(row[i].cell_len for row in cells)]) for i, name in enumerate(columns)]
+    stretch = [i for i, name in enumerate(columns) if name in set(wide)]
+    widths = list(natural)
+    room = width - sum(w for i, w in enumerate(natural) if i not in stretch) - 2 * (len(columns) - 1)
+    for left, i in enumerate(sorted(stretch, key=lambda i: natural[i])):
+        widths[i] = min(natural[i], max(room // (len(stretch) - left), WIDE_MIN))
+        room -= widths[i]
     grid = Table(box=None, pad_edge=False, show_edge=False, header_style="bold", padding=(0, 1))
-    stretch = set(wide)
-    for name in columns:
-        if name in stretch:
-            grid.add_column(name, no_wrap=True, overflow="ellipsis", ratio=1, min_width=12)
-        else:
-            grid.add_column(name, no_wrap=True, overflow="ellipsis")
-    for row in rows:
-        grid.add_row(*(cell if isinstance(cell, Text) else Text(clean(cell)) for cell in row))
+    for name, size in zip(columns, widths, strict=True):
+        grid.add_column(name, no_wrap=True, overflow="ellipsis", width=size)
+    for row in cells:
+        grid.add_row(*row)
     return grid
+
+
+WIDE_MIN = 8
+
+
+def print_table(columns: Sequence[str], rows: Iterable[Sequence[object]], *, wide: Iterable[str] = ()) -> None:
+    """:func:`table` on a new :func:`console`, as wide as it is."""
+    con = console()
+    con.print(table(columns, rows, wide=wide, width=con.width))
 
 
 def print_json(data: Any, file: TextIO | None = None) -> None:
@@ -125,32 +143,13 @@ def short(ident: object) -> str:
     return clean(ident)
 
 
-_MAIN_ARGUMENTS = ("file_path", "path", "command", "pattern", "url", "prompt", "question", "title", "text")
-
-
-def tool_call_summary(body: str) -> str | None:
-    """``{"tool": "Edit", "arguments": {"file_path": "src/app.py"}}`` as ``Edit src/app.py``; ``None`` when the
-    body is not a tool call's JSON."""
-    try:
-        call = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(call, dict) or not isinstance(call.get("tool"), str):
-        return None
-    arguments = call.get("arguments")
-    arguments = arguments if isinstance(arguments, dict) else {}
-    main = next((arguments[k] for k in _MAIN_ARGUMENTS if isinstance(arguments.get(k), str)), None)
-    if main is None:
-        main = next((v for v in arguments.values() if isinstance(v, str)), "")
-    return one_line(f"{call['tool']} {one_line(main)}".strip())
-
-
 def line_summary(line: Mapping[str, Any]) -> str:
-    """A transcript line as one line: the server's ``summary`` when it sent one, else made here (a tool call as
-    ``Edit src/app.py``, anything else as its body's first line)."""
+    """A transcript line as one line: the server's ``summary`` when it sent one (its messages do), else the
+    same one-liner made here for a tool call (``Edit src/app.py``), else the body's first line (a tool result
+    on the SSE stream, whose outcome the line does not say)."""
     summary = line.get("summary")
     if isinstance(summary, str) and summary.strip():
         return one_line(summary)
     body = str(line.get("body", ""))
-    made = tool_call_summary(body) if line.get("kind") == "tool_call" else None
-    return made if made is not None else one_line(body)
+    made = oneline.describe("tool_call", body) if line.get("kind") == "tool_call" else None
+    return one_line(made) if made else one_line(body)

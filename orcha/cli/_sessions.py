@@ -64,13 +64,18 @@ def target_names(dashboard: Mapping[str, Any]) -> dict[str, str]:
     return {str(t["id"]): str(t["name"]) for t in dashboard.get("targets", [])}
 
 
-def dashboard_view(dashboard: Mapping[str, Any], *, now: float | None = None) -> Any:
+def dashboard_view(dashboard: Mapping[str, Any], *, width: int, now: float | None = None) -> Any:
     """The dashboard as the terminal shows it: the sessions table, and a line of what needs the user."""
     titles = {str(o["id"]): str(o["title"]) for o in dashboard.get("objectives", [])}
     order = {ident: i for i, ident in enumerate(titles)}
     sessions = sorted(dashboard.get("sessions", []), key=lambda s: (order.get(s["objective_id"], len(order)),))
     parts: list[Any] = [
-        out.table(SESSION_COLUMNS, session_rows(sessions, target_names(dashboard), now=now), wide=("TASK", "NOW"))
+        out.table(
+            SESSION_COLUMNS,
+            session_rows(sessions, target_names(dashboard), now=now),
+            wide=("TASK", "NOW"),
+            width=width,
+        )
     ]
     open_questions = len(dashboard.get("open_questions", []))
     live = sum(1 for o in dashboard.get("objectives", []) if o.get("status") == "active")
@@ -87,7 +92,8 @@ async def ls(client: Client, args: argparse.Namespace) -> int:
     if args.json:
         out.print_json(dashboard)
         return 0
-    out.console().print(dashboard_view(dashboard))
+    con = out.console()
+    con.print(dashboard_view(dashboard, width=con.width))
     return 0
 
 

@@ -81,7 +81,7 @@ async def targets_ls(client: Client, args: argparse.Namespace) -> int:
         for t in items
     ]
     columns = ("ID", "NAME", "KIND", "HOST", "STATUS", "LOAD", "LABELS", "WHY")
-    out.console().print(out.table(columns, rows, wide=("WHY",)))
+    out.print_table(columns, rows, wide=("WHY",))
     return 0
 
 

@@ -68,9 +68,9 @@ def websocket_url(server_url: str) -> str:
     ) + "/ws"
 
 
-def _view(dashboard: Mapping[str, Any], note: str) -> Any:
+def _view(dashboard: Mapping[str, Any], note: str, width: int) -> Any:
     stamp = Text(f"orcha  {time.strftime('%H:%M:%S')}  {note}", style="dim")
-    return Group(stamp, dashboard_view(dashboard))
+    return Group(stamp, dashboard_view(dashboard, width=width))
 
 
 async def watch(client: Client, args: argparse.Namespace) -> int:
@@ -78,11 +78,12 @@ async def watch(client: Client, args: argparse.Namespace) -> int:
     dashboard: dict[str, Any] = await client.get("/api/dashboard")  # no server or a bad token: said at once
     headers = [(b"Authorization", f"Bearer {client.server.token}".encode())] if client.server.token else []
     url = websocket_url(client.server.url)
-    live = None if args.json else Live(_view(dashboard, "connecting…"), console=out.console(), auto_refresh=False)
+    con = out.console()
+    live = None if args.json else Live(_view(dashboard, "connecting…", con.width), console=con, auto_refresh=False)
 
     def show(note: str) -> None:
         if live is not None:
-            live.update(_view(dashboard, note), refresh=True)
+            live.update(_view(dashboard, note, con.width), refresh=True)
 
     with live if live is not None else contextlib.nullcontext():
         while True:

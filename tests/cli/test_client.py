@@ -70,6 +70,9 @@ def test_ls_shows_every_session_with_its_columns(server):
     assert header == ["ID", "ROLE", "AGENT", "STATUS", "TASK", "NOW", "OUT", "COST", "TARGET", "PR"]
     [row] = [line for line in lines if line.startswith(manager)]
     assert row.split()[:3] == [manager, "manager", "claude"] and "local" in row  # the target by its name
+    assert " Columns " in row  # its task: the first line of its prompt (the title here)
+    [shown] = [s for s in server.json("ls")["sessions"] if s["id"] == manager]
+    assert shown["task"] == "Columns" and (shown["now"] is None or shown["now"] in row)
     assert "open question" in lines[-1]
     _done(server, created["id"])
 

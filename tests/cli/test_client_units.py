@@ -7,7 +7,7 @@ import os
 import pytest
 
 from orcha.cli._client import DEFAULT_URL, ClientError, find_server
-from orcha.cli._output import ago, clean, line_summary, one_line, tool_call_summary
+from orcha.cli._output import ago, clean, line_summary, one_line
 from orcha.cli._remote import pick
 from orcha.cli._sessions import attach_argv, pr_label, session_rows
 from orcha.cli._sse import SseEvent, SseParser
@@ -77,8 +77,8 @@ def test_text_from_the_server_cannot_drive_the_terminal():
 
 def test_tool_calls_are_one_liners_and_the_server_s_summary_wins():
     body = '{"tool": "Edit", "arguments": {"old": "a", "file_path": "src/app.py"}}'
-    assert tool_call_summary(body) == "Edit src/app.py"
-    assert tool_call_summary("not json") is None and tool_call_summary('{"tool": 3}') is None
+    assert line_summary({"kind": "tool_call", "body": body}) == "Edit src/app.py"  # as the server makes them
+    assert line_summary({"kind": "tool_call", "body": "not json\nat all"}) == "not json"
     assert line_summary({"kind": "tool_call", "body": body, "summary": "Edit src/app.py (3 lines)"}) == (
         "Edit src/app.py (3 lines)"
     )
