@@ -67,3 +67,29 @@ async def test_targets_doctor_prints_each_check_while_the_doctor_still_runs(tmp_
             await process.stdout.aclose()
         assert code == 1  # the doctor failed: exit status 1
         assert buffer.decode().splitlines() == ["✗ tmux         x", "local: offline (doctor failed: tmux: x)"]
+
+
+async def test_two_doctors_at_once_both_finish_with_their_own_report(tmp_path):
+    doctor = HeldDoctor()
+    async with served(tmp_path, doctor=doctor, token=TOKEN) as web:
+        env = clean_env(str(tmp_path), ORCHA_URL=web.url, ORCHA_TOKEN=TOKEN)
+        doctor.held = True
+        run = [*PYTHON, "targets", "doctor", "local"]
+        results = []
+        start = web.store.latest_event_id()
+
+        async def one() -> None:
+            results.append(await trio.run_process(run, capture_stdout=True, capture_stderr=True, env=env, check=False))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(one)
+            nursery.start_soon(one)
+            with trio.fail_after(30):  # the first doctor is held, past its first check
+                while not any(e.kind == "target_doctor_check" for e in web.store.events_after(start)):  # noqa: ASYNC110
+                    await trio.sleep(0.05)
+            doctor.go_on.set()
+        for done in results:  # the target actor ran one doctor, then the other: each caller got a report
+            assert done.returncode == 1, done.stderr
+            lines = done.stdout.decode().splitlines()
+            assert lines[-1] == "local: offline (doctor failed: tmux: x)"
+            assert "✗ tmux         x" in lines and not done.stderr
