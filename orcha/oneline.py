@@ -66,6 +66,8 @@ def cut(text: str, limit: int = LIMIT) -> str:
 def clean(text: str) -> str:
     """``text`` without control characters, escape sequences, bidi overrides, lone surrogates or anything else
     unprintable, its runs of blanks made one space."""
+    if text.isprintable():  # the common case: no control, format or unassigned characters
+        return (_SPACE.sub(" ", text) if "  " in text else text).strip()
     flat = _SPACE.sub(" ", _UNSAFE.sub("", text))
     if not flat.isprintable():
         flat = "".join(ch for ch in flat if ch.isprintable())
@@ -232,9 +234,11 @@ def latest(entries: Sequence[TranscriptEntry]) -> dict[str, Now]:
 
 def _now_of(newest: list[TranscriptEntry]) -> Now:
     for index, entry in enumerate(newest):
-        if not says_now(entry.kind, failed=entry.failed):
-            continue
-        tool = entry.tool if entry.kind != TranscriptKind.TOOL_RESULT else entry.tool or _call_before(newest, index)
+        tool = entry.tool
+        if entry.kind is TranscriptKind.TOOL_RESULT:
+            if not entry.failed:
+                continue  # a success says less than its call
+            tool = tool or _call_before(newest, index)
         summary = describe(entry.kind, entry.body, failed=entry.failed, tool=tool)
         if summary is not None:
             return Now(now=summary, last_output_at=newest[0].ts)

@@ -10,6 +10,8 @@ import os
 import signal
 import sys
 import time
+import urllib.parse
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -45,10 +47,30 @@ def configure_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
+DEFAULT_PORT = 8080
+
+
+def default_port(environ: Mapping[str, str] = os.environ) -> int:
+    """The port to bind when ``--port`` is not given: the one ``$ORCHA_URL`` names (the address the client
+    commands talk to, so one variable moves both), else :data:`DEFAULT_PORT`. A URL without a usable port is
+    ignored here; the client commands say what is wrong with it."""
+    url = environ.get("ORCHA_URL", "").strip()
+    if not url:
+        return DEFAULT_PORT
+    try:
+        port = urllib.parse.urlsplit(url).port
+    except ValueError:
+        return DEFAULT_PORT
+    return DEFAULT_PORT if port is None else port
+
+
 def add_arguments(parser: argparse.ArgumentParser, default_db: str) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     parser.add_argument(
-        "--port", type=int, default=8080, help="port to bind; 0 picks a free one (default: %(default)s)"
+        "--port",
+        type=int,
+        default=default_port(),
+        help="port to bind; 0 picks a free one (default: the port of $ORCHA_URL, else 8080; now %(default)s)",
     )
     parser.add_argument("--db", default=default_db, help="SQLite database file (default: %(default)s)")
     agents = parser.add_mutually_exclusive_group()

@@ -48,7 +48,7 @@ def test_the_readme_curl_examples_run_as_written(tmp_path):
                 url = match.group(1)
                 break
         assert url, "orcha serve printed no login URL"
-        outputs = []
+        outputs: dict[str, object] = {}
         for block in _shell_blocks():
             if not block.lstrip().startswith("curl"):
                 continue
@@ -62,8 +62,11 @@ def test_the_readme_curl_examples_run_as_written(tmp_path):
                 timeout=120,
             )
             assert result.returncode == 0, f"{block}\n{result.stderr}"
-            outputs.append(json.loads(result.stdout))
-        created, dashboard = outputs[0], outputs[1]
+            path = re.search(r"http://127\.0\.0\.1:8080(/\S*)", block)
+            assert path, block
+            outputs[path.group(1)] = json.loads(result.stdout)
+        created, dashboard = outputs["/api/objectives"], outputs["/api/dashboard"]
+        assert isinstance(created, dict) and isinstance(dashboard, dict)
         assert created["title"] == "Port subsystem to Rust" and created["manager_session_id"]
         assert any(o["id"] == created["id"] for o in dashboard["objectives"])
     finally:

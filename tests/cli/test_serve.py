@@ -244,3 +244,20 @@ def test_a_backup_of_a_live_database_is_consistent_and_never_overwrites(tmp_path
         server.send_signal(signal.SIGTERM)
         with server:
             assert server.wait(timeout=20) == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "port"),
+    [
+        (None, 8080),
+        ("", 8080),
+        ("http://127.0.0.1:9123", 9123),
+        ("http://localhost:7000/", 7000),
+        ("http://127.0.0.1", 8080),  # no port: the default
+        ("http://127.0.0.1:notaport", 8080),  # the client commands say what is wrong with it
+    ],
+)
+def test_serve_binds_the_port_orcha_url_names_unless_told(url, port):
+    from orcha.cli._serve import default_port
+
+    assert default_port({} if url is None else {"ORCHA_URL": url}) == port

@@ -115,6 +115,14 @@ def test_a_database_of_a_later_version_migrates_and_keeps_its_targets(db_path, v
         "INSERT INTO targets (id, name, kind, host, work_root, capacity_sessions, status, created_at, updated_at)"
         " VALUES ('tgt_1', 'box', 'ssh', 'example.org', '/w', 2, 'online', 0, 0)"
     )
+    conn.execute(
+        "INSERT INTO objectives (id, title, prompt, agent, status, created_at, updated_at)"
+        " VALUES ('obj_1', 'kept', 'p', 'fake', 'active', 0, 0)"
+    )
+    conn.execute(
+        "INSERT INTO sessions (id, objective_id, role, agent, prompt, status, mode, created_at, updated_at, num)"
+        " VALUES ('ses_1', 'obj_1', 'manager', 'fake', 'Plan it\nwell', 'queued', 'interactive', 0, 0, 1)"
+    )
     conn.pragma("user_version", version)
     conn.close()
     with Store(db_path) as migrated:
@@ -122,3 +130,14 @@ def test_a_database_of_a_later_version_migrates_and_keeps_its_targets(db_path, v
         target = migrated.get_target("tgt_1")
         assert target.host == "example.org" and target.status_reason is None and target.host_key is None
         assert migrated.record_target_host_key("tgt_1", "SHA256:x").host_key == "SHA256:x"
+        session = migrated.get_session("ses_1")  # the fields of migration 12, empty until it runs and prints
+        assert (session.task, session.now, session.last_output_at, session.started_at, session.ended_at) == (
+            "Plan it",
+            None,
+            None,
+            None,
+            None,
+        )
+        migrated.append_transcript([TranscriptLine(session_id="ses_1", kind=TranscriptKind.TEXT, body="hi", ts=1.0)])
+        assert migrated.dashboard().sessions[0].now == "hi"
+        assert migrated.objective_timeline("obj_1").cost == ()
