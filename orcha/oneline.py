@@ -207,9 +207,14 @@ def _describe(kind: str, body: str, *, failed: bool, tool: str | None) -> str | 
 
 
 def says_now(kind: str, *, failed: bool) -> bool:
-    """Whether a line of ``kind`` may be what a session is doing now (a successful tool result is not: its
-    call, ``Edit src/app.py``, says more)."""
-    return kind != TranscriptKind.TOOL_RESULT or failed
+    """Whether a line of ``kind`` may be what a session is doing now: not a usage or system line, nor a
+    successful tool result (its call, ``Edit src/app.py``, says more)."""
+    if kind == TranscriptKind.TOOL_RESULT:
+        return failed
+    return kind not in _SILENT
+
+
+_SILENT = frozenset((TranscriptKind.USAGE, TranscriptKind.SYSTEM))
 
 
 @attrs.frozen(kw_only=True)

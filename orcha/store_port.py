@@ -7,7 +7,7 @@ checks every ``db.run(lambda s: s.method(...))``. ``orcha.io.gateway`` proves th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
 from orcha.effects import EffectKey
@@ -83,8 +83,10 @@ class StorePort(Protocol):
     def add_session_usage(self, session_id: str, delta: Usage, *, cost_total_usd: float | None = None) -> Session:
         """Add ``delta`` to a session's counters; ``cost_total_usd`` replaces the cost (providers report totals)."""
 
-    def append_transcript(self, lines: Sequence[TranscriptLine]) -> list[TranscriptEntry]:
-        """Append ``lines`` (of any sessions) in one transaction; returns them with their assigned ``seq``."""
+    def append_transcript(
+        self, lines: Sequence[TranscriptLine], *, summarize: Collection[str] | None = None
+    ) -> list[TranscriptEntry]:
+        """Append ``lines`` and the summaries of ``summarize`` (default: the batch's sessions) in one transaction."""
 
     def ask_question(
         self,

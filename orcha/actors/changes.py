@@ -79,33 +79,60 @@ ACTIVITY = Change(kind="transcript", id="")
 """What an activity subscriber receives when sessions it had not been told of yet committed lines."""
 
 
+Printed = tuple[TranscriptEntry | None, float]
+"""A session's newest line that may say what it is doing (``None``: none did) and its newest line's time."""
+
+
+def printed(entries: Sequence[TranscriptEntry]) -> dict[str, Printed]:
+    """For each session of a committed batch: its :data:`Printed`, in one pass without summarising a line."""
+    said: dict[str, TranscriptEntry | None] = {}
+    newest: dict[str, float] = {}
+    for entry in entries:
+        newest[entry.session_id] = entry.ts
+        if oneline.says_now(entry.kind, failed=entry.failed):
+            said[entry.session_id] = entry
+    return {sid: (said.get(sid), ts) for sid, ts in newest.items()}
+
+
 class Activity:
-    """The sessions that committed transcript lines since the holder last took them, each with what it is doing
-    now when the commit said (:class:`~orcha.oneline.Now`): a map, not a queue, so a thousand printing sessions
-    cost one wake-up of the holder, not one message per commit."""
+    """The sessions that committed transcript lines since the holder last took them, each with its newest line
+    that may say what it is doing (summarised when taken: once a take, not once a commit): a map, not a queue,
+    so a thousand printing sessions cost one wake-up of the holder, not one message per commit."""
 
     def __init__(self) -> None:
-        self._sessions: dict[str, Now | None] = {}
+        self._sessions: dict[str, Printed | None] = {}
 
-    def add(self, session_ids: Iterable[str], nows: Mapping[str, Now] | None = None) -> bool:
-        """Add (a newer :class:`Now` replaces the held one; one that says nothing keeps its words); ``True``
-        when the map was empty before (the holder is to be woken)."""
+    def add(self, session_ids: Iterable[str], lines: Mapping[str, Printed] | None = None) -> bool:
+        """Add (newer lines replace the held ones; a batch with no line that may say anything keeps the held
+        one); ``True`` when the map was empty before (the holder is to be woken)."""
         was_empty = not self._sessions
         for session_id in session_ids:
             held = self._sessions.get(session_id)
-            now = nows.get(session_id) if nows is not None else None
-            if now is not None and now.now is None and held is not None and held.now is not None:
-                now = Now(now=held.now, last_output_at=now.last_output_at)
-            self._sessions[session_id] = now if now is not None else held
+            new = lines.get(session_id) if lines is not None else None
+            if new is not None and new[0] is None and held is not None:
+                new = (held[0], new[1])
+            self._sessions[session_id] = new if new is not None else held
         return was_empty and bool(self._sessions)
 
     def take(self) -> list[str]:
-        return list(self.take_now())
+        sessions, self._sessions = list(self._sessions), {}
+        return sessions
 
     def take_now(self) -> dict[str, Now | None]:
-        """The sessions, in the order they first printed, with what each is doing now (``None``: not known)."""
+        """The sessions, in the order they first printed, with what each is doing now (``None``: not known,
+        for lines committed outside the writer)."""
         sessions, self._sessions = self._sessions, {}
-        return sessions
+        return {
+            sid: None
+            if held is None
+            else Now(
+                now=None
+                if held[0] is None
+                else oneline.describe(held[0].kind, held[0].body, failed=held[0].failed, tool=held[0].tool),
+                last_output_at=held[1],
+            )
+            for sid, held in sessions.items()
+        }
 
 
 class ChangeFeed:
@@ -145,12 +172,12 @@ class ChangeFeed:
 
     def publish_lines(self, entries: Sequence[TranscriptEntry]) -> None:
         """Lines just committed: to the watches of their sessions, and what each session is doing now to the
-        activity subscribers, from memory (then :meth:`lines_committed` wakes them)."""
+        activity subscribers, from memory."""
         listening = [(listener, activity) for listener, activity in self._listeners.items() if activity is not None]
         if listening:
-            nows = oneline.latest(entries)  # a few lines a session, whatever the batch's length
+            said = printed(entries)
             for listener, activity in listening:
-                if activity.add(nows, nows):
+                if activity.add(said, said):
                     self._send(listener, ACTIVITY)
         by_session: dict[str, list[TranscriptEntry]] = {}
         for entry in entries:

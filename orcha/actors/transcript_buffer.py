@@ -4,6 +4,11 @@ session, commits them in one transaction, tells who appended, and goes again at 
 A line's latency is one commit (plus the wait for the commit in flight), never a flush interval, and the
 lines of many sessions share one transaction, so the cost per line falls as the load grows. A line is
 announced only after its commit, so a subscriber never reads a line that is not stored.
+
+Each session's stored summary (what it is doing now) is written with its lines at most once a second
+(:class:`~orcha.summary_schedule.SummarySchedule`); a session that went quiet with one unwritten is caught up
+within two seconds, by a commit of summaries alone if no lines come, and stopping writes every one left. The
+dashboard's websocket hears every commit's summaries from the change feed, unthrottled.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import trio
 from orcha.actors.deps import TranscriptSink
 from orcha.model import TranscriptEntry, TranscriptKind, TranscriptLine
 from orcha.ports import Db
+from orcha.summary_schedule import SummarySchedule
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +54,8 @@ class TranscriptWriter:
         self._progress = trio.Event()
         self._running = False
         self._committing = False
+        self._summaries = SummarySchedule()
+        """When each session's summary (what it is doing now) is stored: at most once a second, trio time."""
 
     def emit(self, line: TranscriptLine) -> None:
         self._pending.append(line)
@@ -72,23 +80,41 @@ class TranscriptWriter:
         task_status.started()
         try:
             while True:
-                await self._wake.wait()
+                with trio.move_on_at(self._summaries.deadline()):  # a quiet session's summary, caught up
+                    await self._wake.wait()
                 await self._commit_waiting()
         finally:
             self._running = False
             self._announce_progress()  # flush callers waiting on us commit for themselves now
+            await self._write_stale_summaries()
+
+    async def _write_stale_summaries(self) -> None:
+        """Orcha is stopping: the summaries still waiting are written, so a restart shows them."""
+        stale = self._summaries.take_stale()
+        if not stale:
+            return
+        with trio.CancelScope(shield=True):
+            try:
+                await self._db.run(lambda s: s.append_transcript([], summarize=stale))
+            except Exception:
+                log.exception("cannot write the summaries of %d sessions", len(stale))
 
     async def _commit_waiting(self) -> None:
         self._wake = trio.Event()
         lines, self._pending, upto = self._pending, [], self._emitted
         entries: list[TranscriptEntry] = []
-        if lines:
+        sessions = list(dict.fromkeys(line.session_id for line in lines))
+        now = trio.current_time()
+        # a writer that is not running has no task to catch a stale summary up later: each commit writes its own
+        due = self._summaries.due(sessions, now) if self._running else sessions
+        if lines or due:
             self._committing = True
             try:
                 with trio.CancelScope(shield=True):  # taken from the queue: it is committed, whatever happens
-                    entries = await self._append(lines)
+                    entries = await self._append(lines, due)
             finally:
                 self._committing = False
+            self._summaries.written(due, sessions, now)
         self._committed = max(self._committed, upto)
         self._announce_progress()
         if entries:
@@ -96,23 +122,26 @@ class TranscriptWriter:
         if lines:
             self._on_committed(list(dict.fromkeys(line.session_id for line in lines)))
 
-    async def _append(self, lines: list[TranscriptLine]) -> list[TranscriptEntry]:
+    async def _append(self, lines: list[TranscriptLine], due: list[str]) -> list[TranscriptEntry]:
         try:
-            return await self._db.run(lambda s: s.append_transcript(lines))
+            return await self._db.run(lambda s: s.append_transcript(lines, summarize=due))
         except Exception:
-            if len({line.session_id for line in lines}) == 1:
-                log.exception("cannot append %d transcript lines of session %s", len(lines), lines[0].session_id)
+            if len({line.session_id for line in lines} | set(due)) <= 1:
+                log.exception("cannot append %d transcript lines of session %s", len(lines), (due or [""])[0])
                 return []
         entries: list[TranscriptEntry] = []
-        for session_id in dict.fromkeys(line.session_id for line in lines):  # one bad session loses only its own
-            entries.extend(await self._append_alone([line for line in lines if line.session_id == session_id]))
+        for session_id in dict.fromkeys([*(line.session_id for line in lines), *due]):  # one bad session loses
+            mine = [line for line in lines if line.session_id == session_id]  # only its own
+            entries.extend(await self._append_alone(session_id, mine, [session_id] if session_id in due else []))
         return entries
 
-    async def _append_alone(self, lines: list[TranscriptLine]) -> list[TranscriptEntry]:
+    async def _append_alone(
+        self, session_id: str, lines: list[TranscriptLine], due: list[str]
+    ) -> list[TranscriptEntry]:
         try:
-            return await self._db.run(lambda s: s.append_transcript(lines))
+            return await self._db.run(lambda s: s.append_transcript(lines, summarize=due))
         except Exception:
-            log.exception("cannot append %d transcript lines of session %s", len(lines), lines[0].session_id)
+            log.exception("cannot append %d transcript lines of session %s", len(lines), session_id)
             return []
 
     def _announce_progress(self) -> None:

@@ -131,11 +131,13 @@ def test_migrating_to_this_version_backfills_times_and_the_last_output(db_path):
     )
     conn.execute(
         "INSERT INTO sessions (id, objective_id, role, agent, prompt, status, mode, cost_usd, created_at,"
-        " updated_at, num) VALUES ('ses_1', 'obj_1', 'manager', 'fake', 'p', 'completed', 'interactive', 2.5, 0, 9, 1)"
+        " updated_at, num) VALUES ('ses_1', 'obj_1', 'manager', 'fake', ?, 'completed', 'interactive', 2.5, 0, 9, 1)",
+        ("\n \t Lead the port \r\nthen more",),
     )
     conn.execute(
         "INSERT INTO sessions (id, objective_id, role, agent, prompt, status, mode, created_at, updated_at, num)"
-        " VALUES ('ses_2', 'obj_1', 'worker', 'fake', 'w', 'queued', 'interactive', 0, 0, 2)"
+        " VALUES ('ses_2', 'obj_1', 'worker', 'fake', ?, 'queued', 'interactive', 0, 0, 2)",
+        ("w" * 500,),
     )
     for ts, new in ((3.0, "running"), (4.0, "waiting_input"), (5.0, "running"), (7.0, "completed")):
         conn.execute(
@@ -151,6 +153,29 @@ def test_migrating_to_this_version_backfills_times_and_the_last_output(db_path):
         first, second = migrated.get_session("ses_1"), migrated.get_session("ses_2")
         assert (first.started_at, first.ended_at, first.last_output_at, first.now) == (3.0, 7.0, 6.5, None)
         assert (second.started_at, second.ended_at, second.last_output_at) == (None, None, None)
+        assert (first.task, second.task) == ("Lead the port", "w" * 159 + "…")  # as task_of would say
         assert [(c.at, c.cost_usd) for c in migrated.objective_timeline("obj_1").cost] == [(9.0, 2.5)]
         migrated.append_transcript([line("ses_1", TranscriptKind.TEXT, "after", 8.0)])
         assert migrated.get_session("ses_1").now == "after"
+
+
+def test_summarize_writes_only_the_sessions_named_reading_back_a_batch_that_says_nothing(store):
+    objective, manager = store.create_objective(title="t", prompt="p", agent="fake")
+    worker = make_worker(store, objective.id)
+    store.append_transcript(
+        [
+            line(manager.id, TranscriptKind.TOOL_CALL, tool_call("Bash", command="make"), 1.0),
+            line(worker.id, TranscriptKind.TEXT, "worker says", 2.0),
+        ],
+        summarize=[worker.id],  # the manager's summary is not due
+    )
+    assert store.get_session(manager.id).now is None and store.get_session(worker.id).now == "worker says"
+    # the manager falls due with a batch that says nothing: its newest stored lines are read back
+    store.append_transcript(
+        [line(manager.id, TranscriptKind.USAGE, "{}", 4.0 + n) for n in range(10)], summarize=[manager.id]
+    )
+    manager_now = store.get_session(manager.id)
+    assert (manager_now.now, manager_now.last_output_at) == ("Bash make", 13.0)
+    store.append_transcript([], summarize=[worker.id, "ses_gone"])  # summaries alone; an unknown id is skipped
+    assert store.get_session(worker.id).now == "worker says"
+    assert store.append_transcript([], summarize=[]) == []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from orcha import oneline
 from orcha.errors import InvalidInputError
 from orcha.io.store import _rows
 from orcha.io.store._db import Database, Row
@@ -47,8 +46,6 @@ _HISTORY_WHERE = "o.status != 'active' AND (o.updated_at, o.id) < (SELECT update
 RECENT_ENDED_SESSIONS = 10
 """How many of an objective's ended sessions the dashboard shows (its newest), beside every live one."""
 _TERMINAL = "('completed', 'failed', 'canceled')"
-PROMPT_HEAD = 4096
-"""How much of a prompt a row reads for its task (its first non-blank line)."""
 
 
 def _cut(column: str) -> str:
@@ -67,7 +64,7 @@ _SESSIONS_SQL = (
            CASE WHEN s.role = 'manager' THEN (SELECT COUNT(*) FROM sessions w WHERE w.objective_id = s.objective_id
                 AND w.role = 'worker' AND w.status NOT IN ('completed', 'failed', 'canceled')) ELSE 0 END
                AS live_workers,
-           {status_reason} AS status_reason, s.created_at, substr(s.prompt, 1, {prompt_head}) AS prompt_head,
+           {status_reason} AS status_reason, s.created_at, s.task,
            n.now, n.last_output_at, s.started_at, s.ended_at,
            (SELECT branch FROM workspaces ws WHERE ws.id = s.workspace_id) AS branch
     FROM sessions s LEFT JOIN session_now n ON n.session_id = s.id WHERE {where}
@@ -75,7 +72,6 @@ _SESSIONS_SQL = (
 """.replace("{pause_reason}", _cut("s.pause_reason"))
     .replace("{status_reason}", _cut("s.status_reason"))
     .replace("{transcript_seq}", _rows.transcript_seq_sql("s"))
-    .replace("{prompt_head}", str(PROMPT_HEAD))
 )
 _TARGETS_SQL = """
     SELECT t.id, t.name, t.kind, t.host, t.status, t.capacity_sessions,
@@ -86,10 +82,10 @@ _TARGETS_SQL = """
 _QUESTIONS_SQL = """
     SELECT q.id, q.objective_id, q.asked_by, q.audience, substr(q.text, 1, 500) AS text, q.created_at,
            substr(o.title, 1, 500) AS objective_title,
-           (SELECT substr(s.prompt, 1, {PROMPT_HEAD}) FROM sessions s WHERE s.id = q.asked_by) AS asked_by_prompt
+           (SELECT s.task FROM sessions s WHERE s.id = q.asked_by) AS asked_by_task
     FROM questions q JOIN objectives o ON o.id = q.objective_id
     WHERE q.status = 'open' AND {where} ORDER BY q.created_at LIMIT 200
-""".replace("{PROMPT_HEAD}", str(PROMPT_HEAD))
+"""
 _PRS_SQL = """
     SELECT id, objective_id, session_id, url, number, branch, state FROM pull_requests
     WHERE {where} ORDER BY created_at
@@ -136,7 +132,7 @@ def _session(r: Row) -> SessionRow:
         waiting_for=(r["pause_reason"] or r["status_reason"]) if r["status"] in ("waiting_input", "paused") else None,
         status_reason=r["status_reason"],
         created_at=r["created_at"],
-        task=oneline.task_of(r["prompt_head"]),
+        task=r["task"],
         now=r["now"],
         last_output_at=r["last_output_at"],
         started_at=r["started_at"],
@@ -168,7 +164,7 @@ def _question(r: Row) -> QuestionRow:
         text=r["text"],
         created_at=r["created_at"],
         objective_title=r["objective_title"],
-        asked_by_task=oneline.task_of(r["asked_by_prompt"]) or None if r["asked_by_prompt"] is not None else None,
+        asked_by_task=r["asked_by_task"] or None,
     )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-from orcha import oneline
 from orcha.io.store._db import Row
 from orcha.model import (
     Artifact,
@@ -48,7 +47,7 @@ SESSION_COLUMNS = (
     "id, objective_id, role, agent, prompt, status, mode, target_id, workspace_id, parent_session_id, "
     "provider_session_id, attach_command, pause_reason, status_reason, model_calls, errors, input_tokens, "
     f"output_tokens, cost_usd, {transcript_seq_sql('sessions')} AS transcript_seq, pane_offset, waiting_question, "
-    "labels, created_at, updated_at, started_at, ended_at, "
+    "labels, created_at, updated_at, task, started_at, ended_at, "
     "(SELECT now FROM session_now n WHERE n.session_id = sessions.id) AS now, "
     "(SELECT last_output_at FROM session_now n WHERE n.session_id = sessions.id) AS last_output_at, "
     "(SELECT branch FROM workspaces w WHERE w.id = sessions.workspace_id) AS branch"
@@ -105,7 +104,7 @@ def session(row: Row, depends_on: tuple[str, ...]) -> Session:
         labels=tuple(json.loads(row["labels"] or "[]")),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
-        task=oneline.task_of(row["prompt"]),
+        task=row["task"],
         now=row["now"],
         last_output_at=row["last_output_at"],
         started_at=row["started_at"],

@@ -314,7 +314,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         """,
     ),
     (
-        "what a session is doing now, when it started and ended, its objective's cost over time",
+        "what a session was asked and is doing now, when it started and ended, its objective's cost over time",
         """
         CREATE TABLE session_now (
             session_id TEXT PRIMARY KEY REFERENCES sessions(id),
@@ -327,6 +327,11 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
                               AND t.key < (s.num + 1) * 4294967296 ORDER BY t.key DESC LIMIT 1) AS ts
                 FROM sessions s)
             WHERE ts IS NOT NULL;
+
+        ALTER TABLE sessions ADD COLUMN task TEXT NOT NULL DEFAULT '';
+        UPDATE sessions SET task = ltrim(prompt, ' ' || char(9, 10, 11, 12, 13));
+        UPDATE sessions SET task = rtrim(substr(task, 1, instr(task || char(10), char(10)) - 1), ' ' || char(9, 13));
+        UPDATE sessions SET task = substr(task, 1, 159) || '…' WHERE length(task) > 160;
 
         ALTER TABLE sessions ADD COLUMN started_at REAL;
         ALTER TABLE sessions ADD COLUMN ended_at REAL;

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 
-from orcha import ids
+from orcha import ids, oneline
 from orcha.effects import EffectKey
 from orcha.errors import ConflictError, InvalidInputError, NotFoundError, ObjectiveEndedError
 from orcha.io.store import _rows
@@ -402,15 +402,16 @@ def _insert_session(
     depends_on: tuple[str, ...] = (),
 ) -> None:
     tx.execute(
-        "INSERT INTO sessions (id, objective_id, role, agent, prompt, status, mode, target_id, workspace_id,"
+        "INSERT INTO sessions (id, objective_id, role, agent, prompt, task, status, mode, target_id, workspace_id,"
         " parent_session_id, created_at, updated_at, num)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(num), 0) + 1 FROM sessions))",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(num), 0) + 1 FROM sessions))",
         (
             session_id,
             objective_id,
             role,
             agent,
             prompt,
+            oneline.task_of(prompt),  # what the rows show: computed once, so no row reads a long prompt
             SessionStatus.QUEUED,
             mode,
             target_id,

@@ -25,7 +25,7 @@ from orcha.views import (
 )
 
 _SESSIONS_SQL = f"""
-    SELECT id, role, agent, substr(prompt, 1, 4096) AS prompt_head, status, started_at, ended_at
+    SELECT id, role, agent, task, status, started_at, ended_at
     FROM sessions WHERE objective_id = ? ORDER BY created_at, rowid LIMIT {TIMELINE_SESSIONS}
 """
 _MARKERS_SQL = f"""
@@ -76,7 +76,7 @@ class TimelineMixin:
                     id=r["id"],
                     role=SessionRole(r["role"]),
                     agent=r["agent"],
-                    task=oneline.task_of(r["prompt_head"]),
+                    task=r["task"],
                     status=SessionStatus(r["status"]),
                     started_at=r["started_at"],
                     ended_at=r["ended_at"],

@@ -8,12 +8,12 @@ session's page is a range scan of the key.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from orcha import oneline
 from orcha.errors import InvalidInputError, NotFoundError
 from orcha.io.store import _rows
-from orcha.io.store._db import Database
+from orcha.io.store._db import Database, Tx
 from orcha.model import TranscriptEntry, TranscriptKind, TranscriptLine, TranscriptPage
 from orcha.redact import Redactor
 
@@ -52,19 +52,74 @@ _NOW_SQL = """
 """
 
 
+def _nows(tx: Tx, entries: list[TranscriptEntry], summarize: Collection[str] | None) -> dict[str, oneline.Now]:
+    """What the sessions to summarize are doing now: from the batch; with ``summarize``, a session the batch
+    says nothing of is read from its newest stored lines (its summary may be older than them)."""
+    if summarize is None:
+        return oneline.latest(entries)  # every session's summary is current: one that says nothing keeps it
+    wanted = set(summarize)
+    nows = oneline.latest([e for e in entries if e.session_id in wanted])
+    for session_id in wanted:
+        now = nows.get(session_id)
+        if now is None or now.now is None:
+            stored = _stored_now(tx, session_id)
+            if stored is not None:
+                nows[session_id] = stored
+    return nows
+
+
+def _stored_now(tx: Tx, session_id: str) -> oneline.Now | None:
+    """What a session's newest stored lines say (a few first, up to :data:`~orcha.oneline.SCAN_LINES`)."""
+    num = tx.value("SELECT num FROM sessions WHERE id = ?", (session_id,))
+    if num is None:
+        return None
+    base = num * SEQ_SPAN
+    found: oneline.Now | None = None
+    for limit in (8, oneline.SCAN_LINES):
+        rows = tx.rows(
+            "SELECT key, kind, substr(body, 1, ?) AS body, ts FROM transcript_lines WHERE key > ? AND key < ?"
+            " ORDER BY key DESC LIMIT ?",
+            (_STORED_BODY_CHARS, base, base + SEQ_SPAN, limit),
+        )
+        if not rows:
+            return None
+        newest_first = [
+            TranscriptEntry(
+                session_id=session_id, seq=r["key"] - base, kind=kind, body=r["body"], ts=r["ts"], failed=failed
+            )
+            for r in rows
+            for kind, failed in (_kind(r["kind"]),)
+        ]
+        found = oneline.latest(newest_first[::-1])[session_id]
+        if found.now is not None or len(rows) < limit:
+            return found
+    return found
+
+
+_STORED_BODY_CHARS = 8192
+"""How much of a stored line a summary reads back (a tool call's tool and key argument come first)."""
+
+
 class TranscriptsMixin:
     _db: Database
     _redactor: Redactor
 
-    def append_transcript(self, lines: Sequence[TranscriptLine]) -> list[TranscriptEntry]:
+    def append_transcript(
+        self, lines: Sequence[TranscriptLine], *, summarize: Collection[str] | None = None
+    ) -> list[TranscriptEntry]:
         """Append ``lines`` (of any sessions) in one transaction; returns them with their assigned ``seq``.
 
         Each session's seq counts up from 1 with no gaps. Bodies are redacted before they are written. A line's
-        ``pane_offset`` becomes its session's (the last one wins), and each session's newest meaningful line
-        becomes what it is doing now (``session_now``: one row a session, whatever the batch's length). This is
-        the group commit: a caller that buffers lines and appends them together pays one commit for all.
+        ``pane_offset`` becomes its session's (the last one wins). This is the group commit: a caller that
+        buffers lines and appends them together pays one commit for all.
+
+        What each session is doing now (``session_now``: one row a session, whatever the batch's length) is
+        written in the same transaction: its newest meaningful line's summary and its newest line's time. By
+        default for every session of the batch; with ``summarize``, for those sessions only (with or without
+        lines in the batch: a caller that writes summaries less often than lines names the sessions due), each
+        from the batch or, when the batch says nothing, from its newest stored lines.
         """
-        if not lines:
+        if not lines and not summarize:
             return []
         with self._db.write() as tx:
             next_seq: dict[str, int] = {}
@@ -101,7 +156,7 @@ class TranscriptsMixin:
                 [(base[e.session_id] + e.seq, _code(e.kind, e.failed), e.body, e.ts) for e in entries],
             )
             tx.executemany(  # what each session is doing now: its newest meaningful line, with the lines
-                _NOW_SQL, [(sid, now.now, now.last_output_at) for sid, now in oneline.latest(entries).items()]
+                _NOW_SQL, [(sid, now.now, now.last_output_at) for sid, now in _nows(tx, entries, summarize).items()]
             )
             offsets = {line.session_id: line.pane_offset for line in lines if line.pane_offset is not None}
             tx.executemany(  # what a re-adopted tmux pane resumes from: committed with the lines it covers
