@@ -12,7 +12,6 @@ received (starts, resumes, sent messages, cancels) so tests can prove how a sess
 from __future__ import annotations
 
 import collections
-import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
@@ -49,6 +48,7 @@ from orcha.agents.fake_steps import (
     Step,
     Wait,
     mention,
+    write_edit,
 )
 from orcha.agents.tools import ToolSurface
 from orcha.model import TERMINAL_SESSION_STATUSES
@@ -344,16 +344,8 @@ class FakeRun:
 
     def _write(self, path: str, summary: str) -> None:
         """Edit for real when the session has a checkout: the fake stands in for the model, not the files."""
-        cwd = self._request.cwd
-        if cwd is None or path.startswith("/") or ".." in path.split("/"):
-            return
-        target = os.path.join(cwd, path)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
         line = f"# {summary} ({self._request.session_id}, step {self._conversation.position})\n"
-        with open(target, "a+", encoding="utf-8") as handle:
-            handle.seek(0)
-            if line not in handle.read():  # a step replayed after a restart edits the file once
-                handle.write(line)
+        write_edit(self._request.cwd, path, line)
 
     def _call_id(self) -> str:
         """The id of the call at the current step: the same when a restarted fake replays it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -99,3 +100,16 @@ def mention(step: Step, error: str) -> Step:
         case Ask(question):
             return attrs.evolve(step, question=question.replace("{error}", error))
     return step
+
+
+def write_edit(cwd: str | None, path: str, line: str) -> None:
+    """An Edit step for real: append ``line`` to ``path`` in the session's checkout ``cwd``, once (a step replayed
+    after a restart edits the file once). Nothing without a checkout, or for a path outside it."""
+    if cwd is None or path.startswith("/") or ".." in path.split("/"):
+        return
+    target = os.path.join(cwd, path)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    with open(target, "a+", encoding="utf-8") as handle:
+        handle.seek(0)
+        if line not in handle.read():
+            handle.write(line)

@@ -8,6 +8,9 @@ into the transcript (``pipe-pane`` to a log that :mod:`orcha.agents.pane_log` fo
 Each line of the transcript carries the byte offset in the pane log just past it: a pane that outlived orcha
 is re-adopted by :meth:`TmuxProvider.resume` from the offset the transcript has consumed, so what it printed
 meanwhile arrives once, in order.
+
+A program that speaks :mod:`orcha.agents.pane_reports` (orcha's fake agent TUI) also reports usage, questions
+and the end of each turn in its lines, invisibly; a provider made with ``reports=True`` reads them.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import trio
 
 from orcha.agents.contract import AgentEvent, Capabilities, ProviderSessionStarted, StartRequest, TextOut, TurnCompleted
 from orcha.agents.pane_log import PaneLines, log_size, reader_argv
+from orcha.agents.pane_reports import PaneReports
 from orcha.agents.private_files import AgentProgram, SecretFile, remove_all
 from orcha.batches import Batches
 from orcha.executor import CommandError, Executor, RunningCommand, attach_prefix, remote_state_dir
@@ -50,13 +54,23 @@ class TmuxController:
     async def _run(self, *args: str) -> str:
         return (await self._executor.run([self._tmux, *args])).check().stdout
 
-    async def new_session(self, name: str, *, cwd: str | None, command: Sequence[str], width: int = 200) -> None:
+    async def new_session(
+        self,
+        name: str,
+        *,
+        cwd: str | None,
+        command: Sequence[str],
+        width: int = 200,
+        tty_modes: Sequence[str] = (),
+    ) -> None:
         """Create a detached session whose pane runs ``command`` (in ``cwd``, else tmux's default folder) once
         :meth:`release` is called (so the pane can be piped first); when the program exits, the pane prints
-        the exit mark."""
+        the exit mark. ``tty_modes`` (``stty`` arguments) are set on the pane's terminal before that, so
+        what is typed into the pane as soon as it is released already meets them."""
         program = shlex.join(command)
         ready = shlex.quote(f"{name}-ready")
-        wrapped = f"{shlex.quote(self._tmux)} wait-for {ready}; {program}; echo {EXIT_MARK} $?"
+        modes = f"stty {shlex.join(tty_modes)}; " if tty_modes else ""
+        wrapped = f"{modes}{shlex.quote(self._tmux)} wait-for {ready}; {program}; echo {EXIT_MARK} $?"
         where = ("-c", cwd) if cwd else ()
         await self._run("new-session", "-d", "-s", name, "-x", str(width), "-y", "50", *where, wrapped)
 
@@ -75,6 +89,8 @@ class TmuxController:
         return (await self._run("display-message", "-p", "-t", name, "#{pane_pipe}")).strip() == "1"
 
     async def send_keys(self, name: str, text: str, *, enter: bool = True) -> None:
+        """Type ``text`` (its line breaks as newlines, never as Enter), then Enter."""
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
         await self._run("send-keys", "-t", name, "-l", "--", text)
         if enter:
             await self._run("send-keys", "-t", name, "Enter")
@@ -117,7 +133,10 @@ class TmuxRun:
         notes: Sequence[TextOut] = (),
         attach_prefix: Sequence[str] = (),
         reopen: Callable[[int], Awaitable[RunningCommand | None]] | None = None,
+        reports: bool = False,
     ) -> None:
+        self._reports = PaneReports() if reports else None
+        """Reads the in-band reports of a program that speaks them (:mod:`orcha.agents.pane_reports`)."""
         self._attach_prefix = tuple(attach_prefix)
         """``ssh -t user@host`` for a pane on an SSH target: the recorded attach command reaches it."""
         self._reopen = reopen
@@ -158,12 +177,16 @@ class TmuxRun:
             raw = log.feed(out)
             if raw is None:
                 return []
-            line = clean(raw.decode("utf-8", errors="replace"))
+            text = raw.decode("utf-8", errors="replace")
+            reported: list[AgentEvent] = []
+            if self._reports is not None:
+                text, reported = self._reports.feed(text)
+            line = clean(text)
             if line.startswith(EXIT_MARK):
                 ended = True
                 code = line[len(EXIT_MARK) :].strip()
                 return [TurnCompleted(final_text=f"the program exited ({code})", failed=code not in ("", "0"))]
-            return [TextOut(text=line, offset=log.offset)] if line else []
+            return [TextOut(text=line, offset=log.offset), *reported] if line else reported
 
         return Batches(step)
 
@@ -204,6 +227,8 @@ class TmuxProvider:
         log_dir: str | None = None,
         command: Callable[[StartRequest], Awaitable[Sequence[str] | AgentProgram]] | None = None,
         reads_input: bool | None = None,
+        reports: bool = False,
+        tty_modes: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.program = tuple(program)
@@ -214,6 +239,12 @@ class TmuxProvider:
         self.reads_input = command is not None if reads_input is None else reads_input
         """Whether the program reads notices typed into it (an agent's TUI: the default with ``command``); a
         plain shell does not, so :meth:`resume` types nothing into it."""
+        self.reports = reports
+        """Whether the program reports usage, questions and turn ends in its lines (orcha's fake agent TUI
+        does; see :mod:`orcha.agents.pane_reports`). Never for a program that prints what others wrote."""
+        self.tty_modes = tuple(tty_modes)
+        """``stty`` settings of the pane's terminal before the program starts (e.g. Enter told apart from
+        a newline in what is typed: ``-icrnl``)."""
 
     async def start(self, request: StartRequest) -> TmuxRun:
         """A new pane running the program, with ``request.prompt`` typed into it."""
@@ -247,7 +278,7 @@ class TmuxProvider:
                 await executor.remove_file(log)
                 program = await self._program(request)
                 secrets = program.secrets
-                await controller.new_session(name, cwd=request.cwd, command=program.argv)
+                await controller.new_session(name, cwd=request.cwd, command=program.argv, tty_modes=self.tty_modes)
                 created = True
                 await controller.pipe_pane(name, log)
                 if request.record_process is not None:
@@ -270,7 +301,7 @@ class TmuxProvider:
 
         run = TmuxRun(
             controller, name, reader, secrets, offset=offset, notes=notes, attach_prefix=attach_prefix(executor),
-            reopen=reopen,
+            reopen=reopen, reports=self.reports,
         )  # fmt: skip
         if first_input.strip():
             try:

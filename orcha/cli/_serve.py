@@ -180,8 +180,12 @@ def build_providers(args: argparse.Namespace, progress: FakeProgress | None = No
     from orcha.agents.tmux import TmuxProvider
 
     if not args.real_agents:
-        if args.tmux:  # an attachable shell per session
-            return {name: TmuxProvider(name=name) for name in FAKE_AGENTS}
+        if args.tmux:  # the scripted fake as a TUI in an attachable pane; `shell` is a shell
+            from orcha.agents.fake_tui.command import fake_tui_provider
+
+            return {
+                name: TmuxProvider(name=name) if name == "shell" else fake_tui_provider(name) for name in FAKE_AGENTS
+            }
         return {
             name: FakeProvider(default_script, name=name, interactive=name != "codex", progress=progress)
             for name in FAKE_AGENTS

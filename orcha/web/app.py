@@ -8,6 +8,7 @@ from typing import Any
 from quart import Response
 from quart_trio import QuartTrio
 
+from orcha.errors import NotFoundError
 from orcha.web import errors
 from orcha.web.access import AccessPolicy
 from orcha.web.api import api
@@ -17,6 +18,23 @@ from orcha.web.mcp import Router, build_mcp_app
 from orcha.web.openapi import document
 from orcha.web.security import Gatekeeper
 from orcha.web.streams import streams
+
+STATIC = {
+    "dashboard.css": "text/css; charset=utf-8",
+    "dashboard.js": "text/javascript; charset=utf-8",
+    "core.js": "text/javascript; charset=utf-8",
+    "format.js": "text/javascript; charset=utf-8",
+    "session.js": "text/javascript; charset=utf-8",
+    "objective.js": "text/javascript; charset=utf-8",
+    "timeline.js": "text/javascript; charset=utf-8",
+}
+"""The dashboard's own files under ``/static/``, with their content types: nothing else is served from there."""
+
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "base-uri 'none'; form-action 'self'; object-src 'none'; frame-ancestors 'none'"
+)
+"""The dashboard's Content-Security-Policy: its own scripts and styles only, no inline code, never framed."""
 
 FAVICON = (
     '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="8" cy="8" r="7" fill="#7aa2f7"/>'
@@ -37,7 +55,17 @@ def create_app(ctx: WebContext) -> QuartTrio:
     @app.get("/")
     async def dashboard_page() -> Response:
         page = resources.files("orcha.web").joinpath("static/dashboard.html").read_text(encoding="utf-8")
-        return Response(page, content_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
+        headers = {"Cache-Control": "no-cache", "Content-Security-Policy": PAGE_CSP}
+        return Response(page, content_type="text/html; charset=utf-8", headers=headers)
+
+    @app.get("/static/<name>")
+    async def static_file(name: str) -> Response:
+        content_type = STATIC.get(name)
+        if content_type is None:
+            raise NotFoundError("static file", name[:80])
+        body = resources.files("orcha.web").joinpath("static", name).read_text(encoding="utf-8")
+        headers = {"Cache-Control": "no-cache", "Content-Security-Policy": PAGE_CSP}
+        return Response(body, content_type=content_type, headers=headers)
 
     @app.get("/favicon.ico")
     async def favicon() -> Response:

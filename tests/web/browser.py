@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pathlib
 import threading
+import time
 from typing import Any
 
 import trio
@@ -21,6 +22,21 @@ FLAGS = [
     "--no-first-run",
     "--disable-quic",
 ]
+
+
+def wait_until(page: Any, expression: str, arg: Any = None, *, within: float = 20.0) -> Any:
+    """Poll ``expression`` (a JavaScript function of ``arg``) in ``page`` until it returns something truthy.
+
+    The dashboard's Content-Security-Policy forbids ``eval``, which Playwright's ``wait_for_function`` needs;
+    ``page.evaluate`` goes through the DevTools protocol, outside the page's policy.
+    """
+    deadline = time.monotonic() + within
+    while True:
+        value = page.evaluate(expression, arg)
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"never true within {within}s: {expression}"
+        time.sleep(0.05)
 
 
 class ServerThread:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from orcha.agents.fake import Wait
 from orcha.model import SessionRole
-from tests.web.browser import ARTIFACTS, FLAGS, ServerThread
+from tests.web.browser import ARTIFACTS, FLAGS, ServerThread, wait_until
 from tests.web.harness import quick_team
 
 TOKEN = "browser-test-token-0123456789"
@@ -36,14 +36,14 @@ def test_create_watch_the_team_answer_and_screenshot(tmp_path, chromium):
             page.click("#new-objective-form button[type=submit]")
 
             page.wait_for_selector("tr[data-role=manager]")
-            page.wait_for_function("document.querySelectorAll('tr[data-role=worker]').length === 2")
+            wait_until(page, "() => document.querySelectorAll('tr[data-role=worker]').length === 2")
             page.wait_for_selector(".question")  # while the team works (an objective's end closes its questions)
             assert "Which license?" in page.inner_text(".question")
             page.fill(".question input[name=answer]", "MIT, please")
             page.click(".question button[type=submit]")
             page.wait_for_selector("text=nothing needs you")
 
-            page.wait_for_function("document.querySelectorAll('a.pr-link').length === 2")
+            wait_until(page, "() => document.querySelectorAll('a.pr-link').length === 2")
             assert page.locator("#prs a.pr-url").count() == 2
 
             page.click("tr[data-role=worker] >> nth=0")

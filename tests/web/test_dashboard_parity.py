@@ -22,7 +22,7 @@ import httpx
 from orcha.agents.contract import StartRequest
 from orcha.agents.fake import Ask, AwaitTeam, Call, Complete, Edit, Say, Step
 from orcha.model import SessionRole
-from tests.web.browser import FLAGS, ServerThread
+from tests.web.browser import FLAGS, ServerThread, wait_until
 
 if TYPE_CHECKING:
     import pathlib
@@ -37,20 +37,20 @@ EXTRACT = """() => {
   const text = (el) => (el ? el.textContent.trim() : null);
   const objectives = [...document.querySelectorAll("tr.objective[data-objective]")].map((tr) => {
     const status = tr.querySelector("span[class^='st-']");
-    const calls = /(\\d+) calls/.exec(tr.textContent);
+    const calls = /(\\d+) turns?\\b/.exec(tr.textContent);
     return [tr.dataset.objective, text(status), calls ? Number(calls[1]) : null];
   });
   const sessions = [...document.querySelectorAll("tr[data-session-row]")].map((tr) => {
     const cells = tr.querySelectorAll("td");
     const live = /\\((\\d+) live\\)/.exec(cells[1].textContent);
     return [tr.dataset.sessionRow, tr.dataset.role, tr.dataset.status, live ? Number(live[1]) : null,
-            text(tr.querySelector(".wait")), Number(text(cells[9]))];
+            text(tr.querySelector(".wait")), Number(/(\\d+) turns?/.exec(text(tr.querySelector(".turns")))[1])];
   });
   const targets = [...document.querySelectorAll("#targets tr[data-target]")].map((tr) =>
     [tr.dataset.target, text(tr.querySelectorAll("td")[3]), text(tr.querySelectorAll("td")[4])]);
   const questions = [...document.querySelectorAll("#questions .question[data-question]")]
     .map((q) => q.dataset.question);
-  const prs = [...document.querySelectorAll("#prs tbody tr")].map((tr) =>
+  const prs = [...document.querySelectorAll("#prs tbody tr[data-pr]")].map((tr) =>
     [text(tr.querySelectorAll("td")[0]), text(tr.querySelectorAll("td")[1])]);
   const byId = (a, b) => (String(a[0]) < String(b[0]) ? -1 : String(a[0]) > String(b[0]) ? 1 : 0);
   return {
@@ -64,13 +64,17 @@ EXTRACT = """() => {
 }"""
 
 
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def from_api(d: dict[str, Any]) -> dict[str, Any]:
     """The API's dashboard, normalized as ``EXTRACT`` reads a rendered page."""
     live = sum(1 for s in d["sessions"] if s["status"] not in TERMINAL)
     objective_ids = {o["id"] for o in d["objectives"]}
     return {
-        "summary": f"{len(d['objectives'])} objectives · {live} live sessions · "
-        f"{len(d['open_questions'])} open questions",
+        "summary": f"{plural(len(d['objectives']), 'objective')} · {plural(live, 'live session')} · "
+        f"{plural(len(d['open_questions']), 'open question')}",
         "objectives": sorted([o["id"], o["status"], o["model_calls"]] for o in d["objectives"]),
         "sessions": sorted(
             [
@@ -86,7 +90,7 @@ def from_api(d: dict[str, Any]) -> dict[str, Any]:
         ),
         "targets": sorted([t["id"], t["status"], f"{t['load']}/{t['capacity_sessions']}"] for t in d["targets"]),
         "questions": sorted(q["id"] for q in d["open_questions"]),
-        "prs": sorted([str(p["number"]), p["state"]] for p in d["pull_requests"]),
+        "prs": sorted([f"#{p['number']}", p["state"]] for p in d["pull_requests"]),
     }
 
 
@@ -155,7 +159,7 @@ def checkpoint(step: str, url: str, truth: Truth, live_page: Page, context: Brow
     try:
         fresh_page.goto(url + "/")  # the same browser context: logged in by page A's login
         fresh_page.wait_for_selector("#conn.live")
-        fresh_page.wait_for_function("document.querySelector('#summary').textContent !== ''")
+        wait_until(fresh_page, "() => document.querySelector('#summary').textContent !== ''")
         fresh = rendered(fresh_page)
     finally:
         fresh_page.close()
@@ -240,7 +244,7 @@ def test_live_dashboard_equals_a_fresh_load_at_each_step(tmp_path: pathlib.Path,
                 ),
             )
             state = check("the objective done")
-            assert state["summary"] == "1 objectives · 0 live sessions · 0 open questions", state
+            assert state["summary"] == "1 objective · 0 live sessions · 0 open questions", state
             assert [t[2] for t in state["targets"]] == ["0/4"], state
             assert len(state["prs"]) == 2 and state["questions"] == [], state
         finally:

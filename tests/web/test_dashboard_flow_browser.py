@@ -1,0 +1,260 @@
+"""A supervisor's whole loop through the dashboard in headless Chromium, at the widths people use.
+
+One heavy test (CI has two cores): create an objective from the page's form, watch the team, answer the
+manager's question in the objective's view, move to a session with the keyboard and open it, read its tool
+calls as one-liners, steer it, cancel it and see its panel follow, then read the finished objective's view
+(summary, notes, artifacts, timeline and cost). At 1280, 1400, 1920 and 2560 px no column may be clipped,
+and at every moment no console error and no failed request (the favicon included).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from orcha.agents.contract import StartRequest
+from orcha.agents.fake import AwaitTeam, Call, Complete, Edit, Say, Step, Wait
+from orcha.model import SessionRole
+from tests.web.browser import ARTIFACTS, FLAGS, ServerThread, wait_until
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+TOKEN = "flow-test-token-0123456789abcdef"
+TITLE = "Port the parser and the lexer to Rust, keeping the public API stable for every downstream user"
+SLOW = "slow: rewrite the lexer in Rust with a hand-written state machine, and benchmark it against the C one"
+WIDTHS = (1280, 1400, 1920, 2560)
+
+
+def flow_team(request: StartRequest) -> Sequence[Step]:
+    """A manager with a quick worker (opens a PR) and a slow one (the one steered, then canceled)."""
+    if request.role is SessionRole.MANAGER:
+        return [
+            Say("Planning: the parser and the lexer are independent; one worker each."),
+            Call("spawn_session", {"prompt": "Port the parser to Rust and open a PR.\nKeep the API."}),
+            Call("spawn_session", {"prompt": SLOW}),
+            Call("ask_user", {"question": "Which license should the new crates use?"}),
+            Call("record_artifact", {"name": "porting plan", "url": "https://example.invalid/plan"}),
+            AwaitTeam(poll_seconds=0.05),
+            Call("create_note", {"text": "the lexer's rewrite was canceled by the user"}),
+            Call("mark_objective_done", {"summary": "The parser is ported (one PR); the lexer waits."}),
+            Complete("objective done"),
+        ]
+    if request.prompt.startswith("slow"):
+        return [Say("Reading the lexer."), Edit("src/lexer.rs", "sketched the states"), Wait(120), Complete("ok")]
+    return [Say("Porting the parser."), Wait(3), Edit("src/parser.rs"), Call("publish_pr", {"title": "parser"})]
+
+
+# Every visible element whose content is wider than its box, unless it elides on purpose (class "elide")
+# with its full value in its title; every table wider than its container; every cell past its section's edge.
+CLIPPED = """() => {
+  const bad = [];
+  const name = (el) => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
+    (el.className && typeof el.className === "string" ? "." + el.className.trim().split(/\\s+/).join(".") : "") +
+    " " + JSON.stringify((el.textContent || "").trim().slice(0, 60));
+  for (const el of document.querySelectorAll("header *, main *")) {
+    if (!el.getClientRects().length || el.closest("svg, #transcript, #screen")) continue;
+    if (["INPUT", "TEXTAREA", "SELECT", "OPTION", "DATALIST"].includes(el.tagName)) continue;
+    if (["auto", "scroll"].includes(getComputedStyle(el).overflowX)) continue;  // scrolls on purpose
+    if (el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1) {
+      const elided = el.classList.contains("elide") && el.title.includes(el.textContent.trim());
+      if (!elided) bad.push(`${name(el)}: content ${el.scrollWidth}px in ${el.clientWidth}px`);
+    }
+  }
+  for (const table of document.querySelectorAll("table")) {
+    if (!table.getClientRects().length) continue;
+    const box = table.parentElement;
+    if (table.offsetWidth > box.clientWidth + 1) {
+      bad.push(`${name(table)}: ${table.offsetWidth}px in ${box.clientWidth}px`);
+    }
+  }
+  for (const cell of document.querySelectorAll("td, th, .question, .facts dd")) {
+    const section = cell.closest("section");
+    if (!cell.getClientRects().length || !section) continue;
+    const a = cell.getBoundingClientRect(), b = section.getBoundingClientRect();
+    if (a.right > b.right + 1 || a.left < b.left - 1) bad.push(`${name(cell)}: past its section's edge`);
+  }
+  const root = document.documentElement;
+  if (root.scrollWidth > root.clientWidth + 1) bad.push("the page scrolls sideways");
+  return bad;
+}"""
+
+
+def assert_nothing_clipped(page: Page, where: str) -> None:
+    clipped = page.evaluate(CLIPPED)
+    assert clipped == [], f"{where}: clipped columns:\n" + "\n".join(clipped)
+
+
+def at_every_width(page: Page, name: str) -> None:
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 1000})
+        wait_until(page, f"() => window.innerWidth === {width}")
+        page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+        assert_nothing_clipped(page, f"{name} at {width} px")
+        page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 1000})
+
+
+def session_ids(page: Page) -> list[str]:
+    return page.eval_on_selector_all("#sessions tr.session", "rows => rows.map((r) => r.dataset.sessionRow)")
+
+
+def test_a_supervisors_whole_loop_through_the_page(tmp_path, chromium):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    problems: list[str] = []
+    with (
+        ServerThread(tmp_path, token=TOKEN, scripts=flow_team) as server,
+        httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10) as api,
+        sync_playwright() as p,
+    ):
+        browser = p.chromium.launch(executable_path=chromium, args=FLAGS)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 1000})
+            page = context.new_page()
+            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+
+            def failed(request: Any) -> None:  # closing an open EventSource aborts it: that is no failure
+                if not (request.failure == "net::ERR_ABORTED" and "/stream" in request.url):
+                    problems.append(f"failed {request.url}: {request.failure}")
+
+            page.on("requestfailed", failed)
+            page.goto(f"{server.url}/?token={TOKEN}")
+            page.wait_for_selector("#conn.live")
+            assert page.inner_text("#summary") == "0 objectives · 0 live sessions · 0 open questions"
+
+            # 0. Bad input is refused with a message on the page (and that refusal is the only failed request).
+            page.fill("#new-objective-form input[name=title]", "no such agent")
+            page.fill("#new-objective-form input[name=agent]", "nope")
+            page.click("#new-objective-form button[type=submit]")
+            page.wait_for_selector("#error:has-text('nope')")
+            assert [p for p in problems if not p.startswith("console error: Failed to load resource")] == [
+                f"400 {server.url}/api/objectives"
+            ], problems
+            problems.clear()
+            page.fill("#new-objective-form input[name=agent]", "claude")
+
+            # 1. A new objective from the page's form: its view opens; the team appears, named by what it does.
+            page.fill("#new-objective-form input[name=title]", TITLE)
+            page.fill("#new-objective-form input[name=prompt]", "Two parts, one PR each.")
+            page.click("#new-objective-form button[type=submit]")
+            page.wait_for_selector(f"#objective-title:has-text('{TITLE[:30]}')")
+            wait_until(page, "() => document.querySelectorAll('tr[data-role=worker]').length === 2")
+            wait_until(page, "() => document.querySelector('#summary').textContent.startsWith('1 objective ·')")
+            tasks = page.eval_on_selector_all("tr[data-role=worker] .task", "els => els.map((e) => e.textContent)")
+            assert sorted(tasks) == ["Port the parser to Rust and open a PR.", SLOW], tasks
+
+            # 2. The question names the objective by title and the asker by its task; answered in the objective view.
+            page.wait_for_selector("#questions .question")
+            asked = page.inner_text("#questions .question")
+            assert "Which license" in asked and TITLE in asked and "Two parts, one PR each." in asked, asked
+            page.wait_for_selector("#objective-body .question form")
+            page.fill("#objective-body .question input[name=answer]", "MIT, please")
+            page.click("#objective-body .question button[type=submit]")
+            page.wait_for_selector("#questions >> text=nothing needs you")
+            page.wait_for_selector("#objective-body .question .answer:has-text('MIT, please')")
+
+            # 3. The quick worker, open while it works: its live tool calls and results read as one-liners too.
+            page.click("tr[data-role=worker]:has-text('Port the parser to Rust')")
+            page.wait_for_selector("#transcript .k-tool_call:has-text('Edit src/parser.rs')")
+            page.wait_for_selector("#transcript .k-tool_result:has-text('✓ publish_pr')")
+
+            # 4. Each session's state at a glance: the quick worker's PR; the slow one's "now" and its live clock.
+            page.wait_for_selector("tr[data-role=worker] a.pr-link")
+            slow = page.locator("tr[data-role=worker]", has_text="slow: rewrite")
+            slow_id = slow.get_attribute("data-session-row")
+
+            def shows_what_it_does_now() -> bool:
+                [row] = [r for r in api.get("/api/dashboard").json()["sessions"] if r["id"] == slow_id]
+                return bool(row["now"]) and slow.locator(".now").inner_text() == row["now"]
+
+            deadline = time.monotonic() + 20
+            while not shows_what_it_does_now():
+                assert time.monotonic() < deadline, "the slow worker's row never showed what it does now"
+                time.sleep(0.1)
+            before = slow.locator(".ago").inner_text()
+            assert re.fullmatch(r"just now|\d+[smhd]( \d+[mh])? ago", before), before
+            wait_until(
+                page,
+                "(before) => [...document.querySelectorAll('tr[data-role=worker] .ago')]"
+                ".some((e) => e.textContent !== before)",
+                before,
+            )
+            assert "turn" in slow.locator("td.usage").inner_text() and "$" in slow.locator("td.usage").inner_text()
+            assert slow.locator("td").nth(4).inner_text().startswith("local")
+
+            # 5. The keyboard: `/` filters, j/k move, enter opens.
+            page.keyboard.press("/")
+            page.keyboard.type("state machine")
+            wait_until(page, "() => document.querySelectorAll('#sessions tr.session').length === 1")
+            page.keyboard.press("Escape")
+            wait_until(page, "() => document.querySelectorAll('#sessions tr.session').length === 3")
+            for _ in range(session_ids(page).index(slow_id) + 1):
+                page.keyboard.press("j")
+            assert page.get_attribute("tr.session.cursor", "data-session-row") == slow_id
+            page.keyboard.press("Enter")
+            page.wait_for_selector("#panel-meta [data-panel-status=running]")
+            assert page.is_hidden("#objective-panel")
+
+            # 6. Tool calls read as one-liners, the whole entry one click away.
+            tool = page.locator("#transcript .line.k-tool_call", has_text="Edit src/lexer.rs")
+            tool.wait_for()
+            assert "{" not in tool.locator(".sum").inner_text()
+            tool.locator(".sum").click()
+            assert '"file_path"' in tool.locator(".body").inner_text()
+
+            # 7. The dashboard at every width, a session open; then steer it.
+            at_every_width(page, "dashboard")
+            page.fill("#steer-form input[name=text]", "start with the tokenizer")
+            page.click("#steer-form button[type=submit]")
+            page.wait_for_selector("#transcript .k-user:has-text('start with the tokenizer')")
+
+            # 8. Cancel it: its panel follows its status (never "running" after the end), its row too.
+            page.click("#cancel-session")
+            page.wait_for_selector("#panel-meta [data-panel-status=canceled]", timeout=20_000)
+            assert page.is_disabled("#steer-form input[name=text]")
+            page.wait_for_selector(f"tr[data-session-row='{slow_id}'][data-status=canceled]")
+
+            # 9. The objective's own view once the team is done: summary, notes, artifacts, questions, picture.
+            page.wait_for_selector("tr.objective .st-done", timeout=30_000)
+            page.click("tr.objective button.otitle")
+            page.wait_for_selector("#objective-body [data-objective-status=done]")
+            assert "The parser is ported" in page.inner_text("#objective-summary")
+            assert "canceled by the user" in page.inner_text("#objective-notes")
+            assert "porting plan" in page.inner_text("#objective-artifacts")
+            bars = page.eval_on_selector_all("svg.timeline rect.bar", "els => els.map((e) => e.dataset.status)")
+            assert sorted(bars) == ["canceled", "completed", "completed"], bars
+            kinds = page.eval_on_selector_all("svg.timeline .marker", "els => els.map((e) => e.dataset.kind)")
+            assert {"pr", "question", "answer"} <= set(kinds), kinds
+            assert page.locator("svg.cost polyline.cost").count() == 1
+            at_every_width(page, "objective")
+            page.screenshot(path=str(ARTIFACTS / "dashboard-objective.png"), full_page=True)
+
+            # 10. A session in tmux: one click copies its attach command; its panel shows its screen.
+            context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+            page.fill("#new-objective-form input[name=title]", "A shell in tmux")
+            page.fill("#new-objective-form input[name=prompt]", "echo on-screen-$((6*7)); sleep 60")
+            page.fill("#new-objective-form input[name=agent]", "shell")
+            page.click("#new-objective-form button[type=submit]")
+            shell = page.locator("tr.session[data-role=manager]", has_text="echo on-screen")
+            shell.locator("button[data-copy]").click()
+            shell_id = shell.get_attribute("data-session-row")
+            page.wait_for_selector("tr.session button.copied")
+            assert page.evaluate("() => navigator.clipboard.readText()") == f"tmux attach -t orcha-{shell_id}"
+            shell.click()
+            page.wait_for_selector("#screen:has-text('on-screen-42')", timeout=20_000)
+            assert_nothing_clipped(page, "a tmux session open at 1280 px")
+            shell.locator("button[data-cancel-session]").click()
+            page.wait_for_selector("#panel-meta [data-panel-status=canceled]", timeout=20_000)
+        finally:
+            browser.close()
+    assert problems == [], "\n".join(problems)
+    for name in ("dashboard-1280", "dashboard-1920", "objective-1280", "dashboard-objective"):
+        assert (ARTIFACTS / f"{name}.png").stat().st_size > 20_000, name
