@@ -17,7 +17,7 @@ import trio
 from orcha.actors.orchestrator import LocalTarget, Orchestrator, OrchestratorConfig
 from orcha.agents.registry import ProviderRegistry
 from orcha.cli._serve import tune_collector
-from orcha.doctor import Check, DoctorReport
+from orcha.doctor import Check, CheckSink, DoctorReport, no_progress
 from orcha.forge import FakeForge
 from orcha.io.gateway import StoreGateway
 from orcha.io.local_executor import LocalExecutor
@@ -28,7 +28,7 @@ from orcha.web.context import WebContext
 from orcha.web.server import serve_web
 
 
-async def passing_doctor(target: Target) -> DoctorReport:
+async def passing_doctor(target: Target, /, *, on_check: CheckSink = no_progress) -> DoctorReport:
     return DoctorReport(checks=(Check(name="work_root", ok=True),))
 
 

@@ -7,6 +7,7 @@ Shared by the target actor (which decides the target's status from it) and the e
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
 
 import attrs
 import trio
@@ -47,8 +48,20 @@ class DoctorReport:
         return [f"{c.name}: {c.detail}" if c.detail else c.name for c in self.checks if c.required and not c.ok]
 
 
-Doctor = Callable[[Target], Awaitable[DoctorReport]]
-"""Runs a target's checks (outside any transaction)."""
+CheckSink = Callable[[Check], Awaitable[None]]
+"""Told of each check as soon as it has finished: a doctor's progress (the target actor publishes it)."""
+
+
+async def no_progress(check: Check) -> None:
+    """The default :data:`CheckSink`: nobody is watching."""
+
+
+class Doctor(Protocol):
+    """Runs a target's checks (outside any transaction), telling ``on_check`` of each as it finishes, and
+    returns the whole report."""
+
+    async def __call__(self, target: Target, /, *, on_check: CheckSink = no_progress) -> DoctorReport: ...
+
 
 Bootstrap = Callable[[Target], Awaitable[Check]]
 """Runs a target's ``bootstrap`` command on it (outside any transaction): a check named ``bootstrap``."""
@@ -61,12 +74,14 @@ _TAIL = 300
 def doctor_by_kind(doctors: Mapping[TargetKind, Doctor]) -> Doctor:
     """One doctor that hands each target to the doctor of its kind (a failing report for a kind without one)."""
 
-    async def doctor(target: Target) -> DoctorReport:
+    async def doctor(target: Target, /, *, on_check: CheckSink = no_progress) -> DoctorReport:
         chosen = doctors.get(target.kind)
         if chosen is None:
             detail = f"targets of kind {target.kind} are not supported by this build"
-            return DoctorReport(checks=(Check(name=str(target.kind), ok=False, detail=detail),), agents=())
-        return await chosen(target)
+            check = Check(name=str(target.kind), ok=False, detail=detail)
+            await on_check(check)
+            return DoctorReport(checks=(check,), agents=())
+        return await chosen(target, on_check=on_check)
 
     return doctor
 

@@ -10,7 +10,7 @@ import trio
 from orcha.actors.deps import Announce
 from orcha.actors.mailbox import Mailbox, answer
 from orcha.actors.messages import Disable, Drain, Enable, RunDoctor, TargetMessage, Unreachable
-from orcha.doctor import Bootstrap, Doctor, DoctorReport
+from orcha.doctor import Bootstrap, Check, Doctor, DoctorReport
 from orcha.model import Target, TargetStatus
 from orcha.ports import Db
 
@@ -150,9 +150,19 @@ class TargetActor:
         return TargetReply(target=target, report=report)
 
     async def _examine(self, target: Target, *, bootstrap: bool) -> DoctorReport:
-        """The doctor's report, after the bootstrap when asked for (a failed bootstrap is a failed check)."""
+        """The doctor's report, after the bootstrap when asked for (a failed bootstrap is a failed check); each
+        check is published as it finishes."""
         ran = None
         if bootstrap and target.bootstrap and self._deps.bootstrap is not None:
             ran = await self._deps.bootstrap(target)
-        report = await self._deps.doctor(target)
+            await self._checked(ran)
+        report = await self._deps.doctor(target, on_check=self._checked)
         return report if ran is None else attrs.evolve(report, checks=(ran, *report.checks))
+
+    async def _checked(self, check: Check) -> None:
+        """One finished check, as a ``target_doctor_check`` event: a client following the event stream sees the
+        doctor's progress while its request runs."""
+        await self._deps.db.run(
+            lambda s: s.record_event("target_doctor_check", target_id=self.id, **attrs.asdict(check))
+        )
+        self._deps.announce("target", self.id)

@@ -1,4 +1,5 @@
-"""``orcha`` subcommands. Errors are printed as one clear line and exit with status 2, never a traceback."""
+"""``orcha`` subcommands. Errors are printed as one clear line, never a traceback, and exit with status 2 (or 1
+when a running server refused a request)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from collections.abc import Sequence
 import platformdirs
 
 from orcha import __version__
-from orcha.cli import _serve
+from orcha.cli import _objectives, _serve, _sessions, _targets
+from orcha.cli._remote import connection_flags
 from orcha.errors import OrchaError
 
 
@@ -129,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("path", help="the new file to write (never overwritten)")
     backup.add_argument("--db", default=default_db_path(), help="database file (default: %(default)s)")
     backup.set_defaults(handler=_db_backup)
+
+    flags = connection_flags()
+    for module in (_objectives, _sessions, _targets):
+        module.add_parsers(commands, flags)
     return parser
 
 
@@ -139,6 +145,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except OrchaError as exc:
         print(f"orcha: {exc}", file=sys.stderr)
-        return 2
+        return int(getattr(exc, "status", 2))
     except KeyboardInterrupt:
         return 130

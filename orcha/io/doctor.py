@@ -2,24 +2,27 @@
 
 Each agent CLI is looked for by the name orcha will run (``$ORCHA_CLAUDE``, ``$ORCHA_CODEX``: an absolute path or
 a name on PATH, as :func:`orcha.cli._serve.build_providers` uses them) and asked for its version
-(``<cli> --version``, bounded in time; the whole doctor runs on a worker thread, outside any transaction). The
+(``<cli> --version``, bounded in time; each check runs on a worker thread, outside any transaction, and is
+reported as soon as it has finished). The
 report names the agents whose CLI answered, so a fallback goes only to a provider this target can run. With the
 real forge, ``gh`` and its login (``gh auth status``) are required; otherwise they are informational.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
 import stat
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import attrs
 import trio
 
-from orcha.doctor import Check, Doctor, DoctorReport
+from orcha.doctor import Check, CheckSink, Doctor, DoctorReport, no_progress
 from orcha.io.private import PrivatePathError, ensure_private_dir
 from orcha.model import Target, TargetKind
 from orcha.redact import DEFAULT_REDACTOR
@@ -147,13 +150,37 @@ def gh_checks(gh: str, *, real_forge: bool) -> list[Check]:
     return [installed, auth]
 
 
-def _local_checks(
-    target: Target, fake_agents: bool, real_forge: bool, agent_clis: Mapping[str, str | None], gh: str
+def _tool_check(tool: str, *, required: bool) -> Check:
+    found = shutil.which(tool)
+    return Check(name=tool, ok=found is not None, detail=found or "not installed", required=required)
+
+
+def _agent_cli_check(name: str, binary: str, hint: str) -> Check:
+    return cli_check(name, binary, required=False, hint=hint)[0]  # informational: the summary check decides
+
+
+async def _local_checks(
+    target: Target,
+    fake_agents: bool,
+    real_forge: bool,
+    agent_clis: Mapping[str, str | None],
+    gh: str,
+    on_check: CheckSink,
 ) -> DoctorReport:
-    checks = [work_root_check(target.work_root)]
+    """Each check on a worker thread (they stat files and run short probes), told to ``on_check`` once done."""
+    checks: list[Check] = []
+
+    async def run(step: Callable[..., Check | list[Check]], *args: Any, **kwargs: Any) -> list[Check]:
+        done = await trio.to_thread.run_sync(functools.partial(step, *args, **kwargs))
+        found = done if isinstance(done, list) else [done]
+        for check in found:
+            checks.append(check)
+            await on_check(check)
+        return found
+
+    await run(work_root_check, target.work_root)
     for tool in ("git", "tmux"):
-        found = shutil.which(tool)
-        checks.append(Check(name=tool, ok=found is not None, detail=found or "not installed", required=not fake_agents))
+        await run(_tool_check, tool, required=not fake_agents)
     available: list[str] = []
     with_cli: list[str] = []
     for agent, binary in agent_clis.items():
@@ -162,9 +189,8 @@ def _local_checks(
             continue
         with_cli.append(agent)
         hint = f" (set $ORCHA_{agent.upper()} or put it on PATH)"
-        check, usable = cli_check(f"{agent} CLI", binary, required=False, hint=hint)
-        checks.append(check)
-        if usable:
+        [check] = await run(_agent_cli_check, f"{agent} CLI", binary, hint)
+        if check.ok:
             available.append(agent)
     found_clis = [a for a in with_cli if a in available]
     if fake_agents or not with_cli:
@@ -175,7 +201,8 @@ def _local_checks(
         wanted = ", ".join(f"{agent_clis[a]!r} ({a})" for a in with_cli)
         summary = Check(name="agent CLI", ok=False, detail=f"no agent CLI found: looked for {wanted}")
     checks.append(summary)
-    checks += gh_checks(gh, real_forge=real_forge)
+    await on_check(summary)
+    await run(gh_checks, gh, real_forge=real_forge)
     return DoctorReport(checks=tuple(checks), agents=tuple(available))
 
 
@@ -194,12 +221,11 @@ def local_doctor(
     """
     clis = dict(DEFAULT_AGENT_CLIS if agent_clis is None else agent_clis)
 
-    async def doctor(target: Target) -> DoctorReport:
+    async def doctor(target: Target, /, *, on_check: CheckSink = no_progress) -> DoctorReport:
         if target.kind is TargetKind.SSH:
-            return DoctorReport(
-                checks=(Check(name="ssh", ok=False, detail="SSH targets are not supported by this build yet"),),
-                agents=(),
-            )
-        return await trio.to_thread.run_sync(_local_checks, target, fake_agents, real_forge, clis, gh)
+            check = Check(name="ssh", ok=False, detail="SSH targets are not supported by this build yet")
+            await on_check(check)
+            return DoctorReport(checks=(check,), agents=())
+        return await _local_checks(target, fake_agents, real_forge, clis, gh, on_check)
 
     return doctor

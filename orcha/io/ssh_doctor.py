@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from orcha.doctor import Check, Doctor, DoctorReport
+from orcha.doctor import Check, CheckSink, Doctor, DoctorReport, no_progress
 from orcha.errors import OrchaError
 from orcha.io.ssh_executor import SSHError, SSHExecutor, SSHExecutors
 from orcha.model import Target
@@ -75,49 +75,58 @@ async def check_ssh_target(
     fake_agents: bool,
     real_forge: bool = False,
     agent_clis: Mapping[str, str | None] = DEFAULT_REMOTE_CLIS,
+    on_check: CheckSink = no_progress,
 ) -> DoctorReport:
-    """Connect and check the target (see the module's docstring)."""
+    """Connect and check the target (see the module's docstring), telling ``on_check`` of each check as it is
+    known (the tools all at once: one remote command looks for them)."""
+    checks: list[Check] = []
+
+    async def done(*found: Check) -> None:
+        for check in found:
+            checks.append(check)
+            await on_check(check)
+
     trust = bool(target.metadata.get("trust_on_first_use"))
     try:
         fingerprint = await executor.check_host(trust_on_first_use=trust)
     except SSHError as exc:
-        return DoctorReport(checks=(Check(name="connection", ok=False, detail=str(exc)),), agents=())
+        await done(Check(name="connection", ok=False, detail=str(exc)))
+        return DoctorReport(checks=tuple(checks), agents=())
     where = f"{executor.spec.destination} port {executor.spec.port}"
-    checks = [Check(name="connection", ok=True, detail=f"{where}, host key {fingerprint}")]
+    await done(Check(name="connection", ok=True, detail=f"{where}, host key {fingerprint}"))
     clis = {agent: binary for agent, binary in agent_clis.items() if binary is not None}
     tools = [("tmux", "-V"), ("git", "--version"), ("gh", "--version")]
     tools += [(binary, "--version") for binary in clis.values()]
     try:
         seen = await probe_tools(executor, tools)
-        checks.append(await work_root_check(executor, target.work_root))
+        await done(await work_root_check(executor, target.work_root))
     except OrchaError as exc:
-        checks.append(Check(name="tools", ok=False, detail=f"cannot look for the tools: {exc}"[:_DETAIL]))
+        await done(Check(name="tools", ok=False, detail=f"cannot look for the tools: {exc}"[:_DETAIL]))
         return DoctorReport(checks=tuple(checks), agents=(), host_key=fingerprint)
-    checks.append(_tool_check("tmux", seen.get("tmux"), required=True))
-    checks.append(_tool_check("git", seen.get("git"), required=True))
+    await done(_tool_check("tmux", seen.get("tmux"), required=True), _tool_check("git", seen.get("git"), required=True))
     available = [agent for agent, binary in agent_clis.items() if binary is None]
     found = []
     for agent, binary in clis.items():
         check = _tool_check(f"{agent} CLI", seen.get(binary), required=False)
-        checks.append(check)
+        await done(check)
         if check.ok:
             found.append(agent)
     available += found
     if fake_agents or not clis:
-        checks.append(Check(name="agent CLI", ok=True, detail="fake agents" if fake_agents else "none needed"))
+        await done(Check(name="agent CLI", ok=True, detail="fake agents" if fake_agents else "none needed"))
     elif found:
-        checks.append(Check(name="agent CLI", ok=True, detail=", ".join(found)))
+        await done(Check(name="agent CLI", ok=True, detail=", ".join(found)))
     else:
         wanted = ", ".join(f"{b!r} ({a})" for a, b in clis.items())
-        checks.append(
+        await done(
             Check(name="agent CLI", ok=False, detail=f"no agent CLI found on the remote PATH: looked for {wanted}")
         )
     gh = _tool_check("gh", seen.get("gh"), required=real_forge)
     if not real_forge:
         gh = Check(name="gh", ok=gh.ok, detail=f"informational: {gh.detail}", required=False)
-    checks.append(gh)
+    await done(gh)
     if real_forge:  # PRs are opened by gh there, from the session's checkout
-        checks.append(await gh_auth_check(executor, seen.get("gh")) if gh.ok else GH_UNUSABLE)
+        await done(await gh_auth_check(executor, seen.get("gh")) if gh.ok else GH_UNUSABLE)
     return DoctorReport(checks=tuple(checks), agents=tuple(available), host_key=fingerprint)
 
 
@@ -148,11 +157,15 @@ def ssh_doctor(
     ``agent_clis``: agent name → the binary looked for on the remote PATH (``None``: the agent needs none)."""
     clis = dict(DEFAULT_REMOTE_CLIS if agent_clis is None else agent_clis)
 
-    async def doctor(target: Target) -> DoctorReport:
+    async def doctor(target: Target, /, *, on_check: CheckSink = no_progress) -> DoctorReport:
         try:
             executor = executors.for_target(target)
         except OrchaError as exc:
-            return DoctorReport(checks=(Check(name="connection", ok=False, detail=str(exc)),), agents=())
-        return await check_ssh_target(executor, target, fake_agents=fake_agents, real_forge=real_forge, agent_clis=clis)
+            check = Check(name="connection", ok=False, detail=str(exc))
+            await on_check(check)
+            return DoctorReport(checks=(check,), agents=())
+        return await check_ssh_target(
+            executor, target, fake_agents=fake_agents, real_forge=real_forge, agent_clis=clis, on_check=on_check
+        )
 
     return doctor

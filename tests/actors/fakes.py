@@ -19,7 +19,7 @@ from orcha.actors.mailbox import Mailbox, answer
 from orcha.actors.messages import SessionMessage
 from orcha.agents.contract import AgentEvent, Capabilities, StartRequest
 from orcha.agents.registry import Exhaustion, ProviderRegistry
-from orcha.doctor import Check, DoctorReport
+from orcha.doctor import Check, CheckSink, DoctorReport, no_progress
 from orcha.effects import EffectKey
 from orcha.model import Audience, Question, Session, SessionStatus, Target, TargetStatus
 from orcha.ports import Db
@@ -344,9 +344,11 @@ class FakeDoctor:
     def fail(self, name: str, detail: str) -> None:
         self.report = DoctorReport(checks=(Check(name=name, ok=False, detail=detail),))
 
-    async def __call__(self, target: Target) -> DoctorReport:
+    async def __call__(self, target: Target, /, *, on_check: CheckSink = no_progress) -> DoctorReport:
         self.examined.append((target.id, target.status))
         await trio.lowlevel.checkpoint()
+        for check in self.report.checks:
+            await on_check(check)
         return self.report
 
 

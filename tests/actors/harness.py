@@ -13,7 +13,7 @@ from orcha.agents.contract import StartRequest
 from orcha.agents.fake import FakeProvider, Step
 from orcha.agents.registry import ProviderRegistry
 from orcha.agents.scripts import default_script
-from orcha.doctor import Check, DoctorReport
+from orcha.doctor import Check, CheckSink, DoctorReport, no_progress
 from orcha.forge import FakeForge
 from orcha.io.gateway import StoreGateway
 from orcha.io.local_executor import LocalExecutor
@@ -27,8 +27,10 @@ def wall_clock() -> float:
     return EPOCH + trio.current_time()
 
 
-async def passing_doctor(target: Target) -> DoctorReport:
-    return DoctorReport(checks=(Check(name="work_root", ok=True),))
+async def passing_doctor(target: Target, /, *, on_check: CheckSink = no_progress) -> DoctorReport:
+    check = Check(name="work_root", ok=True)
+    await on_check(check)
+    return DoctorReport(checks=(check,))
 
 
 def fake(scripts: Callable[[StartRequest], Sequence[Step]] = default_script, **kwargs) -> FakeProvider:

@@ -391,7 +391,7 @@ async def test_one_writer_per_workspace_the_second_session_waits_for_the_first(t
 def _doctor_finding(*agents: str):
     from orcha.doctor import Check, DoctorReport
 
-    async def doctor(target):
+    async def doctor(target, *, on_check=None):
         return DoctorReport(checks=(Check(name="work_root", ok=True),), agents=agents)
 
     return doctor
