@@ -102,6 +102,7 @@ async def session_stream(session_id: str) -> Response:
         with ctx.changes.watch(session_id) as changed:  # its lines and its status, woken once per commit
             yield b"retry: 2000\n\n"
             while True:  # catch up from the store (its lines, then whether it has ended) ...
+                changed.take_other()  # before the read: a change while it runs is seen by the wait below
                 page, session = await ctx.read(functools.partial(_page_and_status, session_id, cursor))
                 if page.items:
                     yield _lines(page.items)
@@ -111,7 +112,6 @@ async def session_stream(session_id: str) -> Response:
                 if session.status.is_terminal and session.transcript_seq <= cursor:
                     yield sse(event="end", data={"status": str(session.status), "next_after": cursor})
                     return
-                changed.take_other()
                 while True:  # ... then, while it keeps up, take the lines committed since, from memory
                     if not await changed.wait(ctx.keepalive_seconds):
                         yield b": keep-alive\n\n"

@@ -200,3 +200,42 @@ def test_a_batch_of_lines_is_byte_for_byte_the_sse_events_of_each(lines):
         for e in entries
     )
     assert _lines(entries) == expected
+
+
+async def test_a_session_that_ends_while_its_stream_reads_the_store_still_gets_its_end(tmp_path, monkeypatch):
+    """The race `orcha logs -f` once lost: the status changed after the catch-up read took its snapshot but
+    before it returned, and the stream then waited for a change that had already come."""
+    import threading
+
+    from orcha.web import streams
+
+    read_done, go_on = threading.Event(), threading.Event()
+    original = streams._page_and_status
+    held = []
+
+    def slow_first_read(session_id, after, store):
+        result = original(session_id, after, store)
+        if not held:  # the first catch-up read: its snapshot is taken, the session ends before it returns
+            held.append(result)
+            read_done.set()
+            go_on.wait(30)
+        return result
+
+    monkeypatch.setattr(streams, "_page_and_status", slow_first_read)
+    async with served(tmp_path, scripts=idle_manager, keepalive=3600) as srv:
+        objective = (await srv.client.post("/api/objectives", json={"title": "t", "agent": "claude"})).json()
+        sid = objective["manager_session_id"]
+        await eventually(lambda: srv.store.get_session(sid).status is SessionStatus.RUNNING)
+        async with srv.client.stream("GET", f"/api/sessions/{sid}/stream") as response, trio.open_nursery() as n:
+
+            async def end_it_during_the_read() -> None:
+                await trio.to_thread.run_sync(read_done.wait, 30)
+                await srv.orchestrator.operations.cancel_session(sid, "ended while its stream read")
+                await eventually(lambda: srv.store.get_session(sid).status.is_terminal)
+                go_on.set()
+
+            n.start_soon(end_it_during_the_read)
+            with trio.fail_after(20):
+                events = await read_events(response, until_event="end")
+        assert held[0][1].status is SessionStatus.RUNNING  # the read really saw it live
+        assert json.loads(events[-1]["data"])["status"] == "canceled"
