@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pathlib
+import shutil
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -12,14 +15,23 @@ from orcha.model import Session, Target, TargetKind, TargetStatus
 
 @pytest.fixture(autouse=True)
 def private_homes(tmp_path_factory, monkeypatch):
-    """orcha's data, state and runtime folders (secrets, pane logs, checkouts) in a folder of the test's own,
-    never the user's real ones."""
+    """orcha's data, state and runtime folders (secrets, pane logs, checkouts) and its tmux server in a folder
+    of the test's own, never the user's real ones; the tmux server is killed when the test ends."""
     home = tmp_path_factory.mktemp("xdg")
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
     (home / "runtime").mkdir(mode=0o700)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(home / "runtime"))
-    return home
+    (home / "tmux").mkdir(mode=0o700)
+    monkeypatch.setenv("TMUX_TMPDIR", str(home / "tmux"))  # a tmux server of the test's own ...
+    yield home
+    _kill_tmux_servers(home / "tmux")  # ... that ends with it, with every pane it still has
+
+
+def _kill_tmux_servers(folder: pathlib.Path) -> None:
+    for socket in folder.glob("tmux-*/*"):
+        if socket.is_socket() and shutil.which("tmux"):
+            subprocess.run(["tmux", "-S", str(socket), "kill-server"], capture_output=True, timeout=10, check=False)
 
 
 @pytest.fixture
