@@ -34,7 +34,7 @@ PROMPT = (
 SLOW = "slow: rewrite src/lexer/hand_written_state_machine_for_every_token_kind.rs with a state machine, benchmarked"
 LICENSE = "Which license should the new crates use? See https://example.invalid/licenses/apache-2.0-or-mit/compared"
 SHELL = r"echo on-screen-$((6*7)) $(printf '\342\216\277') done; sleep 60"  # prints U+23BF, Claude's elbow
-MORE_QUESTIONS = [f"Question {n}: may I touch vendor/third_party/generated_bindings_number_{n}_v2.rs?" for n in range(4)]
+MORE_QUESTIONS = [f"Question {n}: may I touch vendor/third_party/generated_bindings_{n}_v2.rs?" for n in range(4)]
 WIDTHS = (1280, 1400, 1920, 2560)
 
 
@@ -279,7 +279,8 @@ def test_a_supervisors_whole_loop_through_the_page(tmp_path, chromium):
             page.wait_for_selector("#screen:has-text('on-screen-42')", timeout=20_000)
             screen = page.inner_text("#screen")
             assert "\u23bf" not in screen and "on-screen-42 \u2514 done" in screen, screen  # a glyph fonts have
-            wait_until(page, "(id) => document.querySelector(`tr[data-session-row='${id}'] .now`).textContent.includes('on-screen-42')", shell_id)
+            now_says = "(id) => document.querySelector(`tr[data-session-row='${id}'] .now`).textContent"
+            wait_until(page, f"(id) => ({now_says})(id).includes('on-screen-42')", shell_id)
             assert "\u23bf" not in shell.inner_text() + page.inner_text("#transcript") + page.inner_text("#panel-meta")
             context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
             shell.locator("button[data-copy]").click()
