@@ -1,9 +1,11 @@
 """A supervisor's whole loop through the dashboard in headless Chromium, at the widths people use.
 
-One heavy test (CI has two cores): create an objective from the page's form, watch the team, answer the
-manager's question in the objective's view, move to a session with the keyboard and open it, read its tool
-calls as one-liners, steer it, cancel it and see its panel follow, then read the finished objective's view
-(summary, notes, artifacts, timeline and cost). At 1280, 1400, 1920 and 2560 px no column may be clipped,
+One heavy test (CI has two cores): create an objective from the page's form (long unbroken words everywhere),
+watch the team, answer one of the manager's five questions in the objective's view, open a session with its
+panel in view, move to another with the keyboard, read its tool calls as one-liners, steer it, cancel it (a
+cancel asks first), watch a tmux worker that waited for capacity show its screen once it starts, cancel that
+too and see its panel follow, then read the finished objective's view (summary, notes, artifacts, timeline and
+cost). At 1280, 1400, 1920 and 2560 px nothing may be clipped (a cut value needs its whole text in its title),
 and at every moment no console error and no failed request (the favicon included).
 """
 
