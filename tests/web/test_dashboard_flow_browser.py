@@ -35,7 +35,8 @@ PROMPT = (
 )
 SLOW = "slow: rewrite src/lexer/hand_written_state_machine_for_every_token_kind.rs with a state machine, benchmarked"
 LICENSE = "Which license should the new crates use? See https://example.invalid/licenses/apache-2.0-or-mit/compared"
-SHELL = r"echo on-screen-$((6*7)) $(printf '\342\216\277') done; sleep 60"  # prints U+23BF, Claude's elbow
+# A worker in tmux: prints U+23BF (Claude's result elbow, which no font here has) and a line as wide as its pane.
+SHELL = r"echo on-screen-$((6*7)) $(printf '\342\216\277') done; printf 'w%.0s' $(seq 190); echo; sleep 60"
 MORE_QUESTIONS = [f"Question {n}: may I touch vendor/third_party/generated_bindings_{n}_v2.rs?" for n in range(4)]
 WIDTHS = (1280, 1400, 1920, 2560)
 
@@ -282,8 +283,16 @@ def test_a_supervisors_whole_loop_through_the_page(tmp_path, chromium):
             screen = page.inner_text("#screen")
             assert "\u23bf" not in screen and "on-screen-42 \u2514 done" in screen, screen  # a glyph fonts have
             now_says = "(id) => document.querySelector(`tr[data-session-row='${id}'] .now`).textContent"
-            wait_until(page, f"(id) => ({now_says})(id).includes('on-screen-42')", shell_id)
+            wait_until(page, f"(id) => ({now_says})(id).includes('www')", shell_id)
             assert "\u23bf" not in shell.inner_text() + page.inner_text("#transcript") + page.inner_text("#panel-meta")
+            page.wait_for_selector("#screen:has-text('wwwwwwwwww')")
+            wide = page.evaluate(
+                "() => { const e = document.querySelector('#screen'); return [e.scrollWidth, e.clientWidth]; }"
+            )
+            assert (
+                wide[0] > wide[1]
+                and page.evaluate("() => getComputedStyle(document.querySelector('#screen')).overflowX") == "auto"
+            )
             context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
             shell.locator("button[data-copy]").click()
             page.wait_for_selector("tr.session button.copied")
