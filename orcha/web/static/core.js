@@ -55,3 +55,27 @@ export const targetName = (id) => {
   const t = state.dashboard && state.dashboard.targets.find((r) => r.id === id);
   return t ? t.name : id || "";
 };
+
+// A cancel asks first: its first click arms it ("confirm cancel?"), a second within CONFIRM_MS does it.
+export const CONFIRM_MS = 3000;
+let armed = { key: "", until: 0 };
+
+/** Whether ``key`` (e.g. "session:s-1") was armed by a first click a moment ago. */
+export const isArmed = (key) => armed.key === key && Date.now() < armed.until;
+
+/** Arm ``key``; the page re-renders when it arms and again when the arming lapses. */
+export function arm(key) {
+  armed = { key, until: Date.now() + CONFIRM_MS };
+  scheduleRender();
+  setTimeout(scheduleRender, CONFIRM_MS + 50);
+}
+
+export function disarm() { armed = { key: "", until: 0 }; scheduleRender(); }
+
+/** A cancel button for ``key``: "cancel", or "confirm cancel?" (``short`` when space is tight) once armed. */
+export function cancelButton(key, attrs, cls = "small", short = "sure?") {
+  const on = isArmed(key);
+  const label = on ? (short || "confirm cancel?") : "cancel";
+  const tip = on ? "click again to cancel it" : "cancel (asks first)";
+  return `<button type="button" class="${cls}${on ? " armed" : ""}" ${attrs} title="${tip}">${label}</button>`;
+}

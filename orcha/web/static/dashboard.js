@@ -1,8 +1,8 @@
 // The dashboard: the websocket's live state rendered as objectives and sessions, PRs, targets and questions;
 // keyboard navigation; the page's clicks and forms. The panels live in session.js and objective.js.
 
-import { $, $$, api, loggedOut, objectiveRow, onRender, scheduleRender, sessionRow, showError, state, targetName } from "./core.js";
-import { TERMINAL, ago, elide, esc, money, plural, span, tokens } from "./format.js";
+import { $, $$, api, arm, cancelButton, disarm, isArmed, loggedOut, objectiveRow, onRender, scheduleRender, sessionRow, showError, state, targetName } from "./core.js";
+import { TERMINAL, ago, elide, esc, money, plural, printable, span, statusWord, tokens } from "./format.js";
 import { closeObjective, drawCharts, objectiveChanged, openObjective } from "./objective.js";
 import { openSession } from "./session.js";
 
@@ -75,28 +75,29 @@ function ran(s) {
 function statusCell(s) {
   const ended = ["failed", "canceled"].includes(s.status) ? s.status_reason : ""; // why it failed or was canceled
   const why = s.waiting_for || ended || "";
-  const second = s.waiting_for ? `<div class="dim wait elide" title="${esc(s.waiting_for)}">${esc(s.waiting_for)}</div>`
-    : ended ? `<div class="dim reason elide" title="${esc(ended)}">${esc(ended)}</div>` : ran(s);
-  return `<td class="st-${esc(s.status)}" title="${esc(why)}">${elide(s.status)}${second}</td>`;
+  const second = s.waiting_for ? `<div class="dim wait clamp" title="${esc(s.waiting_for)}">${esc(s.waiting_for)}</div>`
+    : ended ? `<div class="dim reason clamp" title="${esc(ended)}">${esc(ended)}</div>` : ran(s);
+  return `<td class="st-${esc(s.status)}" title="${esc(why)}"><div class="stw">${esc(statusWord(s.status))}</div>${second}</td>`;
 }
 
 function sessionHtml(s) {
   const u = s.usage || {};
-  const live = s.role === "manager" ? ` <span class="dim">(${s.live_workers || 0} live)</span>` : "";
+  const liveText = s.role === "manager" ? ` (${s.live_workers || 0} live)` : "";
+  const live = liveText ? ` <span class="dim">${esc(liveText.trim())}</span>` : "";
   const task = s.task || "";
-  const now = s.now || (TERMINAL.has(s.status) ? "" : "…");
+  const now = printable(s.now || (TERMINAL.has(s.status) ? "" : "…"));
   const pr = s.pr_url ? `<a class="pr-link" href="${esc(s.pr_url)}" target="_blank" rel="noopener" title="${esc(s.pr_url)}">PR</a>` : "";
-  const copy = s.attach_command ? `<button type="button" class="small" data-copy="${esc(s.attach_command)}" title="${esc(s.attach_command)}">attach</button>` : "";
+  const copy = s.attach_command && !TERMINAL.has(s.status) ? `<button type="button" class="small" data-copy="${esc(s.attach_command)}" title="${esc(s.attach_command)}">attach</button>` : "";
   const classes = ["session", state.selected === s.id ? "selected" : "", state.cursor === s.id ? "cursor" : ""].join(" ");
   return `<tr class="${classes}" data-session-row="${esc(s.id)}" data-role="${esc(s.role)}" data-status="${esc(s.status)}" data-objective="${esc(s.objective_id)}">` +
     statusCell(s) +
-    `<td><div class="where"><span class="role ${esc(s.role)}">${esc(s.role)}${live}</span><span class="elide task" title="${esc(`${task || s.id} (${s.id})`)}">${esc(task || s.id)}</span></div>` +
-    `${elide(now, "now")}</td>` +
-    `<td>${s.last_output_at ? `<span class="ago elide" data-ago="${s.last_output_at}">${esc(ago(s.last_output_at))}</span>` : '<span class="dim elide">no output</span>'}</td>` +
-    `<td class="usage">${elide(money(u.cost_usd))}${elide(`${plural(u.model_calls || 0, "turn")} · ${tokens((u.input_tokens || 0) + (u.output_tokens || 0))} tok`, "dim turns")}</td>` +
+    `<td><div class="clamp taskline" title="${esc(`${s.role}${liveText} ${task || s.id} · ${s.id}`)}"><span class="role ${esc(s.role)}">${esc(s.role)}${live}</span> <span class="task">${esc(task || s.id)}</span></div>` +
+    `<div class="clamp now" title="${esc(now)}">${esc(now)}</div></td>` +
+    `<td>${s.last_output_at ? `<span class="ago elide" data-ago="${s.last_output_at}">${esc(ago(s.last_output_at))}</span>` : elide("no output", "dim")}</td>` +
+    `<td class="usage">${elide(money(u.cost_usd))}${elide(plural(u.model_calls || 0, "turn"), "dim turns", "span", `${plural(u.model_calls || 0, "turn")} · ${tokens((u.input_tokens || 0) + (u.output_tokens || 0))} tokens`)}</td>` +
     `<td><div class="where">${elide(targetName(s.target_id) || "not placed")}<span class="dim">${esc(s.agent)}</span></div>` +
     `<div class="where">${elide(s.branch || s.workspace_id || "", "dim")}${pr}${copy}</div></td>` +
-    `<td>${TERMINAL.has(s.status) ? "" : `<button type="button" class="small" data-cancel-session="${esc(s.id)}">cancel</button>`}</td></tr>`;
+    `<td>${TERMINAL.has(s.status) ? "" : cancelButton(`session:${s.id}`, `data-cancel-session="${esc(s.id)}"`)}</td></tr>`;
 }
 
 function objectiveHtml(o, sessions) {
@@ -106,7 +107,7 @@ function objectiveHtml(o, sessions) {
     `<span class="st-${esc(o.status)}">${esc(o.status)}</span>` +
     `<span class="ometa dim elide" title="${esc(meta)}">${esc(meta)}</span>` +
     `<span class="oact"><button type="button" class="small" data-open-objective="${esc(o.id)}">view</button>` +
-    `${o.status === "active" ? `<button type="button" class="small" data-cancel-objective="${esc(o.id)}">cancel</button>` : ""}</span>` +
+    `${o.status === "active" ? cancelButton(`objective:${o.id}`, `data-cancel-objective="${esc(o.id)}"`, "small", "") : ""}</span>` +
     `</div></td></tr>`;
 }
 
@@ -189,7 +190,21 @@ function render() {
   renderQuestions(d);
 }
 
+/** The cancel buttons drawn once (the panel's, the objective view's) follow their arming. */
+function renderArmed() {
+  const panel = $("#cancel-session");
+  const on = Boolean(state.selected) && isArmed(`panel:${state.selected}`);
+  panel.textContent = on ? "confirm cancel?" : "cancel";
+  panel.classList.toggle("armed", on);
+  for (const b of $$("#objective-body [data-cancel-objective]")) {
+    const armed = isArmed(`objective:${b.dataset.cancelObjective}`);
+    b.textContent = armed ? "confirm cancel?" : "cancel objective";
+    b.classList.toggle("armed", armed);
+  }
+}
+
 onRender(render);
+onRender(renderArmed);
 
 // live clocks: "12s ago" ticks without a message from the server
 setInterval(() => {
@@ -223,6 +238,13 @@ async function copy(text, button) {
   setTimeout(() => { button.textContent = button.dataset.label || "copy"; button.classList.remove("copied"); }, 1500);
 }
 
+/** A cancel's second click (within a few seconds of the first) cancels; its first only arms it. */
+async function confirmed(key, path) {
+  if (!isArmed(key)) { arm(key); return; }
+  disarm();
+  await api("POST", path, {});
+}
+
 /** A handler whose refusals are already shown in the header (by ``api``): nothing left to throw. */
 const shown = (handler) => async (event) => {
   try { await handler(event); } catch (error) { if (!$("#error").textContent) showError(error.message); }
@@ -233,13 +255,13 @@ document.addEventListener("click", shown(async (event) => {
   if (!t) return;
   const data = t.dataset;
   if (data.copy !== undefined) { event.stopPropagation(); data.label = data.label || t.textContent; await copy(data.copy, t); return; }
-  if (data.cancelSession) { await api("POST", `/api/sessions/${data.cancelSession}/cancel`, {}); return; }
-  if (data.cancelObjective) { await api("POST", `/api/objectives/${data.cancelObjective}/cancel`, {}); return; }
+  if (data.cancelSession) { await confirmed(`session:${data.cancelSession}`, `/api/sessions/${data.cancelSession}/cancel`); return; }
+  if (data.cancelObjective) { await confirmed(`objective:${data.cancelObjective}`, `/api/objectives/${data.cancelObjective}/cancel`); return; }
   if (data.openObjective) { await openObjective(data.openObjective); return; }
   if (data.moreHistory) { await moreHistory(data.moreHistory); return; }
   if (data.openSession) { await openSession(data.openSession); return; }
   if (t.id === "close-objective") { closeObjective(); return; }
-  if (t.id === "cancel-session") { if (state.selected) await api("POST", `/api/sessions/${state.selected}/cancel`, {}); return; }
+  if (t.id === "cancel-session") { if (state.selected) await confirmed(`panel:${state.selected}`, `/api/sessions/${state.selected}/cancel`); return; }
   if (data.targetAction) {
     const r = await api("POST", `/api/targets/${data.id}/${data.targetAction}`, {});
     if (r.doctor) $("#doctor").textContent = r.doctor.ok ? "doctor: all checks passed" : "doctor: missing " + r.doctor.missing.join("; ");

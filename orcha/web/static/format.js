@@ -9,9 +9,9 @@ export function plural(n, noun, many) {
 }
 
 /** An elided one-liner whose full value is on hover (title) and in the DOM for copying. */
-export function elide(text, cls = "", tag = "span") {
+export function elide(text, cls = "", tag = "span", tip = undefined) {
   const value = String(text ?? "");
-  return `<${tag} class="elide ${cls}" title="${esc(value)}">${esc(value)}</${tag}>`;
+  return `<${tag} class="elide ${cls}" title="${esc(tip ?? value)}">${esc(value)}</${tag}>`;
 }
 
 /** "just now", "12s ago", "4m ago", "3h ago", "2d ago" from epoch seconds. */
@@ -45,6 +45,12 @@ export function tokens(n) {
 }
 
 export const clock = (at) => (at ? new Date(at * 1000).toLocaleTimeString([], { hour12: false }) : "");
+
+/** A status as people read it: "waiting: capacity", "waiting: input", "running". */
+export const statusWord = (status) => String(status ?? "").replace(/^waiting_/, "waiting: ").replace(/_/g, " ");
+
+/** Terminal text as this page can draw it: no font here has Claude's result elbow (U+23BF); a corner stands in. */
+export const printable = (text) => String(text ?? "").replace(/\u23bf/g, "\u2514");
 
 export const TERMINAL = new Set(["completed", "failed", "canceled"]);
 

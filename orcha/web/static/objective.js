@@ -116,6 +116,7 @@ function draw() {
     if (focused && input.dataset.id === focused) input.focus();
   }
   drawCharts();
+  scheduleRender(); // its cancel button follows its arming (core.js)
 }
 
 /** Redraw the charts at the container's width, with running bars reaching now. */

@@ -1,7 +1,7 @@
 // The session panel: what one session was asked, is doing and has said, following its status live.
 
 import { $, api, objectiveRow, onRender, scheduleRender, sessionRow, state, targetName } from "./core.js";
-import { TERMINAL, ago, clock, esc, money, span, summaryOf, tokens } from "./format.js";
+import { TERMINAL, ago, clock, esc, money, printable, span, summaryOf, tokens } from "./format.js";
 
 const COLLAPSED = new Set(["tool_call", "tool_result", "system", "usage", "screen"]);
 const LABELS = { user: "user", tool_call: "tool", tool_result: "result", error: "error", question: "question", system: "system", usage: "usage" };
@@ -33,13 +33,13 @@ function lineElement(item) {
     kind.textContent = LABELS[item.kind] + " ";
     head.appendChild(kind);
   }
-  head.appendChild(document.createTextNode(summary));
+  head.appendChild(document.createTextNode(printable(summary)));
   div.appendChild(head);
   if (COLLAPSED.has(item.kind) && String(item.body).trim() !== summary.trim()) {
     div.classList.add("expandable");
     const body = document.createElement("div");
     body.className = "body";
-    body.textContent = item.body;
+    body.textContent = printable(item.body);
     div.appendChild(body);
     head.title = "click to show the whole entry";
   }
@@ -120,22 +120,40 @@ export async function openSession(id) {
   source = new EventSource(`/api/sessions/${encodeURIComponent(id)}/stream?after=${after}`);
   source.addEventListener("line", (event) => liveLine(JSON.parse(event.data), mine, id));
   source.addEventListener("end", async () => {
-    stopFollowing();
+    if (source) { source.close(); source = null; }
     const ended = await api("GET", `/api/sessions/${encodeURIComponent(id)}`).catch(() => null);
     if (ended && mine === opening) { fetched = ended; scheduleRender(); }
   });
-  if (session.attach_command && !TERMINAL.has(session.status)) {
-    const poll = async () => {
-      const s = current();
-      if (!s || s.id !== id || TERMINAL.has(s.status)) { if (screenTimer) clearInterval(screenTimer); return; }
-      try {
-        const screen = await api("GET", `/api/sessions/${encodeURIComponent(id)}/screen`);
-        if (mine === opening) { $("#screen").textContent = screen.screen; $("#screen").hidden = false; }
-      } catch { $("#screen").hidden = true; }
-    };
-    poll();
-    screenTimer = setInterval(poll, 2000);
+  followScreen();
+}
+
+/**
+ * Poll the open session's tmux screen while it has one: from when its row first carries an
+ * ``attach_command`` (it may get one only once it leaves the capacity queue) until it ends.
+ */
+function followScreen() {
+  const s = current();
+  const live = Boolean(s && s.attach_command && !TERMINAL.has(s.status));
+  if (!live) {
+    if (screenTimer) { clearInterval(screenTimer); screenTimer = null; }
+    $("#screen").hidden = true; // an ended session's last screen is no screen of it now
+    return;
   }
+  if (screenTimer) return;
+  const mine = opening;
+  const id = s.id;
+  const poll = async () => {
+    try {
+      const screen = await api("GET", `/api/sessions/${encodeURIComponent(id)}/screen`);
+      const still = current();
+      if (mine === opening && still && !TERMINAL.has(still.status)) {
+        $("#screen").textContent = printable(screen.screen);
+        $("#screen").hidden = false;
+      }
+    } catch { if (mine === opening) $("#screen").hidden = true; }
+  };
+  poll();
+  screenTimer = setInterval(poll, 2000);
 }
 
 function facts(s) {
@@ -147,7 +165,9 @@ function facts(s) {
     ["status", `<span class="st-${esc(s.status)}" data-panel-status="${esc(s.status)}">${esc(s.status)}</span>` +
       (reason ? ` <span class="dim">${esc(reason)}</span>` : "")],
     ["task", esc(s.task || (s.prompt || "").split("\n").find((l) => l.trim()) || "")],
-    ["now", s.now ? esc(s.now) : `<span class="dim">${ended ? "ended" : "nothing yet"}</span>`],
+    ["now", ended ? `<span class="dim" data-panel-now="ended">ended (${esc(s.status)}${s.ended_at ? " at " + esc(clock(s.ended_at)) : ""})</span>` +
+      (s.now ? ` <span class="dim">· last: ${esc(printable(s.now))}</span>` : "")
+      : s.now ? esc(printable(s.now)) : '<span class="dim">nothing yet</span>'],
     ["last out", s.last_output_at ? `<span class="ago" data-ago="${s.last_output_at}">${esc(ago(s.last_output_at))}</span> <span class="dim">${esc(clock(s.last_output_at))}</span>` : '<span class="dim">no output yet</span>'],
     ["ran", s.started_at ? `${esc(clock(s.started_at))} → ${s.ended_at ? esc(clock(s.ended_at)) : "now"} <span class="dim">(<span data-span-from="${s.started_at}" data-span-to="${s.ended_at || ""}">${esc(span((s.ended_at || Date.now() / 1000) - s.started_at))}</span>)</span>` : '<span class="dim">not started</span>'],
     ["usage", `${u.model_calls || 0} turns · ${tokens((u.input_tokens || 0) + (u.output_tokens || 0))} tokens · ${esc(money(u.cost_usd))}` + (u.errors ? ` · <span class="st-failed">${u.errors} errors</span>` : "")],
@@ -155,7 +175,7 @@ function facts(s) {
     ["branch", s.branch ? esc(s.branch) : `<span class="dim">${esc(s.workspace_id || "no workspace")}</span>`],
     ["PR", s.pr_url ? `<a href="${esc(s.pr_url)}" target="_blank" rel="noopener">${esc(s.pr_url)}</a>` : '<span class="dim">none</span>'],
   ];
-  if (s.attach_command) {
+  if (s.attach_command && !ended) {
     rows.push(["attach", `<code>${esc(s.attach_command)}</code> <button type="button" class="small" data-copy="${esc(s.attach_command)}">copy</button>`]);
   }
   rows.push(["objective", objective ? `<button type="button" class="link" data-open-objective="${esc(objective.id)}">${esc(objective.title)}</button>` : esc(s.objective_id)]);
@@ -165,6 +185,7 @@ function facts(s) {
 function renderPanel() {
   const panel = $("#session-panel");
   panel.classList.toggle("hidden-panel", Boolean(state.objective));
+  if (fetched && fetched.id === state.selected) followScreen();
   const s = current();
   const key = s ? JSON.stringify([s, state.dashboard && state.dashboard.targets.length]) : "";
   if (key === shownKey) return;

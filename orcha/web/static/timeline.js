@@ -17,15 +17,21 @@ export function timeWindow(timeline, now) {
   return { start, end: Math.max(end, start + 1) };
 }
 
+/** A tick's offset exactly: "+30s", "+1m 30s", "+2m", "+1h 5m" (span() alone rounds 90 s down to "1m"). */
+export function tickLabel(seconds) {
+  const s = Math.round(seconds);
+  return `+${s >= 60 && s < 3600 && s % 60 ? `${Math.floor(s / 60)}m ${s % 60}s` : span(s)}`;
+}
+
 function ticks(start, end, x, top, bottom) {
   const total = end - start;
   const steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400];
   const step = steps.find((s) => total / s <= 6) || 86400 * Math.ceil(total / 86400 / 6);
   let out = "";
-  for (let t = 0; t <= total + 0.001; t += step) {
-    const px = x(start + t);
+  for (let i = 0; i * step <= total + 0.001; i += 1) {
+    const px = x(start + i * step);
     out += `<line class="grid" x1="${px}" x2="${px}" y1="${top}" y2="${bottom}"/>` +
-      `<text x="${px + 2}" y="${top - 4}">+${span(t)}</text>`;
+      `<text class="tick" x="${px + 2}" y="${top - 4}">${tickLabel(i * step)}</text>`;
   }
   return out;
 }
@@ -111,5 +117,8 @@ export function costSvg(timeline, width, now) {
   return `<svg class="chart cost" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="cost over time">${body}</svg>`;
 }
 
+const BARS = [["running", "running"], ["waiting", "waiting"], ["completed", "completed"], ["failed", "failed"], ["canceled", "canceled"]];
+
 export const LEGEND = `<div class="legend dim"><span><i class="m-pr"></i>PR</span><span><i class="m-question"></i>question</span>` +
-  `<span><i class="m-answer"></i>answer</span><span>bars: sessions, coloured by status</span></div>`;
+  `<span><i class="m-answer"></i>answer</span><span>sessions:</span>` +
+  BARS.map(([cls, word]) => `<span data-legend="${cls}"><i class="b-${cls}"></i>${word}</span>`).join("") + `</div>`;
