@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import re
 from typing import Any, TypeVar
 
@@ -365,13 +366,21 @@ async def add_target() -> tuple[dict[str, Any], int]:
         name=text(body, "name") or "",
         kind=kind,
         host=host,
-        user=text(body, "user"),
+        user=text(body, "user") or (_login_name() if kind is TargetKind.SSH else None),
         port=integer(body, "port"),
         work_root=text(body, "work_root") or "",
         capacity_sessions=integer(body, "capacity_sessions", default=2) or 0,
         metadata=metadata,
     )
     return {"target": to_data(reply.target), "doctor": _report(reply.report)}, 201
+
+
+def _login_name() -> str | None:
+    """The user name an SSH target without ``user`` logs in as (recorded on it): this machine's login name."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no name for this uid: asyncssh then picks the local user name itself
+        return None
 
 
 def _report(report: Any) -> dict[str, Any] | None:
