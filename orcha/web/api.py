@@ -206,6 +206,8 @@ def query_enum(name: str, enum_type: type[T]) -> T | None:
 async def create_objective() -> tuple[dict[str, Any], int]:
     body = await json_body("objective", "an objective")
     title = text(body, "title") or ""
+    if text(body, "base_branch") is not None and not text(body, "repo"):
+        raise InvalidInputError("'base_branch' needs 'repo': it is the branch of that repository", field="base_branch")
     objective, manager = await orch().create_objective(
         title=title,
         prompt=text(body, "prompt") or title,
