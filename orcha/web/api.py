@@ -79,7 +79,7 @@ BODIES: dict[str, dict[str, Any]] = {
         name=_str(NAME_LENGTH, required=True),
         kind=_str(8, enum=_values(TargetKind), description="default ssh (which needs host)"),
         host=_str(255),
-        user=_str(NAME_LENGTH),
+        user=_str(NAME_LENGTH, description="ssh: the login name there (default: yours here, recorded on the target)"),
         port=_int(1, 65535),
         work_root=_str(PATH_LENGTH, required=True),
         capacity_sessions=_int(0, MAX_CAPACITY),
