@@ -6,6 +6,7 @@ Shared by the target actor (which decides the target's status from it) and the e
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
@@ -15,6 +16,8 @@ import trio
 from orcha.errors import OrchaError
 from orcha.executor import Executor
 from orcha.model import Target, TargetKind
+
+_log = logging.getLogger(__name__)
 
 
 @attrs.frozen(kw_only=True)
@@ -72,7 +75,10 @@ _TAIL = 300
 
 
 def doctor_by_kind(doctors: Mapping[TargetKind, Doctor]) -> Doctor:
-    """One doctor that hands each target to the doctor of its kind (a failing report for a kind without one)."""
+    """One doctor that hands each target to the doctor of its kind (a failing report for a kind without one).
+
+    An unexpected exception from that doctor becomes a failed ``doctor`` check with its message (after the
+    checks already told), so the target goes offline with a reason instead of the request failing."""
 
     async def doctor(target: Target, /, *, on_check: CheckSink = no_progress) -> DoctorReport:
         chosen = doctors.get(target.kind)
@@ -81,7 +87,19 @@ def doctor_by_kind(doctors: Mapping[TargetKind, Doctor]) -> Doctor:
             check = Check(name=str(target.kind), ok=False, detail=detail)
             await on_check(check)
             return DoctorReport(checks=(check,), agents=())
-        return await chosen(target, on_check=on_check)
+        seen: list[Check] = []
+
+        async def told(check: Check) -> None:
+            seen.append(check)
+            await on_check(check)
+
+        try:
+            return await chosen(target, on_check=told)
+        except Exception as exc:  # a bug or an unforeseen library error: a failed check, never a failed request
+            _log.exception("the doctor of target %s failed unexpectedly", target.name)
+            failed = Check(name="doctor", ok=False, detail=f"unexpected error: {type(exc).__name__}: {exc}"[:_TAIL])
+            await on_check(failed)
+            return DoctorReport(checks=(*seen, failed), agents=())
 
     return doctor
 

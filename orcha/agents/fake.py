@@ -14,7 +14,7 @@ from __future__ import annotations
 import collections
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Protocol
 
 import attrs
@@ -306,7 +306,7 @@ class FakeRun:
                 self._pending.extend(
                     [
                         self._model_call(tool),
-                        ToolCall(call_id=self._call_id(), name=tool, arguments=dict(arguments)),
+                        ToolCall(call_id=self._call_id(), name=tool, arguments=self._filled(arguments)),
                     ]
                 )
                 self._pending_tool = step
@@ -347,6 +347,12 @@ class FakeRun:
         line = f"# {summary} ({self._request.session_id}, step {self._conversation.position})\n"
         write_edit(self._request.cwd, path, line)
 
+    def _filled(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """A call's arguments with ``{team}`` replaced by what the last AwaitTeam saw: the same in the logged
+        call as in the one the tool gets."""
+        team = self._conversation.team
+        return {k: v.replace("{team}", team) if isinstance(v, str) else v for k, v in arguments.items()}
+
     def _call_id(self) -> str:
         """The id of the call at the current step: the same when a restarted fake replays it."""
         return f"call_{self._conversation.provider_session_id}_{self._conversation.position}"
@@ -357,9 +363,7 @@ class FakeRun:
         if self._request.tools is None:
             self._pending.append(ToolResult(call_id=call_id, output="no tools available", is_error=True))
             return
-        team = self._conversation.team
-        arguments = {k: v.replace("{team}", team) if isinstance(v, str) else v for k, v in step.arguments.items()}
-        outcome = await self._request.tools.call(step.tool, arguments, call_id=call_id)
+        outcome = await self._request.tools.call(step.tool, self._filled(step.arguments), call_id=call_id)
         self._pending.append(ToolResult(call_id=call_id, output=outcome.text, is_error=outcome.is_error))
         if outcome.is_error:
             self._pending.append(AgentError(message=f"{step.tool}: {outcome.text}"))

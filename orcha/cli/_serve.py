@@ -308,6 +308,7 @@ async def _serve(args: argparse.Namespace) -> None:
     from orcha.io.ssh_processes import SSHProcesses
     from orcha.io.store import Store
     from orcha.model import TargetKind
+    from orcha.serve_mode import ServeModeError, mode_conflict
     from orcha.web.access import AccessPolicy
     from orcha.web.app import create_asgi
     from orcha.web.context import WebContext
@@ -315,6 +316,10 @@ async def _serve(args: argparse.Namespace) -> None:
 
     started = time.monotonic()
     store = Store(args.db)
+    conflict = mode_conflict(store.list_sessions(), tmux=args.tmux)
+    if conflict is not None:  # before anything starts: the database is left as it was
+        store.close()
+        raise ServeModeError(conflict)
     reader = Store(args.db, readonly=True)
     fakes_state = Store(args.db)  # the fake forge's PRs and the fake agents' places, durable across restarts
     forge_state = None if args.real_forge else fakes_state

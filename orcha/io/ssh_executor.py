@@ -242,7 +242,7 @@ class SSHExecutor:
         keys = [self.spec.identity_file] if self.spec.identity_file else ()
         return {
             "port": self.spec.port,
-            "username": self.spec.user or None,
+            "username": self.spec.user or (),  # asyncssh: () is "the local user name", None breaks it
             "known_hosts": known_hosts,
             "client_keys": keys,
             "agent_path": None if self.spec.identity_file else (),

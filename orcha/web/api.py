@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import re
 from typing import Any, TypeVar
 
@@ -78,7 +79,7 @@ BODIES: dict[str, dict[str, Any]] = {
         name=_str(NAME_LENGTH, required=True),
         kind=_str(8, enum=_values(TargetKind), description="default ssh (which needs host)"),
         host=_str(255),
-        user=_str(NAME_LENGTH),
+        user=_str(NAME_LENGTH, description="ssh: the login name there (default: yours here, recorded on the target)"),
         port=_int(1, 65535),
         work_root=_str(PATH_LENGTH, required=True),
         capacity_sessions=_int(0, MAX_CAPACITY),
@@ -205,6 +206,8 @@ def query_enum(name: str, enum_type: type[T]) -> T | None:
 async def create_objective() -> tuple[dict[str, Any], int]:
     body = await json_body("objective", "an objective")
     title = text(body, "title") or ""
+    if text(body, "base_branch") is not None and not text(body, "repo"):
+        raise InvalidInputError("'base_branch' needs 'repo': it is the branch of that repository", field="base_branch")
     objective, manager = await orch().create_objective(
         title=title,
         prompt=text(body, "prompt") or title,
@@ -365,13 +368,21 @@ async def add_target() -> tuple[dict[str, Any], int]:
         name=text(body, "name") or "",
         kind=kind,
         host=host,
-        user=text(body, "user"),
+        user=text(body, "user") or (_login_name() if kind is TargetKind.SSH else None),
         port=integer(body, "port"),
         work_root=text(body, "work_root") or "",
         capacity_sessions=integer(body, "capacity_sessions", default=2) or 0,
         metadata=metadata,
     )
     return {"target": to_data(reply.target), "doctor": _report(reply.report)}, 201
+
+
+def _login_name() -> str | None:
+    """The user name an SSH target without ``user`` logs in as (recorded on it): this machine's login name."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no name for this uid: asyncssh then picks the local user name itself
+        return None
 
 
 def _report(report: Any) -> dict[str, Any] | None:

@@ -202,6 +202,9 @@ async def test_a_manager_waits_for_its_team_acknowledges_notices_and_passes_on_t
     team["sessions"][0]["status"] = "completed"
     await player.take("Update from your team: Your team has finished (2 completed). PRs: #1.")
     assert tools.calls[-1] == ("mark_objective_done", {"summary": "team finished: 2 completed; 1 PR(s)"})
+    shown = '● mark_objective_done(summary: "team finished: 2'
+    assert any(line.startswith(shown) for line in screen.lines), screen.lines
+    assert not any("{team}" in line for line in screen.lines)  # the pane shows the call as the tool got it
     assert len(screen.turns()) == 4
 
 

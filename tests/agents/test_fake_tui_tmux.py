@@ -10,8 +10,10 @@ import os
 import pathlib
 import re
 import shutil
+import signal
 import stat
 import subprocess
+import uuid
 
 import pytest
 import trio
@@ -22,18 +24,31 @@ from orcha.agents.tmux import TmuxController, TmuxProvider, session_name
 from orcha.io.local_executor import LocalExecutor
 from orcha.model import SessionRole
 from tests.agents.conftest import request
-from tests.crashloop import Server, marked_processes, wait_until
+from tests.crashloop import MARK, Server, marked_processes, wait_until
+from tests.tmuxrun import kill_tmux_server, reaped, tmux_dir
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (scripts/test installs it)")
 
 
 @pytest.fixture(autouse=True)
 def own_tmux_server(tmp_path_factory, monkeypatch):
-    """A tmux server of the test's own (``TMUX_TMPDIR``), killed after it."""
-    monkeypatch.setenv("TMUX_TMPDIR", str(tmp_path_factory.mktemp("tmux")))
+    """A tmux server of the test's own (``TMUX_TMPDIR``), killed after it with every process it started (they
+    carry the test's mark); the test fails if one outlives that."""
+    folder = tmp_path_factory.mktemp("tmux")
+    mark = uuid.uuid4().hex
+    monkeypatch.setenv("TMUX_TMPDIR", str(folder))
+    monkeypatch.setenv(MARK, mark)
     monkeypatch.delenv("TMUX", raising=False)
     yield
-    subprocess.run(["tmux", "kill-server"], capture_output=True, check=False)
+    kill_tmux_server(folder)
+    left = lambda: [pid for pid in marked_processes(mark) if pid != os.getpid()]  # noqa: E731
+    with contextlib.suppress(AssertionError):
+        wait_until(lambda: left() == [], 5, "the panes' processes to end with their tmux server")
+    survivors, seen = left(), _argvs(mark)
+    for pid in survivors:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    assert survivors == [], f"processes outlived the test's tmux server: {seen}"
 
 
 async def _until_turn(events, within: float = 30) -> list:
@@ -114,9 +129,7 @@ async def test_a_program_that_is_not_the_fake_cannot_end_its_turn_by_printing_a_
 
 
 def _serve(tmp_path: pathlib.Path) -> Server:
-    tmux_dir = tmp_path / "tmux"
-    tmux_dir.mkdir(mode=0o700, exist_ok=True)
-    return Server(tmp_path / "run", "--tmux", env={"TMUX_TMPDIR": str(tmux_dir)})
+    return Server(tmp_path / "run", "--tmux", env={"TMUX_TMPDIR": str(tmux_dir(tmp_path))})
 
 
 def _tmux(tmp_path: pathlib.Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -154,8 +167,8 @@ def _assert_the_demo_made_its_team(server: Server, objective_id: str) -> dict:
 
 def test_the_demo_finishes_in_tmux_steered_through_the_api_and_attachable(tmp_path):
     server = _serve(tmp_path)
-    server.start()
-    try:
+    with reaped(tmux_dir(tmp_path), server):  # stopped, its tmux server killed; fails if it left a process
+        server.start()
         body = {"title": "Port subsystem to Rust", "prompt": "Port it.", "agent": "claude"}
         objective = server.post("/api/objectives", body)
         manager = objective["manager_session_id"]
@@ -189,15 +202,12 @@ def test_the_demo_finishes_in_tmux_steered_through_the_api_and_attachable(tmp_pa
         assert not any("orcha;" in line or "command not found" in line for line in manager_lines)
         usage = server.get(f"/api/sessions/{manager}")["usage"]
         assert usage["model_calls"] >= 8 and usage["cost_usd"] > 0
-    finally:
-        server.stop()
-    wait_until(lambda: marked_processes(server.mark) == [], 15, f"no process left: {_argvs(server.mark)}")
 
 
 def test_the_demo_survives_orcha_killed_while_its_workers_work(tmp_path):
     server = _serve(tmp_path)
-    server.start()
-    try:
+    with reaped(tmux_dir(tmp_path), server):  # stopped, its tmux server killed; fails if it left a process
+        server.start()
         objective = server.post("/api/objectives", {"title": "Port", "prompt": "Port it.", "agent": "claude"})
         oid = objective["id"]
         wait_until(lambda: len(server.get(f"/api/objectives/{oid}")["sessions"]) == 3, 60, "the workers spawned")
@@ -213,15 +223,12 @@ def test_the_demo_survives_orcha_killed_while_its_workers_work(tmp_path):
         for worker in workers:
             lines = _bodies(server, worker)
             assert len([b for b in lines if re.match(r"^● publish_pr\(", b)]) == 1, lines  # no call repeated
-    finally:
-        server.stop()
-    wait_until(lambda: marked_processes(server.mark) == [], 15, f"no process left: {_argvs(server.mark)}")
 
 
 def test_a_pane_lost_while_orcha_was_down_is_started_anew_and_carries_on_where_it_was(tmp_path):
     server = _serve(tmp_path)
-    server.start()
-    try:
+    with reaped(tmux_dir(tmp_path), server):  # stopped, its tmux server killed; fails if it left a process
+        server.start()
         objective = server.post("/api/objectives", {"title": "Port", "prompt": "Port it.", "agent": "claude"})
         oid, manager = objective["id"], objective["manager_session_id"]
         wait_until(lambda: len(server.get(f"/api/objectives/{oid}")["sessions"]) == 3, 60, "the workers spawned")
@@ -237,6 +244,3 @@ def test_a_pane_lost_while_orcha_was_down_is_started_anew_and_carries_on_where_i
         lines = _bodies(server, worker)
         assert any(line.startswith("(carrying on from step") for line in lines)
         assert len([b for b in lines if b.startswith("● Reading")]) == 1, lines  # the steps done stay done
-    finally:
-        server.stop()
-    wait_until(lambda: marked_processes(server.mark) == [], 15, f"no process left: {_argvs(server.mark)}")

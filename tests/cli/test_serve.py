@@ -6,6 +6,7 @@ import http.cookiejar
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -261,3 +262,88 @@ def test_serve_binds_the_port_orcha_url_names_unless_told(url, port):
     from orcha.cli._serve import default_port
 
     assert default_port({} if url is None else {"ORCHA_URL": url}) == port
+
+
+# --- a database started in the other mode -------------------------------------------------------------------
+
+
+def _database(path) -> dict[str, list]:
+    """Every row of every table: what a refused start must leave as it was."""
+    import apsw
+
+    connection = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        tables = [r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {t: sorted(map(repr, connection.execute(f'SELECT * FROM "{t}"'))) for t in tables}
+    finally:
+        connection.close()
+
+
+def _refused(server, *extra: str) -> subprocess.CompletedProcess[str]:
+    argv = [*PYTHON, "serve", "--port", "0", "--db", str(server.db), *extra]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=server.env)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (scripts/test installs it)")
+def test_a_database_with_sessions_in_tmux_panes_is_not_served_without_tmux(tmp_path):
+    from tests.crashloop import Server, wait_until
+    from tests.tmuxrun import reaped, tmux_dir
+
+    folder = tmux_dir(tmp_path)
+    server = Server(tmp_path / "run", "--tmux", env={"TMUX_TMPDIR": str(folder)})
+    with reaped(folder, server):
+        server.start()
+        objective = server.post("/api/objectives", {"title": "Port", "prompt": "Port it.", "agent": "claude"})
+        manager = objective["manager_session_id"]
+        wait_until(lambda: server.get(f"/api/sessions/{manager}")["attach_command"], 60, "the manager's pane")
+        server.stop()  # its panes run on, to be re-adopted by the next `orcha serve --tmux`
+        before = _database(server.db)
+        refused = _refused(server)
+        assert refused.returncode == 2, refused.stderr
+        live = len([s for s in server_sessions(server.db) if s[1] not in _ENDED and s[2]])
+        assert live and f"orcha: {live} live session" in refused.stderr, refused.stderr
+        assert "in tmux panes; start with --tmux, or cancel them there first" in refused.stderr
+        assert "Traceback" not in refused.stderr and "dashboard on" not in refused.stderr
+        assert _database(server.db) == before
+        server.start()  # in its own mode it carries on, and is cancelled there
+        server.post(f"/api/objectives/{objective['id']}/cancel", {})
+        wait_until(lambda: server.get(f"/api/sessions/{manager}")["status"] == "canceled", 60, "the cancel")
+
+
+def test_a_database_with_headless_sessions_is_not_served_with_tmux(tmp_path):
+    from tests.crashloop import Server, wait_until
+
+    server = Server(tmp_path / "run")
+    server.start()
+    try:
+        objective = server.post("/api/objectives", {"title": "Port", "prompt": "Port it.", "agent": "claude"})
+        manager = objective["manager_session_id"]
+        wait_until(lambda: server.get(f"/api/sessions/{manager}")["status"] == "running", 60, "the manager at work")
+        server.stop()
+        before = _database(server.db)
+        live = [s for s in server_sessions(server.db) if s[1] not in _ENDED and s[3]]
+        assert live and not any(s[2] for s in live)
+        refused = _refused(server, "--tmux")
+        assert refused.returncode == 2, refused.stderr
+        assert f"orcha: {len(live)} live session" in refused.stderr, refused.stderr
+        assert "headless (started without --tmux); start without --tmux, or cancel them" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        assert _database(server.db) == before
+        server.start()  # without --tmux it is served again
+    finally:
+        if server.process is not None and server.process.poll() is None:
+            server.stop()
+
+
+_ENDED = ("completed", "failed", "canceled")
+
+
+def server_sessions(path) -> list[tuple]:
+    """(id, status, attach_command, provider_session_id) of each session."""
+    import apsw
+
+    connection = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        return list(connection.execute("SELECT id, status, attach_command, provider_session_id FROM sessions"))
+    finally:
+        connection.close()

@@ -187,7 +187,9 @@ class DashboardMixin:
         """What is live, whatever the history: every active objective, its live sessions and the newest of its
         ended ones, their PRs and every open PR, all targets with load, and open questions. Then one page of
         history: ``history_limit`` ended objectives (their rows only), the newest first, or those that ended
-        before the objective ``history_before`` (the page's ``next_before``)."""
+        before the objective ``history_before`` (the page's ``next_before``). With ``history_limit`` 0, ``more``
+        says whether there is history there and ``next_before`` is the cursor to start from (``history_before``,
+        or ``None``: from the newest)."""
         if not 0 <= history_limit <= MAX_HISTORY_PAGE:
             raise InvalidInputError(f"history_limit must be between 0 and {MAX_HISTORY_PAGE}", field="history_limit")
         with self._db.read() as tx:
@@ -219,7 +221,7 @@ class DashboardMixin:
                 targets=tuple(_target(r) for r in tx.rows(_TARGETS_SQL.format(where="1"))),
                 open_questions=tuple(_question(r) for r in tx.rows(_QUESTIONS_SQL.format(where="1"))),
                 pull_requests=tuple(prs),
-                history=HistoryPage(shown=len(ended), more=more, next_before=ended[-1].id if more and ended else None),
+                history=HistoryPage(shown=len(ended), more=more, next_before=_next_before(ended, more, history_before)),
             )
 
     def dashboard_row(self, kind: str, ident: str) -> DashboardRow | None:
@@ -237,3 +239,10 @@ class DashboardMixin:
         with self._db.read() as tx:
             row = tx.row(sql, params)
         return make(row) if row is not None else None
+
+
+def _next_before(ended: list[ObjectiveRow], more: bool, history_before: str | None) -> str | None:
+    """The cursor of the next history page: after the last shown, or where this (empty) page started."""
+    if not more:
+        return None
+    return ended[-1].id if ended else history_before
