@@ -180,7 +180,7 @@ async def questions(client: Client, args: argparse.Namespace) -> int:
         for q in await named(client, items)
     ]
     columns = ("ID", "STATUS", "OBJECTIVE", "ASKED BY", "AGE", "QUESTION")
-    out.print_table(columns, rows, wide=("OBJECTIVE", "ASKED BY"), wrap=("QUESTION",), optional=("AGE", "STATUS"))
+    out.print_table(columns, rows, wrap=("OBJECTIVE", "ASKED BY", "QUESTION"), optional=("AGE", "STATUS"))
     return 0
 
 

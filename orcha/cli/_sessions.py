@@ -93,9 +93,9 @@ def question_rows(questions: Iterable[Mapping[str, Any]]) -> list[tuple[object, 
 
 
 def needs_you(questions: Iterable[Mapping[str, Any]], *, width: int) -> Table:
-    """The questions waiting for the user, their text wrapped (never cut)."""
+    """The questions waiting for the user, their objective, asker and text wrapped (never cut)."""
     return out.table(
-        QUESTION_COLUMNS, question_rows(questions), wide=("OBJECTIVE", "ASKED BY"), wrap=("QUESTION",), width=width
+        QUESTION_COLUMNS, question_rows(questions), wrap=("OBJECTIVE", "ASKED BY", "QUESTION"), width=width
     )
 
 
