@@ -10,6 +10,7 @@ from rich.console import Console
 
 from orcha.cli._client import ClientError, find_server
 from orcha.cli._sessions import ENDED, attach_argv, check_attach, dashboard_view
+from tests.cli.served_cli import column
 
 ORCHA_WRITES = [
     "tmux attach -t orcha-ses_0a37a764ea12",
@@ -131,9 +132,11 @@ def test_ids_roles_statuses_and_costs_are_never_cut_and_lines_fit(width):
         assert session["id"] in text
     for word in ("manager", "worker", "completed", "waiting_capacity", "$12.34", "#123"):
         assert word in text, (word, text)
-    question = " ".join(DASHBOARD["open_questions"][0]["text"].split())
-    assert question in " ".join(text.split()), text  # wrapped, never cut
-    assert "needs you" in text and "q_dc76aa11bb22" in text and "Port the parser" in text
+    panel = lines[lines.index("needs you") + 1 : -1]
+    question = DASHBOARD["open_questions"][0]
+    assert column(panel, "QUESTION") == " ".join(question["text"].split()), text  # wrapped, never cut
+    assert column(panel, "OBJECTIVE") == "Port the parser" and column(panel, "ID") == question["id"]
+    assert column(panel, "ASKED BY") == question["asked_by_task"]
 
 
 def test_at_200_columns_every_column_is_shown():

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.cli.served_cli import PYTHON, Server, clean_env, error_line, free_port
+from tests.cli.served_cli import PYTHON, Server, clean_env, column, error_line, free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -68,15 +68,6 @@ def _on_a_terminal(server: Server, args: list[str], *, until: list[bytes], env: 
     return screen
 
 
-def _column(table: list[str], name: str) -> str:
-    """The words of a printed table's column ``name`` (its header row first), wrapped lines joined."""
-    header = table[0]
-    start = header.index(name)
-    later = [m.start() for m in re.finditer(r"(?<=  )\S", header) if m.start() > start]
-    end = later[0] if later else None
-    return " ".join(" ".join(line[start:end].split()) for line in table[1:] if line[start:end].strip())
-
-
 def test_ls_shows_what_needs_the_user_and_fits_80_columns(server, asked):
     created, question = asked
     for width in (80, 200):
@@ -87,10 +78,10 @@ def test_ls_shows_what_needs_the_user_and_fits_80_columns(server, asked):
         assert created["manager_session_id"] in printed.stdout  # whole, never cut
         assert "manager" in printed.stdout and "…" not in lines[0]
         panel = lines[lines.index("needs you") + 1 : -1]
-        assert question["id"] in _column(panel, "ID")
-        assert _column(panel, "QUESTION").endswith("anything the workers should keep in mind?")  # wrapped, not cut
-        assert _column(panel, "OBJECTIVE") == "Views of the dashboard"  # the objective by its title
-        assert _column(panel, "ASKED BY") == "Views of the dashboard"  # the manager's task: the title here
+        assert question["id"] in column(panel, "ID")
+        assert column(panel, "QUESTION").endswith("anything the workers should keep in mind?")  # wrapped, not cut
+        assert column(panel, "OBJECTIVE") == "Views of the dashboard"  # the objective by its title
+        assert column(panel, "ASKED BY") == "Views of the dashboard"  # the manager's task: the title here
 
 
 def test_ls_watch_shows_the_open_questions_live(server, asked):
@@ -107,9 +98,9 @@ def test_questions_name_the_objective_and_the_asker_s_task_and_wrap_the_text(ser
         printed = server.orcha(*args, env={**server.env, "COLUMNS": "80"})
         assert printed.returncode == 0, printed.stderr
         table = printed.stdout.splitlines()
-        assert _column(table, "OBJECTIVE") == "Views of the dashboard", printed.stdout  # not the objective's id
-        assert _column(table, "ASKED BY") == "Views of the dashboard"  # the asker's task, not its id
-        assert _column(table, "QUESTION").endswith("anything the workers should keep in mind?")
+        assert column(table, "OBJECTIVE") == "Views of the dashboard", printed.stdout  # not the objective's id
+        assert column(table, "ASKED BY") == "Views of the dashboard"  # the asker's task, not its id
+        assert column(table, "QUESTION").endswith("anything the workers should keep in mind?")
         assert max(len(line) for line in table) <= 80
     shown = server.ok("objective", "show", created["id"])
     [row] = [line for line in shown.splitlines() if line.startswith(question["id"])]
