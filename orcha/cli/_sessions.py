@@ -207,11 +207,14 @@ async def logs(client: Client, args: argparse.Namespace) -> int:
 class Summaries:
     """The ``summary`` the messages page gives each line, for the lines of a session's stream (which carry
     none): :func:`orcha.oneline.summaries`' pairing of a tool result with the call before it, done one line
-    at a time; whether a result failed (the stream does not say) is asked of the server for that line."""
+    at a time. Whether a result failed (the stream does not say) is read from the messages page from that
+    line on, which answers for the results after it too (a replayed history costs a page, not a request per
+    result)."""
 
     client: Client
     session_id: str
     _calls: list[str | None] = attrs.field(factory=list)
+    _failed: dict[int, bool] = attrs.field(factory=dict)
 
     async def add(self, line: Mapping[str, Any]) -> dict[str, Any]:
         kind, body = str(line.get("kind", "")), str(line.get("body", ""))
@@ -220,13 +223,17 @@ class Summaries:
             self._calls.append(oneline.tool_name(body))
         elif kind == "tool_result":
             tool = self._calls.pop(0) if self._calls else None
-            failed = await self._failed(int(line.get("seq", 0)))
+            failed = await self._has_failed(int(line.get("seq", 0)))
         return {**line, "summary": oneline.describe(kind, body, failed=failed, tool=tool)}
 
-    async def _failed(self, seq: int) -> bool:
-        page = await self.client.get(f"/api/sessions/{segment(self.session_id)}/messages", after=seq - 1, limit=1)
-        items = page.get("items", [])
-        return bool(items) and str(items[0].get("summary") or "").startswith("✗")
+    async def _has_failed(self, seq: int) -> bool:
+        if seq not in self._failed:
+            path = f"/api/sessions/{segment(self.session_id)}/messages"
+            page = await self.client.get(path, after=seq - 1, limit=PAGE)
+            for item in page.get("items", []):
+                if item.get("kind") == "tool_result":
+                    self._failed[int(item["seq"])] = str(item.get("summary") or "").startswith("✗")
+        return self._failed.pop(seq, False)
 
 
 async def _act(client: Client, args: argparse.Namespace, action: str, body: dict[str, Any]) -> int:

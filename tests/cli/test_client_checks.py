@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 
 from orcha.cli._client import ClientError, find_server
-from orcha.cli._sessions import ENDED, attach_argv, check_attach, dashboard_view
+from orcha.cli._sessions import ENDED, Summaries, attach_argv, check_attach, dashboard_view
 from tests.cli.served_cli import column
 
 ORCHA_WRITES = [
@@ -144,3 +144,32 @@ def test_at_200_columns_every_column_is_shown():
     assert header == ["ID", "ROLE", "AGENT", "STATUS", "TASK", "NOW", "OUT", "COST", "TARGET", "PR"]
     narrow = _render(80)[0].split()
     assert narrow[:3] == ["ID", "ROLE", "STATUS"] and "TASK" in narrow and "NOW" in narrow
+
+
+class _Pages:
+    """Stands in for the client: the messages page of a session whose second tool result failed."""
+
+    def __init__(self) -> None:
+        self.asked: list[dict[str, object]] = []
+
+    async def get(self, path: str, **params: object) -> dict[str, object]:
+        self.asked.append({"path": path, **params})
+        items = [
+            {"seq": 2, "kind": "tool_result", "summary": "✓ Edit"},
+            {"seq": 4, "kind": "tool_result", "summary": "✗ Bash: exit 1"},
+        ]
+        return {"items": [i for i in items if int(i["seq"]) > int(params["after"])]}  # type: ignore[call-overload]
+
+
+async def test_a_followed_tool_result_reads_as_in_the_messages_page():
+    pages = _Pages()
+    summaries = Summaries(pages, "ses_1")  # type: ignore[arg-type]
+    lines = [
+        {"seq": 1, "kind": "tool_call", "body": '{"tool": "Edit", "arguments": {"file_path": "a.py"}}'},
+        {"seq": 2, "kind": "tool_result", "body": "done"},
+        {"seq": 3, "kind": "tool_call", "body": '{"tool": "Bash", "arguments": {"command": "make"}}'},
+        {"seq": 4, "kind": "tool_result", "body": "exit 1\nmore"},
+    ]
+    shown = [(await summaries.add(line))["summary"] for line in lines]
+    assert shown == ["Edit a.py", "✓ Edit", "Bash make", "✗ Bash: exit 1"]
+    assert len(pages.asked) == 1  # one page answered for both results
