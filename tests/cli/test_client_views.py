@@ -112,8 +112,8 @@ def test_logs_and_logs_follow_print_the_same_lines(server, asked):
     server.ok("answer", question["id"], "nothing special")
     server.until(lambda: server.json("objective", "show", created["id"])["status"] == "done", within=90)
     manager = created["manager_session_id"]
+    followed = server.ok("logs", "-f", manager)  # to the session's end: its every line is written then
     paged = server.ok("logs", manager)
-    followed = server.ok("logs", "-f", manager)
     assert "tool_result ✓ spawn_session" in paged
     assert followed == paged
     assert [json.loads(x)["summary"] for x in server.ok("logs", "-f", manager, "--json").splitlines()] == [
