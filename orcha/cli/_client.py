@@ -7,9 +7,11 @@ Every failure to talk to the server becomes a :class:`ClientError`: one line for
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 import httpx
@@ -44,16 +46,42 @@ class Server:
     """Where the token came from, for messages: ``--token``, ``$ORCHA_TOKEN``, the token file's path, or none."""
 
 
-def find_server(url: str | None, token: str | None, env: Mapping[str, str] = os.environ) -> Server:
-    """The server's address (``--server``, ``$ORCHA_URL``, the default) and token (``--token``,
-    ``$ORCHA_TOKEN``, else the one in the server's token file, which is read, never created)."""
-    address = (url or env.get("ORCHA_URL") or DEFAULT_URL).strip().rstrip("/")
+def is_loopback(url: str) -> bool:
+    """Whether ``url``'s host is this machine (``localhost``, ``127.0.0.0/8``, ``::1``)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def server_address(url: str) -> str:
+    """``url`` as the server's origin (``http://host:port``), or a clear error for one that is not."""
+    address = url.strip().rstrip("/")
     if not address.startswith(("http://", "https://")):
         raise ClientError(f"the server address must start with http:// or https://, not {address!r}")
+    parts = urlsplit(address)
+    if not parts.hostname:
+        raise ClientError(f"the server address {address!r} names no host")
+    if parts.path or parts.query or parts.fragment:
+        origin = f"{parts.scheme}://{parts.netloc}"
+        raise ClientError(f"the server address is its origin, {origin}, without a path (not {address!r})")
+    return address
+
+
+def find_server(url: str | None, token: str | None, env: Mapping[str, str] = os.environ) -> Server:
+    """The server's address (``--server``, ``$ORCHA_URL``, the default) and token (``--token``,
+    ``$ORCHA_TOKEN``, else, for a server on this machine only, the one in the token file, which is read,
+    never created: the local server's token is never sent to another host)."""
+    address = server_address(url or env.get("ORCHA_URL") or DEFAULT_URL)
     if token and token.strip():
         return Server(url=address, token=token.strip(), token_source="--token")
     if env.get("ORCHA_TOKEN", "").strip():
         return Server(url=address, token=env["ORCHA_TOKEN"].strip(), token_source="$ORCHA_TOKEN")
+    if not is_loopback(address):
+        return Server(url=address, token=None, token_source="remote")
     path = token_path()
     try:
         stored = read_private_file(path).decode("utf-8", "replace").strip()
@@ -72,7 +100,12 @@ def _refusal(server: Server, response: httpx.Response) -> ClientError:
     except (ValueError, KeyError, TypeError):
         return ClientError(f"{server.url} answered HTTP {response.status_code}, not like an orcha server")
     if response.status_code == 401:
-        if server.token is None:
+        if server.token is None and server.token_source == "remote":
+            hint = (
+                "no token given: the token file is sent only to a server on this machine, so pass --token "
+                "or set $ORCHA_TOKEN (`orcha token` prints it where that server runs)"
+            )
+        elif server.token is None:
             hint = "no token found: pass --token or set $ORCHA_TOKEN (`orcha token` prints it where orcha runs)"
         else:
             hint = f"the token from {server.token_source} is not this server's (`orcha token` prints the right one)"

@@ -135,14 +135,28 @@ def build_parser() -> argparse.ArgumentParser:
     flags = connection_flags()
     for module in (_objectives, _sessions, _targets):
         module.add_parsers(commands, flags)
+    for action in connection_flags(before=True)._actions:
+        parser._add_action(action)  # `orcha --json ls` as well as `orcha ls --json`
     return parser
+
+
+def _merge_flags(args: argparse.Namespace) -> argparse.Namespace:
+    """The connection flags given before the subcommand, where the subcommand's own were not given."""
+    for name in ("server", "token", "json"):
+        early = getattr(args, f"early_{name}", None)
+        if early is not None and hasattr(args, name) and not getattr(args, name):
+            setattr(args, name, early)
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``orcha`` command line and return its exit status."""
-    args = build_parser().parse_args(argv)
+    args = _merge_flags(build_parser().parse_args(argv))
     try:
         return int(args.handler(args))
+    except BrokenPipeError:  # `orcha logs S | head`: the reader left; nothing more to say, and no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except OrchaError as exc:
         print(f"orcha: {exc}", file=sys.stderr)
         return int(getattr(exc, "status", 2))

@@ -10,7 +10,7 @@ from rich.text import Text
 from orcha.cli import _output as out
 from orcha.cli._client import Client, ClientError
 from orcha.cli._remote import find_objective, find_question, read_text, remote, segment
-from orcha.cli._sessions import SESSION_COLUMNS, session_rows
+from orcha.cli._sessions import OPTIONAL_COLUMNS, SESSION_COLUMNS, session_rows, task_of
 
 
 def _read_file(path: str) -> str:
@@ -57,6 +57,12 @@ async def objective_show(client: Client, args: argparse.Namespace) -> int:
     names = {str(t["id"]): str(t["name"]) for t in (await client.get("/api/targets")).get("items", [])}
     prs = {p.get("session_id"): p["url"] for p in shown.get("pull_requests", [])}
     sessions = [{"pr_url": prs.get(s["id"]), **s} for s in shown.get("sessions", [])]
+    tasks = {str(s["id"]): task_of(s) for s in sessions}
+
+    def by(session_id: object) -> str:
+        """A session as its task (its id when it has none)."""
+        return tasks.get(str(session_id)) or out.clean(session_id or "")
+
     con = out.console()
     con.print(Text.assemble((out.clean(shown["title"]), "bold"), "  ", out.status_text(shown["status"])))
     facts = [
@@ -88,34 +94,35 @@ async def objective_show(client: Client, args: argparse.Namespace) -> int:
                 (
                     q["id"],
                     out.status_text(q["status"]),
-                    q.get("asked_by") or "",
+                    by(q.get("asked_by")),
                     out.one_line(q["text"]),
                     out.one_line(q.get("answer") or ""),
                 )
                 for q in shown.get("questions", [])
             ],
-            ("QUESTION", "ANSWER"),
+            ("ASKED BY", "QUESTION", "ANSWER"),
         ),
         (
             "notes",
-            ("WHEN", "SESSION", "NOTE"),
+            ("WHEN", "BY", "NOTE"),
             [
-                (out.when(n["created_at"]), n.get("session_id") or "", out.one_line(n["text"]))
+                (out.when(n["created_at"]), by(n.get("session_id")), out.one_line(n["text"]))
                 for n in shown.get("notes", [])
             ],
-            ("NOTE",),
+            ("BY", "NOTE"),
         ),
         (
             "artifacts",
             ("NAME", "KIND", "SESSION", "WHERE"),
-            [(a["name"], a.get("kind", ""), a.get("session_id") or "", a["uri"]) for a in shown.get("artifacts", [])],
-            ("WHERE",),
+            [(a["name"], a.get("kind", ""), by(a.get("session_id")), a["uri"]) for a in shown.get("artifacts", [])],
+            ("SESSION", "WHERE"),
         ),
     ]
     for title, columns, rows, wide in sections:
         if rows:
             con.print(Text(f"\n{title}", style="bold"))
-            con.print(out.table(columns, rows, wide=wide, width=con.width))
+            optional = OPTIONAL_COLUMNS if columns == SESSION_COLUMNS else ()
+            con.print(out.table(columns, rows, wide=wide, optional=optional, width=con.width))
     return 0
 
 
@@ -128,6 +135,29 @@ async def objective_cancel(client: Client, args: argparse.Namespace) -> int:
     else:
         print(f"{ended['id']}: {ended['status']}")
     return 0
+
+
+async def named(client: Client, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Questions with their ``objective_title`` and ``asked_by_task`` (the rows of ``/api/questions`` have
+    neither): from the objectives and the dashboard's sessions, else each asking session asked for once."""
+    if all("objective_title" in q and "asked_by_task" in q for q in items):
+        return items
+    titles = {str(o["id"]): str(o["title"]) for o in (await client.get("/api/objectives", limit=1000))["items"]}
+    tasks = {str(s["id"]): task_of(s) for s in (await client.get("/api/dashboard")).get("sessions", [])}
+    for asker in {str(q["asked_by"]) for q in items if q.get("asked_by")} - tasks.keys():
+        try:
+            tasks[asker] = task_of(await client.get(f"/api/sessions/{segment(asker)}"))
+        except ClientError as exc:
+            if exc.http_status != 404:
+                raise
+    return [
+        {
+            "objective_title": titles.get(str(q.get("objective_id"))),
+            "asked_by_task": tasks.get(str(q.get("asked_by"))) or None,
+            **q,
+        }
+        for q in items
+    ]
 
 
 async def questions(client: Client, args: argparse.Namespace) -> int:
@@ -143,15 +173,14 @@ async def questions(client: Client, args: argparse.Namespace) -> int:
             q["id"],
             out.status_text(q.get("status", "open")),
             q.get("objective_title") or q["objective_id"],
-            q.get("asked_by") or "",
-            q.get("asked_by_task") or "",
+            q.get("asked_by_task") or q.get("asked_by") or "",
             out.ago(q.get("created_at")),
-            out.one_line(q["text"]),
+            " ".join(out.clean(q["text"]).split()),
         )
-        for q in items
+        for q in await named(client, items)
     ]
-    columns = ("ID", "STATUS", "OBJECTIVE", "ASKED BY", "ITS TASK", "AGE", "QUESTION")
-    out.print_table(columns, rows, wide=("OBJECTIVE", "ITS TASK", "QUESTION"))
+    columns = ("ID", "STATUS", "OBJECTIVE", "ASKED BY", "AGE", "QUESTION")
+    out.print_table(columns, rows, wrap=("OBJECTIVE", "ASKED BY", "QUESTION"), optional=("AGE", "STATUS"))
     return 0
 
 
@@ -195,6 +224,6 @@ def add_parsers(commands: Any, flags: argparse.ArgumentParser) -> None:
     asked.add_argument("--all", action="store_true", help="answered and closed ones too")
     asked.set_defaults(handler=remote(questions))
     reply = commands.add_parser("answer", parents=[flags], help="answer a question")
-    reply.add_argument("question", metavar="QUESTION", help="its id (or a unique start of an open one's)")
+    reply.add_argument("question", metavar="QUESTION", help="its id (or a unique start of it)")
     reply.add_argument("text", metavar="TEXT", help="the answer (- reads it from stdin)")
     reply.set_defaults(handler=remote(answer))

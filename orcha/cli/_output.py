@@ -45,16 +45,17 @@ STATUS_STYLES = {
 
 
 def console(file: TextIO | None = None) -> Console:
-    """A console on stdout: colours only when it is a terminal (and ``$NO_COLOR`` is unset); when it is not,
+    """A console on stdout: colours and bold only when it is a terminal (and ``$NO_COLOR`` is unset); when not,
     a wide line (``$COLUMNS``, else 200) so rows are not cut for a pager or a file."""
     out = file or sys.stdout
     terminal = out.isatty()
+    plain = not terminal or bool(os.environ.get("NO_COLOR"))
     width = None if terminal else int(os.environ.get("COLUMNS", "0") or 0) or 200
     return Console(
         file=out,
         force_terminal=terminal,
-        no_color=not terminal or bool(os.environ.get("NO_COLOR")),
-        color_system="auto" if terminal else None,
+        no_color=plain,
+        color_system=None if plain else "auto",  # none: no styling at all (no bold either)
         width=width,
         highlight=False,
         emoji=False,
@@ -104,33 +105,64 @@ def status_text(status: object) -> Text:
 
 
 def table(
-    columns: Sequence[str], rows: Iterable[Sequence[object]], *, wide: Iterable[str] = (), width: int = 200
+    columns: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    *,
+    wide: Iterable[str] = (),
+    wrap: Iterable[str] = (),
+    optional: Sequence[str] = (),
+    width: int = 200,
 ) -> Table:
-    """A dense table (no borders, one line per row) at most ``width`` cells wide: the other columns keep their
-    width; the ``wide`` ones share what room is left and are elided (…) when it is short."""
+    """A dense table (no borders) at most ``width`` cells wide. The other columns (ids, statuses, costs) are
+    never cut; the ``wide`` ones share what room is left, elided (…) when it is short, or, the ``wrap`` ones,
+    wrapped onto more lines. When that room is too small, the ``optional`` columns are left out, in order."""
     cells = [[cell if isinstance(cell, Text) else Text(clean(cell)) for cell in row] for row in rows]
-    natural = [max([len(name), *(row[i].cell_len for row in cells)]) for i, name in enumerate(columns)]
-    stretch = [i for i, name in enumerate(columns) if name in set(wide)]
-    widths = list(natural)
-    room = width - sum(w for i, w in enumerate(natural) if i not in stretch) - 2 * (len(columns) - 1)
-    for left, i in enumerate(sorted(stretch, key=lambda i: natural[i])):
-        widths[i] = min(natural[i], max(room // (len(stretch) - left), WIDE_MIN))
-        room -= widths[i]
+    natural = {name: max([len(name), *(row[i].cell_len for row in cells)]) for i, name in enumerate(columns)}
+    stretch = [name for name in columns if name in set(wide) | set(wrap)]
+    shown = list(columns)
+    for name in [*optional, None]:
+        room = width - sum(natural[c] for c in shown if c not in stretch) - 2 * (len(shown) - 1)
+        if name is None or room >= sum(min(natural[c], WIDE_ENOUGH) for c in stretch):
+            break
+        if name in shown:
+            shown.remove(name)
+    widths = {c: natural[c] for c in shown}
+    for left, name in enumerate(sorted(stretch, key=lambda c: natural[c])):
+        widths[name] = min(natural[name], max(room // (len(stretch) - left), WIDE_MIN))
+        room -= widths[name]
     grid = Table(box=None, pad_edge=False, show_edge=False, header_style="bold", padding=(0, 1))
-    for name, size in zip(columns, widths, strict=True):
-        grid.add_column(name, no_wrap=True, overflow="ellipsis", width=size)
+    for name in shown:
+        folds = name in set(wrap)
+        grid.add_column(
+            name,
+            no_wrap=not folds,
+            overflow="fold" if folds else "ellipsis",
+            width=widths[name],
+            min_width=None if name in stretch else widths[name],
+        )
+    index = [columns.index(name) for name in shown]
     for row in cells:
-        grid.add_row(*row)
+        grid.add_row(*(row[i] for i in index))
     return grid
 
 
 WIDE_MIN = 8
+"""The narrowest a ``wide`` column gets (the line is longer than asked for then)."""
+WIDE_ENOUGH = 16
+"""How wide each ``wide`` column should get before an ``optional`` one is left out for it."""
 
 
-def print_table(columns: Sequence[str], rows: Iterable[Sequence[object]], *, wide: Iterable[str] = ()) -> None:
+def print_table(
+    columns: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    *,
+    wide: Iterable[str] = (),
+    wrap: Iterable[str] = (),
+    optional: Sequence[str] = (),
+) -> None:
     """:func:`table` on a new :func:`console`, as wide as it is."""
     con = console()
-    con.print(table(columns, rows, wide=wide, width=con.width))
+    con.print(table(columns, rows, wide=wide, wrap=wrap, optional=optional, width=con.width))
 
 
 def print_json(data: Any, file: TextIO | None = None) -> None:

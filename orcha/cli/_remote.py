@@ -17,18 +17,32 @@ Command = Callable[[Client, argparse.Namespace], Awaitable[int | list[str]]]
 """A subcommand: its exit status, or a command line to replace this process with once the server is left."""
 
 
-def connection_flags() -> argparse.ArgumentParser:
-    """``--server``, ``--token`` and ``--json``, for every subcommand that talks to a server."""
+def connection_flags(*, before: bool = False) -> argparse.ArgumentParser:
+    """``--server``, ``--token`` and ``--json``, for every subcommand that talks to a server (``before``: the
+    same flags for the top-level parser, kept apart as ``early_*``, since a subcommand's defaults would
+    overwrite them)."""
     flags = argparse.ArgumentParser(add_help=False)
+    prefix = "early_" if before else ""
     flags.add_argument(
-        "--server", metavar="URL", help="the server's address (default: $ORCHA_URL, else http://127.0.0.1:8080)"
+        "--server",
+        metavar="URL",
+        dest=f"{prefix}server",
+        help="the server's address (default: $ORCHA_URL, else http://127.0.0.1:8080)",
     )
     flags.add_argument(
         "--token",
-        help="the API token (default: $ORCHA_TOKEN, else the server's token file; prefer the variable: "
-        "a flag shows in ps)",
+        dest=f"{prefix}token",
+        metavar="TOKEN",
+        help="the API token (default: $ORCHA_TOKEN, else, for a server on this machine, its token file; "
+        "prefer the variable: a flag shows in ps)",
     )
-    flags.add_argument("--json", action="store_true", help="print the server's JSON (for scripts)")
+    flags.add_argument(
+        "--json",
+        action="store_true",
+        dest=f"{prefix}json",
+        default=None if before else False,
+        help="print the server's JSON (for scripts)",
+    )
     return flags
 
 
@@ -46,7 +60,8 @@ def remote(command: Command) -> Callable[[argparse.Namespace], int]:
             done = trio.run(run)
         except BaseExceptionGroup as group:  # a nursery's: the first clear error is what the user hears
             leaves = list(_leaves(group))
-            first = next((e for e in leaves if isinstance(e, ClientError | KeyboardInterrupt)), None)
+            wanted = ClientError | KeyboardInterrupt | BrokenPipeError
+            first = next((e for e in leaves if isinstance(e, wanted)), None)
             if first is None:
                 raise
             raise first from None
@@ -118,12 +133,15 @@ async def find_objective(client: Client, typed: str) -> str:
 
 
 async def find_question(client: Client, typed: str) -> str:
-    """A question's id, or a unique prefix of an open one's (the server says 404 for an unknown id)."""
-    listed = await client.get("/api/questions", status="open")
-    ids = [str(q["id"]) for q in listed.get("items", [])]
+    """A question's id, or a unique prefix of an open one's, else of any question's (the server then says why
+    one answered or dismissed cannot be answered; 404 for an unknown id)."""
+    listed = await client.get("/api/questions")
+    items = listed.get("items", [])
+    ids = [str(q["id"]) for q in items]
     if typed in ids:
         return typed
-    return pick("question", typed, ids) or typed
+    open_ids = [str(q["id"]) for q in items if q.get("status") == "open"]
+    return pick("open question", typed, open_ids) or pick("question", typed, ids) or typed
 
 
 async def find_target(client: Client, typed: str) -> dict[str, Any]:

@@ -131,3 +131,12 @@ def error_line(done: subprocess.CompletedProcess[str]) -> str:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("orcha: "), done.stderr
     return lines[0]
+
+
+def column(table: list[str], name: str) -> str:
+    """The words of a printed table's column ``name`` (its header row first), wrapped lines joined."""
+    header = table[0]
+    start = header.index(name)
+    later = [m.start() for m in re.finditer(r"(?<=  )\S", header) if m.start() > start]
+    end = later[0] if later else None
+    return " ".join(" ".join(line[start:end].split()) for line in table[1:] if line[start:end].strip())
