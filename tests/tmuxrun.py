@@ -31,6 +31,18 @@ def _left(marks: list[str]) -> list[int]:
     return [pid for mark in marks for pid in marked_processes(mark)]
 
 
+def _described(pids: list[int]) -> list[str]:
+    """Each process as ``pid: its command line`` (for a failure's message)."""
+    described = []
+    for pid in pids:
+        try:
+            argv = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            argv = "(gone)"
+        described.append(f"{pid}: {argv.strip()[:160]}")
+    return described
+
+
 def _kill_all(marks: list[str]) -> None:
     for pid in _left(marks):
         with contextlib.suppress(OSError):
@@ -55,7 +67,7 @@ def reaped(folder: pathlib.Path, *servers: Server, within: float = 15) -> Iterat
         deadline = time.monotonic() + within
         while _left(marks) and time.monotonic() < deadline:
             time.sleep(0.1)
-        left = _left(marks)
+        left = _described(_left(marks))  # before the kill below, while their command lines can be read
     finally:
         _stop(servers, strict=False)
         kill_tmux_server(folder)

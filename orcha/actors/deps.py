@@ -6,7 +6,7 @@ and mypy checks that the composition root hands it something that fits.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING, Protocol
 
 import attrs
@@ -130,3 +130,6 @@ class SessionDeps:
     """The agent CLIs the doctor found on a target (``None``: unknown, nothing ruled out)."""
     transcripts: TranscriptSink | None = None
     """The shared transcript writer (group commit across sessions); ``None``: the actor runs its own."""
+    stop_leftovers: Callable[[str], Awaitable[None]] | None = None
+    """Stop what the store records as still running for an ended session that never re-attached it (a pane
+    found at start, its session cancelled while queued); ``None``: nothing to stop (tests)."""

@@ -171,6 +171,7 @@ class Orchestrator:
             tools_for=self.tools_for,
             agents_on=self.target_agents.on,
             transcripts=self.transcripts,
+            stop_leftovers=self._stop_leftovers,
         )
         self._objective_deps = ObjectiveDeps(
             db=db, providers=providers, start_session=self.start_session, sessions_of=self._session_actors_of,
@@ -235,6 +236,28 @@ class Orchestrator:
                     await sweep_owned_processes(self.db, self._ssh_processes(target), target_ids={target.id})
                 except OrchaError as exc:
                     log.error("boot sweep on %s: %s; its records are kept", target.name, exc)
+
+    async def _stop_leftovers(self, session_id: str) -> None:
+        """Stop the processes still recorded for an ended session (on this machine, or over its SSH target's
+        connection, bounded in time), as the boot sweep would at the next start."""
+        records = [r for r in await self.db.run(lambda s: s.list_owned_processes()) if r.session_id == session_id]
+        if not records:
+            return
+        targets = {t.id: t for t in await self.db.run(lambda s: s.list_targets())}
+        for target_id in {r.target_id for r in records}:
+            target = targets.get(target_id)
+            if target is None:
+                continue
+            try:
+                if target.kind is TargetKind.LOCAL and self._processes is not None:
+                    await sweep_owned_processes(self.db, self._processes, session_id=session_id)
+                elif target.kind is TargetKind.SSH and self._ssh_processes is not None:
+                    with trio.move_on_after(SSH_SWEEP_SECONDS):
+                        await sweep_owned_processes(
+                            self.db, self._ssh_processes(target), target_ids={target.id}, session_id=session_id
+                        )
+            except OrchaError as exc:  # its records are kept: the next start's sweep tries again
+                log.error("session %s: cannot stop what it left on %s: %s", session_id, target.name, exc)
 
     async def _ensure_local_target(self) -> None:
         local = self.config.local_target

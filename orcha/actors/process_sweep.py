@@ -90,11 +90,15 @@ UNFINISHED = frozenset(s for s in SessionStatus if not s.is_terminal)
 
 
 async def sweep_owned_processes(
-    db: Db, processes: HostProcesses, *, target_ids: Collection[str] | None = None
+    db: Db, processes: HostProcesses, *, target_ids: Collection[str] | None = None, session_id: str | None = None
 ) -> list[SweepStep]:
-    """Look at every recorded process and do what :func:`plan_sweep` says (the kills at the same time);
-    returns the steps. Blocks for the kills' grace at most, and a little more to verify."""
+    """Look at every recorded process (or only ``session_id``'s) and do what :func:`plan_sweep` says (the
+    kills at the same time); returns the steps. Blocks for the kills' grace at most, and a little more to
+    verify. With ``session_id``, an ended session's leftovers are stopped while orcha runs (a pane found at
+    start whose session was cancelled before it was re-attached)."""
     records = await db.run(lambda s: s.list_owned_processes())
+    if session_id is not None:
+        records = [r for r in records if r.session_id == session_id]
     if not records:
         return []
     if target_ids is None:  # this machine's targets

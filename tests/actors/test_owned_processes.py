@@ -101,3 +101,47 @@ async def test_orcha_s_start_kills_what_a_crashed_orcha_left_running_and_the_ses
             assert "orcha restarted while it ran" in [e.data.get("reason") for e in store.events_after(0)]
     finally:
         await agent.kill(grace=0.5)
+
+
+async def test_a_pane_found_at_start_is_stopped_when_its_session_is_cancelled_before_it_is_re_attached(tmp_path):
+    """A worker's pane outlives a stopped orcha; the next orcha keeps it for re-adoption, but the worker is
+    cancelled while it waits for a slot: the pane must die then, not run on unowned until the next start."""
+    import attrs
+
+    from orcha.agents.fake import Say, Wait
+    from orcha.model import SessionRole
+
+    with Store(tmp_path / "orcha.db", clock=wall_clock) as before:
+        target = before.create_target(
+            name="local", kind=TargetKind.LOCAL, work_root=str(tmp_path / "work"), capacity_sessions=1,
+            status=TargetStatus.ONLINE,
+        )  # fmt: skip
+        objective, _ = before.create_objective(title="t", prompt="lead", agent="claude")
+        worker = before.create_session(objective_id=objective.id, agent="claude", prompt="w", role=SessionRole.WORKER)
+        before.claim_target_slot(target.id, worker.id)
+        before.update_session_status(worker.id, S.STARTING)
+        before.update_session_status(worker.id, S.RUNNING)
+        pane_name = f"orcha-{worker.id}"
+        before.set_session_fields(worker.id, attach_command=f"tmux attach -t {pane_name}")
+
+        async def record(identity: ProcessIdentity) -> None:
+            pane = attrs.evolve(identity, kind="tmux", tmux_session=pane_name)
+            before.record_owned_process(worker.id, target.id, pane)
+
+        pane = await LocalExecutor().start(["sleep", "600"], before_exec=record)
+    try:
+        idle = fake(lambda request: [Say("waiting"), Wait(3600)])
+        async with running(
+            tmp_path, providers={"claude": idle}, capacity=0, processes=LocalProcesses(grace=1.0)
+        ) as orch:
+            store = store_of(orch)
+            await until(lambda: store.get_session(worker.id).status is S.WAITING_CAPACITY)
+            assert observe_group(pane.pid).members != ()  # kept at start: its session goes on
+            await orch.operations.cancel_session(worker.id, "not needed any more")
+            assert store.get_session(worker.id).status is S.CANCELED
+            await until(lambda: observe_group(pane.pid).members == ())
+            assert store.list_owned_processes() == []
+            kinds = [e.kind for e in store.events_after(0, session_id=worker.id)]
+            assert "owned_process_adopted" in kinds and "owned_process_killed" in kinds
+    finally:
+        await pane.kill(grace=0.5)
