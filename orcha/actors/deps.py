@@ -131,5 +131,5 @@ class SessionDeps:
     transcripts: TranscriptSink | None = None
     """The shared transcript writer (group commit across sessions); ``None``: the actor runs its own."""
     stop_leftovers: Callable[[str], Awaitable[None]] | None = None
-    """Stop what the store records as still running for an ended session that never re-attached it (a pane
-    found at start, its session cancelled while queued); ``None``: nothing to stop (tests)."""
+    """Stop what the store records as still running for an ended session found at start: a pane it had not
+    re-attached yet (cancelled while queued, or while its re-attachment ran); ``None``: nothing to stop."""

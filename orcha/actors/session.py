@@ -238,8 +238,8 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
                 await self._move(status, reason)
         await self._transcript.flush()
         stop_leftovers = self._deps.stop_leftovers
-        if stop_leftovers is not None and self._adopted and not self._started and self._session.status.is_terminal:
-            await stop_leftovers(self.id)  # it ended before its pane (found at start) was re-attached
+        if stop_leftovers is not None and self._adopted and self._session.status.is_terminal:
+            await stop_leftovers(self.id)  # a pane found at start that no run of ours holds (not re-attached yet)
         session = await self._deps.db.run(lambda s: s.forget_owned_processes_if_ended(self.id))  # a pane's too
         if session.status.is_terminal:
             with contextlib.suppress(OrchaError):

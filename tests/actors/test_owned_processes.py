@@ -145,3 +145,57 @@ async def test_a_pane_found_at_start_is_stopped_when_its_session_is_cancelled_be
             assert "owned_process_adopted" in kinds and "owned_process_killed" in kinds
     finally:
         await pane.kill(grace=0.5)
+
+
+async def test_a_pane_found_at_start_is_stopped_when_its_session_is_cancelled_while_it_is_being_re_attached(
+    tmp_path,
+):
+    """The same, cancelled while the provider re-attaches the pane (a slow ``resume``): the interrupted start
+    holds no run to cancel, so the session's end stops what the store records."""
+    import attrs
+
+    from orcha.agents.fake import FakeProvider, Say
+    from orcha.model import SessionRole
+
+    class ReattachingForever(FakeProvider):
+        async def resume(self, request, provider_session_id, text):
+            reattaching.set()
+            await trio.sleep_forever()
+
+    reattaching = trio.Event()
+    with Store(tmp_path / "orcha.db", clock=wall_clock) as before:
+        target = before.create_target(
+            name="local", kind=TargetKind.LOCAL, work_root=str(tmp_path / "work"), capacity_sessions=1,
+            status=TargetStatus.ONLINE,
+        )  # fmt: skip
+        objective, _ = before.create_objective(title="t", prompt="lead", agent="claude")
+        worker = before.create_session(objective_id=objective.id, agent="claude", prompt="w", role=SessionRole.WORKER)
+        before.claim_target_slot(target.id, worker.id)
+        before.update_session_status(worker.id, S.STARTING)
+        before.update_session_status(worker.id, S.RUNNING)
+        pane_name = f"orcha-{worker.id}"
+        before.set_session_fields(
+            worker.id, attach_command=f"tmux attach -t {pane_name}", provider_session_id=pane_name
+        )
+
+        async def record(identity: ProcessIdentity) -> None:
+            before.record_owned_process(
+                worker.id, target.id, attrs.evolve(identity, kind="tmux", tmux_session=pane_name)
+            )
+
+        pane = await LocalExecutor().start(["sleep", "600"], before_exec=record)
+    try:
+        provider = ReattachingForever(lambda request: [Say("waiting")], clock=wall_clock)
+        async with running(
+            tmp_path, providers={"claude": provider}, capacity=1, processes=LocalProcesses(grace=1.0)
+        ) as orch:
+            store = store_of(orch)
+            with trio.fail_after(30):
+                await reattaching.wait()
+            assert observe_group(pane.pid).members != ()
+            await orch.operations.cancel_session(worker.id, "not needed any more")
+            assert store.get_session(worker.id).status is S.CANCELED
+            await until(lambda: observe_group(pane.pid).members == ())
+            assert store.list_owned_processes() == []
+    finally:
+        await pane.kill(grace=0.5)
