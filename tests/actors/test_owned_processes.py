@@ -103,12 +103,11 @@ async def test_orcha_s_start_kills_what_a_crashed_orcha_left_running_and_the_ses
         await agent.kill(grace=0.5)
 
 
-async def test_a_pane_found_at_start_is_stopped_when_its_session_is_cancelled_before_it_is_re_attached(tmp_path):
-    """A worker's pane outlives a stopped orcha; the next orcha keeps it for re-adoption, but the worker is
-    cancelled while it waits for a slot: the pane must die then, not run on unowned until the next start."""
+async def a_worker_whose_pane_outlived_orcha(tmp_path, **fields):
+    """What a stopped orcha leaves: a running worker whose tmux pane (a real ``sleep``) is recorded and
+    still runs; returns the worker's id and the pane's process."""
     import attrs
 
-    from orcha.agents.fake import Say, Wait
     from orcha.model import SessionRole
 
     with Store(tmp_path / "orcha.db", clock=wall_clock) as before:
@@ -122,26 +121,34 @@ async def test_a_pane_found_at_start_is_stopped_when_its_session_is_cancelled_be
         before.update_session_status(worker.id, S.STARTING)
         before.update_session_status(worker.id, S.RUNNING)
         pane_name = f"orcha-{worker.id}"
-        before.set_session_fields(worker.id, attach_command=f"tmux attach -t {pane_name}")
+        before.set_session_fields(worker.id, attach_command=f"tmux attach -t {pane_name}", **fields)
 
         async def record(identity: ProcessIdentity) -> None:
             pane = attrs.evolve(identity, kind="tmux", tmux_session=pane_name)
             before.record_owned_process(worker.id, target.id, pane)
 
-        pane = await LocalExecutor().start(["sleep", "600"], before_exec=record)
+        return worker.id, await LocalExecutor().start(["sleep", "600"], before_exec=record)
+
+
+async def test_a_pane_found_at_start_is_stopped_when_its_session_is_cancelled_before_it_is_re_attached(tmp_path):
+    """A worker's pane outlives a stopped orcha; the next orcha keeps it for re-adoption, but the worker is
+    cancelled while it waits for a slot: the pane must die then, not run on unowned until the next start."""
+    from orcha.agents.fake import Say, Wait
+
+    worker_id, pane = await a_worker_whose_pane_outlived_orcha(tmp_path)
     try:
         idle = fake(lambda request: [Say("waiting"), Wait(3600)])
         async with running(
             tmp_path, providers={"claude": idle}, capacity=0, processes=LocalProcesses(grace=1.0)
         ) as orch:
             store = store_of(orch)
-            await until(lambda: store.get_session(worker.id).status is S.WAITING_CAPACITY)
+            await until(lambda: store.get_session(worker_id).status is S.WAITING_CAPACITY)
             assert observe_group(pane.pid).members != ()  # kept at start: its session goes on
-            await orch.operations.cancel_session(worker.id, "not needed any more")
-            assert store.get_session(worker.id).status is S.CANCELED
+            await orch.operations.cancel_session(worker_id, "not needed any more")
+            assert store.get_session(worker_id).status is S.CANCELED
             await until(lambda: observe_group(pane.pid).members == ())
             assert store.list_owned_processes() == []
-            kinds = [e.kind for e in store.events_after(0, session_id=worker.id)]
+            kinds = [e.kind for e in store.events_after(0, session_id=worker_id)]
             assert "owned_process_adopted" in kinds and "owned_process_killed" in kinds
     finally:
         await pane.kill(grace=0.5)
@@ -152,10 +159,7 @@ async def test_a_pane_found_at_start_is_stopped_when_its_session_is_cancelled_wh
 ):
     """The same, cancelled while the provider re-attaches the pane (a slow ``resume``): the interrupted start
     holds no run to cancel, so the session's end stops what the store records."""
-    import attrs
-
     from orcha.agents.fake import FakeProvider, Say
-    from orcha.model import SessionRole
 
     class ReattachingForever(FakeProvider):
         async def resume(self, request, provider_session_id, text):
@@ -163,27 +167,7 @@ async def test_a_pane_found_at_start_is_stopped_when_its_session_is_cancelled_wh
             await trio.sleep_forever()
 
     reattaching = trio.Event()
-    with Store(tmp_path / "orcha.db", clock=wall_clock) as before:
-        target = before.create_target(
-            name="local", kind=TargetKind.LOCAL, work_root=str(tmp_path / "work"), capacity_sessions=1,
-            status=TargetStatus.ONLINE,
-        )  # fmt: skip
-        objective, _ = before.create_objective(title="t", prompt="lead", agent="claude")
-        worker = before.create_session(objective_id=objective.id, agent="claude", prompt="w", role=SessionRole.WORKER)
-        before.claim_target_slot(target.id, worker.id)
-        before.update_session_status(worker.id, S.STARTING)
-        before.update_session_status(worker.id, S.RUNNING)
-        pane_name = f"orcha-{worker.id}"
-        before.set_session_fields(
-            worker.id, attach_command=f"tmux attach -t {pane_name}", provider_session_id=pane_name
-        )
-
-        async def record(identity: ProcessIdentity) -> None:
-            before.record_owned_process(
-                worker.id, target.id, attrs.evolve(identity, kind="tmux", tmux_session=pane_name)
-            )
-
-        pane = await LocalExecutor().start(["sleep", "600"], before_exec=record)
+    worker_id, pane = await a_worker_whose_pane_outlived_orcha(tmp_path, provider_session_id="pane-of-before")
     try:
         provider = ReattachingForever(lambda request: [Say("waiting")], clock=wall_clock)
         async with running(
@@ -193,8 +177,8 @@ async def test_a_pane_found_at_start_is_stopped_when_its_session_is_cancelled_wh
             with trio.fail_after(30):
                 await reattaching.wait()
             assert observe_group(pane.pid).members != ()
-            await orch.operations.cancel_session(worker.id, "not needed any more")
-            assert store.get_session(worker.id).status is S.CANCELED
+            await orch.operations.cancel_session(worker_id, "not needed any more")
+            assert store.get_session(worker_id).status is S.CANCELED
             await until(lambda: observe_group(pane.pid).members == ())
             assert store.list_owned_processes() == []
     finally:
