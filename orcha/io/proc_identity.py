@@ -6,6 +6,7 @@ Plain file reads (a few per call, a scan of ``/proc`` for a group); the parsing 
 
 from __future__ import annotations
 
+import functools
 import os
 
 from orcha.executor import CommandError
@@ -14,8 +15,10 @@ from orcha.processes import GroupObservation, ProcessIdentity, ProcStat, parse_s
 PROC = "/proc"
 
 
+@functools.cache
 def boot_id(proc: str = PROC) -> str:
-    """This boot's id (``/proc/sys/kernel/random/boot_id``); a reboot changes it."""
+    """This boot's id (``/proc/sys/kernel/random/boot_id``); a reboot changes it, and ends this process with
+    every other: read once."""
     with open(f"{proc}/sys/kernel/random/boot_id") as handle:
         return handle.read().strip()
 

@@ -13,6 +13,7 @@ import apsw
 
 from orcha.errors import StoreError
 from orcha.io import txguard
+from orcha.io.store._checkpoint import BackgroundCheckpointer
 from orcha.io.store._schema import MIGRATIONS, SCHEMA_VERSION
 
 Row = dict[str, Any]
@@ -100,6 +101,8 @@ class Database:
         self.readonly = readonly
         txguard.install()
         flags = apsw.SQLITE_OPEN_READONLY if readonly else apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
+        self._checkpointer: BackgroundCheckpointer | None = None
+        """A writer's WAL checkpoints, on a thread of their own (none for a reader or an in-memory database)."""
         try:
             if not readonly and self.path != ":memory:":
                 _create_private(self.path)
@@ -108,6 +111,9 @@ class Database:
             if not readonly:
                 self.conn.pragma("journal_mode", "wal")
                 self.conn.pragma("synchronous", "normal")
+                if self.path != ":memory:":
+                    self._checkpointer = BackgroundCheckpointer(self.path, busy_timeout_ms=busy_timeout_ms)
+                    self._checkpointer.install(self.conn)
             self.conn.pragma("foreign_keys", True)
         except (apsw.Error, OSError) as exc:
             raise StoreError(f"cannot open database {self.path!r}: {exc}") from exc
@@ -119,6 +125,8 @@ class Database:
     def close(self) -> None:
         """Close the connection; a writer first checkpoints the WAL into the database file, so a copy of
         ``orcha.db`` alone is a complete database."""
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         if not self.readonly:
             with contextlib.suppress(apsw.Error):
                 self.conn.pragma("wal_checkpoint", "TRUNCATE")
@@ -174,6 +182,8 @@ class Database:
     def write(self) -> Iterator[Tx]:
         """A ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on any exception."""
         yield from self._transaction("BEGIN IMMEDIATE")
+        if self._checkpointer is not None:  # after the commit: the WAL checkpointed here only when far behind
+            self._checkpointer.after_commit(self.conn)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:

@@ -1,0 +1,117 @@
+"""WAL checkpoints on a thread of their own, so no store call waits behind one.
+
+SQLite's automatic checkpoint runs inside the commit that takes the WAL past 1,000 pages: that commit (and
+every store call queued behind it on the store's thread) waits while the checkpoint copies the pages into the
+database file and syncs it, 5 to 100 ms (measured in figure 6 of ``docs/performance.md``). Here the writer's
+commit hook only notes the WAL's size; past :data:`CHECKPOINT_PAGES` it wakes a checkpointer thread, which
+runs a passive checkpoint on its own connection (it never blocks a writer or a reader, and SQLite releases the
+GIL meanwhile). Should that thread fall far behind (or be unable to run), the writer checkpoints itself after
+its commit once the WAL passes :data:`INLINE_PAGES`, so the WAL stays bounded whatever happens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+
+import apsw
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_PAGES = 1000
+"""The WAL size (pages) at which a checkpoint is due: SQLite's own automatic threshold."""
+INLINE_PAGES = 16_000
+"""The WAL size (pages, 64 MB at 4 KB) past which the writer checkpoints itself, after its commit."""
+IDLE_SECONDS = 30.0
+"""The checkpointer thread exits after this long without work (the next due checkpoint starts a new one)."""
+
+
+class BackgroundCheckpointer:
+    """Checkpoints the WAL of the database at ``path`` off the writer's thread (see the module docstring).
+
+    :meth:`install` puts its hook on the writer's connection; the writer calls :meth:`after_commit` once each
+    transaction is over; :meth:`close` stops the thread (the writer's own close checkpoints what is left)."""
+
+    def __init__(
+        self, path: str, *, pages: int = CHECKPOINT_PAGES, inline_pages: int = INLINE_PAGES, busy_timeout_ms: int = 10_000
+    ) -> None:
+        self._path = path
+        self._pages = pages
+        self._inline_pages = inline_pages
+        self._busy_timeout_ms = busy_timeout_ms
+        self._lock = threading.Lock()
+        self._due = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._wal_pages = 0
+        self.checkpoints = 0
+        """Checkpoints run by the thread (for tests and the benchmark's notes)."""
+        self.inline_checkpoints = 0
+        """Checkpoints the writer had to run itself."""
+
+    def install(self, conn: apsw.Connection) -> None:
+        """Replace SQLite's automatic checkpoint on the writer's connection ``conn`` with this one."""
+        conn.set_wal_hook(self._on_commit)
+
+    def _on_commit(self, _conn: apsw.Connection, _dbname: str, pages: int) -> int:
+        """SQLite's commit hook: note the WAL's size and wake the thread when a checkpoint is due. Nothing
+        else happens here: the commit is still in progress."""
+        self._wal_pages = pages
+        if pages >= self._pages:
+            self._wake()
+        return apsw.SQLITE_OK
+
+    def after_commit(self, conn: apsw.Connection) -> None:
+        """Called by the writer after each of its transactions: the fallback, when the WAL has grown past
+        :data:`INLINE_PAGES` (the thread is behind or cannot run)."""
+        if self._wal_pages < self._inline_pages:
+            return
+        self._wal_pages = 0
+        try:
+            conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
+            self.inline_checkpoints += 1
+        except apsw.Error as exc:
+            log.warning("WAL checkpoint of %s failed: %s", self._path, exc)
+
+    def close(self) -> None:
+        """Stop the thread (after the checkpoint it is running, if any); later commits start none."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        self._due.set()
+        if thread is not None:
+            thread.join()
+
+    def _wake(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._due.set()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name="orcha-checkpoint", daemon=True)
+                self._thread.start()
+
+    def _work(self) -> None:
+        conn: apsw.Connection | None = None
+        try:
+            while True:
+                self._due.wait(IDLE_SECONDS)
+                with self._lock:
+                    if self._closed or not self._due.is_set():  # closed, or idle for long: leave
+                        self._thread = None
+                        return
+                    self._due.clear()
+                if conn is None:
+                    conn = apsw.Connection(self._path, flags=apsw.SQLITE_OPEN_READWRITE)
+                    conn.set_busy_timeout(self._busy_timeout_ms)
+                conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
+                self.checkpoints += 1
+        except apsw.Error as exc:  # the writer's fallback keeps the WAL bounded
+            log.warning("WAL checkpoint of %s failed: %s", self._path, exc)
+            with self._lock:
+                self._thread = None
+        finally:
+            if conn is not None:
+                with contextlib.suppress(apsw.Error):
+                    conn.close()

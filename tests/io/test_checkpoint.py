@@ -1,0 +1,129 @@
+"""WAL checkpoints run on their own thread, never inside a writer's commit; the WAL stays bounded when that
+thread cannot keep up."""
+
+from __future__ import annotations
+
+import pathlib
+import threading
+import time
+
+import apsw
+
+from orcha.io.store._checkpoint import BackgroundCheckpointer
+from orcha.io.store._db import Database
+
+BLOB = b"x" * 4000
+"""About one page a row, so the WAL grows by a page or more a commit."""
+
+
+def _writer(path: pathlib.Path) -> apsw.Connection:
+    conn = apsw.Connection(str(path))
+    conn.pragma("journal_mode", "wal")
+    conn.pragma("synchronous", "normal")
+    conn.execute("CREATE TABLE t (b BLOB)")
+    return conn
+
+
+def _commit_rows(conn: apsw.Connection, checkpointer: BackgroundCheckpointer, rows: int) -> None:
+    for _ in range(rows):
+        with conn:
+            conn.execute("INSERT INTO t VALUES (?)", (BLOB,))
+        checkpointer.after_commit(conn)
+
+
+def _until_checkpointed(checkpointer: BackgroundCheckpointer) -> None:
+    """Wait (10 s at most) for the thread's first checkpoint: it runs beside the test's commits."""
+    deadline = time.monotonic() + 10
+    while not checkpointer.checkpoints and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def _wal_frames(conn: apsw.Connection) -> int:
+    """Frames in the WAL since it last started over (asked with a passive checkpoint, the end of a test)."""
+    log, _done = conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
+    return log
+
+
+def test_a_due_checkpoint_runs_on_the_checkpointer_thread_not_in_the_commit(tmp_path: pathlib.Path) -> None:
+    conn = _writer(tmp_path / "db")
+    checkpointer = BackgroundCheckpointer(str(tmp_path / "db"), pages=20, inline_pages=10_000)
+    checkpointer.install(conn)
+    threads: set[str] = set()
+    original = checkpointer._work
+
+    def work() -> None:
+        threads.add(threading.current_thread().name)
+        original()
+
+    checkpointer._work = work  # type: ignore[method-assign]
+    _commit_rows(conn, checkpointer, 200)
+    _until_checkpointed(checkpointer)
+    checkpointer.close()
+    assert checkpointer.checkpoints >= 1
+    assert checkpointer.inline_checkpoints == 0
+    assert threads == {"orcha-checkpoint"}
+    assert threading.current_thread().name not in threads
+    conn.close()
+
+
+def test_the_writer_checkpoints_itself_when_the_thread_cannot_keep_up(tmp_path: pathlib.Path) -> None:
+    conn = _writer(tmp_path / "db")
+    checkpointer = BackgroundCheckpointer(str(tmp_path / "db"), pages=20, inline_pages=100)
+    checkpointer.install(conn)
+    checkpointer._wake = lambda: None  # type: ignore[method-assign]  # the thread never runs
+    _commit_rows(conn, checkpointer, 450)
+    assert checkpointer.checkpoints == 0
+    assert checkpointer.inline_checkpoints >= 3
+    assert _wal_frames(conn) < 200  # bounded by the fallback, not by SQLite's automatic checkpoint
+    conn.close()
+
+
+def test_without_the_fallback_nothing_else_would_checkpoint(tmp_path: pathlib.Path) -> None:
+    """The hook replaces SQLite's automatic checkpoint: with neither thread nor fallback, the WAL only grows
+    (which is why the fallback exists)."""
+    conn = _writer(tmp_path / "db")
+    checkpointer = BackgroundCheckpointer(str(tmp_path / "db"), pages=20, inline_pages=10**9)
+    checkpointer.install(conn)
+    checkpointer._wake = lambda: None  # type: ignore[method-assign]
+    _commit_rows(conn, checkpointer, 1200)
+    assert _wal_frames(conn) >= 1200
+    conn.close()
+
+
+def test_after_close_no_thread_starts(tmp_path: pathlib.Path) -> None:
+    conn = _writer(tmp_path / "db")
+    checkpointer = BackgroundCheckpointer(str(tmp_path / "db"), pages=5, inline_pages=10_000)
+    checkpointer.install(conn)
+    checkpointer.close()
+    before = {t.name for t in threading.enumerate()}
+    _commit_rows(conn, checkpointer, 50)
+    assert "orcha-checkpoint" not in {t.name for t in threading.enumerate()} - before
+    assert checkpointer.checkpoints == 0
+    conn.close()
+
+
+def test_the_store_database_checkpoints_in_the_background_and_closes_truncated(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "orcha.db"
+    db = Database(path)
+    with db.write() as tx:
+        tx.execute("CREATE TABLE blobs (b BLOB)")
+    for _ in range(1500):  # past SQLite's 1,000-page threshold
+        with db.write() as tx:
+            tx.execute("INSERT INTO blobs VALUES (?)", (BLOB,))
+    checkpointer = db._checkpointer
+    assert checkpointer is not None
+    _until_checkpointed(checkpointer)
+    db.close()
+    assert checkpointer.checkpoints >= 1
+    assert checkpointer.inline_checkpoints == 0
+    wal = pathlib.Path(f"{path}-wal")
+    assert not wal.exists() or wal.stat().st_size == 0  # the writer's close still truncates it
+
+
+def test_a_reader_has_no_checkpointer(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "orcha.db"
+    Database(path).close()
+    reader = Database(path, readonly=True)
+    assert reader._checkpointer is None
+    reader.close()
+    assert Database(":memory:")._checkpointer is None
