@@ -71,7 +71,8 @@ SessionMessage = Steer | Answer | CancelSession | ObjectiveEnded | Notify | Plac
 @attrs.frozen(kw_only=True)
 class Spawn:
     prompt: str
-    agent: str
+    agent: str | None = None
+    """The agent CLI; ``None``: the objective's own."""
     role: SessionRole = SessionRole.WORKER
     parent_session_id: str | None = None
     target_id: str | None = None

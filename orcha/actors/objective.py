@@ -119,7 +119,7 @@ class ObjectiveActor:
             first = await self._deps.db.run(lambda s: s.find_effect(effect, "spawn_session"))
             if first is not None:
                 return await self._deps.db.run(lambda s: s.get_session(first))
-        agent = self._deps.providers.check_agent(spawn.agent)
+        agent = self._deps.providers.check_agent(spawn.agent or (await self._objective_as_created()).agent)
         for label in spawn.labels:
             check_label(label)
         target_id = None
@@ -145,11 +145,15 @@ class ObjectiveActor:
         self._deps.wake_scheduler()
         return session
 
+    async def _objective_as_created(self) -> Objective:
+        """The objective as first read: for what never changes (its agent, repo and base branch)."""
+        if self._created is None:
+            self._created = await self._deps.db.run(lambda s: s.get_objective(self.id))
+        return self._created
+
     async def _workspace_for(self, spawn: Spawn) -> str | None:
         """A coding worker of an objective with a repo gets a workspace row now; it is checked out at start."""
-        if self._created is None:  # its repo and base branch never change: read once
-            self._created = await self._deps.db.run(lambda s: s.get_objective(self.id))
-        objective = self._created
+        objective = await self._objective_as_created()
         repo = spawn.repo or objective.repo
         if repo is None or spawn.role is not SessionRole.WORKER:
             return None

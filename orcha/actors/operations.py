@@ -141,12 +141,11 @@ class Operations:
         parent_session_id: str | None = None,
         labels: tuple[str, ...] = (),
     ) -> Session:
-        objective = await self.db.run(lambda s: s.get_objective(objective_id))  # NotFoundError first
-        return await self._spawn_in(
+        return await self.spawn(  # the objective's own agent unless another is named
             objective_id,
             Spawn(
                 prompt=prompt,
-                agent=agent or objective.agent,
+                agent=agent or None,
                 role=role,
                 target_id=target,
                 labels=labels,

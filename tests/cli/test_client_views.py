@@ -132,7 +132,13 @@ def test_an_answer_by_the_start_of_an_answered_question_s_id_says_it_is_answered
 
 def test_attach_to_an_ended_session_says_it_ended(server, asked):
     created, _question = asked
-    done = server.orcha("attach", created["manager_session_id"])
+    manager = created["manager_session_id"]
+
+    def manager_status():
+        return [s["status"] for s in server.json("ls")["sessions"] if s["id"] == manager]
+
+    server.until(lambda: manager_status() == ["completed"])  # its demo script ends it, after the question
+    done = server.orcha("attach", manager)
     assert done.returncode == 1
     assert error_line(done) == f"orcha: session {created['manager_session_id']} has ended (completed); its pane is gone"
 
