@@ -34,7 +34,12 @@ class BackgroundCheckpointer:
     transaction is over; :meth:`close` stops the thread (the writer's own close checkpoints what is left)."""
 
     def __init__(
-        self, path: str, *, pages: int = CHECKPOINT_PAGES, inline_pages: int = INLINE_PAGES, busy_timeout_ms: int = 10_000
+        self,
+        path: str,
+        *,
+        pages: int = CHECKPOINT_PAGES,
+        inline_pages: int = INLINE_PAGES,
+        busy_timeout_ms: int = 10_000,
     ) -> None:
         self._path = path
         self._pages = pages
