@@ -266,16 +266,15 @@ def tune_collector() -> None:
     """The garbage collector's settings for a server, called once it is built, before its actors start.
 
     What was made until then (modules, the app, the stores) lives as long as the process, so it is frozen out
-    of every collection (an actor is not: a frozen object is never freed, even once unreachable). Refcounting
-    frees what serving makes (lines, events, requests), so cycles are collected less often: the youngest
-    generation at 10,000 allocations instead of 700, the middle one after 100 of those instead of 10, a full
-    collection after 10 of the middle one's (about as often as before). What survives a young collection is
-    mostly the live sessions' waiting coroutines and cancel scopes, which refcounting frees in time, so a middle
-    collection walks them all for nothing: 50-70 ms at 2,000 sessions (figure 6), every few seconds before,
-    about once a minute now. Measured in figure 6 before the first change: full collections of 200-300 ms
-    while sessions were being placed, the largest waits of its p99."""
+    of every collection (an actor is not: a frozen object is never freed, even once unreachable). What survives
+    a young collection is mostly the live sessions' waiting coroutines and cancel scopes, which refcounting
+    frees in time, so the middle generation is collected less often: after 100 young collections instead of
+    10 (each walks them all for nothing: 50-70 ms at 2,000 sessions, figure 6), a full collection after 10 of
+    the middle one's. The young generation is collected at 2,000 allocations instead of 700: at 10,000 each
+    young collection took 5-7 ms at figure 6's load (most of its p99), at 2,000 about 1 ms. Measured in
+    figure 6 before the first change: full collections of 200-300 ms while sessions were being placed."""
     gc.freeze()
-    gc.set_threshold(10_000, 100, 10)
+    gc.set_threshold(2_000, 100, 10)
 
 
 def loopback_port(url: str) -> int | None:
