@@ -38,6 +38,13 @@ def _until_checkpointed(checkpointer: BackgroundCheckpointer) -> None:
         time.sleep(0.005)
 
 
+def _until_idle(checkpointer: BackgroundCheckpointer) -> None:
+    """Wait (10 s at most) until the thread has no checkpoint due or running."""
+    deadline = time.monotonic() + 10
+    while (checkpointer._due.is_set() or checkpointer._checkpointing) and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
 def _wal_frames(conn: apsw.Connection) -> int:
     """Frames in the WAL since it last started over (asked with a passive checkpoint, the end of a test)."""
     log, _done = conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
@@ -59,6 +66,7 @@ def test_a_due_checkpoint_runs_on_the_checkpointer_thread_not_in_the_commit(tmp_
     _commit_rows(conn, checkpointer, 200)
     _until_checkpointed(checkpointer)
     checkpointer.close()
+    assert checkpointer._backfilled >= 20  # it copied the WAL (a fresh connection's first checkpoint did nothing)
     assert checkpointer.checkpoints >= 1
     assert checkpointer.inline_checkpoints == 0
     assert threads == {"orcha-checkpoint"}
@@ -127,3 +135,29 @@ def test_a_reader_has_no_checkpointer(tmp_path: pathlib.Path) -> None:
     assert reader._checkpointer is None
     reader.close()
     assert Database(":memory:")._checkpointer is None
+
+
+def test_a_wal_that_cannot_start_over_wakes_the_thread_once_per_threshold_not_per_commit(
+    tmp_path: pathlib.Path,
+) -> None:
+    """A reader keeps the WAL from starting over, so its size stays past the threshold: a checkpoint is due
+    again only once as many new frames have come, not at every commit."""
+    path = tmp_path / "db"
+    conn = _writer(path)
+    with conn:
+        conn.execute("INSERT INTO t VALUES (?)", (BLOB,))
+    reader = apsw.Connection(str(path))
+    reader.execute("BEGIN")
+    assert list(reader.execute("SELECT count(*) FROM t")) == [(1,)]  # its snapshot holds the WAL
+    checkpointer = BackgroundCheckpointer(str(path), pages=20, inline_pages=10_000)
+    checkpointer.install(conn)
+    for _ in range(300):
+        _commit_rows(conn, checkpointer, 1)
+        _until_idle(checkpointer)  # each commit after the thread is done with the last: a quiet writer's pace
+    checkpointer.close()
+    frames = checkpointer._backfilled + checkpointer._wal_pages  # the WAL's size at the last commit
+    assert frames >= 300  # it never started over
+    assert 2 <= checkpointer.checkpoints <= frames // 20 + 1, (checkpointer.checkpoints, frames)
+    reader.execute("COMMIT")
+    reader.close()
+    conn.close()

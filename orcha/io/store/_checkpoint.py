@@ -49,7 +49,14 @@ class BackgroundCheckpointer:
         self._due = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._checkpointing = False
         self._wal_pages = 0
+        """The WAL's frames not known to be checkpointed yet, as of the writer's last commit."""
+        self._backfilled = 0
+        """The WAL's size (frames) when the last checkpoint ran: it copied what it could of them (all, unless a
+        reader's snapshot held some back). The WAL starts over from its beginning at a later commit only once
+        no reader uses it, so until then its size alone says little: the next checkpoint is due when as many
+        frames again have come."""
         self.checkpoints = 0
         """Checkpoints run by the thread (for tests and the benchmark's notes)."""
         self.inline_checkpoints = 0
@@ -60,10 +67,13 @@ class BackgroundCheckpointer:
         conn.set_wal_hook(self._on_commit)
 
     def _on_commit(self, _conn: apsw.Connection, _dbname: str, pages: int) -> int:
-        """SQLite's commit hook: note the WAL's size and wake the thread when a checkpoint is due. Nothing
-        else happens here: the commit is still in progress."""
-        self._wal_pages = pages
-        if pages >= self._pages:
+        """SQLite's commit hook: note the WAL's size and wake the thread when a checkpoint is due (as many
+        frames again as the threshold since the last one). Nothing else happens here: the commit is still in
+        progress."""
+        if pages < self._backfilled:  # the WAL started over
+            self._backfilled = 0
+        self._wal_pages = pages - self._backfilled
+        if self._wal_pages >= self._pages:
             self._wake()
         return apsw.SQLITE_OK
 
@@ -74,10 +84,15 @@ class BackgroundCheckpointer:
             return
         self._wal_pages = 0
         try:
-            conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
+            self._note(*conn.wal_checkpoint("main", mode=apsw.SQLITE_CHECKPOINT_PASSIVE))
             self.inline_checkpoints += 1
         except apsw.Error as exc:
             log.warning("WAL checkpoint of %s failed: %s", self._path, exc)
+
+    def _note(self, frames: int, _copied: int) -> None:
+        """What a checkpoint did: the next is due :data:`CHECKPOINT_PAGES` frames after the WAL's size then
+        (``-1`` when it could not run: due again at the next commit)."""
+        self._backfilled = max(frames, 0)
 
     def close(self) -> None:
         """Stop the thread (after the checkpoint it is running, if any); later commits start none."""
@@ -89,6 +104,8 @@ class BackgroundCheckpointer:
             thread.join()
 
     def _wake(self) -> None:
+        if self._due.is_set() or self._checkpointing:  # woken already, or at it: the next commit looks again
+            return
         with self._lock:
             if self._closed:
                 return
@@ -110,7 +127,13 @@ class BackgroundCheckpointer:
                 if conn is None:
                     conn = apsw.Connection(self._path, flags=apsw.SQLITE_OPEN_READWRITE)
                     conn.set_busy_timeout(self._busy_timeout_ms)
-                conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
+                    conn.execute("SELECT count(*) FROM sqlite_master").fetchall()  # (a connection that has
+                    # read nothing yet has not opened the WAL: its checkpoint would do nothing, -1 frames)
+                self._checkpointing = True
+                try:
+                    self._note(*conn.wal_checkpoint("main", mode=apsw.SQLITE_CHECKPOINT_PASSIVE))
+                finally:
+                    self._checkpointing = False
                 self.checkpoints += 1
         except apsw.Error as exc:  # the writer's fallback keeps the WAL bounded
             log.warning("WAL checkpoint of %s failed: %s", self._path, exc)
