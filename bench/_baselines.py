@@ -5,6 +5,7 @@ from __future__ import annotations
 import pathlib
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import apsw
 
@@ -43,6 +44,16 @@ def raw_insert_seconds(path: pathlib.Path, rows: Sequence[tuple[str, int, str, s
             conn.executemany("INSERT INTO transcript_lines VALUES (?, ?, ?, ?)", keyed[start : start + batch])
             conn.execute("COMMIT")
         return time.perf_counter() - started
+    finally:
+        conn.close()
+
+
+def rows(path: pathlib.Path, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+    """The rows of a query, read on a read-only connection of their own (a server may have the file open)."""
+    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        conn.set_busy_timeout(10_000)
+        return [tuple(row) for row in conn.execute(sql, params)]
     finally:
         conn.close()
 
