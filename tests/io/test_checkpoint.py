@@ -8,6 +8,7 @@ import threading
 import time
 
 import apsw
+import pytest
 
 from orcha.io.store._checkpoint import BackgroundCheckpointer
 from orcha.io.store._db import Database
@@ -161,3 +162,36 @@ def test_a_wal_that_cannot_start_over_wakes_the_thread_once_per_threshold_not_pe
     reader.execute("COMMIT")
     reader.close()
     conn.close()
+
+
+def test_a_checkpoint_that_fails_is_tried_again_a_threshold_later_not_at_every_commit(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The checkpointer's database cannot be opened (gone from under it): each failure is logged, and the
+    next try waits for as many new frames, so a lasting failure costs no thread per commit."""
+    conn = _writer(tmp_path / "db")
+    checkpointer = BackgroundCheckpointer(str(tmp_path / "elsewhere" / "db"), pages=20, inline_pages=10_000)
+    checkpointer.install(conn)
+    started = []
+    original = checkpointer._work
+
+    def work() -> None:
+        started.append(1)
+        original()
+
+    checkpointer._work = work  # type: ignore[method-assign]
+    for _ in range(200):
+        _commit_rows(conn, checkpointer, 1)
+        _until_thread_gone(checkpointer)
+    checkpointer.close()
+    frames = checkpointer._backfilled + checkpointer._wal_pages
+    assert checkpointer.checkpoints == 0
+    assert 2 <= len(started) <= frames // 20 + 1, (len(started), frames)
+    assert "WAL checkpoint of" in caplog.text
+    conn.close()
+
+
+def _until_thread_gone(checkpointer: BackgroundCheckpointer) -> None:
+    deadline = time.monotonic() + 10
+    while checkpointer._thread is not None and time.monotonic() < deadline:
+        time.sleep(0.001)

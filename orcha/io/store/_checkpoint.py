@@ -82,17 +82,22 @@ class BackgroundCheckpointer:
         :data:`INLINE_PAGES` (the thread is behind or cannot run)."""
         if self._wal_pages < self._inline_pages:
             return
-        self._wal_pages = 0
         try:
             self._note(*conn.wal_checkpoint("main", mode=apsw.SQLITE_CHECKPOINT_PASSIVE))
             self.inline_checkpoints += 1
         except apsw.Error as exc:
-            log.warning("WAL checkpoint of %s failed: %s", self._path, exc)
+            self._failed(exc)
+        self._wal_pages = 0
 
     def _note(self, frames: int, _copied: int) -> None:
         """What a checkpoint did: the next is due :data:`CHECKPOINT_PAGES` frames after the WAL's size then
         (``-1`` when it could not run: due again at the next commit)."""
         self._backfilled = max(frames, 0)
+
+    def _failed(self, exc: apsw.Error) -> None:
+        """A checkpoint failed: tried again once as many frames again have come, not at every commit."""
+        log.warning("WAL checkpoint of %s failed: %s", self._path, exc)
+        self._backfilled += self._wal_pages
 
     def close(self) -> None:
         """Stop the thread (after the checkpoint it is running, if any); later commits start none."""
@@ -136,7 +141,7 @@ class BackgroundCheckpointer:
                     self._checkpointing = False
                 self.checkpoints += 1
         except apsw.Error as exc:  # the writer's fallback keeps the WAL bounded
-            log.warning("WAL checkpoint of %s failed: %s", self._path, exc)
+            self._failed(exc)
             with self._lock:
                 self._thread = None
         finally:
