@@ -103,22 +103,25 @@ class StoreGateway:
                     continue
                 queued.started = True
             result = outcome.capture(queued.context.run, queued.fn, self.store)
-            taken = threading.Event()
+            catch_up = False
+            if self._calls:  # more waiting: back to back for a while, the trio thread takes this one first
+                now = time.monotonic()
+                ahead_since = now if ahead_since is None else ahead_since
+                catch_up = now - ahead_since >= AHEAD_SECONDS
+            else:
+                ahead_since = None
+            taken = threading.Event() if catch_up else None  # (only then: most calls need no event)
             with contextlib.suppress(trio.RunFinishedError):  # its caller's run is gone: nobody waits for it
                 queued.token.run_sync_soon(_deliver, queued.task, result, taken)
             del queued, result
-            if not self._calls:
-                ahead_since = None
-                continue
-            now = time.monotonic()
-            ahead_since = now if ahead_since is None else ahead_since
-            if now - ahead_since >= AHEAD_SECONDS:  # back to back for a while: let the trio thread catch up
+            if taken is not None:
                 taken.wait(TAKE_SECONDS)
                 ahead_since = None
 
 
-def _deliver(task: trio.lowlevel.Task, result: outcome.Outcome[Any], taken: threading.Event) -> None:
-    taken.set()
+def _deliver(task: trio.lowlevel.Task, result: outcome.Outcome[Any], taken: threading.Event | None) -> None:
+    if taken is not None:
+        taken.set()
     trio.lowlevel.reschedule(task, result)
 
 

@@ -360,7 +360,9 @@ class SessionsMixin:
 
         A change of cost appends the objective's new total to its cost samples (``objective_cost``)."""
         with self._db.write() as tx:
-            before = load_session(tx, session_id)
+            cost_before = tx.value("SELECT cost_usd FROM sessions WHERE id = ?", (session_id,))
+            if cost_before is None:
+                raise NotFoundError("session", session_id)
             tx.execute(
                 "UPDATE sessions SET model_calls = model_calls + ?, errors = errors + ?, "
                 "input_tokens = input_tokens + ?, output_tokens = output_tokens + ?, "
@@ -378,7 +380,7 @@ class SessionsMixin:
                 ),
             )
             after = load_session(tx, session_id)
-            if after.usage.cost_usd != before.usage.cost_usd:
+            if after.usage.cost_usd != cost_before:
                 tx.execute(
                     "INSERT INTO objective_cost (objective_id, at, cost_usd)"
                     " SELECT ?, ?, COALESCE(SUM(cost_usd), 0) FROM sessions WHERE objective_id = ?",
