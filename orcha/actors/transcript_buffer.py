@@ -1,8 +1,11 @@
-"""Transcripts are group-committed without a timer: one writer takes every line that is waiting, from every
+"""Transcripts are group-committed without a flush timer: one writer takes every line that is waiting, from every
 session, commits them in one transaction, tells who appended, and goes again at once.
 
 A line's latency is one commit (plus the wait for the commit in flight), never a flush interval, and the
-lines of many sessions share one transaction, so the cost per line falls as the load grows. A line is
+lines of many sessions share one transaction, so the cost per line falls as the load grows. Under load a
+commit starts no sooner than :data:`GATHER_SECONDS` after the one before it started, so it gathers a few
+milliseconds' lines (a commit's fixed cost, on the store's thread and on trio's, is paid ~200 times a second
+at most, not once per handful of lines); a line after a quiet spell is committed at once. A line is
 announced only after its commit, so a subscriber never reads a line that is not stored.
 
 Each session's stored summary (what it is doing now) is written with its lines at most once a second
@@ -14,6 +17,7 @@ dashboard's websocket hears every commit's summaries from the change feed, unthr
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 
 import trio
@@ -25,6 +29,12 @@ from orcha.summary_schedule import SummarySchedule
 
 log = logging.getLogger(__name__)
 
+GATHER_SECONDS = 0.005
+"""A commit starts at least this long after the one before it started, unless :data:`GATHER_LINES` wait: under
+load a commit gathers the lines of a few milliseconds (fewer commits, each paying its fixed cost for more
+lines); a line that comes after a quiet spell is committed at once."""
+GATHER_LINES = 512
+"""Lines waiting that start a commit without waiting out :data:`GATHER_SECONDS`."""
 MAX_WAITING = 4096
 """Lines that may wait for the writer; past that, agents' pumps wait for the commit (:meth:`TranscriptWriter.room`),
 so an agent printing faster than orcha commits is slowed down as its pipe would slow it, and memory holds
@@ -54,6 +64,8 @@ class TranscriptWriter:
         self._progress = trio.Event()
         self._running = False
         self._committing = False
+        self._last_commit = -math.inf
+        """When the last commit started (trio time)."""
         self._summaries = SummarySchedule()
         """When each session's summary (what it is doing now) is stored: at most once a second, trio time."""
 
@@ -82,6 +94,10 @@ class TranscriptWriter:
             while True:
                 with trio.move_on_at(self._summaries.deadline()):  # a quiet session's summary, caught up
                     await self._wake.wait()
+                gathered = self._last_commit + GATHER_SECONDS
+                if len(self._pending) < GATHER_LINES and trio.current_time() < gathered:
+                    await trio.sleep_until(gathered)  # under load: this commit gathers a few milliseconds' lines
+                self._last_commit = trio.current_time()
                 await self._commit_waiting()
         finally:
             self._running = False

@@ -10,7 +10,13 @@ import trio.lowlevel
 import trio.testing
 
 from orcha.actors.changes import HELD_LINES, ChangeFeed
-from orcha.actors.transcript_buffer import MAX_WAITING, TranscriptBuffer, TranscriptWriter
+from orcha.actors.transcript_buffer import (
+    GATHER_LINES,
+    GATHER_SECONDS,
+    MAX_WAITING,
+    TranscriptBuffer,
+    TranscriptWriter,
+)
 from orcha.errors import NotFoundError
 from orcha.io.gateway import StoreGateway
 from orcha.model import TranscriptEntry, TranscriptKind, TranscriptLine
@@ -62,6 +68,34 @@ async def test_a_line_is_committed_at_once_not_after_a_flush_interval(store, aut
         await trio.testing.wait_all_tasks_blocked()
         assert committed == [(session, started)]  # no virtual time passed: no timer
         assert [e.body for e in store.read_transcript(session).items] == ["hello"]
+        nursery.cancel_scope.cancel()
+
+
+async def test_under_load_a_commit_gathers_a_few_milliseconds_of_lines(store, autojump_clock):
+    sessions = _sessions(store, 3)
+    db = SlowDb(store)
+    committed: list[float] = []
+    writer = TranscriptWriter(db, lambda _sids: committed.append(trio.current_time()))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        started = trio.current_time()
+        writer.emit(_line(sessions[0], "first"))
+        await trio.testing.wait_all_tasks_blocked()
+        for n, session in enumerate(sessions * 3):  # right after a commit: they wait for the next together
+            writer.emit(_line(session, f"line {n}"))
+            await trio.sleep(GATHER_SECONDS / 20)
+        await writer.flush()
+        assert [len(batch) for batch in db.batches] == [1, 9]
+        assert committed == [started, pytest.approx(started + GATHER_SECONDS)]  # at most that long after
+        await trio.sleep(1)  # quiet: the next line is committed at once
+        quiet = trio.current_time()
+        writer.emit(_line(sessions[1], "after a while"))
+        await trio.testing.wait_all_tasks_blocked()
+        assert committed[-1] == quiet
+        for n in range(GATHER_LINES):  # right after it, but a full batch waits for nothing
+            writer.emit(_line(sessions[2], str(n)))
+        await writer.flush()
+        assert committed[-1] == quiet and len(db.batches[-1]) == GATHER_LINES
         nursery.cancel_scope.cancel()
 
 
