@@ -206,8 +206,7 @@ def test_a_batch_of_lines_is_byte_for_byte_the_sse_events_of_each(lines):
 @given(
     st.dictionaries(
         st.text(),
-        st.none()
-        | st.builds(Now, now=st.none() | st.text(), last_output_at=st.floats() | st.integers(0, 2**40)),
+        st.none() | st.builds(Now, now=st.none() | st.text(), last_output_at=st.floats() | st.integers(0, 2**40)),
         max_size=8,
     )
 )
