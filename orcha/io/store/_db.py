@@ -108,7 +108,6 @@ class Database:
             if not readonly:
                 self.conn.pragma("journal_mode", "wal")
                 self.conn.pragma("synchronous", "normal")
-                self.conn.pragma("wal_autocheckpoint", 10000)
             self.conn.pragma("foreign_keys", True)
         except (apsw.Error, OSError) as exc:
             raise StoreError(f"cannot open database {self.path!r}: {exc}") from exc
