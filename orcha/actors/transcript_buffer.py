@@ -30,9 +30,10 @@ from orcha.summary_schedule import SummarySchedule
 log = logging.getLogger(__name__)
 
 GATHER_SECONDS = 0.005
-"""A commit starts at least this long after the one before it started, unless :data:`GATHER_LINES` wait: under
-load a commit gathers the lines of a few milliseconds (fewer commits, each paying its fixed cost for more
-lines); a line that comes after a quiet spell is committed at once."""
+"""A commit starts at least this long after the one before it started, unless :data:`GATHER_LINES` wait or a
+caller waits for it (:meth:`TranscriptWriter.flush`: a session's lifecycle step is never held up): under load
+a commit gathers the lines of a few milliseconds (fewer commits, each paying its fixed cost for more lines);
+a line that comes after a quiet spell is committed at once."""
 GATHER_LINES = 512
 """Lines waiting that start a commit without waiting out :data:`GATHER_SECONDS`."""
 MAX_WAITING = 4096
@@ -66,6 +67,8 @@ class TranscriptWriter:
         self._committing = False
         self._last_commit = -math.inf
         """When the last commit started (trio time)."""
+        self._awaited = trio.Event()
+        """Set when a caller waits for a commit (:meth:`flush`): the next commit gathers nothing more."""
         self._summaries = SummarySchedule()
         """When each session's summary (what it is doing now) is stored: at most once a second, trio time."""
 
@@ -80,6 +83,7 @@ class TranscriptWriter:
             if not self._running and not self._committing:
                 await self._commit_waiting()
                 continue
+            self._awaited.set()  # (someone waits: a lifecycle step, a pump at the bound)
             progress = self._progress
             await progress.wait()
 
@@ -96,7 +100,9 @@ class TranscriptWriter:
                     await self._wake.wait()
                 gathered = self._last_commit + GATHER_SECONDS
                 if len(self._pending) < GATHER_LINES and trio.current_time() < gathered:
-                    await trio.sleep_until(gathered)  # under load: this commit gathers a few milliseconds' lines
+                    with trio.move_on_at(gathered):  # under load: this commit gathers a few milliseconds' lines,
+                        await self._awaited.wait()  # unless a caller waits for it
+                self._awaited = trio.Event()
                 self._last_commit = trio.current_time()
                 await self._commit_waiting()
         finally:

@@ -84,7 +84,7 @@ async def test_under_load_a_commit_gathers_a_few_milliseconds_of_lines(store, au
         for n, session in enumerate(sessions * 3):  # right after a commit: they wait for the next together
             writer.emit(_line(session, f"line {n}"))
             await trio.sleep(GATHER_SECONDS / 20)
-        await writer.flush()
+        await trio.sleep(GATHER_SECONDS)  # (no flush: one would have it committed at once, as below)
         assert [len(batch) for batch in db.batches] == [1, 9]
         assert committed == [started, pytest.approx(started + GATHER_SECONDS)]  # at most that long after
         await trio.sleep(1)  # quiet: the next line is committed at once
@@ -96,6 +96,11 @@ async def test_under_load_a_commit_gathers_a_few_milliseconds_of_lines(store, au
             writer.emit(_line(sessions[2], str(n)))
         await writer.flush()
         assert committed[-1] == quiet and len(db.batches[-1]) == GATHER_LINES
+        await trio.sleep(GATHER_SECONDS / 2)  # right after a commit, but someone waits for this line's
+        writer.emit(_line(sessions[0], "awaited"))
+        awaited = trio.current_time()
+        await writer.flush()
+        assert committed[-1] == awaited == trio.current_time()
         nursery.cancel_scope.cancel()
 
 
