@@ -78,6 +78,8 @@ def first_line(text: object, limit: int = LIMIT) -> str | None:
     """The first line of ``text`` that is not blank once cleaned, cut to ``limit``; ``None`` if there is none."""
     if not isinstance(text, str):
         return None
+    if len(text) <= limit and "\n" not in text and text.isprintable() and "  " not in text:
+        return text.strip() or None  # one short clean line (most lines): what the loop below makes of it
     for line in text[:SCAN_CHARS].split("\n"):
         head = line.strip()
         flat = clean(head[: limit * 8])  # a long line costs no more than its head

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
@@ -165,6 +166,24 @@ def activity_message(printed: Mapping[str, Now | None]) -> dict[str, Any]:
     }
 
 
+def activity_json(printed: Mapping[str, Now | None]) -> str:
+    """``json.dumps(activity_message(printed))``, byte for byte, with only the ids and the summaries through
+    the JSON encoder (a timestamp is a finite float, whose repr is JSON): a thousand printing sessions ten
+    times a second cost one pass, not an encoder's walk of a dict per session."""
+    ids = ", ".join(_json_string(sid) for sid in printed)
+    nows = ", ".join(
+        f'{_json_string(sid)}: {{"now": {"null" if now.now is None else _json_string(now.now)},'
+        f' "last_output_at": {_json_float(now.last_output_at)}}}'
+        for sid, now in printed.items()
+        if now is not None
+    )
+    return f'{{"type": "activity", "sessions": [{ids}], "now": {{{nows}}}}}'
+
+
+def _json_float(value: float) -> str:
+    return repr(value) if math.isfinite(value) else json.dumps(value)
+
+
 @streams.websocket("/ws")
 async def dashboard_socket() -> None:
     """The dashboard's live channel: a snapshot, then one delta per changed row and one ``activity`` message
@@ -185,4 +204,4 @@ async def dashboard_socket() -> None:
                 await websocket.send(json.dumps(delta, default=str))
             printed = activity.take_now()
             if printed:
-                await websocket.send(json.dumps(activity_message(printed)))
+                await websocket.send(activity_json(printed))

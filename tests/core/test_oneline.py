@@ -141,3 +141,9 @@ def test_summaries_pair_results_with_their_calls_in_order():
         entry("a", 6, TranscriptKind.USAGE, "{}"),
     ]
     assert oneline.summaries(page) == ["✓", "Read a.py", "Edit a.py", "✓ Read", "✗ Edit: old_string not found", None]
+
+
+@given(st.one_of(st.text(), st.text(alphabet="ab \t\u00a0\u200bx", max_size=200)), st.integers(1, 200))
+def test_a_short_clean_line_reads_as_the_general_path_reads_it(text, limit):
+    # with a line after it, a text always takes the general path: the shortcut must agree with it
+    assert oneline.first_line(text, limit) == oneline.first_line(text + "\n", limit)

@@ -9,7 +9,8 @@ import cattrs
 import pytest
 
 from orcha import oneline
-from orcha.errors import InvalidInputError, NotFoundError
+from orcha.errors import InvalidInputError, NotFoundError, StoreError
+from orcha.io.store import Store
 from orcha.model import SessionStatus, TranscriptKind, TranscriptLine
 from tests.conftest import make_target
 
@@ -75,6 +76,70 @@ def test_a_batch_naming_an_unknown_session_writes_nothing(store):
             ]
         )
     assert store.read_transcript(manager.id).items == ()
+
+
+def _text(session_id: str, body: str) -> TranscriptLine:
+    return TranscriptLine(session_id=session_id, kind=TranscriptKind.TEXT, body=body)
+
+
+def _stored_seqs(store, session_id: str) -> list[int]:
+    return [entry.seq for entry in store.read_transcript(session_id, limit=1000).items]
+
+
+def _tail_reads(store, append) -> int:
+    """How many statements ``append()`` ran that read a session's number or its last line."""
+    statements: list[str] = []
+    store.connection.set_exec_trace(lambda cursor, sql, bindings: statements.append(sql) or True)
+    try:
+        append()
+    finally:
+        store.connection.set_exec_trace(None)
+    return sum("SELECT num FROM sessions" in sql or "ORDER BY key DESC" in sql for sql in statements)
+
+
+def test_interleaved_sessions_keep_gapless_seqs_and_their_tails_are_read_once(store):
+    objective, manager = store.create_objective(title="t", prompt="p", agent="fake")
+    worker = store.create_session(objective_id=objective.id, agent="fake", prompt="w")
+    order = [manager.id, worker.id, worker.id, manager.id, worker.id]
+    assert _tail_reads(store, lambda: store.append_transcript([_text(sid, "a") for sid in order])) == 4  # 2 each
+    for _ in range(3):  # what the store committed itself it knows: no read of a session's number or last line
+        assert _tail_reads(store, lambda: store.append_transcript([_text(sid, "b") for sid in order])) == 0
+    assert _stored_seqs(store, manager.id) == list(range(1, 9))
+    assert _stored_seqs(store, worker.id) == list(range(1, 13))
+
+
+def test_a_rolled_back_append_does_not_advance_the_seqs(store):
+    _, manager = store.create_objective(title="t", prompt="p", agent="fake")
+    store.append_transcript([_text(manager.id, "1"), _text(manager.id, "2")])
+    store.connection.set_commit_hook(lambda: True)  # the commit fails: the transaction is rolled back
+    try:
+        with pytest.raises(StoreError):
+            store.append_transcript([_text(manager.id, "lost"), _text(manager.id, "lost")])
+    finally:
+        store.connection.set_commit_hook(None)
+    with pytest.raises(NotFoundError):  # a batch refused before its commit leaves the seqs too
+        store.append_transcript([_text(manager.id, "lost"), _text("ses_nobody", "x")])
+    assert [e.seq for e in store.append_transcript([_text(manager.id, "3")])] == [3]
+    assert [e.body for e in store.read_transcript(manager.id).items] == ["1", "2", "3"]
+
+
+def test_a_restarted_store_reads_the_seqs_from_the_database(db_path):
+    with Store(db_path) as first:
+        _, manager = first.create_objective(title="t", prompt="p", agent="fake")
+        first.append_transcript([_text(manager.id, str(n)) for n in range(1, 6)])
+    with Store(db_path) as second:
+        assert [e.seq for e in second.append_transcript([_text(manager.id, "6")])] == [6]
+        assert _stored_seqs(second, manager.id) == list(range(1, 7))
+
+
+def test_lines_another_connection_committed_are_read_not_guessed_past(db_path):
+    with Store(db_path) as first, Store(db_path) as other:
+        _, manager = first.create_objective(title="t", prompt="p", agent="fake")
+        first.append_transcript([_text(manager.id, "1")])
+        other.append_transcript([_text(manager.id, "2"), _text(manager.id, "3")])
+        assert [e.seq for e in first.append_transcript([_text(manager.id, "4")])] == [4]
+        assert [e.seq for e in other.append_transcript([_text(manager.id, "5")])] == [5]
+        assert [e.body for e in first.read_transcript(manager.id).items] == ["1", "2", "3", "4", "5"]
 
 
 def test_transcript_bodies_are_redacted_before_they_are_stored(store):

@@ -103,7 +103,12 @@ async def test_rows_say_what_each_session_is_doing_and_messages_say_each_line_in
         def worker():
             return next((s for s in srv.store.list_sessions(objective_id=created["id"]) if s.role == "worker"), None)
 
+        def manager_now() -> str | None:
+            return srv.store.get_session(created["manager_session_id"]).now
+
+        # each summary is stored at most once a second and caught up within two: wait for both, whichever is last
         await eventually(lambda: worker() is not None and (worker().now or "").startswith("✗"))
+        await eventually(lambda: manager_now() == "spawn_session Fix the parser")
         dashboard = (await srv.client.get("/api/dashboard")).json()
         rows = {row["id"]: row for row in dashboard["sessions"]}
         manager_row, worker_row = rows[created["manager_session_id"]], rows[worker().id]

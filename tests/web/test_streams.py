@@ -13,7 +13,8 @@ from trio_websocket import open_websocket_url
 
 from orcha.agents.fake import Say, Wait
 from orcha.model import SessionRole, SessionStatus, TranscriptEntry, TranscriptKind, TranscriptLine
-from orcha.web.streams import _lines, sse
+from orcha.oneline import Now
+from orcha.web.streams import _lines, activity_json, activity_message, sse
 from tests.web.harness import eventually, quick_team, served, take, websocket_refusal
 
 
@@ -200,6 +201,17 @@ def test_a_batch_of_lines_is_byte_for_byte_the_sse_events_of_each(lines):
         for e in entries
     )
     assert _lines(entries) == expected
+
+
+@given(
+    st.dictionaries(
+        st.text(),
+        st.none() | st.builds(Now, now=st.none() | st.text(), last_output_at=st.floats() | st.integers(0, 2**40)),
+        max_size=8,
+    )
+)
+def test_an_activity_message_is_byte_for_byte_the_json_of_its_dict(printed):
+    assert activity_json(printed) == json.dumps(activity_message(printed))
 
 
 async def test_a_session_that_ends_while_its_stream_reads_the_store_still_gets_its_end(tmp_path, monkeypatch):

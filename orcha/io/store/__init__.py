@@ -62,6 +62,8 @@ class Store(
     ) -> None:
         self._db = Database(path, clock=clock, readonly=readonly, busy_timeout_ms=busy_timeout_ms)
         self._redactor = redactor
+        self._tails: dict[str, tuple[int, int]] = {}
+        self._tails_version: int | None = None
 
     @property
     def path(self) -> str:

@@ -96,6 +96,21 @@ def _stored_now(tx: Tx, session_id: str) -> oneline.Now | None:
     return found
 
 
+def _stored_tail(tx: Tx, session_id: str) -> tuple[int, int]:
+    """A session's key base and its last stored seq (0: none), read from the database."""
+    num = tx.value("SELECT num FROM sessions WHERE id = ?", (session_id,))
+    if num is None:
+        raise NotFoundError("session", session_id)
+    base = num * SEQ_SPAN
+    last = tx.value(
+        "SELECT key FROM transcript_lines WHERE key > ? AND key < ? ORDER BY key DESC LIMIT 1", (base, base + SEQ_SPAN)
+    )
+    return base, 0 if last is None else last - base
+
+
+MAX_TAILS = 10_000
+"""Sessions whose tails a store remembers; past that it forgets them all and reads each again once."""
+
 _STORED_BODY_CHARS = 8192
 """How much of a stored line a summary reads back (a tool call's tool and key argument come first)."""
 
@@ -103,6 +118,9 @@ _STORED_BODY_CHARS = 8192
 class TranscriptsMixin:
     _db: Database
     _redactor: Redactor
+    _tails: dict[str, tuple[int, int]]
+    """Each session's key base and last committed seq (:meth:`_committed_tails`)."""
+    _tails_version: int | None
 
     def append_transcript(
         self, lines: Sequence[TranscriptLine], *, summarize: Collection[str] | None = None
@@ -122,39 +140,31 @@ class TranscriptsMixin:
         if not lines and not summarize:
             return []
         with self._db.write() as tx:
-            next_seq: dict[str, int] = {}
+            tails = self._committed_tails(tx)
             base: dict[str, int] = {}
+            next_seq: dict[str, int] = {}
             for session_id in dict.fromkeys(line.session_id for line in lines):
-                num = tx.value("SELECT num FROM sessions WHERE id = ?", (session_id,))
-                if num is None:
-                    raise NotFoundError("session", session_id)
-                base[session_id] = num * SEQ_SPAN
-                last = tx.value(
-                    "SELECT key FROM transcript_lines WHERE key > ? AND key < ? ORDER BY key DESC LIMIT 1",
-                    (base[session_id], base[session_id] + SEQ_SPAN),
-                )
-                next_seq[session_id] = 0 if last is None else last - base[session_id]
-            entries = []
+                base[session_id], next_seq[session_id] = tails.get(session_id) or _stored_tail(tx, session_id)
             bodies = self._redactor.redact_many([line.body for line in lines])
+            now = tx.now
+            entries = []
+            rows = []
+            tool_result = TranscriptKind.TOOL_RESULT
             for line, body in zip(lines, bodies, strict=True):
-                next_seq[line.session_id] += 1
+                session_id = line.session_id
+                seq = next_seq[session_id] = next_seq[session_id] + 1
+                kind = line.kind
+                failed = line.failed and kind is tool_result
+                ts = line.ts if line.ts is not None else now
                 entries.append(
                     TranscriptEntry(
-                        session_id=line.session_id,
-                        seq=next_seq[line.session_id],
-                        kind=line.kind,
-                        body=body,
-                        ts=line.ts if line.ts is not None else tx.now,
-                        failed=line.failed and line.kind is TranscriptKind.TOOL_RESULT,
-                        tool=line.tool,
+                        session_id=session_id, seq=seq, kind=kind, body=body, ts=ts, failed=failed, tool=line.tool
                     )
                 )
+                rows.append((base[session_id] + seq, FAILED_RESULT if failed else _CODES[kind], body, ts))
             if any(seq >= SEQ_SPAN for seq in next_seq.values()):
                 raise InvalidInputError(f"a session holds at most {SEQ_SPAN - 1} transcript lines", field="lines")
-            tx.executemany(
-                "INSERT INTO transcript_lines (key, kind, body, ts) VALUES (?, ?, ?, ?)",
-                [(base[e.session_id] + e.seq, _code(e.kind, e.failed), e.body, e.ts) for e in entries],
-            )
+            tx.executemany("INSERT INTO transcript_lines (key, kind, body, ts) VALUES (?, ?, ?, ?)", rows)
             tx.executemany(  # what each session is doing now: its newest meaningful line, with the lines
                 _NOW_SQL, [(sid, now.now, now.last_output_at) for sid, now in _nows(tx, entries, summarize).items()]
             )
@@ -163,7 +173,22 @@ class TranscriptsMixin:
                 "UPDATE sessions SET pane_offset = ? WHERE id = ?",
                 [(offset, session_id) for session_id, offset in offsets.items()],
             )
-            return entries
+        # committed: the tails move only now (a transaction rolled back leaves them where the database has them)
+        if len(tails) + len(next_seq) > MAX_TAILS:
+            tails.clear()
+        for session_id, seq in next_seq.items():
+            tails[session_id] = (base[session_id], seq)
+        return entries
+
+    def _committed_tails(self, tx: Tx) -> dict[str, tuple[int, int]]:
+        """Each session's key base and last committed seq, as this store committed them: the store appends
+        every line (orcha holds the database's lock), so they are known without a read. Forgotten whenever
+        another connection committed to the database since (``PRAGMA data_version``): a second writer (a test,
+        a repair) is read, never guessed past. Called inside the write transaction, which holds the write lock."""
+        version = tx.value("PRAGMA data_version")
+        if version != self._tails_version:
+            self._tails, self._tails_version = {}, version
+        return self._tails
 
     def read_transcript(self, session_id: str, *, after: int = 0, limit: int = 200) -> TranscriptPage:
         """Lines of ``session_id`` with ``seq > after``, in order, at most ``limit`` (1..1000) of them."""
