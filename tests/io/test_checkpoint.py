@@ -3,6 +3,7 @@ thread cannot keep up."""
 
 from __future__ import annotations
 
+import itertools
 import pathlib
 import threading
 import time
@@ -195,3 +196,20 @@ def _until_thread_gone(checkpointer: BackgroundCheckpointer) -> None:
     deadline = time.monotonic() + 10
     while checkpointer._thread is not None and time.monotonic() < deadline:
         time.sleep(0.001)
+
+
+def test_beside_a_writer_that_never_pauses_the_wal_still_starts_over_and_stays_bounded(tmp_path: pathlib.Path) -> None:
+    """A checkpoint on the thread rarely finds the WAL all copied before the next commit, so it would grow
+    for ever: past ``inline_pages`` the writer checkpoints itself and the WAL starts over."""
+    conn = _writer(tmp_path / "db")
+    checkpointer = BackgroundCheckpointer(str(tmp_path / "db"), pages=20, inline_pages=100)
+    checkpointer.install(conn)
+    sizes: list[int] = []
+    for _ in range(2000):
+        _commit_rows(conn, checkpointer, 1)
+        sizes.append(checkpointer._wal_total)
+    checkpointer.close()
+    assert sum(sizes) / len(sizes) < 100
+    assert max(sizes) < 500  # of the ~6,000 frames written (a retry waits 20 more when the thread is in it)
+    assert sum(1 for a, b in itertools.pairwise(sizes) if b < a) >= 10  # it started over, often
+    conn.close()

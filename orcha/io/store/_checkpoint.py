@@ -3,10 +3,16 @@
 SQLite's automatic checkpoint runs inside the commit that takes the WAL past 1,000 pages: that commit (and
 every store call queued behind it on the store's thread) waits while the checkpoint copies the pages into the
 database file and syncs it, 5 to 100 ms (measured in figure 6 of ``docs/performance.md``). Here the writer's
-commit hook only notes the WAL's size; past :data:`CHECKPOINT_PAGES` it wakes a checkpointer thread, which
-runs a passive checkpoint on its own connection (it never blocks a writer or a reader, and SQLite releases the
-GIL meanwhile). Should that thread fall far behind (or be unable to run), the writer checkpoints itself after
-its commit once the WAL passes :data:`INLINE_PAGES`, so the WAL stays bounded whatever happens.
+commit hook only notes the WAL's size; every :data:`CHECKPOINT_PAGES` new frames it wakes a checkpointer
+thread, which runs a passive checkpoint on its own connection (it never blocks a writer or a reader, and SQLite
+releases the GIL meanwhile).
+
+The WAL starts over from its beginning only at a commit that finds all of it copied (and no reader in it):
+beside a steady stream of commits, a checkpoint on another thread rarely ends that way, so the WAL would only
+grow. Once it holds :data:`INLINE_PAGES` frames the writer checkpoints itself after a commit: it copies what
+the thread has not yet (little, when the thread keeps up), and the WAL starts over at the next commit. So the
+WAL stays bounded whatever happens, and the writer pays a checkpoint once every few thousand frames, not
+every thousand.
 """
 
 from __future__ import annotations
@@ -21,8 +27,8 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_PAGES = 1000
 """The WAL size (pages) at which a checkpoint is due: SQLite's own automatic threshold."""
-INLINE_PAGES = 16_000
-"""The WAL size (pages, 64 MB at 4 KB) past which the writer checkpoints itself, after its commit."""
+INLINE_PAGES = 8_000
+"""The WAL size (frames, 32 MB at 4 KB pages) past which the writer checkpoints itself, after its commit."""
 IDLE_SECONDS = 30.0
 """The checkpointer thread exits after this long without work (the next due checkpoint starts a new one)."""
 
@@ -51,7 +57,11 @@ class BackgroundCheckpointer:
         self._closed = False
         self._checkpointing = False
         self._wal_pages = 0
-        """The WAL's frames not known to be checkpointed yet, as of the writer's last commit."""
+        """The WAL's frames since the last checkpoint, as of the writer's last commit."""
+        self._wal_total = 0
+        """The WAL's frames, as of the writer's last commit."""
+        self._inline_after = inline_pages
+        """The WAL's size at which the writer checkpoints itself next."""
         self._backfilled = 0
         """The WAL's size (frames) when the last checkpoint ran: it copied what it could of them (all, unless a
         reader's snapshot held some back). The WAL starts over from its beginning at a later commit only once
@@ -70,24 +80,26 @@ class BackgroundCheckpointer:
         """SQLite's commit hook: note the WAL's size and wake the thread when a checkpoint is due (as many
         frames again as the threshold since the last one). Nothing else happens here: the commit is still in
         progress."""
-        if pages < self._backfilled:  # the WAL started over
-            self._backfilled = 0
+        if pages < self._wal_total:  # the WAL started over
+            self._backfilled, self._inline_after = 0, self._inline_pages
+        self._wal_total = pages
         self._wal_pages = pages - self._backfilled
         if self._wal_pages >= self._pages:
             self._wake()
         return apsw.SQLITE_OK
 
     def after_commit(self, conn: apsw.Connection) -> None:
-        """Called by the writer after each of its transactions: the fallback, when the WAL has grown past
-        :data:`INLINE_PAGES` (the thread is behind or cannot run)."""
-        if self._wal_pages < self._inline_pages:
+        """Called by the writer after each of its transactions: once the WAL holds :data:`INLINE_PAGES`
+        frames, it checkpoints here, so the WAL starts over at the next commit (if no reader holds it: then
+        again :data:`CHECKPOINT_PAGES` frames later)."""
+        if self._wal_total < self._inline_after:
             return
+        self._inline_after = self._wal_total + self._pages
         try:
             self._note(*conn.wal_checkpoint("main", mode=apsw.SQLITE_CHECKPOINT_PASSIVE))
             self.inline_checkpoints += 1
         except apsw.Error as exc:
             self._failed(exc)
-        self._wal_pages = 0
 
     def _note(self, frames: int, _copied: int) -> None:
         """What a checkpoint did: the next is due :data:`CHECKPOINT_PAGES` frames after the WAL's size then
