@@ -27,6 +27,7 @@ import apsw
 import attrs
 
 from bench._harness import CACHE
+from orcha.oneline import SCAN_LINES
 
 GENERATOR_VERSION = 3
 EPOCH = 1_780_000_000.0
@@ -62,17 +63,20 @@ def _schema_digest() -> str:
 
 def cached(shape: Shape, *, seq_only: bool = False) -> pathlib.Path:
     """The database of ``shape``, built if the cache does not hold it yet. With ``seq_only``, the same rows
-    but each session's transcript reduced to its last line (so its line count is the same, as if the rest had
-    been pruned): the baseline of "the same with no transcripts"."""
+    but each session's transcript pruned to its newest lines, copied from the full one: its last (so its line
+    count is the same), the newest :data:`~orcha.oneline.SCAN_LINES` of a live session (what its summary is
+    read from when orcha starts it again); and what each session is doing now (``session_now``) as the full
+    one has it: the baseline of "the same with no transcripts"."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    name = f"{shape.key()}{'-seqonly' if seq_only else ''}-g{GENERATOR_VERSION}-s{_schema_digest()}.db"
+    full = cached(shape) if seq_only and shape.lines else None
+    name = f"{shape.key()}{'-seqonly-tail' if seq_only else ''}-g{GENERATOR_VERSION}-s{_schema_digest()}.db"
     path = CACHE / name
     if path.exists():
         return path
     building = path.with_suffix(f".building-{os.getpid()}")
     for leftover in (building, building.with_name(building.name + "-wal"), building.with_name(building.name + "-shm")):
         leftover.unlink(missing_ok=True)
-    _build(building, shape, seq_only=seq_only)
+    _build(building, shape, seq_only=seq_only, summaries_from=full)
     os.replace(building, path)
     return path
 
@@ -81,7 +85,7 @@ def _ident(prefix: str, number: int) -> str:
     return f"{prefix}_{number:012x}"
 
 
-def _build(path: pathlib.Path, shape: Shape, *, seq_only: bool) -> None:
+def _build(path: pathlib.Path, shape: Shape, *, seq_only: bool, summaries_from: pathlib.Path | None = None) -> None:
     from orcha.io.store import Store
 
     Store(path).close()  # the schema, by orcha's own migrations
@@ -93,12 +97,17 @@ def _build(path: pathlib.Path, shape: Shape, *, seq_only: bool) -> None:
         conn.execute("BEGIN")
         _history(conn, shape)
         conn.execute("COMMIT")
-        if seq_only and shape.lines:  # each session's last line alone: its line count is that of the full one
+        if summaries_from is not None:  # the full one's newest lines only: its line count, and what a summary reads
+            conn.execute("ATTACH DATABASE ? AS full", (str(summaries_from),))
             conn.execute(
                 "INSERT INTO transcript_lines (key, kind, body, ts)"
-                " SELECT num * ? + ?, 1, 'last line', ? FROM sessions",
-                (2**32, shape.lines, EPOCH),
+                " SELECT t.key, t.kind, t.body, t.ts FROM sessions s JOIN full.transcript_lines t"
+                " ON t.key <= s.num * ? + ? AND t.key > s.num * ? + ? - (CASE WHEN s.status IN"
+                " ('completed', 'failed', 'canceled') THEN 1 ELSE ? END)",
+                (2**32, shape.lines, 2**32, shape.lines, SCAN_LINES),
             )
+            conn.execute("INSERT INTO session_now SELECT * FROM full.session_now")  # its state, as its count
+            conn.execute("DETACH DATABASE full")
     finally:
         conn.close()
     if shape.lines and not seq_only:

@@ -309,7 +309,7 @@ async def _serve(args: argparse.Namespace) -> None:
     from orcha.io.ssh_executor import SSHExecutors, open_ssh_loop
     from orcha.io.ssh_processes import SSHProcesses
     from orcha.io.store import Store
-    from orcha.model import TargetKind
+    from orcha.model import SessionStatus, TargetKind
     from orcha.serve_mode import ServeModeError, mode_conflict
     from orcha.web.access import AccessPolicy
     from orcha.web.app import create_asgi
@@ -318,7 +318,8 @@ async def _serve(args: argparse.Namespace) -> None:
 
     started = time.monotonic()
     store = Store(args.db)
-    conflict = mode_conflict(store.list_sessions(), tmux=args.tmux)
+    live = [status for status in SessionStatus if not status.is_terminal]  # (history is not read at start)
+    conflict = mode_conflict(store.list_sessions(statuses=live), tmux=args.tmux)
     if conflict is not None:  # before anything starts: the database is left as it was
         store.close()
         raise ServeModeError(conflict)
