@@ -80,8 +80,8 @@ class BackgroundCheckpointer:
         """SQLite's commit hook: note the WAL's size and wake the thread when a checkpoint is due (as many
         frames again as the threshold since the last one). Nothing else happens here: the commit is still in
         progress."""
-        if pages < self._wal_total:  # the WAL started over
-            self._backfilled, self._inline_after = 0, self._inline_pages
+        if pages < self._wal_total or pages < self._backfilled:  # the WAL started over (maybe while the thread
+            self._backfilled, self._inline_after = 0, self._inline_pages  # noted a size from before it)
         self._wal_total = pages
         self._wal_pages = pages - self._backfilled
         if self._wal_pages >= self._pages:
