@@ -206,6 +206,22 @@ class Session:
 
 
 @attrs.frozen(kw_only=True)
+class TeamMember:
+    """A session as its team sees it (a manager's ``list_sessions``, polled often): what it is and where it
+    stands, without its counters, transcript position or summary."""
+
+    id: str
+    role: SessionRole
+    agent: str
+    status: SessionStatus
+    mode: SessionMode
+    target_id: str | None = None
+    depends_on: tuple[str, ...] = ()
+    status_reason: str | None = None
+    pause_reason: str | None = None
+
+
+@attrs.frozen(kw_only=True)
 class Target:
     id: str
     name: str

@@ -8,10 +8,11 @@ the store stay the source of truth: a planned start whose claim fails waits for 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
+from typing import Protocol
 
 import attrs
 
-from orcha.model import Session, SessionRole, SessionStatus, Target, TargetKind, TargetStatus
+from orcha.model import SessionRole, SessionStatus, Target, TargetKind, TargetStatus
 
 LIVE_STATUSES = frozenset(
     {SessionStatus.STARTING, SessionStatus.RUNNING, SessionStatus.WAITING_INPUT, SessionStatus.PAUSED}
@@ -21,11 +22,47 @@ LIVE_STATUSES = frozenset(
 RUNNABLE_STATUSES = (SessionStatus.QUEUED, SessionStatus.WAITING_CAPACITY)
 
 
+class Schedulable(Protocol):
+    """What a decision reads of a runnable session (a :class:`~orcha.model.Session` has it all)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def role(self) -> SessionRole: ...
+    @property
+    def agent(self) -> str: ...
+    @property
+    def status(self) -> SessionStatus: ...
+    @property
+    def target_id(self) -> str | None: ...
+    @property
+    def workspace_id(self) -> str | None: ...
+    @property
+    def labels(self) -> tuple[str, ...]: ...
+    @property
+    def depends_on(self) -> tuple[str, ...]: ...
+
+
+@attrs.frozen(kw_only=True)
+class Runnable:
+    """A queued or waiting session as a tick sees it: only what it decides on (a tick reads every runnable
+    session, so this is read instead of whole sessions)."""
+
+    id: str
+    role: SessionRole
+    agent: str
+    status: SessionStatus
+    target_id: str | None = None
+    workspace_id: str | None = None
+    labels: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+
+
 @attrs.frozen(kw_only=True)
 class SchedulingView:
     """What a tick decides on, read in one transaction (``Store.scheduling_view``)."""
 
-    runnable: list[Session]
+    runnable: list[Runnable]
     """Queued and waiting sessions, oldest first."""
     dependency_statuses: dict[str, SessionStatus]
     """The status of each session a runnable one depends on."""
@@ -147,7 +184,7 @@ def choose_manager_target(
 
 
 def plan_tick(
-    runnable: Iterable[Session],
+    runnable: Iterable[Schedulable],
     *,
     dependency_statuses: Mapping[str, SessionStatus],
     targets: Collection[Target],

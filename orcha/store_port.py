@@ -33,6 +33,7 @@ from orcha.model import (
     Target,
     TargetKind,
     TargetStatus,
+    TeamMember,
     TranscriptEntry,
     TranscriptLine,
     TranscriptPage,
@@ -286,6 +287,9 @@ class StorePort(Protocol):
         self, *, objective_id: str | None = None, statuses: Iterable[SessionStatus] | None = None
     ) -> list[Session]:
         """Sessions, oldest first, filtered by objective and/or status."""
+
+    def list_team(self, objective_id: str) -> list[TeamMember]:
+        """An objective's sessions, oldest first, as its team sees them (no counters or summary)."""
 
     def list_targets(self) -> list[Target]:
         """Every registered target."""

@@ -194,6 +194,8 @@ class Orchestrator:
         self._sessions: dict[str, SessionActor] = {}
         self._by_objective: dict[str, dict[str, SessionActor]] = {}
         """The live session actors of each objective (a manager's announce looks there, not through all)."""
+        self._managers: dict[str, dict[str, SessionActor]] = {}
+        """The live manager actors of each objective (a worker's every move pokes them: found without a scan)."""
         self._objectives: dict[str, ObjectiveActor] = {}
         self._targets: dict[str, TargetActor] = {}
 
@@ -321,6 +323,8 @@ class Orchestrator:
         actor = SessionActor(self._session_deps, session, adopted=adopted)
         self._sessions[session.id] = actor
         self._by_objective.setdefault(session.objective_id, {})[session.id] = actor
+        if actor.role is SessionRole.MANAGER:
+            self._managers.setdefault(session.objective_id, {})[session.id] = actor
         self._sessions_sup.start_child(ChildSpec(name=actor.name, run=actor.run, restart=Restart.TEMPORARY))
 
     def _supervise(
@@ -350,9 +354,8 @@ class Orchestrator:
 
     def _wake_manager(self, objective_id: str) -> None:
         """Poke the objective's live manager: notices are waiting for it."""
-        for actor in self._session_actors_of(objective_id):
-            if actor.role is SessionRole.MANAGER:
-                actor.mailbox.cast(Notify())
+        for actor in self._managers.get(objective_id, {}).values():
+            actor.mailbox.cast(Notify())
 
     # --- what the scheduler asks of sessions (its ScheduledSessions protocol) ------------------------------
 
@@ -407,9 +410,8 @@ class Orchestrator:
         self.changes.announce("session", session.id)
         self.changes.announce("objective", session.objective_id)
         if session.role is SessionRole.WORKER:
-            for actor in self._session_actors_of(session.objective_id):
-                if actor.role is SessionRole.MANAGER:
-                    self.changes.announce("session", actor.id)
+            for manager_id in self._managers.get(session.objective_id, ()):
+                self.changes.announce("session", manager_id)
 
     def transcript_appended(self, session_id: str) -> None:
         self.changes.announce("transcript", session_id)
@@ -422,6 +424,11 @@ class Orchestrator:
                 del of_objective[session_id]
             if not of_objective:
                 self._by_objective.pop(actor.objective_id, None)
+            managers = self._managers.get(actor.objective_id, {})
+            if managers.get(session_id) is actor:
+                del managers[session_id]
+                if not managers:
+                    del self._managers[actor.objective_id]
         self.scheduler.wake()
 
     # --- the agents' tool surface and MCP ------------------------------------------------------------------

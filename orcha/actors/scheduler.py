@@ -11,9 +11,9 @@ import trio
 
 from orcha.agents.registry import ProviderRegistry
 from orcha.errors import OrchaError
-from orcha.model import LockKind, Session, SessionStatus, Target
+from orcha.model import LockKind, SessionStatus, Target
 from orcha.ports import Db, call
-from orcha.scheduling import AwaitCapacity, CancelForDependency, Hold, Placement, StartOn, plan_tick
+from orcha.scheduling import AwaitCapacity, CancelForDependency, Hold, Placement, Runnable, StartOn, plan_tick
 from orcha.store_port import StorePort
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class Scheduler:
             target_agents={t.id: self._agents_on(t.id) for t in view.targets},
         )
         by_id = {s.id: s for s in runnable}
-        starts: list[tuple[Session, StartOn]] = []
+        starts: list[tuple[Runnable, StartOn]] = []
         for decision in decisions:
             session = by_id[decision.session_id]
             match decision:
@@ -124,7 +124,7 @@ class Scheduler:
                     if session.status is SessionStatus.QUEUED:
                         self._sessions.await_capacity(session.id, f"slot claim: {claim}")
 
-    async def _lock_workspace(self, session: Session) -> bool:
+    async def _lock_workspace(self, session: Runnable) -> bool:
         """Take the workspace's writer lock, if the session has one; ``False`` when another session holds it
         (its end releases the lock and wakes us)."""
         session_id, workspace = session.id, session.workspace_id
@@ -132,14 +132,14 @@ class Scheduler:
             return True
         return await self._db.run(lambda s: s.acquire_lock(LockKind.WORKSPACE, workspace, session_id))
 
-    async def _place(self, session: Session, target: Target) -> None:
+    async def _place(self, session: Runnable, target: Target) -> None:
         """Tell the session it starts on ``target`` (its slot is held); canceled meanwhile: hand it back."""
         session_id = session.id
         if not await self._sessions.place(session_id, target):
             await self._db.run(lambda s: s.release_target_slot(session_id))
             await self._release_workspace(session)
 
-    async def _release_workspace(self, session: Session) -> None:
+    async def _release_workspace(self, session: Runnable) -> None:
         workspace = session.workspace_id
         if workspace is not None:
             with contextlib.suppress(OrchaError):

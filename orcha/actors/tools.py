@@ -19,7 +19,16 @@ from orcha.actors.tool_specs import SPECS_BY_NAME, TOOL_SPECS, tools_for_role, v
 from orcha.agents.tools import ToolOutcome
 from orcha.effects import EFFECT_TOOLS, EffectKey, effect_key
 from orcha.errors import InvalidInputError, NotFoundError, OrchaError
-from orcha.model import Objective, ObjectiveStatus, Question, QuestionStatus, Session, SessionRole, WorkspaceKind
+from orcha.model import (
+    Objective,
+    ObjectiveStatus,
+    Question,
+    QuestionStatus,
+    Session,
+    SessionRole,
+    TeamMember,
+    WorkspaceKind,
+)
 from orcha.ports import Db
 
 if TYPE_CHECKING:
@@ -43,7 +52,7 @@ class ToolOperations(Protocol):
 log = logging.getLogger(__name__)
 
 
-def session_row(session: Session) -> dict[str, Any]:
+def session_row(session: Session | TeamMember) -> dict[str, Any]:
     return {
         "id": session.id,
         "role": str(session.role),
@@ -266,7 +275,7 @@ class SessionTools:
 
     async def _list_sessions(self, args: dict[str, Any]) -> ToolOutcome:
         _, objective_id = await self._who()
-        sessions = await self._db.run(lambda s: s.list_sessions(objective_id=objective_id))
+        sessions = await self._db.run(lambda s: s.list_team(objective_id))
         rows = [session_row(s) for s in sessions]
         text = "\n".join(f"{r['id']} {r['role']} {r['agent']} {r['status']}" for r in rows)
         return ToolOutcome(text=text or "no sessions", data={"sessions": rows})

@@ -322,3 +322,21 @@ def test_a_manager_is_placed_without_a_slot_and_never_on_a_draining_target(store
     assert store.place_session(target.id, worker.id) is SlotClaim.TARGET_UNAVAILABLE
     assert store.count_sessions([S.QUEUED], role=SessionRole.WORKER) == 1
     assert store.count_sessions([S.QUEUED]) == 2
+
+
+def test_the_team_of_an_objective_is_its_sessions_as_list_sessions_has_them_without_the_rest(store):
+    objective, manager = store.create_objective(title="t", prompt="p", agent="claude")
+    other, _ = store.create_objective(title="other", prompt="p", agent="claude")
+    first = make_worker(store, objective.id)
+    second = store.create_session(objective_id=objective.id, agent="codex", prompt="p", depends_on=[first.id])
+    make_worker(store, other.id)
+    _run_to(store, first.id, S.STARTING, S.RUNNING)
+    store.update_session_status(first.id, S.PAUSED, reason="loop guard")
+    team = store.list_team(objective.id)
+    full = store.list_sessions(objective_id=objective.id)
+    assert [m.id for m in team] == [s.id for s in full] == [manager.id, first.id, second.id]
+    for member, session in zip(team, full, strict=True):
+        for field in ("role", "agent", "status", "mode", "target_id", "depends_on", "status_reason", "pause_reason"):
+            assert getattr(member, field) == getattr(session, field), field
+    assert team[1].pause_reason == "loop guard" and team[2].depends_on == (first.id,)
+    assert store.list_team("obj_missing") == []

@@ -18,6 +18,7 @@ from orcha.model import (
     SessionMode,
     SessionRole,
     SessionStatus,
+    TeamMember,
     Usage,
 )
 from orcha.store_port import UNSET
@@ -233,6 +234,37 @@ class SessionsMixin:
             params.extend(wanted)
         with self._db.read() as tx:
             return load_sessions(tx, " AND ".join(clauses) + " ORDER BY created_at, rowid", params)
+
+    def list_team(self, objective_id: str) -> list[TeamMember]:
+        """An objective's sessions, oldest first, as its team sees them (:class:`TeamMember`: no subquery per
+        session, which :meth:`list_sessions` makes for its counters and summary)."""
+        with self._db.read() as tx:
+            rows = tx.rows(
+                "SELECT id, role, agent, status, mode, target_id, status_reason, pause_reason FROM sessions"
+                " WHERE objective_id = ? ORDER BY created_at, rowid",
+                (objective_id,),
+            )
+            deps: dict[str, list[str]] = {}
+            for dep in tx.rows(
+                "SELECT d.session_id, d.depends_on FROM session_deps d JOIN sessions s ON s.id = d.session_id"
+                " WHERE s.objective_id = ?",
+                (objective_id,),
+            ):
+                deps.setdefault(dep["session_id"], []).append(dep["depends_on"])
+        return [
+            TeamMember(
+                id=r["id"],
+                role=SessionRole(r["role"]),
+                agent=r["agent"],
+                status=SessionStatus(r["status"]),
+                mode=SessionMode(r["mode"]),
+                target_id=r["target_id"],
+                depends_on=tuple(deps.get(r["id"], ())),
+                status_reason=r["status_reason"],
+                pause_reason=r["pause_reason"],
+            )
+            for r in rows
+        ]
 
     def update_session_status(
         self,

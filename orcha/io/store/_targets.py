@@ -12,9 +12,8 @@ from orcha import ids
 from orcha.errors import ConflictError, InvalidInputError, LockNotHeldError, NotFoundError
 from orcha.io.store import _rows
 from orcha.io.store._db import Database, Tx
-from orcha.io.store._sessions import load_sessions
 from orcha.model import LockKind, SessionRole, SessionStatus, SlotClaim, Target, TargetKind, TargetStatus
-from orcha.scheduling import LIVE_STATUSES, RUNNABLE_STATUSES, Placement, SchedulingView
+from orcha.scheduling import LIVE_STATUSES, RUNNABLE_STATUSES, Placement, Runnable, SchedulingView
 from orcha.transitions import validate_target_transition
 
 
@@ -55,6 +54,35 @@ def _claim(tx: Tx, target_id: str, session_id: str, *, slot: bool) -> SlotClaim:
     tx.execute("UPDATE sessions SET target_id = ?, updated_at = ? WHERE id = ?", (target_id, tx.now, session_id))
     tx.event("slot_claimed", target_id=target_id, session_id=session_id, load=load + 1)
     return SlotClaim.CLAIMED
+
+
+def _runnable(tx: Tx, statuses: Sequence[str]) -> list[Runnable]:
+    """The sessions in ``statuses``, oldest first, as a tick sees them (only what it decides on)."""
+    rows = tx.rows(
+        "SELECT id, role, agent, status, target_id, workspace_id, labels FROM sessions"
+        f" WHERE status IN ({','.join('?' * len(statuses))}) ORDER BY created_at, rowid",
+        statuses,
+    )
+    deps: dict[str, list[str]] = {}
+    wanted = [r["id"] for r in rows]
+    for chunk_start in range(0, len(wanted), 500):
+        chunk = wanted[chunk_start : chunk_start + 500]
+        marks = ",".join("?" * len(chunk))
+        for dep in tx.rows(f"SELECT session_id, depends_on FROM session_deps WHERE session_id IN ({marks})", chunk):
+            deps.setdefault(dep["session_id"], []).append(dep["depends_on"])
+    return [
+        Runnable(
+            id=r["id"],
+            role=SessionRole(r["role"]),
+            agent=r["agent"],
+            status=SessionStatus(r["status"]),
+            target_id=r["target_id"],
+            workspace_id=r["workspace_id"],
+            labels=tuple(json.loads(r["labels"])) if r["labels"] not in (None, "[]") else (),
+            depends_on=tuple(deps.get(r["id"], ())),
+        )
+        for r in rows
+    ]
 
 
 class TargetsMixin:
@@ -212,9 +240,7 @@ class TargetsMixin:
         runnable = [str(s) for s in RUNNABLE_STATUSES]
         live = [str(s) for s in LIVE_STATUSES]
         with self._db.read() as tx:
-            sessions = load_sessions(
-                tx, f"status IN ({','.join('?' * len(runnable))}) ORDER BY created_at, rowid", runnable
-            )
+            sessions = _runnable(tx, runnable)
             deps = list(dict.fromkeys(d for session in sessions for d in session.depends_on))
             statuses: dict[str, SessionStatus] = {}
             for chunk_start in range(0, len(deps), 500):
