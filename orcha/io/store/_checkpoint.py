@@ -12,7 +12,8 @@ beside a steady stream of commits, a checkpoint on another thread rarely ends th
 grow. Once it holds :data:`INLINE_PAGES` frames the writer checkpoints itself after a commit: it copies what
 the thread has not yet (little, when the thread keeps up), and the WAL starts over at the next commit. So the
 WAL stays bounded whatever happens, and the writer pays a checkpoint once every few thousand frames, not
-every thousand.
+every thousand. The two never run at once (SQLite would refuse the second as busy): while the thread is in
+one, the writer's waits for a later commit, and the thread starts no new one until the writer's has run.
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ class BackgroundCheckpointer:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._checkpointing = False
+        self._inline_pending = False
+        """The writer's own checkpoint is due but the thread was at one (only one runs at a time: SQLite
+        refuses a second as busy): the thread starts no new one, and the writer's runs at a commit after."""
         self._wal_pages = 0
         """The WAL's frames since the last checkpoint, as of the writer's last commit."""
         self._wal_total = 0
@@ -94,6 +98,12 @@ class BackgroundCheckpointer:
         again :data:`CHECKPOINT_PAGES` frames later)."""
         if self._wal_total < self._inline_after:
             return
+        with self._lock:
+            if self._checkpointing:  # the thread's checkpoint holds the WAL: the writer's waits for a later commit
+                self._inline_pending = True
+                return
+            self._inline_pending = False
+            self._due.clear()  # what the thread was woken for, the writer does now
         self._inline_after = self._wal_total + self._pages
         try:
             self._note(*conn.wal_checkpoint("main", mode=apsw.SQLITE_CHECKPOINT_PASSIVE))
@@ -121,8 +131,8 @@ class BackgroundCheckpointer:
             thread.join()
 
     def _wake(self) -> None:
-        if self._due.is_set() or self._checkpointing:  # woken already, or at it: the next commit looks again
-            return
+        if self._due.is_set() or self._checkpointing or self._inline_pending:  # woken already, at it, or the
+            return  # writer's own is next: the next commit looks again
         with self._lock:
             if self._closed:
                 return
@@ -135,22 +145,26 @@ class BackgroundCheckpointer:
         conn: apsw.Connection | None = None
         try:
             while True:
-                self._due.wait(IDLE_SECONDS)
+                woken = self._due.wait(IDLE_SECONDS)
                 with self._lock:
-                    if self._closed or not self._due.is_set():  # closed, or idle for long: leave
+                    if self._closed or not woken:  # closed, or idle for long: leave
                         self._thread = None
                         return
+                    if not self._due.is_set() or self._inline_pending:  # the writer took it, or takes it next
+                        self._due.clear()
+                        continue
                     self._due.clear()
-                if conn is None:
-                    conn = apsw.Connection(self._path, flags=apsw.SQLITE_OPEN_READWRITE)
-                    conn.set_busy_timeout(self._busy_timeout_ms)
-                    conn.execute("SELECT count(*) FROM sqlite_master").fetchall()  # (a connection that has
-                    # read nothing yet has not opened the WAL: its checkpoint would do nothing, -1 frames)
-                self._checkpointing = True
+                    self._checkpointing = True
                 try:
+                    if conn is None:
+                        conn = apsw.Connection(self._path, flags=apsw.SQLITE_OPEN_READWRITE)
+                        conn.set_busy_timeout(self._busy_timeout_ms)
+                        conn.execute("SELECT count(*) FROM sqlite_master").fetchall()  # (a connection that has
+                        # read nothing yet has not opened the WAL: its checkpoint would do nothing, -1 frames)
                     self._note(*conn.wal_checkpoint("main", mode=apsw.SQLITE_CHECKPOINT_PASSIVE))
                 finally:
-                    self._checkpointing = False
+                    with self._lock:
+                        self._checkpointing = False
                 self.checkpoints += 1
         except apsw.Error as exc:  # the writer's fallback keeps the WAL bounded
             self._failed(exc)
