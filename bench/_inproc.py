@@ -65,7 +65,7 @@ async def running(
     store = Store(root / "orcha.db")
     reader = Store(root / "orcha.db", readonly=True)
     orchestrator = Orchestrator(
-        db=StoreGateway(store),
+        db=StoreGateway(store, on_loop=True),
         providers=ProviderRegistry(dict(providers)),
         forge=FakeForge(),
         doctor=passing_doctor,
@@ -84,7 +84,7 @@ async def running(
     try:
         tune_collector()  # as orcha serve does, before the actors start
         async with trio.open_nursery() as nursery:
-            await nursery.start(orchestrator.run)
+            await nursery.start(functools.partial(orchestrator.run, hold_services=web))
             if web:
                 context = WebContext(
                     operations=orchestrator.operations,
@@ -95,6 +95,7 @@ async def running(
                 )
                 urls = await nursery.start(functools.partial(serve_web, create_asgi(context), port=0))
                 orchestrator.mcp.base_url = urls[0]
+                orchestrator.start_services()
             yield orchestrator
             nursery.cancel_scope.cancel()
     finally:

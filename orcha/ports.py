@@ -17,10 +17,11 @@ class StoreAccess(Protocol[S_co]):
     """Async access to a store of type ``S_co``: ``await db.run(lambda store: store.get_session(sid))``.
 
     Each call is one short transaction of the synchronous store, run to completion (never abandoned half-way)
-    so no transaction spans an ``await``. The real one is ``orcha.io.gateway.StoreGateway``.
+    so no transaction spans an ``await``. A call that may take long (many rows) says so with ``long=True``: it
+    is then kept off the event loop. The real one is ``orcha.io.gateway.StoreGateway``.
     """
 
-    async def run(self, fn: Callable[[S_co], R]) -> R: ...
+    async def run(self, fn: Callable[[S_co], R], *, long: bool = False) -> R: ...
 
 
 Db: TypeAlias = StoreAccess[StorePort]

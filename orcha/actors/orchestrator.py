@@ -198,11 +198,17 @@ class Orchestrator:
         """The live manager actors of each objective (a worker's every move pokes them: found without a scan)."""
         self._objectives: dict[str, ObjectiveActor] = {}
         self._targets: dict[str, TargetActor] = {}
+        self._services_started = False
 
     # --- the tree -----------------------------------------------------------------------------------------
 
-    async def run(self, *, task_status: trio.TaskStatus[Orchestrator] = trio.TASK_STATUS_IGNORED) -> None:
-        """Run the actor tree until cancelled. ``task_status.started`` fires once it takes requests."""
+    async def run(
+        self, *, hold_services: bool = False, task_status: trio.TaskStatus[Orchestrator] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Run the actor tree until cancelled. ``task_status.started`` fires once it takes requests.
+
+        With ``hold_services``, no session starts (no scheduler, no PR monitor) until :meth:`start_services`:
+        ``orcha serve`` starts its web server first, so that every session gets its MCP endpoint."""
         async with trio.open_nursery() as nursery:
             await nursery.start(self.transcripts.run)  # when it stops, actors that end commit their own lines
             for supervisor in (self._targets_sup, self._objectives_sup, self._sessions_sup, self._services_sup):
@@ -214,15 +220,25 @@ class Orchestrator:
             if self._processes is not None:  # before any session actor: what an earlier orcha left running
                 await sweep_owned_processes(self.db, self._processes)
             await self._sweep_ssh_targets()
-            for objective in await self.db.run(lambda s: s.list_objectives(status=ObjectiveStatus.ACTIVE, limit=10**6)):
+            for objective in await self.db.run(
+                lambda s: s.list_objectives(status=ObjectiveStatus.ACTIVE, limit=10**6), long=True
+            ):
                 self.start_objective(objective.id)
-            for session in await self.db.run(lambda s: s.list_sessions(statuses=UNFINISHED)):
+            for session in await self.db.run(lambda s: s.list_sessions(statuses=UNFINISHED), long=True):
                 self.start_session(session, adopted=True)
             for actor in list(self._sessions.values()):
                 await actor.ready.wait()  # each put its stale session back in the queue before the scheduler runs
-            for service in (self.scheduler, self.pr_monitor):
-                self._services_sup.start_child(ChildSpec(name=service.name, run=service.run, restart=Restart.PERMANENT))
+            if not hold_services:
+                self.start_services()
             task_status.started(self)
+
+    def start_services(self) -> None:
+        """Start the scheduler and the PR monitor (once; :meth:`run` does unless told to hold them)."""
+        if self._services_started:
+            return
+        self._services_started = True
+        for service in (self.scheduler, self.pr_monitor):
+            self._services_sup.start_child(ChildSpec(name=service.name, run=service.run, restart=Restart.PERMANENT))
 
     async def _sweep_ssh_targets(self) -> None:
         """The boot sweep on each SSH target with recorded processes, each bounded in time: an unreachable

@@ -31,6 +31,11 @@ so an agent printing faster than orcha commits is slowed down as its pipe would 
 a bounded buffer, never a transcript."""
 
 
+LONG_COMMIT = 256
+"""A commit of more lines or summaries than this may take long (milliseconds): it is kept off the event loop
+(``Db.run(long=True)``), and the store calls made meanwhile wait behind it."""
+
+
 class TranscriptWriter:
     """The transcript writer, a :class:`~orcha.actors.deps.TranscriptSink` (see the module's docstring).
 
@@ -95,7 +100,7 @@ class TranscriptWriter:
             return
         with trio.CancelScope(shield=True):
             try:
-                await self._db.run(lambda s: s.append_transcript([], summarize=stale))
+                await self._db.run(lambda s: s.append_transcript([], summarize=stale), long=len(stale) > LONG_COMMIT)
             except Exception:
                 log.exception("cannot write the summaries of %d sessions", len(stale))
 
@@ -124,7 +129,9 @@ class TranscriptWriter:
 
     async def _append(self, lines: list[TranscriptLine], due: list[str]) -> list[TranscriptEntry]:
         try:
-            return await self._db.run(lambda s: s.append_transcript(lines, summarize=due))
+            return await self._db.run(
+                lambda s: s.append_transcript(lines, summarize=due), long=len(lines) + len(due) > LONG_COMMIT
+            )
         except Exception:
             if len({line.session_id for line in lines} | set(due)) <= 1:
                 log.exception("cannot append %d transcript lines of session %s", len(lines), (due or [""])[0])

@@ -340,7 +340,7 @@ async def _serve(args: argparse.Namespace) -> None:
     ssh_executors = SSHExecutors()
     remote_clis = {name: (None if binary is None else name) for name, binary in agent_clis(args).items()}
     orchestrator = Orchestrator(
-        db=StoreGateway(store),
+        db=StoreGateway(store, on_loop=True),  # short calls on the loop: see orcha/io/gateway.py
         providers=ProviderRegistry(providers, fallback_order=("claude", "codex")),
         forge=GitForge(local=executor) if forge_state is None else FakeForge(state=forge_state),
         local_executor=executor,
@@ -380,10 +380,11 @@ async def _serve(args: argparse.Namespace) -> None:
                 try:
                     async with trio.open_nursery() as nursery:
                         tune_collector()  # before any actor: what is frozen now lives as long as the process
-                        await nursery.start(orchestrator.run)
+                        await nursery.start(functools.partial(orchestrator.run, hold_services=True))
                         urls = await nursery.start(functools.partial(serve_web, app, host=args.host, port=args.port))
                         orchestrator.mcp.base_url = urls[0]
                         ssh_executors.forward_to = loopback_port(urls[0])  # agents on SSH targets reach MCP
+                        orchestrator.start_services()  # sessions start now: each with its MCP endpoint
                         log.info(
                             "orcha is ready in %.2fs: dashboard on %s (database %s, %s agents%s, %s)",
                             time.monotonic() - started,

@@ -1,13 +1,22 @@
-"""Async access to the store for trio code: each store call runs in one worker thread, one at a time.
+"""Async access to the store for trio code: store calls run one at a time, in the order they were made.
 
 The store is synchronous and each call is one short transaction, so a transaction never spans an ``await``.
-``inline=True`` runs calls on the trio thread instead: the same store code, with no thread hop, which tests
-on a virtual clock use (trio's autojump clock would otherwise jump while a worker thread runs).
+Where a call runs is the gateway's mode:
 
-The worker thread is the gateway's own: callers queue their calls and it runs them back to back, each result
-handed to its caller's trio task as it is done. So the calls waiting behind one another never wait for the
-trio thread between them (a thread hop per call and a limiter handed back in the trio thread, as with one
-``trio.to_thread.run_sync`` at a time): when trio is busy, the store is not idle.
+- on its worker thread (the default; the web's reader, whose queries may be long): callers queue their calls
+  and the thread runs them back to back, each result handed to its caller's trio task as it is done. So the
+  calls waiting behind one another never wait for the trio thread between them: when trio is busy, the store
+  is not idle;
+- ``on_loop=True`` (orcha's writer): a short call runs on the trio thread itself when the store is idle, with
+  no thread hop. A hop costs more than most calls (the thread's wake-up, the result's way back through trio's
+  wake-up socket, the GIL changing hands twice: figures 7 and 10 of ``docs/performance.md``). A call said to
+  be long (``long=True``: a big transcript commit, a read of every live session) goes to the worker thread,
+  so the loop is not held up, and the calls made meanwhile queue behind it, in order;
+- ``inline=True``: every call on the trio thread, which tests on a virtual clock use (trio's autojump clock
+  would otherwise jump while a worker thread runs).
+
+In every mode the calls run one at a time on one connection: a call on the trio thread runs only when no call
+is queued or running on the worker.
 """
 
 from __future__ import annotations
@@ -41,10 +50,11 @@ TAKE_SECONDS = 0.001
 class _Call(Generic[R]):
     """One queued call: the function, its caller's context and task, and whether it still waits to run."""
 
-    __slots__ = ("context", "fn", "started", "task", "token", "withdrawn")
+    __slots__ = ("context", "fn", "gateway", "started", "task", "token", "withdrawn")
 
-    def __init__(self, fn: Callable[[Store], R]) -> None:
+    def __init__(self, fn: Callable[[Store], R], gateway: StoreGateway) -> None:
         self.fn = fn
+        self.gateway = gateway
         self.context = contextvars.copy_context()
         self.task = trio.lowlevel.current_task()
         self.token = trio.lowlevel.current_trio_token()
@@ -55,22 +65,32 @@ class _Call(Generic[R]):
 class StoreGateway:
     """Implements :data:`orcha.ports.Db` (a ``StoreAccess[StorePort]``) over a :class:`Store`."""
 
-    def __init__(self, store: Store, *, inline: bool = False) -> None:
+    def __init__(self, store: Store, *, inline: bool = False, on_loop: bool = False) -> None:
         self.store = store
         self.inline = inline
+        self.on_loop = on_loop
+        self._outstanding = 0
+        """Calls queued for the worker or running there whose result the trio thread has not taken yet (kept
+        by the trio thread alone): a call runs on the trio thread only when there is none."""
         self._lock = threading.Lock()
         self._calls: collections.deque[_Call[Any]] = collections.deque()
         self._ready = threading.Condition(self._lock)
         self._worker: threading.Thread | None = None
 
-    async def run(self, fn: Callable[[Store], R]) -> R:
+    async def run(self, fn: Callable[[Store], R], *, long: bool = False) -> R:
         """Run ``fn(store)``; it is not abandoned on cancellation once it has started, so its transaction
-        always completes (a call cancelled while it still waits in the queue is withdrawn, never run)."""
+        always completes (a call cancelled while it still waits in the queue is withdrawn, never run).
+        ``long``: the call may take long (many rows), so it never runs on the trio thread with ``on_loop``."""
         if self.inline:
             await trio.lowlevel.checkpoint()
             return fn(self.store)
+        if self.on_loop and not long and not self._outstanding:
+            await trio.lowlevel.checkpoint()  # a schedule point, as a call through the thread has
+            if not self._outstanding:  # (still none queued: nothing ran meanwhile that this would overtake)
+                return fn(self.store)
         await trio.lowlevel.checkpoint_if_cancelled()
-        queued: _Call[R] = _Call(fn)
+        queued: _Call[R] = _Call(fn, self)
+        self._outstanding += 1
         with self._lock:
             self._calls.append(queued)
             if self._worker is None:
@@ -84,7 +104,8 @@ class StoreGateway:
                 if queued.started:
                     return trio.lowlevel.Abort.FAILED  # running: its result comes, then the cancel
                 queued.withdrawn = True
-                return trio.lowlevel.Abort.SUCCEEDED
+            self._outstanding -= 1
+            return trio.lowlevel.Abort.SUCCEEDED
 
         result: R = await trio.lowlevel.wait_task_rescheduled(abort)  # the call's value, or its exception
         return result
@@ -112,14 +133,17 @@ class StoreGateway:
                 ahead_since = None
             taken = threading.Event() if catch_up else None  # (only then: most calls need no event)
             with contextlib.suppress(trio.RunFinishedError):  # its caller's run is gone: nobody waits for it
-                queued.token.run_sync_soon(_deliver, queued.task, result, taken)
+                queued.token.run_sync_soon(_deliver, queued.gateway, queued.task, result, taken)
             del queued, result
             if taken is not None:
                 taken.wait(TAKE_SECONDS)
                 ahead_since = None
 
 
-def _deliver(task: trio.lowlevel.Task, result: outcome.Outcome[Any], taken: threading.Event | None) -> None:
+def _deliver(
+    gateway: StoreGateway, task: trio.lowlevel.Task, result: outcome.Outcome[Any], taken: threading.Event | None
+) -> None:
+    gateway._outstanding -= 1
     if taken is not None:
         taken.set()
     trio.lowlevel.reschedule(task, result)

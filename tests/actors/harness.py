@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import trio
@@ -48,6 +49,7 @@ async def running(
     capacity: int = 4,
     doctor: Callable[[Target], Awaitable[DoctorReport]] = passing_doctor,
     processes: HostProcesses | None = None,
+    hold_services: bool = False,
 ) -> AsyncIterator[Orchestrator]:
     store = Store(tmp_path / "orcha.db", clock=wall_clock)
     registry = ProviderRegistry(providers or {"claude": fake()}, fallback_order=fallback_order)
@@ -66,7 +68,7 @@ async def running(
     )
     try:
         async with trio.open_nursery() as nursery:
-            await nursery.start(orchestrator.run)
+            await nursery.start(functools.partial(orchestrator.run, hold_services=hold_services))
             yield orchestrator
             nursery.cancel_scope.cancel()
     finally:

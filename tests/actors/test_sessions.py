@@ -433,3 +433,19 @@ async def test_a_parked_session_switches_to_the_agent_the_user_names(tmp_path, a
         await orch.operations.answer_question(question.id, "codex, please")
         await _status_is(store, worker.id, S.COMPLETED)
         assert store.get_session(worker.id).agent == "codex" and codex.actions("start", worker.id)
+
+
+async def test_with_services_held_no_session_starts_until_they_start(tmp_path, autojump_clock):
+    """``orcha serve`` holds the scheduler until its web server listens: a session started before would have
+    no MCP endpoint (its agent could call no tool)."""
+    async with running(tmp_path, hold_services=True) as orch:
+        _, manager = await orch.operations.create_objective(title="t", prompt="p", agent="claude")
+        await trio.sleep(120)  # many ticks' worth, were the scheduler running
+        assert (await orch.db.run(lambda s: s.get_session(manager.id))).status is SessionStatus.QUEUED
+        orch.start_services()
+        orch.start_services()  # (once: a second call starts nothing more)
+
+        async def started() -> bool:
+            return (await orch.db.run(lambda s: s.get_session(manager.id))).status is not SessionStatus.QUEUED
+
+        await wait_until(started)

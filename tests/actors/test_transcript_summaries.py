@@ -19,7 +19,7 @@ class CountingDb:
         self._gateway = StoreGateway(store, inline=True)
         self.summarized: list[list[str]] = []
 
-    async def run(self, fn):
+    async def run(self, fn, *, long=False):
         outer = self
 
         class Spy:

@@ -24,7 +24,7 @@ class SlowDb:
         self.delay = delay
         self.batches: list[list[str]] = []
 
-    async def run(self, fn: Any) -> Any:
+    async def run(self, fn: Any, *, long: bool = False) -> Any:
         class Spy:
             def __init__(self, inner, batches) -> None:
                 self._inner, self._batches = inner, batches

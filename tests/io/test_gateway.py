@@ -4,6 +4,7 @@ abandoned; a call cancelled while it still waits is never run."""
 from __future__ import annotations
 
 import contextvars
+import functools
 import threading
 
 import pytest
@@ -132,9 +133,9 @@ async def test_with_calls_waiting_the_trio_thread_takes_each_result_before_the_n
     taken: list[int] = []
     deliver = gateway_module._deliver  # counts the results the trio thread has taken
 
-    def counting(task, result, event):
+    def counting(gateway, task, result, event):
         taken.append(1)
-        deliver(task, result, event)
+        deliver(gateway, task, result, event)
 
     monkeypatch.setattr(gateway_module, "_deliver", counting)
     db = StoreGateway(store)
@@ -159,3 +160,76 @@ async def test_with_calls_waiting_the_trio_thread_takes_each_result_before_the_n
     assert sorted(seen) == list(range(20))
     order = sorted(seen, key=seen.get)
     assert [seen[n] - seen[order[0]] for n in order] == list(range(20))  # each ran once the one before was taken
+
+
+# --- on_loop: short calls on the trio thread while the store is idle, long ones on the worker ---------------
+
+
+async def test_on_loop_a_short_call_runs_on_the_trio_thread_and_a_long_one_on_the_worker(store):
+    db = StoreGateway(store, on_loop=True)
+    assert await db.run(lambda s: threading.current_thread()) is threading.current_thread()
+    assert await db.run(lambda s: threading.current_thread().name, long=True) == "orcha-store"
+    CALLER.set("the caller")
+    assert await db.run(lambda s: CALLER.get()) == "the caller"
+    with pytest.raises(NotFoundError):
+        await db.run(lambda s: s.get_objective("obj_missing"))
+    assert db._outstanding == 0
+
+
+async def test_on_loop_calls_made_behind_a_long_one_wait_for_it_in_order_and_never_run_beside_it(store):
+    """One connection, one call at a time: while a long call runs on the worker, the short calls made
+    meanwhile queue behind it (a call on the trio thread then would run beside it, and overtake it)."""
+    db = StoreGateway(store, on_loop=True)
+    release = threading.Event()
+    order: list[str] = []
+    running = 0
+    most = 0
+    guard = threading.Lock()
+
+    def step(name: str, wait: bool = False):
+        def fn(_store):
+            nonlocal running, most
+            with guard:
+                running += 1
+                most = max(most, running)
+            if wait:
+                release.wait(10)
+            order.append(f"{name}@{threading.current_thread().name}")
+            with guard:
+                running -= 1
+            return name
+
+        return fn
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(functools.partial(db.run, step("long", wait=True), long=True))
+        await trio.testing.wait_all_tasks_blocked()
+        for n in range(5):
+            nursery.start_soon(db.run, step(f"short{n}"))
+            await trio.testing.wait_all_tasks_blocked()
+        assert order == []  # all wait behind the long one
+        release.set()
+    assert order == ["long@orcha-store", *(f"short{n}@orcha-store" for n in range(5))]
+    assert most == 1 and db._outstanding == 0
+    assert await db.run(lambda s: threading.current_thread()) is threading.current_thread()  # idle again
+
+
+async def test_on_loop_a_short_call_cancelled_before_it_runs_is_never_run_and_a_queued_one_is_withdrawn(store):
+    db = StoreGateway(store, on_loop=True)
+    ran: list[str] = []
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await db.run(lambda s: ran.append("short"))
+    assert scope.cancelled_caught
+    release = threading.Event()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(functools.partial(db.run, lambda s: release.wait(10), long=True))
+        await trio.testing.wait_all_tasks_blocked()
+        with trio.move_on_after(0.05) as waited:
+            await db.run(lambda s: ran.append("withdrawn"))
+        assert waited.cancelled_caught
+        assert db._outstanding == 1  # only the long one, still running
+        release.set()
+    assert db._outstanding == 0
+    assert await db.run(lambda s: threading.current_thread()) is threading.current_thread()
+    assert ran == []

@@ -85,7 +85,7 @@ async def served(
         "shell": TmuxProvider(log_dir=str(tmp_path / "tmux-logs")),
     }
     orchestrator = Orchestrator(
-        db=StoreGateway(writer),
+        db=StoreGateway(writer, on_loop=True),  # as orcha serve
         providers=ProviderRegistry(providers),
         forge=forge,
         doctor=doctor,
@@ -113,9 +113,10 @@ async def served(
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         async with trio.open_nursery() as nursery:
-            await nursery.start(orchestrator.run)
+            await nursery.start(functools.partial(orchestrator.run, hold_services=True))  # as orcha serve
             urls = await nursery.start(functools.partial(serve_web, app, host="127.0.0.1", port=0))
             orchestrator.mcp.base_url = urls[0]
+            orchestrator.start_services()
             async with httpx.AsyncClient(base_url=urls[0], headers=headers, timeout=30) as client:
                 yield Served(
                     url=urls[0], orchestrator=orchestrator, store=store, reader=reader, forge=forge, client=client

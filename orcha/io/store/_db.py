@@ -42,6 +42,16 @@ class Tx:
             return []
         return [dict(zip(names, values, strict=True)) for values in cursor]
 
+    def tuples(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        """The rows as tuples, in the query's column order (cheaper than :meth:`rows` where it counts)."""
+        return list(self._conn.execute(sql, params))
+
+    def first(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
+        """The first row as a tuple, or ``None``."""
+        for values in self._conn.execute(sql, params):
+            return tuple(values)
+        return None
+
     def row(self, sql: str, params: Params = ()) -> Row | None:
         found = self.rows(sql, params)
         return found[0] if found else None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from typing import Any
 
 from orcha.io.store._db import Row
 from orcha.model import (
@@ -50,8 +52,62 @@ SESSION_COLUMNS = (
     "labels, created_at, updated_at, task, started_at, ended_at, "
     "(SELECT now FROM session_now n WHERE n.session_id = sessions.id) AS now, "
     "(SELECT last_output_at FROM session_now n WHERE n.session_id = sessions.id) AS last_output_at, "
-    "(SELECT branch FROM workspaces w WHERE w.id = sessions.workspace_id) AS branch"
+    "(SELECT branch FROM workspaces w WHERE w.id = sessions.workspace_id) AS branch, "
+    "(SELECT group_concat(depends_on, ' ') FROM session_deps d WHERE d.session_id = sessions.id) AS depends_on"
 )
+"""A session row's columns, in the order :func:`session` takes them (its dependencies in one, space-separated
+in key order: ids have no spaces)."""
+
+_ROLES = {str(role): role for role in SessionRole}
+_STATUSES = {str(status): status for status in SessionStatus}
+_MODES = {str(mode): mode for mode in SessionMode}
+
+
+def session(values: Sequence[Any]) -> Session:
+    """A session from a row of :data:`SESSION_COLUMNS`, by position (the hottest read in orcha: a session is
+    read back at every move)."""
+    (
+        id_, objective_id, role, agent, prompt, status, mode, target_id, workspace_id, parent_session_id,
+        provider_session_id, attach_command, pause_reason, status_reason, model_calls, errors, input_tokens,
+        output_tokens, cost_usd, transcript_seq, pane_offset, waiting_question,
+        labels, created_at, updated_at, task, started_at, ended_at, now, last_output_at, branch, depends_on,
+    ) = values  # fmt: skip
+    return Session(
+        id=id_,
+        objective_id=objective_id,
+        role=_ROLES[role],
+        agent=agent,
+        prompt=prompt,
+        status=_STATUSES[status],
+        mode=_MODES[mode],
+        target_id=target_id,
+        workspace_id=workspace_id,
+        parent_session_id=parent_session_id,
+        depends_on=tuple(depends_on.split(" ")) if depends_on else (),
+        provider_session_id=provider_session_id,
+        attach_command=attach_command,
+        pause_reason=pause_reason,
+        status_reason=status_reason,
+        usage=Usage(
+            model_calls=model_calls,
+            errors=errors,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost_usd=cost_usd,
+        ),
+        transcript_seq=transcript_seq,
+        pane_offset=pane_offset,
+        waiting_question=waiting_question,
+        labels=tuple(json.loads(labels)) if labels and labels != "[]" else (),
+        created_at=created_at,
+        updated_at=updated_at,
+        task=task,
+        now=now,
+        last_output_at=last_output_at,
+        started_at=started_at,
+        ended_at=ended_at,
+        branch=branch,
+    )
 
 
 def objective(row: Row) -> Objective:
@@ -77,39 +133,6 @@ def usage(row: Row) -> Usage:
         input_tokens=row["input_tokens"],
         output_tokens=row["output_tokens"],
         cost_usd=row["cost_usd"],
-    )
-
-
-def session(row: Row, depends_on: tuple[str, ...]) -> Session:
-    return Session(
-        id=row["id"],
-        objective_id=row["objective_id"],
-        role=SessionRole(row["role"]),
-        agent=row["agent"],
-        prompt=row["prompt"],
-        status=SessionStatus(row["status"]),
-        mode=SessionMode(row["mode"]),
-        target_id=row["target_id"],
-        workspace_id=row["workspace_id"],
-        parent_session_id=row["parent_session_id"],
-        depends_on=depends_on,
-        provider_session_id=row["provider_session_id"],
-        attach_command=row["attach_command"],
-        pause_reason=row["pause_reason"],
-        status_reason=row["status_reason"],
-        usage=usage(row),
-        transcript_seq=row["transcript_seq"],
-        pane_offset=row["pane_offset"],
-        waiting_question=row["waiting_question"],
-        labels=tuple(json.loads(row["labels"] or "[]")),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        task=row["task"],
-        now=row["now"],
-        last_output_at=row["last_output_at"],
-        started_at=row["started_at"],
-        ended_at=row["ended_at"],
-        branch=row["branch"],
     )
 
 

@@ -31,27 +31,17 @@ _UNSET = UNSET
 
 
 def load_session(tx: Tx, session_id: str) -> Session:
-    row = tx.row(f"SELECT {_rows.SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,))
-    if row is None:
+    values = tx.first(f"SELECT {_rows.SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,))
+    if values is None:
         raise NotFoundError("session", session_id)
-    deps = tuple(
-        r["depends_on"] for r in tx.rows("SELECT depends_on FROM session_deps WHERE session_id = ?", (session_id,))
-    )
-    return _rows.session(row, deps)
+    return _rows.session(values)
 
 
 def load_sessions(tx: Tx, where: str, params: Sequence[object] = ()) -> list[Session]:
-    rows = tx.rows(f"SELECT {_rows.SESSION_COLUMNS} FROM sessions WHERE {where}", params)
-    if not rows:
-        return []
-    deps: dict[str, list[str]] = {}
-    wanted = [r["id"] for r in rows]
-    for chunk_start in range(0, len(wanted), 500):
-        chunk = wanted[chunk_start : chunk_start + 500]
-        marks = ",".join("?" * len(chunk))
-        for dep in tx.rows(f"SELECT session_id, depends_on FROM session_deps WHERE session_id IN ({marks})", chunk):
-            deps.setdefault(dep["session_id"], []).append(dep["depends_on"])
-    return [_rows.session(r, tuple(deps.get(r["id"], ()))) for r in rows]
+    return [
+        _rows.session(values)
+        for values in tx.tuples(f"SELECT {_rows.SESSION_COLUMNS} FROM sessions WHERE {where}", params)
+    ]
 
 
 def load_objective(tx: Tx, objective_id: str) -> Objective:
