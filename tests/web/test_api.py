@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from orcha.model import ObjectiveStatus, SessionStatus
+from orcha.agents.fake import AwaitTeam, Call, Complete
+from orcha.model import ObjectiveStatus, SessionRole, SessionStatus
 from orcha.web.app import create_app
 from orcha.web.context import WebContext
-from tests.web.harness import eventually, served
+from tests.web.harness import eventually, quick_team, served
 
 S = SessionStatus
 
@@ -121,8 +122,20 @@ async def test_sessions_messages_steer_cancel_resume_screen(tmp_path):
         assert (canceled.json()["status"], canceled.json()["status_reason"]) == ("canceled", "enough")
 
 
+def _asks_while_its_team_works(request):
+    """A manager that asks the user while a slow worker works (so the question is open until answered)."""
+    if request.role is SessionRole.MANAGER:
+        return [
+            Call("spawn_session", {"prompt": "slow part"}),
+            Call("ask_user", {"question": "Which license?"}),
+            AwaitTeam(poll_seconds=0.05),
+            Complete("done"),
+        ]
+    return quick_team(request)
+
+
 async def test_questions_answer_once(tmp_path):
-    async with served(tmp_path) as srv:
+    async with served(tmp_path, scripts=_asks_while_its_team_works) as srv:
         objective = (await srv.client.post("/api/objectives", json={"title": "t", "agent": "claude"})).json()
         await eventually(lambda: bool(srv.store.list_questions()))
         [question] = (await srv.client.get("/api/questions", params={"status": "open"})).json()["items"]
