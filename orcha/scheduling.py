@@ -71,6 +71,9 @@ class SchedulingView:
     """Claimed slots per target id."""
     live_workers: int
     live_managers: int
+    left_out_after: int | None = None
+    """Workers waiting for capacity were left out past the page asked for: the first of them comes after this
+    many of ``runnable`` (``None``: none was left out; :func:`needs_more` says whether a tick needs them)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -252,3 +255,25 @@ def plan_tick(
         live += 1
         decisions.append(StartOn(session_id=session.id, target_id=target.id))
     return decisions
+
+
+def needs_more(view: SchedulingView, decisions: Iterable[Decision], *, max_concurrent: int) -> bool:
+    """Whether a tick planned on a paged ``view`` must read the workers left out and plan again: when one of
+    them could have started, i.e. a worker younger than the first left out was to start, or room is left
+    (under the global cap, an online target with a free slot). Otherwise the plan is the one the whole queue
+    would give: a worker waiting for capacity was told why already, and its dependencies had all completed,
+    so for it any decision but a start changes nothing."""
+    if view.left_out_after is None:
+        return False
+    position = {s.id: n for n, s in enumerate(view.runnable)}
+    loads = dict(view.loads)
+    live = view.live_workers
+    for decision in decisions:
+        if isinstance(decision, StartOn) and decision.slot:
+            if position[decision.session_id] >= view.left_out_after:
+                return True
+            live += 1
+            loads[decision.target_id] = loads.get(decision.target_id, 0) + 1
+    if live >= max_concurrent:
+        return False
+    return any(t.status is TargetStatus.ONLINE and loads.get(t.id, 0) < t.capacity_sessions for t in view.targets)

@@ -354,8 +354,9 @@ class StorePort(Protocol):
     def save_fake_forge_pr(self, url: str, data: dict[str, Any]) -> None:
         """Keep (or replace) one of the fake forge's pull requests, so a restart finds it."""
 
-    def scheduling_view(self) -> SchedulingView:
-        """A scheduler tick's snapshot in one read transaction."""
+    def scheduling_view(self, *, waiting_workers: int | None = None) -> SchedulingView:
+        """A scheduler tick's snapshot in one read transaction (of the workers waiting for capacity, only the
+        oldest ``waiting_workers``, if given)."""
 
     def session_statuses(self, session_ids: Iterable[str]) -> dict[str, SessionStatus]:
         """The status of each named session that exists."""

@@ -13,10 +13,25 @@ from orcha.agents.registry import ProviderRegistry
 from orcha.errors import OrchaError
 from orcha.model import LockKind, SessionStatus, Target
 from orcha.ports import Db, call
-from orcha.scheduling import AwaitCapacity, CancelForDependency, Hold, Placement, Runnable, StartOn, plan_tick
+from orcha.scheduling import (
+    AwaitCapacity,
+    CancelForDependency,
+    Hold,
+    Placement,
+    Runnable,
+    StartOn,
+    needs_more,
+    plan_tick,
+)
 from orcha.store_port import StorePort
 
 log = logging.getLogger(__name__)
+
+WAITING_PAGE = 64
+"""A tick reads the oldest this many workers waiting for capacity (and every other runnable session); more
+only when room is left once they are placed: at most one start per freed slot is possible anyway."""
+MAX_PAGE = 4096
+"""Past this, a tick reads them all."""
 
 
 class ScheduledSessions(Protocol):
@@ -74,27 +89,32 @@ class Scheduler:
 
     async def tick(self) -> None:
         """One pass: one read of what it decides on, one transaction for the slots of every planned start,
-        then each placed session is told at once (concurrently). The cost grows with the runnable sessions,
-        not with history."""
+        then each placed session is told at once (concurrently). The cost grows with the queued sessions and
+        the first page of those waiting for capacity, not with history (nor with a long queue's tail)."""
         self.ticks += 1
-        view = await self._db.run(lambda s: s.scheduling_view())
-        runnable = view.runnable
-        if not runnable:
-            return
-        now = self._clock()
-        unavailable = {a for a in {s.agent for s in runnable} if self._providers.choose(a, now) is None}
-        decisions = plan_tick(
-            runnable,
-            dependency_statuses=view.dependency_statuses,
-            targets=view.targets,
-            loads=view.loads,
-            live_sessions=view.live_workers,
-            max_concurrent=self._max_concurrent,
-            live_managers=view.live_managers,
-            max_managers=self._max_managers,
-            unavailable_agents=unavailable,
-            target_agents={t.id: self._agents_on(t.id) for t in view.targets},
-        )
+        page: int | None = WAITING_PAGE
+        while True:  # the oldest workers waiting for capacity, more of them only while room is left after them
+            view = await self._db.run(call(StorePort.scheduling_view, waiting_workers=page))
+            runnable = view.runnable
+            if not runnable:
+                return
+            now = self._clock()
+            unavailable = {a for a in {s.agent for s in runnable} if self._providers.choose(a, now) is None}
+            decisions = plan_tick(
+                runnable,
+                dependency_statuses=view.dependency_statuses,
+                targets=view.targets,
+                loads=view.loads,
+                live_sessions=view.live_workers,
+                max_concurrent=self._max_concurrent,
+                live_managers=view.live_managers,
+                max_managers=self._max_managers,
+                unavailable_agents=unavailable,
+                target_agents={t.id: self._agents_on(t.id) for t in view.targets},
+            )
+            if not needs_more(view, decisions, max_concurrent=self._max_concurrent):
+                break
+            page = None if page is None or page * 4 > MAX_PAGE else page * 4
         by_id = {s.id: s for s in runnable}
         starts: list[tuple[Runnable, StartOn]] = []
         for decision in decisions:

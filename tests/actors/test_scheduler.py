@@ -95,3 +95,60 @@ async def test_the_global_cap_holds_across_one_tick(store, autojump_clock):
     assert sorted(sid for sid, _ in sessions.placed) == sorted([workers[0].id, workers[1].id])  # the oldest
     assert len(store.slot_holders()) == 2
     assert [sid for sid, _ in sessions.waiting] == [w.id for w in workers[2:]]
+
+
+# --- a long queue: a tick reads a page of the workers waiting for capacity --------------------------------
+
+
+async def test_a_tick_on_a_long_queue_reads_a_page_and_places_what_the_whole_queue_would(
+    store, autojump_clock, monkeypatch
+):
+    """With the global cap nearly reached, the oldest waiting workers start, as a read of the whole queue
+    would have them: a page of three is read, not the forty."""
+    from orcha.actors import scheduler as scheduler_module
+
+    monkeypatch.setattr(scheduler_module, "WAITING_PAGE", 3)
+    target = make_target(store, capacity=50)
+    objective, manager = store.create_objective(title="t", prompt="p", agent="fake")
+    store.update_session_status(manager.id, S.CANCELED)
+    workers = [make_worker(store, objective.id) for _ in range(40)]
+    for worker in workers:
+        store.update_session_status(worker.id, S.WAITING_CAPACITY, reason="global cap")
+    running = workers[:8]
+    for worker in running:  # 8 live of a cap of 10: two may start
+        store.claim_target_slot(target.id, worker.id)
+        store.update_session_status(worker.id, S.STARTING)
+    young = make_worker(store, objective.id)  # queued, younger than every waiting one
+    read: list[int | None] = []
+    view = store.scheduling_view
+
+    def counting(*, waiting_workers=None):
+        read.append(waiting_workers)
+        return view(waiting_workers=waiting_workers)
+
+    monkeypatch.setattr(store, "scheduling_view", counting)
+    sessions = Sessions(expected=2, refuse=set())
+    await _scheduler(store, sessions, max_concurrent=10).tick()
+    assert sorted(sid for sid, _ in sessions.placed) == sorted([workers[8].id, workers[9].id])  # the oldest
+    assert read == [3]  # one page was enough: no room left after it
+    assert [sid for sid, _ in sessions.waiting] == [young.id]  # the queued one is told why it waits
+
+
+async def test_a_page_that_leaves_room_is_read_again_bigger_so_no_younger_session_jumps_the_queue(
+    store, autojump_clock, monkeypatch
+):
+    from orcha.actors import scheduler as scheduler_module
+
+    monkeypatch.setattr(scheduler_module, "WAITING_PAGE", 2)
+    target = make_target(store, capacity=50)
+    objective, manager = store.create_objective(title="t", prompt="p", agent="fake")
+    store.update_session_status(manager.id, S.CANCELED)
+    waiting = [make_worker(store, objective.id) for _ in range(6)]
+    for worker in waiting:
+        store.update_session_status(worker.id, S.WAITING_CAPACITY, reason="global cap")
+    young = make_worker(store, objective.id)  # queued, younger than every waiting one
+    sessions = Sessions(expected=5, refuse=set())
+    await _scheduler(store, sessions, max_concurrent=5).tick()
+    assert sorted(sid for sid, _ in sessions.placed) == sorted(w.id for w in waiting[:5])  # not the young one
+    assert young.id in {sid for sid, _ in sessions.waiting}
+    assert target.id in store.target_loads()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import attrs
+
 from orcha.model import Session, SessionRole, SessionStatus, Target, TargetKind, TargetStatus
 from orcha.scheduling import AwaitCapacity, CancelForDependency, Hold, StartOn, choose_target, plan_tick
 
@@ -146,3 +148,30 @@ def test_a_manager_goes_to_an_online_target_never_a_draining_one():
         max_concurrent=8,
     )
     assert isinstance(waits, AwaitCapacity) and "no online target" in waits.reason
+
+
+def test_a_paged_plan_needs_more_only_when_a_left_out_worker_could_have_started():
+    from orcha.scheduling import Runnable, SchedulingView, needs_more
+
+    def view(live: int, left_out_after: int | None) -> SchedulingView:
+        runnable = [Runnable(id=f"w{n}", role=SessionRole.WORKER, agent="claude", status=S.QUEUED) for n in range(3)]
+        return SchedulingView(
+            runnable=runnable,
+            dependency_statuses={},
+            targets=[_target("a", 10), _target("b", 10, TargetStatus.DRAINING)],
+            loads={"a": live},
+            live_workers=live,
+            live_managers=0,
+            left_out_after=left_out_after,
+        )
+
+    start = [StartOn(session_id="w0", target_id="a")]
+    assert not needs_more(view(4, None), [], max_concurrent=5)  # nothing left out
+    assert not needs_more(view(4, 2), start, max_concurrent=5)  # the cap is reached after w0 starts
+    assert needs_more(view(3, 2), start, max_concurrent=5)  # room is left: a left-out one could start
+    assert needs_more(view(0, 1), [StartOn(session_id="w2", target_id="a")], max_concurrent=2)  # past the page
+    manager = [StartOn(session_id="w2", target_id="a", slot=False)]  # a manager takes no slot
+    assert not needs_more(view(5, 1), manager, max_concurrent=5)
+    full = view(4, 2)
+    full_targets = attrs.evolve(full, loads={"a": 10})
+    assert not needs_more(full_targets, [], max_concurrent=50)  # no online target has room

@@ -218,3 +218,21 @@ def test_a_move_asked_only_while_the_objective_is_active_is_refused_after_its_en
     after = store.get_session(worker.id)
     assert (after.status, after.agent) == (S.RUNNING, "other")  # nothing written
     assert store.update_session_status(worker.id, S.CANCELED).status is S.CANCELED  # without: as before
+
+
+def test_a_paged_view_holds_every_queued_session_and_manager_and_the_oldest_waiting_workers(store):
+    make_target(store, capacity=3)
+    objective, manager = store.create_objective(title="t", prompt="p", agent="fake")
+    store.update_session_status(manager.id, S.WAITING_CAPACITY, reason="managers' cap")
+    waiting = [make_worker(store, objective.id) for _ in range(4)]
+    for worker in waiting:
+        store.update_session_status(worker.id, S.WAITING_CAPACITY, reason="full")
+    queued = make_worker(store, objective.id)
+    whole = store.scheduling_view()
+    assert [s.id for s in whole.runnable] == [manager.id, *(w.id for w in waiting), queued.id]
+    assert whole.left_out_after is None
+    paged = store.scheduling_view(waiting_workers=2)
+    assert [s.id for s in paged.runnable] == [manager.id, waiting[0].id, waiting[1].id, queued.id]
+    assert paged.left_out_after == 3  # the first left out (waiting[2]) came after the manager and two workers
+    exact = store.scheduling_view(waiting_workers=4)
+    assert [s.id for s in exact.runnable] == [s.id for s in whole.runnable] and exact.left_out_after is None

@@ -56,13 +56,35 @@ def _claim(tx: Tx, target_id: str, session_id: str, *, slot: bool) -> SlotClaim:
     return SlotClaim.CLAIMED
 
 
-def _runnable(tx: Tx, statuses: Sequence[str]) -> list[Runnable]:
-    """The sessions in ``statuses``, oldest first, as a tick sees them (only what it decides on)."""
+_WAITING_WORKERS = "status = 'waiting_capacity' AND role = 'worker'"
+
+
+def _runnable(tx: Tx, statuses: Sequence[str], waiting_workers: int | None) -> tuple[list[Runnable], int | None]:
+    """The sessions in ``statuses``, oldest first, as a tick sees them (only what it decides on); of the
+    workers waiting for capacity, only the oldest ``waiting_workers`` (all with ``None``). Also: after how
+    many of them the first worker left out comes (``None``: none was)."""
+    page = ""
+    params: list[object] = list(statuses)
+    first_left_out = None
+    if waiting_workers is not None:
+        first_left_out = tx.first(
+            f"SELECT created_at, rowid FROM sessions WHERE {_WAITING_WORKERS} ORDER BY created_at, rowid"
+            " LIMIT 1 OFFSET ?",
+            (waiting_workers,),
+        )
+        page = (
+            f" AND NOT ({_WAITING_WORKERS} AND rowid NOT IN"
+            f" (SELECT rowid FROM sessions WHERE {_WAITING_WORKERS} ORDER BY created_at, rowid LIMIT ?))"
+        )
+        params.append(waiting_workers)
     rows = tx.rows(
-        "SELECT id, role, agent, status, target_id, workspace_id, labels FROM sessions"
-        f" WHERE status IN ({','.join('?' * len(statuses))}) ORDER BY created_at, rowid",
-        statuses,
+        "SELECT id, role, agent, status, target_id, workspace_id, labels, created_at, rowid AS rid FROM sessions"
+        f" WHERE status IN ({','.join('?' * len(statuses))}){page} ORDER BY created_at, rowid",
+        params,
     )
+    left_out_after = None
+    if first_left_out is not None:
+        left_out_after = sum(1 for r in rows if (r["created_at"], r["rid"]) < first_left_out)
     deps: dict[str, list[str]] = {}
     wanted = [r["id"] for r in rows]
     for chunk_start in range(0, len(wanted), 500):
@@ -82,7 +104,7 @@ def _runnable(tx: Tx, statuses: Sequence[str]) -> list[Runnable]:
             depends_on=tuple(deps.get(r["id"], ())),
         )
         for r in rows
-    ]
+    ], left_out_after
 
 
 class TargetsMixin:
@@ -234,13 +256,15 @@ class TargetsMixin:
                     outcomes.append(gone)
             return outcomes
 
-    def scheduling_view(self) -> SchedulingView:
+    def scheduling_view(self, *, waiting_workers: int | None = None) -> SchedulingView:
         """A scheduler tick's snapshot, in one read transaction: the runnable sessions (oldest first), their
-        dependencies' statuses, the targets, their loads, and the live workers and managers."""
+        dependencies' statuses, the targets, their loads, and the live workers and managers. With
+        ``waiting_workers``, only the oldest that many of the workers waiting for capacity are in it
+        (``left_out_after`` says where the first left out would be): a long queue is not read whole at every tick."""
         runnable = [str(s) for s in RUNNABLE_STATUSES]
         live = [str(s) for s in LIVE_STATUSES]
         with self._db.read() as tx:
-            sessions = _runnable(tx, runnable)
+            sessions, left_out_after = _runnable(tx, runnable, waiting_workers)
             deps = list(dict.fromkeys(d for session in sessions for d in session.depends_on))
             statuses: dict[str, SessionStatus] = {}
             for chunk_start in range(0, len(deps), 500):
@@ -263,6 +287,7 @@ class TargetsMixin:
                 loads=loads,
                 live_workers=workers,
                 live_managers=managers,
+                left_out_after=left_out_after,
             )
 
     def target_loads(self) -> dict[str, int]:
