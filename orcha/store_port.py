@@ -355,8 +355,7 @@ class StorePort(Protocol):
         """Keep (or replace) one of the fake forge's pull requests, so a restart finds it."""
 
     def scheduling_view(self, *, waiting_workers: int | None = None) -> SchedulingView:
-        """A scheduler tick's snapshot in one read transaction (of the workers waiting for capacity, only the
-        oldest ``waiting_workers``, if given)."""
+        """A scheduler tick's snapshot in one read transaction (optionally a page of the waiting workers)."""
 
     def session_statuses(self, session_ids: Iterable[str]) -> dict[str, SessionStatus]:
         """The status of each named session that exists."""

@@ -1,9 +1,9 @@
 """The apsw store: the only way to orcha's SQLite database.
 
-:class:`Store` is synchronous: every public method is one short transaction on its own connection. Open one
-``Store`` per thread (apsw connections are not shared between threads here); async callers run store calls
-in a worker thread with ``trio.to_thread.run_sync``. The web layer reads through stores opened with
-``readonly=True``.
+:class:`Store` is synchronous: every public method is one short transaction on its own connection. A ``Store``
+is used by one thread at a time (apsw connections are not used concurrently here): async callers reach it
+through :class:`~orcha.io.gateway.StoreGateway`, which runs one call at a time, on the trio thread or on its
+worker thread. The web layer reads through stores opened with ``readonly=True``.
 """
 
 from __future__ import annotations
