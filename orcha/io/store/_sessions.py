@@ -229,31 +229,25 @@ class SessionsMixin:
         """An objective's sessions, oldest first, as its team sees them (:class:`TeamMember`: no subquery per
         session, which :meth:`list_sessions` makes for its counters and summary)."""
         with self._db.read() as tx:
-            rows = tx.rows(
-                "SELECT id, role, agent, status, mode, target_id, status_reason, pause_reason FROM sessions"
-                " WHERE objective_id = ? ORDER BY created_at, rowid",
+            rows = tx.tuples(
+                "SELECT id, role, agent, status, mode, target_id, status_reason, pause_reason,"
+                " (SELECT group_concat(depends_on, ' ') FROM session_deps d WHERE d.session_id = sessions.id)"
+                " FROM sessions WHERE objective_id = ? ORDER BY created_at, rowid",
                 (objective_id,),
             )
-            deps: dict[str, list[str]] = {}
-            for dep in tx.rows(
-                "SELECT d.session_id, d.depends_on FROM session_deps d JOIN sessions s ON s.id = d.session_id"
-                " WHERE s.objective_id = ?",
-                (objective_id,),
-            ):
-                deps.setdefault(dep["session_id"], []).append(dep["depends_on"])
         return [
             TeamMember(
-                id=r["id"],
-                role=SessionRole(r["role"]),
-                agent=r["agent"],
-                status=SessionStatus(r["status"]),
-                mode=SessionMode(r["mode"]),
-                target_id=r["target_id"],
-                depends_on=tuple(deps.get(r["id"], ())),
-                status_reason=r["status_reason"],
-                pause_reason=r["pause_reason"],
+                id=id_,
+                role=SessionRole(role),
+                agent=agent,
+                status=SessionStatus(status),
+                mode=SessionMode(mode),
+                target_id=target_id,
+                depends_on=tuple(deps.split(" ")) if deps else (),
+                status_reason=status_reason,
+                pause_reason=pause_reason,
             )
-            for r in rows
+            for id_, role, agent, status, mode, target_id, status_reason, pause_reason, deps in rows
         ]
 
     def update_session_status(
