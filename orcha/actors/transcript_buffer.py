@@ -146,7 +146,9 @@ class TranscriptWriter:
         self, session_id: str, lines: list[TranscriptLine], due: list[str]
     ) -> list[TranscriptEntry]:
         try:
-            return await self._db.run(lambda s: s.append_transcript(lines, summarize=due))
+            return await self._db.run(
+                lambda s: s.append_transcript(lines, summarize=due), long=len(lines) + len(due) > LONG_COMMIT
+            )
         except Exception:
             log.exception("cannot append %d transcript lines of session %s", len(lines), session_id)
             return []

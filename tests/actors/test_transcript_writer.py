@@ -206,3 +206,30 @@ async def test_a_sessions_flush_waits_only_when_it_emitted_since_its_last(store,
         await mine.flush()
         assert trio.current_time() == again
         nursery.cancel_scope.cancel()
+
+
+async def test_a_big_commit_is_said_to_be_long_so_it_is_kept_off_the_loop(store, autojump_clock):
+    """``Db.run(long=True)`` for a commit of more than ``LONG_COMMIT`` lines: the writer's gateway runs it
+    on its worker thread, not on the trio thread every other task waits on."""
+    from orcha.actors.transcript_buffer import LONG_COMMIT
+
+    [session] = _sessions(store, 1)
+    gateway = StoreGateway(store, inline=True)
+    said: list[tuple[int, bool]] = []
+
+    class Recording:
+        async def run(self, fn: Any, *, long: bool = False) -> Any:
+            entries = await gateway.run(fn)
+            said.append((len(entries), long))
+            return entries
+
+    writer = TranscriptWriter(Recording())
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        writer.emit(_line(session, "one"))
+        await trio.testing.wait_all_tasks_blocked()
+        for n in range(LONG_COMMIT + 1):
+            writer.emit(_line(session, f"line {n}"))
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.cancel_scope.cancel()
+    assert said[:2] == [(1, False), (LONG_COMMIT + 1, True)]
