@@ -203,21 +203,33 @@ def test_beside_a_writer_that_never_pauses_the_wal_still_starts_over_and_stays_b
     tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A checkpoint on the thread rarely finds the WAL all copied before the next commit, so it would grow
-    for ever: past ``inline_pages`` the writer checkpoints itself and the WAL starts over. The two never
-    collide (SQLite refuses a second checkpoint as busy: once logged as a failure at every threshold)."""
+    for ever: past ``inline_pages`` the writer checkpoints itself and the WAL starts over at the next commit.
+    The two never collide (SQLite refuses a second checkpoint as busy: logged as a failure). How far the WAL
+    grows while the thread is in one depends on the machine (its fsync), so what is asserted is the rule:
+    past the threshold the writer checkpoints at every commit unless the thread is at one, and the WAL starts
+    over at the commit after."""
     conn = _writer(tmp_path / "db")
     checkpointer = BackgroundCheckpointer(str(tmp_path / "db"), pages=20, inline_pages=100)
     checkpointer.install(conn)
     sizes: list[int] = []
+    inline_at: list[int] = []
     with caplog.at_level(logging.WARNING):
-        for _ in range(2000):
-            _commit_rows(conn, checkpointer, 1)
+        for i in range(2000):
+            before = checkpointer.inline_checkpoints
+            with conn:
+                conn.execute("INSERT INTO t VALUES (?)", (BLOB,))
+            due = checkpointer._wal_total >= checkpointer._inline_after
+            checkpointer.after_commit(conn)
             sizes.append(checkpointer._wal_total)
+            if checkpointer.inline_checkpoints > before:
+                inline_at.append(i)
+            else:  # not run although due: only because the thread was at one (then it is the next to run)
+                assert not due or checkpointer._inline_pending, (i, sizes[-1])
         checkpointer.close()
-    assert sum(sizes) / len(sizes) < 400  # (without the writer's own, it grows to ~6,000 frames)
-    assert max(sizes) < 1500  # the writer's own waits while the thread is in one (a few ms)
-    assert sum(1 for a, b in itertools.pairwise(sizes) if b < a) >= 10  # it started over, often
-    assert checkpointer.inline_checkpoints >= 10
+    assert len(inline_at) >= 10
+    for i in inline_at[:-1]:
+        assert sizes[i + 1] < sizes[i], (i, sizes[i], sizes[i + 1])  # the WAL started over right after
+    assert sum(1 for a, b in itertools.pairwise(sizes) if b < a) >= len(inline_at) - 1
     assert "failed" not in caplog.text
     conn.close()
 
