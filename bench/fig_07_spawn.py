@@ -25,9 +25,7 @@ TITLE = "process spawn"
 TARGET = "≥ 0.5"
 AT_ONCE = 8
 POLL = 0.01
-_ENDED_SQL = (
-    "SELECT COUNT(*) FROM sessions WHERE role = 'worker' AND status IN ('completed', 'failed', 'canceled')"
-)
+_ENDED_SQL = "SELECT COUNT(*) FROM sessions WHERE role = 'worker' AND status IN ('completed', 'failed', 'canceled')"
 
 
 async def _orcha(root: pathlib.Path, program: pathlib.Path, sessions: int) -> float:
@@ -42,7 +40,7 @@ async def _orcha(root: pathlib.Path, program: pathlib.Path, sessions: int) -> fl
         for _ in range(sessions):
             await orcha.operations.spawn_session(objective.id, prompt="quick", agent="codex")
         with trio.fail_after(600):  # polled on a connection of its own, off the trio thread: not orcha's work
-            while await trio.to_thread.run_sync(count, database, _ENDED_SQL) < sessions:
+            while await trio.to_thread.run_sync(count, database, _ENDED_SQL) < sessions:  # noqa: ASYNC110
                 await trio.sleep(POLL)
         elapsed = time.perf_counter() - started
         failed = await orcha.db.run(

@@ -222,6 +222,18 @@ class TeamMember:
 
 
 @attrs.frozen(kw_only=True)
+class SessionEnd:
+    """A session's end as written (:meth:`orcha.store_port.StorePort.end_session`): the session, and for a
+    worker what its manager was told in the same transaction."""
+
+    session: Session
+    notice_id: int | None = None
+    """The notice that tells the manager (``None``: not a worker, or its objective is no longer active)."""
+    live_workers: int | None = None
+    """How many of the objective's workers are still live after it (``None`` for a manager)."""
+
+
+@attrs.frozen(kw_only=True)
 class Target:
     id: str
     name: str

@@ -26,6 +26,7 @@ from orcha.model import (
     Question,
     QuestionStatus,
     Session,
+    SessionEnd,
     SessionMode,
     SessionRole,
     SessionStatus,
@@ -399,6 +400,17 @@ class StorePort(Protocol):
         self, pr_id: str, *, state: PRState | None = None, head_sha: str | None = None
     ) -> PullRequest:
         """Record what the forge says of a PR now (state, head); an unchanged PR writes no event."""
+
+    def end_session(
+        self,
+        session_id: str,
+        status: SessionStatus,
+        *,
+        reason: str | None = None,
+        only_if_objective_active: bool = False,
+        forget_processes: bool = False,
+    ) -> SessionEnd:
+        """Move a session to a terminal status; a worker's manager is told in the same transaction."""
 
     def update_session_status(
         self,

@@ -15,7 +15,7 @@ from orcha.agents.registry import Exhaustion, ProviderRegistry
 from orcha.effects import EffectKey
 from orcha.executor import Executor
 from orcha.guards import GuardConfig
-from orcha.model import Audience, Question, Session, Target, TranscriptLine, Workspace
+from orcha.model import Audience, Question, Session, SessionEnd, Target, TranscriptLine, Workspace
 from orcha.ports import Db
 
 if TYPE_CHECKING:
@@ -77,8 +77,9 @@ class McpEndpoints(Protocol):
 class SessionObserver(Protocol):
     """What the rest of orcha hears from a session actor, after each change is written."""
 
-    async def session_moved(self, session: Session) -> None:
-        """Announce it; if it ended: wake the scheduler, tell the manager and the objective."""
+    async def session_moved(self, session: Session, end: SessionEnd | None = None) -> None:
+        """Announce it; if it ended: wake the scheduler, tell the manager and the objective (``end``: what the
+        end's own write told the manager already)."""
 
     def session_updated(self, session: Session) -> None:
         """Its usage or fields changed (not its status): announce it and what rolls it up."""

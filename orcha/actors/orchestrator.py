@@ -47,7 +47,7 @@ from orcha.errors import OrchaError
 from orcha.executor import Executor
 from orcha.forge import Forge
 from orcha.guards import GuardConfig
-from orcha.model import ObjectiveStatus, Session, SessionRole, SessionStatus, Target, TargetKind
+from orcha.model import ObjectiveStatus, Session, SessionEnd, SessionRole, SessionStatus, Target, TargetKind
 from orcha.ports import Db
 from orcha.supervisors import ChildSpec, Intensity, Restart, Supervisor
 
@@ -403,13 +403,13 @@ class Orchestrator:
 
     # --- what session actors tell the rest of orcha (their SessionObserver protocol) -----------------------
 
-    async def session_moved(self, session: Session) -> None:
+    async def session_moved(self, session: Session, end: SessionEnd | None = None) -> None:
         self._announce_session(session)
         if session.target_id is not None:  # a start claims a slot there, an end hands it back
             self.changes.announce("target", session.target_id)
         if session.status.is_terminal:
             self.scheduler.wake()
-            await self.news.session_ended(session)
+            await self.news.session_ended(session, end)
             actor = self._objectives.get(session.objective_id)
             if actor is not None:
                 actor.mailbox.cast(

@@ -51,6 +51,7 @@ from orcha.executor import Executor, prepare_executor, reachable_url, remote_sta
 from orcha.model import (
     ObjectiveStatus,
     Session,
+    SessionEnd,
     SessionMode,
     SessionRole,
     SessionStatus,
@@ -139,6 +140,8 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
         self._drop_resumed = False
         """Whether this turn's agent on an SSH target was already resumed once after its run ended."""
         self._adopted = adopted
+        self._processes_forgotten = False
+        """The end's write forgot the session's recorded processes (none ran by then)."""
         """The session may have run under an earlier orcha (found at start, not created by this one): only then
         can a killed orcha's runs have left secret files behind, so only then are they looked for at the end."""
 
@@ -240,7 +243,10 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
         stop_leftovers = self._deps.stop_leftovers
         if stop_leftovers is not None and self._adopted and self._session.status.is_terminal:
             await stop_leftovers(self.id)  # a pane found at start that no run of ours holds (not re-attached yet)
-        session = await self._deps.db.run(lambda s: s.forget_owned_processes_if_ended(self.id))  # a pane's too
+        if self._processes_forgotten:  # by the end's own write (nothing of it was running then)
+            session = self._session
+        else:
+            session = await self._deps.db.run(lambda s: s.forget_owned_processes_if_ended(self.id))  # a pane's too
         if session.status.is_terminal:
             with contextlib.suppress(OrchaError):
                 await self._deps.workspaces.release(session)
@@ -644,17 +650,32 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
             self._emit(TranscriptKind.SYSTEM, f"{status}: {reason}")
         await self._transcript.flush()
         await self._keep_waiting_question(status, reason)
+        end: SessionEnd | None = None
         try:
-            move = call(
-                StorePort.update_session_status,
-                self.id,
-                status,
-                reason=reason,
-                mode=mode,
-                agent=agent,
-                only_if_objective_active=objective_active,
-            )
-            self._session = await self._deps.db.run(move)
+            if status.is_terminal and mode is None and agent is None:  # the end, and what goes with it: one write
+                forget = self._runs.run is None and not self._leftovers_to_stop()
+                end = await self._deps.db.run(
+                    call(
+                        StorePort.end_session,
+                        self.id,
+                        status,
+                        reason=reason,
+                        only_if_objective_active=objective_active,
+                        forget_processes=forget,
+                    )
+                )
+                self._session, self._processes_forgotten = end.session, forget
+            else:
+                move = call(
+                    StorePort.update_session_status,
+                    self.id,
+                    status,
+                    reason=reason,
+                    mode=mode,
+                    agent=agent,
+                    only_if_objective_active=objective_active,
+                )
+                self._session = await self._deps.db.run(move)
         except ObjectiveEndedError:
             await self._end_if_objective_ended()  # it has: the session ends
             raise
@@ -672,7 +693,11 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
                 )
                 raise _End from exc
             raise
-        await self._deps.observer.session_moved(self._session)
+        await self._deps.observer.session_moved(self._session, end)
+
+    def _leftovers_to_stop(self) -> bool:
+        """Whether the end may find a pane an earlier orcha left running (its records wait for it to stop)."""
+        return self._deps.stop_leftovers is not None and self._adopted
 
     def _emit(
         self,

@@ -11,15 +11,11 @@ from __future__ import annotations
 import collections
 from collections.abc import Callable, Sequence
 
-from orcha.model import Audience, PullRequest, Question, Session, SessionRole, SessionStatus
+from orcha import team_notices
+from orcha.model import Audience, PullRequest, Question, Session, SessionEnd, SessionRole
 from orcha.ports import Db
 
 LIVE = ("queued", "waiting_capacity", "starting", "running", "waiting_input", "paused")
-
-
-def _short(text: str | None, limit: int = 400) -> str:
-    flat = " ".join((text or "").split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def compose(texts: Sequence[str]) -> str:
@@ -48,22 +44,21 @@ class TeamNews:
         self._wake_manager(objective_id)
         return live
 
-    async def session_ended(self, session: Session) -> None:
+    async def session_ended(self, session: Session, end: SessionEnd | None = None) -> None:
         """A worker ended: the manager hears it, and when it was the last live one, that the team finished.
-        One store call, whatever the size of the objective (the summary reads the team once, at its end)."""
+        ``end`` is what the end's own write told the manager (the usual case: then no store call here);
+        without it the notice is written now. The summary reads the team once, at its end."""
         if session.role is not SessionRole.WORKER:
             return
-        verb = {
-            SessionStatus.COMPLETED: "completed",
-            SessionStatus.FAILED: "failed",
-            SessionStatus.CANCELED: "was canceled",
-        }[session.status]
         objective_id = session.objective_id
-        live = await self._notify(
-            objective_id,
-            f"worker_{session.status}",
-            f"Worker {session.id} {verb}: {_short(session.status_reason) or 'no message'}",
-        )
+        if end is not None and end.live_workers is not None:
+            if end.notice_id is None:  # the objective is no longer active: its manager is ending too
+                return
+            self._wake_manager(objective_id)
+            live: int | None = end.live_workers
+        else:
+            kind, text = team_notices.worker_ended(session.id, session.status, session.status_reason)
+            live = await self._notify(objective_id, kind, text)
         if live is None or live > 0:
             return
         sessions = await self._db.run(lambda s: s.list_sessions(objective_id=objective_id))
@@ -86,7 +81,7 @@ class TeamNews:
             await self.notify(
                 question.objective_id,
                 "question_for_manager",
-                f"Question for you ({question.id}, from {question.asked_by}): {_short(question.text)}",
+                f"Question for you ({question.id}, from {question.asked_by}): {team_notices.short(question.text)}",
             )
             return
         asker = await self._asker(question)
@@ -94,7 +89,7 @@ class TeamNews:
             await self.notify(
                 question.objective_id,
                 "question_asked",
-                f"Worker {asker.id} asked the user ({question.id}): {_short(question.text)}",
+                f"Worker {asker.id} asked the user ({question.id}): {team_notices.short(question.text)}",
             )
 
     async def question_answered(self, question: Question) -> None:
@@ -103,7 +98,7 @@ class TeamNews:
             await self.notify(
                 question.objective_id,
                 "question_answered",
-                f"The user answered {question.id} (asked by {asker.id}): {_short(question.answer)}",
+                f"The user answered {question.id} (asked by {asker.id}): {team_notices.short(question.answer)}",
             )
 
     async def _asker(self, question: Question) -> Session | None:

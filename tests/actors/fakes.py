@@ -21,7 +21,7 @@ from orcha.agents.contract import AgentEvent, Capabilities, StartRequest
 from orcha.agents.registry import Exhaustion, ProviderRegistry
 from orcha.doctor import Check, CheckSink, DoctorReport, no_progress
 from orcha.effects import EffectKey
-from orcha.model import Audience, Question, Session, SessionStatus, Target, TargetStatus
+from orcha.model import Audience, Question, Session, SessionEnd, SessionStatus, Target, TargetStatus
 from orcha.ports import Db
 
 EPOCH = 1_800_000_000.0
@@ -41,6 +41,7 @@ class RecordingObserver:
 
     def __init__(self) -> None:
         self.moves: list[tuple[str, SessionStatus, str | None]] = []
+        self.ends: list[SessionEnd] = []
         self.updated: list[Session] = []
         self.appended: list[str] = []
         self.exited: list[str] = []
@@ -48,8 +49,10 @@ class RecordingObserver:
         self._reached: collections.defaultdict[SessionStatus, trio.Event] = collections.defaultdict(trio.Event)
         self.gone = trio.Event()
 
-    async def session_moved(self, session: Session) -> None:
+    async def session_moved(self, session: Session, end: SessionEnd | None = None) -> None:
         self.moves.append((session.id, session.status, session.status_reason))
+        if end is not None:
+            self.ends.append(end)
         self._reached[session.status].set()
         hook = self.hooks.get(session.status)
         if hook is not None:

@@ -44,6 +44,7 @@ from orcha.model import (
     TargetKind,
     TargetStatus,
 )
+from orcha.processes import ProcessIdentity
 from tests.actors.fakes import (
     ScriptedProvider,
     ScriptedRun,
@@ -167,6 +168,26 @@ async def test_a_placed_worker_runs_its_turn_and_completes(tmp_path, autojump_cl
         assert rig.store.target_loads().get(rig.target.id, 0) == 0  # its slot went back with its end
         with pytest.raises(ActorGone):
             await rig.actor.mailbox.call(Steer(text="anyone there?"))
+
+
+async def test_a_workers_end_is_one_write_its_manager_told_and_its_process_record_forgotten(tmp_path, autojump_clock):
+    """The end's write carries the manager's notice and forgets the run's process record (the run was
+    stopped before it): nothing is left for a crash between them to lose, and the end costs one store call."""
+    async with a_session(tmp_path) as rig:
+        run = await rig.place()
+        await run.request.record_process(ProcessIdentity(pgid=4242, start_time=887015, boot_id="boot-1"))
+        assert [p.session_id for p in rig.store.list_owned_processes()] == [rig.session.id]
+        run.feed(TurnCompleted(final_text="all done"))
+        await rig.ended.wait()
+        assert rig.store.list_owned_processes() == []
+        [end] = rig.fakes.observer.ends
+        assert end.session.status is S.COMPLETED and end.live_workers == 0
+        [notice] = rig.store.pending_notices(rig.session.objective_id)
+        assert (notice.id, notice.kind, notice.text) == (
+            end.notice_id,
+            "worker_completed",
+            f"Worker {rig.session.id} completed: all done",
+        )
 
 
 async def test_plain_output_is_taken_as_it_comes_in_order_with_the_events_the_actor_decides_on(

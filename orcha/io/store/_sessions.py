@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 
-from orcha import ids, oneline
+from orcha import ids, oneline, team_notices
 from orcha.effects import EffectKey
 from orcha.errors import ConflictError, InvalidInputError, NotFoundError, ObjectiveEndedError
 from orcha.io.store import _rows
@@ -15,6 +15,7 @@ from orcha.model import (
     Objective,
     ObjectiveStatus,
     Session,
+    SessionEnd,
     SessionMode,
     SessionRole,
     SessionStatus,
@@ -49,6 +50,49 @@ def load_objective(tx: Tx, objective_id: str) -> Objective:
     if row is None:
         raise NotFoundError("objective", objective_id)
     return _rows.objective(row)
+
+
+_ENDED = ",".join(f"'{s}'" for s in SessionStatus if s.is_terminal)
+
+
+def _update_status(
+    tx: Tx,
+    session_id: str,
+    status: SessionStatus,
+    reason: str | None,
+    pause_reason: str | object | None,
+    mode: SessionMode | None,
+    agent: str | None,
+    only_if_objective_active: bool,
+) -> Session:
+    """The write of :meth:`SessionsMixin.update_session_status`; the session as it was before it."""
+    session = load_session(tx, session_id)
+    if only_if_objective_active:
+        objective_status = ObjectiveStatus(
+            tx.value("SELECT status FROM objectives WHERE id = ?", (session.objective_id,))
+        )
+        if objective_status.is_terminal:
+            raise ObjectiveEndedError(session.objective_id, str(objective_status))
+    move_session(tx, session, status, reason)
+    changes = {k: v for k, v in (("mode", mode), ("agent", agent)) if v is not None}
+    if changes:
+        tx.execute(
+            f"UPDATE sessions SET {', '.join(f'{k} = ?' for k in changes)} WHERE id = ?",
+            (*changes.values(), session_id),
+        )
+        tx.event(
+            "session_fields",
+            objective_id=session.objective_id,
+            session_id=session_id,
+            **{k: str(v) for k, v in changes.items()},
+        )
+    if pause_reason is not _UNSET:
+        tx.execute("UPDATE sessions SET pause_reason = ? WHERE id = ?", (pause_reason, session_id))
+    elif status is SessionStatus.PAUSED:
+        tx.execute("UPDATE sessions SET pause_reason = ? WHERE id = ?", (reason, session_id))
+    elif session.status is SessionStatus.PAUSED:
+        tx.execute("UPDATE sessions SET pause_reason = NULL WHERE id = ?", (session_id,))
+    return session
 
 
 def move_session(tx: Tx, session: Session, status: SessionStatus, reason: str | None) -> None:
@@ -271,33 +315,45 @@ class SessionsMixin:
         :class:`ObjectiveEndedError` (the actor's check before a turn, in the move's own transaction).
         """
         with self._db.write() as tx:
-            session = load_session(tx, session_id)
-            if only_if_objective_active:
-                objective_status = ObjectiveStatus(
-                    tx.value("SELECT status FROM objectives WHERE id = ?", (session.objective_id,))
-                )
-                if objective_status.is_terminal:
-                    raise ObjectiveEndedError(session.objective_id, str(objective_status))
-            move_session(tx, session, status, reason)
-            changes = {k: v for k, v in (("mode", mode), ("agent", agent)) if v is not None}
-            if changes:
-                tx.execute(
-                    f"UPDATE sessions SET {', '.join(f'{k} = ?' for k in changes)} WHERE id = ?",
-                    (*changes.values(), session_id),
-                )
-                tx.event(
-                    "session_fields",
-                    objective_id=session.objective_id,
-                    session_id=session_id,
-                    **{k: str(v) for k, v in changes.items()},
-                )
-            if pause_reason is not _UNSET:
-                tx.execute("UPDATE sessions SET pause_reason = ? WHERE id = ?", (pause_reason, session_id))
-            elif status is SessionStatus.PAUSED:
-                tx.execute("UPDATE sessions SET pause_reason = ? WHERE id = ?", (reason, session_id))
-            elif session.status is SessionStatus.PAUSED:
-                tx.execute("UPDATE sessions SET pause_reason = NULL WHERE id = ?", (session_id,))
+            _update_status(tx, session_id, status, reason, pause_reason, mode, agent, only_if_objective_active)
             return load_session(tx, session_id)
+
+    def end_session(
+        self,
+        session_id: str,
+        status: SessionStatus,
+        *,
+        reason: str | None = None,
+        only_if_objective_active: bool = False,
+        forget_processes: bool = False,
+    ) -> SessionEnd:
+        """Move a session to a terminal ``status`` as :meth:`update_session_status` does, and in the same
+        transaction tell a worker's manager (a notice, while the objective is active: a crash never loses it)
+        and, with ``forget_processes`` (its processes are known dead), forget its recorded processes."""
+        if not status.is_terminal:
+            raise InvalidInputError(f"{status} is not an end", field="status")
+        with self._db.write() as tx:
+            session = _update_status(tx, session_id, status, reason, _UNSET, None, None, only_if_objective_active)
+            if forget_processes:
+                tx.execute("DELETE FROM owned_processes WHERE session_id = ?", (session_id,))
+            notice_id = live = None
+            if session.role is SessionRole.WORKER:
+                objective_status = tx.value("SELECT status FROM objectives WHERE id = ?", (session.objective_id,))
+                if objective_status == ObjectiveStatus.ACTIVE:
+                    kind, text = team_notices.worker_ended(session_id, status, reason)
+                    tx.execute(
+                        "INSERT INTO manager_notices (objective_id, kind, text, created_at) VALUES (?, ?, ?, ?)",
+                        (session.objective_id, kind, text, tx.now),
+                    )
+                    notice_id = int(tx.value("SELECT last_insert_rowid()"))
+                live = int(
+                    tx.value(
+                        "SELECT COUNT(*) FROM sessions WHERE objective_id = ? AND role = 'worker'"
+                        f" AND status NOT IN ({_ENDED})",
+                        (session.objective_id,),
+                    )
+                )
+            return SessionEnd(session=load_session(tx, session_id), notice_id=notice_id, live_workers=live)
 
     def count_sessions(self, statuses: Iterable[SessionStatus], *, role: SessionRole | None = None) -> int:
         """How many sessions (of ``role``, if given) are in one of ``statuses`` (served by the status index)."""
