@@ -9,9 +9,13 @@ Where a call runs is the gateway's mode:
   is not idle;
 - ``on_loop=True`` (orcha's writer): a short call runs on the trio thread itself when the store is idle, with
   no thread hop. A hop costs more than most calls (the thread's wake-up, the result's way back through trio's
-  wake-up socket, the GIL changing hands twice: figures 7 and 10 of ``docs/performance.md``). A call said to
-  be long (``long=True``: a big transcript commit, a read of every live session) goes to the worker thread,
-  so the loop is not held up, and the calls made meanwhile queue behind it, in order;
+  wake-up socket, the GIL changing hands twice: figures 7 and 10 of ``docs/performance.md``). The short calls
+  made in one turn of trio's loop run together at the next, in the order they were made, in one transaction
+  (``Database.group``: each call's own transaction a savepoint inside it), so a burst of small writes pays
+  one commit, and each caller gets its result once that commit is done (a group whose transaction fails
+  fails every call of it: nothing of them is stored). A call said to be long (``long=True``: a big
+  transcript commit, a read of every live session) goes to the worker thread, so the loop is not held up,
+  and the calls made meanwhile queue behind it, in order (a group formed meanwhile runs there too, after it);
 - ``inline=True``: every call on the trio thread, which tests on a virtual clock use (trio's autojump clock
   would otherwise jump while a worker thread runs).
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import contextvars
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +37,7 @@ from typing import Any, Generic, TypeVar
 import outcome
 import trio
 
+from orcha.errors import StoreError
 from orcha.io.store import Store
 from orcha.ports import Db
 from orcha.store_port import StorePort
@@ -62,6 +68,52 @@ class _Call(Generic[R]):
         self.withdrawn = False
 
 
+class _Member:
+    """A call of a group: the function, its caller's context and task, and (once the group ran) its outcome."""
+
+    __slots__ = ("context", "fn", "result", "task", "withdrawn")
+
+    def __init__(self, fn: Callable[[Store], Any]) -> None:
+        self.fn = fn
+        self.context = contextvars.copy_context()
+        self.task = trio.lowlevel.current_task()
+        self.withdrawn = False
+        self.result: outcome.Outcome[Any] | None = None
+
+
+class _Group:
+    """The calls made on the trio thread in one turn of its loop: one transaction runs them all."""
+
+    __slots__ = ("members", "started")
+
+    def __init__(self) -> None:
+        self.members: list[_Member] = []
+        self.started = False
+
+
+def _not_run() -> outcome.Error:
+    return outcome.Error(StoreError("the store call did not run: its group failed before it"))
+
+
+def _run_group(group: _Group, lock: threading.Lock, store: Store) -> None:
+    """Run the group's calls in order, in one transaction when there are several (a call alone has its own);
+    each member's outcome is set. If the group's transaction fails (it cannot begin or commit, or SQLite lost
+    it), none of what the calls wrote is stored: every member gets the error."""
+    with lock:
+        group.started = True
+        members = [m for m in group.members if not m.withdrawn]
+    if len(members) == 1:
+        members[0].result = outcome.capture(members[0].context.run, members[0].fn, store)
+        return
+    try:
+        with store.database.group():
+            for member in members:
+                member.result = outcome.capture(member.context.run, member.fn, store)
+    except StoreError as exc:  # (an outcome and an exception each: they are unwrapped in different tasks)
+        for member in members:
+            member.result = outcome.Error(StoreError(f"{exc} (the store calls made with it were not stored either)"))
+
+
 class StoreGateway:
     """Implements :data:`orcha.ports.Db` (a ``StoreAccess[StorePort]``) over a :class:`Store`."""
 
@@ -76,6 +128,8 @@ class StoreGateway:
         self._calls: collections.deque[_Call[Any]] = collections.deque()
         self._ready = threading.Condition(self._lock)
         self._worker: threading.Thread | None = None
+        self._group: _Group | None = None
+        """The calls made on the trio thread this turn of its loop, run together at the next (``on_loop``)."""
 
     async def run(self, fn: Callable[[Store], R], *, long: bool = False) -> R:
         """Run ``fn(store)``; it is not abandoned on cancellation once it has started, so its transaction
@@ -84,10 +138,15 @@ class StoreGateway:
         if self.inline:
             await trio.lowlevel.checkpoint()
             return fn(self.store)
-        if self.on_loop and not long and not self._outstanding:
-            await trio.lowlevel.checkpoint()  # a schedule point, as a call through the thread has
-            if not self._outstanding:  # (still none queued: nothing ran meanwhile that this would overtake)
-                return fn(self.store)
+        if self.on_loop and not long:
+            if self._group is not None:  # a group waits for the loop's next turn: this call goes with it
+                return await self._join(self._group, fn)
+            if not self._outstanding:
+                return await self._lead(fn)
+        return await self._queue(fn)
+
+    async def _queue(self, fn: Callable[[Store], R]) -> R:
+        """Run ``fn`` on the worker thread, after the calls queued there before it."""
         await trio.lowlevel.checkpoint_if_cancelled()
         queued: _Call[R] = _Call(fn, self)
         self._outstanding += 1
@@ -108,6 +167,46 @@ class StoreGateway:
             return trio.lowlevel.Abort.SUCCEEDED
 
         result: R = await trio.lowlevel.wait_task_rescheduled(abort)  # the call's value, or its exception
+        return result
+
+    async def _lead(self, fn: Callable[[Store], R]) -> R:
+        """Open a group for the calls made on the trio thread until its loop's next turn, then run them all in
+        one transaction (``Database.group``): on the trio thread, or on the worker if a call went there
+        meanwhile (one at a time on the connection, whatever happens). The leader's own call is the first."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        group = self._group = _Group()
+        own = _Member(fn)
+        group.members.append(own)
+        try:
+            await trio.lowlevel.cancel_shielded_checkpoint()  # one turn: the calls made meanwhile join it
+        finally:
+            self._group = None
+        try:
+            if self._outstanding:  # a call on the worker now: the group runs there, after it
+                with trio.CancelScope(shield=True):
+                    await self._queue(functools.partial(_run_group, group, self._lock))
+            else:
+                _run_group(group, self._lock, self.store)
+        finally:
+            for member in group.members[1:]:  # every member is answered, whatever happened to the group
+                if not member.withdrawn:
+                    trio.lowlevel.reschedule(member.task, member.result or _not_run())
+        assert own.result is not None
+        return own.result.unwrap()
+
+    async def _join(self, group: _Group, fn: Callable[[Store], R]) -> R:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        member = _Member(fn)
+        group.members.append(member)
+
+        def abort(_raise_cancel: Any) -> trio.lowlevel.Abort:
+            with self._lock:
+                if group.started:
+                    return trio.lowlevel.Abort.FAILED  # running: its result comes, then the cancel
+                member.withdrawn = True
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        result: R = await trio.lowlevel.wait_task_rescheduled(abort)
         return result
 
     def _work(self) -> None:

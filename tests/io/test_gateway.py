@@ -233,3 +233,149 @@ async def test_on_loop_a_short_call_cancelled_before_it_runs_is_never_run_and_a_
     assert db._outstanding == 0
     assert await db.run(lambda s: threading.current_thread()) is threading.current_thread()
     assert ran == []
+
+
+# --- on the loop: the calls of one turn share a transaction -------------------------------------------------
+
+
+def _commits(store) -> list[str]:
+    """Every transaction's end the store's connection runs from now on (its SQL, as traced)."""
+    ends: list[str] = []
+
+    def trace(_cursor, sql, _bindings):
+        if sql.strip().upper() in ("COMMIT", "ROLLBACK"):  # (not a savepoint's ROLLBACK TO)
+            ends.append(sql.strip().upper())
+        return True
+
+    store.connection.exec_trace = trace
+    return ends
+
+
+async def test_on_loop_the_calls_made_in_one_turn_share_one_commit_and_each_gets_its_own_result(store):
+    db = StoreGateway(store, on_loop=True)
+    objective, manager = store.create_objective(title="t", prompt="p", agent="fake")
+    ends = _commits(store)
+    results: dict[int, object] = {}
+
+    async def caller(n: int) -> None:
+        if n == 2:  # a store method that fails after it wrote: its writes are rolled back, the others' are not
+            results[n] = await db.run(functools.partial(_writes_then_fails, manager.id))
+        results[n] = (await db.run(lambda s: s.add_notice(objective.id, "k", f"notice {n}"))) > 0
+
+    async with trio.open_nursery() as nursery:
+        for n in range(5):
+            nursery.start_soon(functools.partial(_record_error, results, n, caller))
+    assert ends == ["COMMIT"]  # five calls, one transaction (the failed one rolled back to its savepoint)
+    assert results == {0: True, 1: True, 2: "NotFoundError", 3: True, 4: True}
+    assert sorted(n.text for n in store.pending_notices(objective.id)) == [f"notice {n}" for n in (0, 1, 3, 4)]
+    assert store.get_session(manager.id).status_reason is None  # the failed call's write is not there
+    ends.clear()
+    assert await db.run(lambda s: s.add_notice(objective.id, "k", "alone")) and ends == ["COMMIT"]  # a call alone
+
+
+def _writes_then_fails(session_id: str, store) -> None:
+    with store._db.write() as tx:
+        tx.execute("UPDATE sessions SET status_reason = 'two' WHERE id = ?", (session_id,))
+        raise NotFoundError("objective", "obj_x")
+
+
+async def _record_error(results: dict[int, object], n: int, caller) -> None:
+    try:
+        await caller(n)
+    except Exception as exc:
+        results[n] = type(exc).__name__
+
+
+async def test_on_loop_when_the_groups_commit_fails_no_call_of_it_is_stored_and_each_caller_hears_it(store):
+    """A deferred foreign key fails the group's COMMIT: nothing of any call is stored, every caller gets a
+    StoreError, and the store forgets what it remembered of the writes (the transcript's tails)."""
+    from orcha.errors import StoreError
+    from orcha.model import TranscriptKind, TranscriptLine
+
+    db = StoreGateway(store, on_loop=True)
+    objective, manager = store.create_objective(title="t", prompt="p", agent="fake")
+    store.append_transcript([TranscriptLine(session_id=manager.id, kind=TranscriptKind.TEXT, body="one")])
+    ends = _commits(store)
+    outcomes: list[object] = []
+
+    def breaks_the_commit(s):
+        conn = s.connection
+        conn.execute("PRAGMA defer_foreign_keys = ON")
+        conn.execute("INSERT INTO target_slots (session_id, target_id, claimed_at) VALUES ('ses_x', 'tgt_x', 0)")
+
+    line = TranscriptLine(session_id=manager.id, kind=TranscriptKind.TEXT, body="two")
+
+    async def caller(fn) -> None:
+        try:
+            outcomes.append(await db.run(fn))
+        except StoreError as exc:
+            outcomes.append(str(exc))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(caller, lambda s: s.append_transcript([line])[0].seq)
+        nursery.start_soon(caller, lambda s: s.add_notice(objective.id, "k", "lost"))
+        nursery.start_soon(caller, breaks_the_commit)
+    assert ends == ["COMMIT", "ROLLBACK"]  # the commit refused, the whole group rolled back
+    assert len(outcomes) == 3 and all("FOREIGN KEY" in str(o) and "not stored either" in str(o) for o in outcomes)
+    assert store.pending_notices(objective.id) == []
+    assert [e.body for e in store.read_transcript(manager.id).items] == ["one"]
+    assert await db.run(lambda s: s.append_transcript([line])[0].seq) == 2  # no gap where the lost one was
+
+
+async def test_on_loop_a_call_cancelled_while_its_group_waits_is_never_run_and_the_rest_run(store):
+    """A call that joined a group is withdrawn by a cancel until the group starts (then it runs, and the
+    cancel comes after). The group is held here (no leader runs it) so the cancel lands while it waits."""
+    db = StoreGateway(store, on_loop=True)
+    ran: list[str] = []
+    group = db._group = gateway_module._Group()
+    outcomes: list[str] = []
+
+    async def caller(name: str, scope: trio.CancelScope) -> None:
+        with scope:
+            outcomes.append(await db.run(lambda s: ran.append(name) or name))
+        if scope.cancelled_caught:
+            outcomes.append(f"{name} cancelled")
+
+    withdrawn, kept = trio.CancelScope(), trio.CancelScope()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(caller, "withdrawn", withdrawn)
+        nursery.start_soon(caller, "kept", kept)
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(group.members) == 2 and ran == []  # both wait in the group
+        withdrawn.cancel()
+        await trio.testing.wait_all_tasks_blocked()
+        assert outcomes == ["withdrawn cancelled"]
+        db._group = None
+        gateway_module._run_group(group, db._lock, store)  # what its leader does at the next turn
+        assert ran == ["kept"]
+        kept.cancel()  # too late: the group has run; the result is delivered, the cancel finds nothing to stop
+        for member in group.members:
+            if not member.withdrawn:
+                trio.lowlevel.reschedule(member.task, member.result)
+    assert outcomes == ["withdrawn cancelled", "kept"] and ran == ["kept"]
+
+
+async def test_on_loop_a_group_formed_while_a_long_call_runs_waits_for_it_on_the_worker_in_order(store):
+    """One connection, one call at a time: a long call queued while a group forms runs first; the group then
+    runs on the worker, its calls in the order they were made, one transaction for them."""
+    db = StoreGateway(store, on_loop=True)
+    release = threading.Event()
+    order: list[str] = []
+
+    def step(name: str, wait: bool = False):
+        def fn(_store):
+            if wait:
+                release.wait(10)
+            order.append(f"{name}@{threading.current_thread().name}")
+
+        return fn
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(db.run, step("short0"))  # leads a group: it runs at the next turn
+        nursery.start_soon(functools.partial(db.run, step("long", wait=True), long=True))  # queued meanwhile
+        nursery.start_soon(db.run, step("short1"))  # joins the group
+        await trio.testing.wait_all_tasks_blocked()
+        release.set()
+    assert order[0] == "long@orcha-store"  # (the two short ones in the order trio ran their callers)
+    assert sorted(order[1:]) == ["short0@orcha-store", "short1@orcha-store"]
+    assert db._outstanding == 0

@@ -79,3 +79,48 @@ def test_the_recorded_processes_go_with_the_end_only_when_asked(store):
     store.end_session(kept.id, S.CANCELED)  # something of it may still run: its records stay for the sweep
     store.end_session(forgotten.id, S.CANCELED, forget_processes=True)
     assert [p.session_id for p in store.list_owned_processes()] == [kept.id]
+
+
+def test_what_a_move_returns_is_what_a_fresh_read_finds_through_every_kind_of_move(store):
+    """A move returns the session it read with the write applied (no second read): equal, field for field, to
+    the session read afresh, through starts, pauses (with and without a reason of their own), the resume that
+    clears the pause, a restart that keeps the first start's time, and the end."""
+    from orcha.model import SessionMode
+
+    objective, _ = store.create_objective(title="t", prompt="p", agent="fake")
+    worker = make_worker(store, objective.id)
+    moves = [
+        (S.WAITING_CAPACITY, {"reason": "no room"}),
+        (S.STARTING, {"reason": "placed on local"}),
+        (S.RUNNING, {"mode": SessionMode.NONINTERACTIVE, "agent": "other"}),
+        (S.PAUSED, {"reason": "loop guard"}),
+        (S.RUNNING, {}),
+        (S.PAUSED, {"reason": "quota", "pause_reason": "provider exhausted until 5pm"}),
+        (S.QUEUED, {"reason": "restarted"}),
+        (S.STARTING, {}),
+        (S.RUNNING, {}),
+    ]
+    started_at = None
+    for status, fields in moves:
+        moved = store.update_session_status(worker.id, status, **fields)
+        assert moved == store.get_session(worker.id), status
+        started_at = started_at or moved.started_at
+    assert moved.started_at == started_at is not None  # the first start's, kept
+    end = store.end_session(worker.id, S.COMPLETED, reason="done")
+    assert end.session == store.get_session(worker.id) and end.session.ended_at is not None
+
+
+def test_what_recording_a_sessions_fields_returns_is_what_a_fresh_read_finds(store):
+    from orcha.model import SessionMode
+
+    objective, _ = store.create_objective(title="t", prompt="p", agent="fake")
+    worker = make_worker(store, objective.id)
+    target = make_target(store)
+    for fields in (
+        {},
+        {"provider_session_id": "psid-1", "attach_command": "codex resume psid-1"},
+        {"mode": SessionMode.NONINTERACTIVE, "agent": "other", "target_id": target.id},
+        {"waiting_question": "q_1"},
+        {"waiting_question": None},
+    ):
+        assert store.set_session_fields(worker.id, **fields) == store.get_session(worker.id), fields

@@ -63,7 +63,7 @@ class Store(
         self._db = Database(path, clock=clock, readonly=readonly, busy_timeout_ms=busy_timeout_ms)
         self._redactor = redactor
         self._tails: dict[str, tuple[int, int]] = {}
-        self._tails_version: int | None = None
+        self._tails_version: tuple[int, int] | None = None
 
     @property
     def path(self) -> str:
@@ -72,6 +72,12 @@ class Store(
     @property
     def schema_version(self) -> int:
         return self._db.schema_version
+
+    @property
+    def database(self) -> Database:
+        """The connection's transactions, for the gateway: ``database.group()`` runs the store calls made
+        inside it in one transaction (one commit for all). Not part of the store's port."""
+        return self._db
 
     @property
     def connection(self) -> object:

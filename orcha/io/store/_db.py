@@ -113,6 +113,13 @@ class Database:
         flags = apsw.SQLITE_OPEN_READONLY if readonly else apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
         self._checkpointer: BackgroundCheckpointer | None = None
         """A writer's WAL checkpoints, on a thread of their own (none for a reader or an in-memory database)."""
+        self._grouped = False
+        """Inside :meth:`group`: each store transaction is a savepoint of the group's one transaction."""
+        self._call_open = False
+        """A store transaction (a savepoint of the group's) is open: another inside it is a nested one."""
+        self.lost_groups = 0
+        """Groups whose transaction was rolled back after some of their calls had written (what a caller keeps
+        of a write it made, it forgets when this moves: the write may not be in the database)."""
         try:
             if not readonly and self.path != ":memory:":
                 _create_private(self.path)
@@ -190,15 +197,77 @@ class Database:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Tx]:
-        """A ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on any exception."""
+        """A ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on any exception. Inside
+        :meth:`group`, a savepoint of the group's transaction (released, or rolled back to)."""
+        if self._grouped:
+            yield from self._savepoint()
+            return
         yield from self._transaction("BEGIN IMMEDIATE")
         if self._checkpointer is not None:  # after the commit: the WAL checkpointed here only when far behind
             self._checkpointer.after_commit(self.conn)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:
-        """A read transaction: every statement inside sees the same snapshot."""
+        """A read transaction: every statement inside sees the same snapshot (inside :meth:`group`, the
+        group's, with the writes of the calls before it)."""
+        if self._grouped:
+            yield from self._savepoint()
+            return
         yield from self._transaction("BEGIN")
+
+    @contextlib.contextmanager
+    def group(self) -> Iterator[None]:
+        """One ``BEGIN IMMEDIATE`` transaction for several store calls made back to back: each call's own
+        transaction is a savepoint inside it (one that fails is rolled back alone), and one ``COMMIT`` ends
+        them all, so a burst of small writes pays one commit and writes each page it touches once. Raises
+        :class:`StoreError` when the group's transaction cannot begin, was lost (SQLite rolled it back after
+        an I/O error) or cannot commit: then nothing any call of the group wrote is in the database."""
+        if not self.conn.get_autocommit():
+            raise StoreError("nested store transaction: a group inside a transaction")
+        with txguard.transaction_open():
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except apsw.Error as exc:
+                raise StoreError(f"cannot begin a transaction: {exc}") from exc
+            self._grouped = True
+            try:
+                yield
+                if self.conn.get_autocommit():
+                    raise StoreError("the transaction was lost: SQLite rolled it back")
+                self.conn.execute("COMMIT")
+            except BaseException as exc:
+                self.lost_groups += 1
+                self._rollback()
+                if isinstance(exc, apsw.Error):
+                    raise StoreError(f"commit failed: {exc}") from exc
+                raise
+            finally:
+                self._grouped = False
+        if self._checkpointer is not None:
+            self._checkpointer.after_commit(self.conn)
+
+    def _savepoint(self) -> Iterator[Tx]:
+        if self._call_open:
+            raise StoreError("nested store transaction: a store method called another inside its transaction")
+        if self.conn.get_autocommit():  # the group's transaction is gone (an I/O error rolled it back)
+            raise StoreError("the transaction was lost: SQLite rolled it back")
+        self._call_open = True
+        try:
+            self.conn.execute("SAVEPOINT orcha_call")
+            try:
+                yield Tx(self.conn, self.clock())
+            except BaseException as exc:
+                if not self.conn.get_autocommit():
+                    self.conn.execute("ROLLBACK TO orcha_call")
+                    self.conn.execute("RELEASE orcha_call")
+                if isinstance(exc, apsw.Error):
+                    raise StoreError(f"database error: {exc}") from exc
+                raise
+            self.conn.execute("RELEASE orcha_call")
+        except apsw.Error as exc:
+            raise StoreError(f"database error: {exc}") from exc
+        finally:
+            self._call_open = False
 
     def _transaction(self, begin: str) -> Iterator[Tx]:
         if not self.conn.get_autocommit():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 
+import attrs
+
 from orcha import ids, oneline, team_notices
 from orcha.effects import EffectKey
 from orcha.errors import ConflictError, InvalidInputError, NotFoundError, ObjectiveEndedError
@@ -65,7 +67,8 @@ def _update_status(
     agent: str | None,
     only_if_objective_active: bool,
 ) -> Session:
-    """The write of :meth:`SessionsMixin.update_session_status`; the session as it was before it."""
+    """The write of :meth:`SessionsMixin.update_session_status`; the session as it is after it (what the
+    write changed, applied to the session read before it: no second read)."""
     session = load_session(tx, session_id)
     if only_if_objective_active:
         objective_status = ObjectiveStatus(
@@ -86,13 +89,31 @@ def _update_status(
             session_id=session_id,
             **{k: str(v) for k, v in changes.items()},
         )
+    paused_for = session.pause_reason
     if pause_reason is not _UNSET:
+        paused_for = pause_reason  # type: ignore[assignment]
         tx.execute("UPDATE sessions SET pause_reason = ? WHERE id = ?", (pause_reason, session_id))
     elif status is SessionStatus.PAUSED:
+        paused_for = reason
         tx.execute("UPDATE sessions SET pause_reason = ? WHERE id = ?", (reason, session_id))
     elif session.status is SessionStatus.PAUSED:
+        paused_for = None
         tx.execute("UPDATE sessions SET pause_reason = NULL WHERE id = ?", (session_id,))
-    return session
+    return attrs.evolve(
+        session,
+        status=status,
+        status_reason=reason,
+        updated_at=tx.now,
+        started_at=(
+            (session.started_at if session.started_at is not None else tx.now)
+            if status is SessionStatus.RUNNING
+            else session.started_at
+        ),
+        ended_at=tx.now if status.is_terminal else session.ended_at,
+        mode=mode if mode is not None else session.mode,
+        agent=agent if agent is not None else session.agent,
+        pause_reason=paused_for,
+    )
 
 
 def move_session(tx: Tx, session: Session, status: SessionStatus, reason: str | None) -> None:
@@ -315,8 +336,7 @@ class SessionsMixin:
         :class:`ObjectiveEndedError` (the actor's check before a turn, in the move's own transaction).
         """
         with self._db.write() as tx:
-            _update_status(tx, session_id, status, reason, pause_reason, mode, agent, only_if_objective_active)
-            return load_session(tx, session_id)
+            return _update_status(tx, session_id, status, reason, pause_reason, mode, agent, only_if_objective_active)
 
     def end_session(
         self,
@@ -353,7 +373,7 @@ class SessionsMixin:
                         (session.objective_id,),
                     )
                 )
-            return SessionEnd(session=load_session(tx, session_id), notice_id=notice_id, live_workers=live)
+            return SessionEnd(session=session, notice_id=notice_id, live_workers=live)
 
     def count_sessions(self, statuses: Iterable[SessionStatus], *, role: SessionRole | None = None) -> int:
         """How many sessions (of ``role``, if given) are in one of ``statuses`` (served by the status index)."""
@@ -425,7 +445,11 @@ class SessionsMixin:
                     session_id=session_id,
                     **{k: str(v) for k, v in changes.items()},
                 )
-            return load_session(tx, session_id)
+            if not changes:
+                return session
+            if "workspace_id" in changes:  # (its branch is its workspace's: read back)
+                return load_session(tx, session_id)
+            return attrs.evolve(session, updated_at=tx.now, **changes)  # type: ignore[arg-type]
 
     def add_session_usage(self, session_id: str, delta: Usage, *, cost_total_usd: float | None = None) -> Session:
         """Add ``delta`` to a session's counters; ``cost_total_usd`` replaces the cost (providers report totals).

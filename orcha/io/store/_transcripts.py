@@ -120,7 +120,7 @@ class TranscriptsMixin:
     _redactor: Redactor
     _tails: dict[str, tuple[int, int]]
     """Each session's key base and last committed seq (:meth:`_committed_tails`)."""
-    _tails_version: int | None
+    _tails_version: tuple[int, int] | None
 
     def append_transcript(
         self, lines: Sequence[TranscriptLine], *, summarize: Collection[str] | None = None
@@ -184,8 +184,10 @@ class TranscriptsMixin:
         """Each session's key base and last committed seq, as this store committed them: the store appends
         every line (orcha holds the database's lock), so they are known without a read. Forgotten whenever
         another connection committed to the database since (``PRAGMA data_version``): a second writer (a test,
-        a repair) is read, never guessed past. Called inside the write transaction, which holds the write lock."""
-        version = tx.value("PRAGMA data_version")
+        a repair) is read, never guessed past; and whenever a group of calls was rolled back after their writes
+        (``Database.lost_groups``: a tail noted by one of them is not in the database). Called inside the write
+        transaction, which holds the write lock."""
+        version = (tx.value("PRAGMA data_version"), self._db.lost_groups)  # (or a group of calls was lost)
         if version != self._tails_version:
             self._tails, self._tails_version = {}, version
         return self._tails
