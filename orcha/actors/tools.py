@@ -125,12 +125,12 @@ class SessionTools:
         return self._identity
 
     async def _mine(self, session_id: str) -> Session:
-        me = await self._me()
+        _, objective_id = await self._who()
         try:
             other = await self._db.run(lambda s: s.get_session(session_id))
         except NotFoundError:
             raise InvalidInputError(f"no session {session_id!r} in your objective", field="session") from None
-        if other.objective_id != me.objective_id:
+        if other.objective_id != objective_id:
             raise InvalidInputError(f"no session {session_id!r} in your objective", field="session")
         return other
 
@@ -159,8 +159,7 @@ class SessionTools:
         return ToolOutcome(text=f"spawned session {session.id} ({session.status})", data=session_row(session))
 
     async def _ask_user(self, args: dict[str, Any], effect: EffectKey) -> ToolOutcome:
-        me = await self._me()
-        question = await self._ops.ask_user(me.id, args["question"], effect=effect)
+        question = await self._ops.ask_user(self.session_id, args["question"], effect=effect)
         return ToolOutcome(
             text=f"asked the user (question {question.id}); the answer will come as a message",
             data={"question_id": question.id},
@@ -206,9 +205,11 @@ class SessionTools:
         return ToolOutcome(text="commented")
 
     async def _create_note(self, args: dict[str, Any], effect: EffectKey) -> ToolOutcome:
-        me = await self._me()
+        _, objective_id = await self._who()
         note = await self._db.run(
-            lambda s: s.add_note(objective_id=me.objective_id, session_id=me.id, text=args["text"], effect=effect)
+            lambda s: s.add_note(
+                objective_id=objective_id, session_id=self.session_id, text=args["text"], effect=effect
+            )
         )
         return ToolOutcome(text=f"noted ({note.id})", data={"note_id": note.id})
 
@@ -234,14 +235,17 @@ class SessionTools:
         return ToolOutcome(text=f"recorded {artifact.name}: {artifact.uri}", data={"artifact_id": artifact.id})
 
     async def _mark_objective_done(self, args: dict[str, Any]) -> ToolOutcome:
-        me = await self._me()
-        mine = await self._db.run(lambda s: s.list_questions(status=QuestionStatus.OPEN, objective_id=me.objective_id))
+        _, objective_id = await self._who()
+        mine = await self._db.run(lambda s: s.list_questions(status=QuestionStatus.OPEN, objective_id=objective_id))
         for question in mine:  # the manager withdraws what it asked and no longer needs, before it is done
-            if question.asked_by == me.id:
+            if question.asked_by == self.session_id:
                 await self._ops.withdraw_question(question.id, "withdrawn: the team finished without an answer")
-        facts = await self._facts(me.objective_id)
+        facts = await self._facts(objective_id)
         objective = await self._ops.finish_objective(
-            me.objective_id, ObjectiveStatus.DONE, summary=f"{facts} Manager: {args['summary']}", completed_by=me.id
+            objective_id,
+            ObjectiveStatus.DONE,
+            summary=f"{facts} Manager: {args['summary']}",
+            completed_by=self.session_id,
         )
         return ToolOutcome(text=f"objective {objective.id} is {objective.status}. {facts}")
 
@@ -294,9 +298,9 @@ class SessionTools:
         return ToolOutcome(text=text or "no lines", data={"items": items, "next_after": page.next_after})
 
     async def _list_questions(self, args: dict[str, Any]) -> ToolOutcome:
-        me = await self._me()
+        _, objective_id = await self._who()
         questions = await self._db.run(
-            lambda s: s.list_questions(status=QuestionStatus.OPEN, objective_id=me.objective_id)
+            lambda s: s.list_questions(status=QuestionStatus.OPEN, objective_id=objective_id)
         )
         rows = [{"id": q.id, "audience": str(q.audience), "asked_by": q.asked_by, "text": q.text} for q in questions]
         return ToolOutcome(
@@ -304,8 +308,8 @@ class SessionTools:
         )
 
     async def _list_prs(self, args: dict[str, Any]) -> ToolOutcome:
-        me = await self._me()
-        prs = await self._db.run(lambda s: s.list_pull_requests(objective_id=me.objective_id))
+        _, objective_id = await self._who()
+        prs = await self._db.run(lambda s: s.list_pull_requests(objective_id=objective_id))
         rows = [
             {
                 "id": p.id,
