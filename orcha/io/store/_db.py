@@ -16,6 +16,12 @@ from orcha.io import txguard
 from orcha.io.store._checkpoint import BackgroundCheckpointer
 from orcha.io.store._schema import MIGRATIONS, SCHEMA_VERSION
 
+STATEMENT_CACHE = 512
+"""Prepared statements kept per connection (apsw's most). apsw's cache is circular: a statement done with goes
+back into the next slot, evicting the oldest, so it holds the last so many statements run, not so many distinct
+ones. At its default of 100, the statements a session runs once (~75 statements apart, eight sessions at once)
+were evicted before their next use: 15% of figure 7's statements were prepared again, 12 a session; at 512, 0.8."""
+
 Row = dict[str, Any]
 Params = Sequence[Any] | dict[str, Any]
 
@@ -123,7 +129,7 @@ class Database:
         try:
             if not readonly and self.path != ":memory:":
                 _create_private(self.path)
-            self.conn = apsw.Connection(self.path, flags=flags)
+            self.conn = apsw.Connection(self.path, flags=flags, statementcachesize=STATEMENT_CACHE)
             self.conn.set_busy_timeout(busy_timeout_ms)
             if not readonly:
                 self.conn.pragma("journal_mode", "wal")
