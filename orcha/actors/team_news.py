@@ -12,7 +12,7 @@ import collections
 from collections.abc import Callable, Sequence
 
 from orcha import team_notices
-from orcha.model import Audience, PullRequest, Question, Session, SessionEnd, SessionRole
+from orcha.model import Audience, PullRequest, Question, Session, SessionEnd, SessionRole, TeamMember
 from orcha.ports import Db
 
 LIVE = ("queued", "waiting_capacity", "starting", "running", "waiting_input", "paused")
@@ -61,15 +61,15 @@ class TeamNews:
             live = await self._notify(objective_id, kind, text)
         if live is None or live > 0:
             return
-        sessions = await self._db.run(lambda s: s.list_sessions(objective_id=objective_id))
-        workers = [s for s in sessions if s.role is SessionRole.WORKER]
+        team = await self._db.run(lambda s: s.list_team(objective_id))
+        workers = [s for s in team if s.role is SessionRole.WORKER]
         if workers and not any(str(w.status) in LIVE for w in workers):
-            await self.notify(objective_id, "team_finished", await self._team_summary(workers))
+            await self.notify(objective_id, "team_finished", await self._team_summary(objective_id, workers))
 
-    async def _team_summary(self, workers: Sequence[Session]) -> str:
+    async def _team_summary(self, objective_id: str, workers: Sequence[TeamMember]) -> str:
         counts = collections.Counter(str(w.status) for w in workers)
         outcome = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-        prs = await self._db.run(lambda s: s.list_pull_requests(objective_id=workers[0].objective_id))
+        prs = await self._db.run(lambda s: s.list_pull_requests(objective_id=objective_id))
         pr_text = "; ".join(f"#{p.number} {p.url} ({p.state})" for p in prs) or "none"
         return (
             f"Your team has finished ({outcome}). PRs: {pr_text}. Decide what comes next, or call "

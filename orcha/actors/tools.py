@@ -251,9 +251,9 @@ class SessionTools:
 
     async def _facts(self, objective_id: str) -> str:
         """What the store says the team did, so a summary never claims work that did not happen."""
-        sessions = await self._db.run(lambda s: s.list_sessions(objective_id=objective_id))
+        team = await self._db.run(lambda s: s.list_team(objective_id))
         prs = await self._db.run(lambda s: s.list_pull_requests(objective_id=objective_id))
-        workers = [s for s in sessions if s.role is SessionRole.WORKER]
+        workers = [s for s in team if s.role is SessionRole.WORKER]
         counts = collections.Counter(str(w.status) for w in workers)
         outcome = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
         pr_text = ", ".join(f"#{p.number} ({p.state})" for p in sorted(prs, key=lambda p: p.number)) or "none"
