@@ -178,10 +178,10 @@ class StoreGateway:
         own = _Member(fn)
         group.members.append(own)
         try:
-            await trio.lowlevel.cancel_shielded_checkpoint()  # one turn: the calls made meanwhile join it
-        finally:
-            self._group = None
-        try:
+            try:
+                await trio.lowlevel.cancel_shielded_checkpoint()  # one turn: the calls made meanwhile join it
+            finally:
+                self._group = None
             if self._outstanding:  # a call on the worker now: the group runs there, after it
                 with trio.CancelScope(shield=True):
                     await self._queue(functools.partial(_run_group, group, self._lock))
