@@ -140,10 +140,10 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
         self._drop_resumed = False
         """Whether this turn's agent on an SSH target was already resumed once after its run ended."""
         self._adopted = adopted
-        self._processes_forgotten = False
-        """The end's write forgot the session's recorded processes (none ran by then)."""
         """The session may have run under an earlier orcha (found at start, not created by this one): only then
         can a killed orcha's runs have left secret files behind, so only then are they looked for at the end."""
+        self._processes_forgotten = False
+        """The end's write forgot the session's recorded processes (none ran by then)."""
 
     # --- life ---------------------------------------------------------------------------------------------
 
