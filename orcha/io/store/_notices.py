@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from orcha.io.store._db import Database
-from orcha.io.store._sessions import load_objective
-from orcha.model import Notice, ObjectiveStatus, SessionRole, SessionStatus
+from orcha.io.store._sessions import insert_notice, live_workers, load_objective
+from orcha.model import Notice, ObjectiveStatus
 
 
 class NoticesMixin:
@@ -16,11 +16,7 @@ class NoticesMixin:
         """Queue a notice for the objective's manager (durably, before anyone tries to deliver it)."""
         with self._db.write() as tx:
             load_objective(tx, objective_id)
-            tx.execute(
-                "INSERT INTO manager_notices (objective_id, kind, text, created_at) VALUES (?, ?, ?, ?)",
-                (objective_id, kind, text, tx.now),
-            )
-            return int(tx.value("SELECT last_insert_rowid()"))
+            return insert_notice(tx, objective_id, kind, text)
 
     def add_team_notice(self, objective_id: str, kind: str, text: str) -> tuple[int | None, int]:
         """Queue a notice for the manager of an active objective, in one transaction with what the team news
@@ -28,20 +24,8 @@ class NoticesMixin:
         manager is ending too) and how many of the objective's workers are still live (not finished)."""
         with self._db.write() as tx:
             objective = load_objective(tx, objective_id)
-            notice = None
-            if objective.status is ObjectiveStatus.ACTIVE:
-                tx.execute(
-                    "INSERT INTO manager_notices (objective_id, kind, text, created_at) VALUES (?, ?, ?, ?)",
-                    (objective_id, kind, text, tx.now),
-                )
-                notice = int(tx.value("SELECT last_insert_rowid()"))
-            ended = [str(s) for s in SessionStatus if s.is_terminal]
-            live = tx.value(
-                "SELECT COUNT(*) FROM sessions WHERE objective_id = ? AND role = ?"
-                f" AND status NOT IN ({','.join('?' * len(ended))})",
-                (objective_id, SessionRole.WORKER, *ended),
-            )
-            return notice, int(live)
+            notice = insert_notice(tx, objective_id, kind, text) if objective.status is ObjectiveStatus.ACTIVE else None
+            return notice, live_workers(tx, objective_id)
 
     def pending_notices(self, objective_id: str) -> list[Notice]:
         """Undelivered notices, oldest first."""

@@ -57,6 +57,25 @@ def load_objective(tx: Tx, objective_id: str) -> Objective:
 _ENDED = ",".join(f"'{s}'" for s in SessionStatus if s.is_terminal)
 
 
+def insert_notice(tx: Tx, objective_id: str, kind: str, text: str) -> int:
+    """Queue a notice for the objective's manager in ``tx``; its id."""
+    tx.execute(
+        "INSERT INTO manager_notices (objective_id, kind, text, created_at) VALUES (?, ?, ?, ?)",
+        (objective_id, kind, text, tx.now),
+    )
+    return int(tx.value("SELECT last_insert_rowid()"))
+
+
+def live_workers(tx: Tx, objective_id: str) -> int:
+    """How many of the objective's workers have not ended."""
+    return int(
+        tx.value(
+            f"SELECT COUNT(*) FROM sessions WHERE objective_id = ? AND role = 'worker' AND status NOT IN ({_ENDED})",
+            (objective_id,),
+        )
+    )
+
+
 def _update_status(
     tx: Tx,
     session_id: str,
@@ -361,18 +380,8 @@ class SessionsMixin:
                 objective_status = tx.value("SELECT status FROM objectives WHERE id = ?", (session.objective_id,))
                 if objective_status == ObjectiveStatus.ACTIVE:
                     kind, text = team_notices.worker_ended(session_id, status, reason)
-                    tx.execute(
-                        "INSERT INTO manager_notices (objective_id, kind, text, created_at) VALUES (?, ?, ?, ?)",
-                        (session.objective_id, kind, text, tx.now),
-                    )
-                    notice_id = int(tx.value("SELECT last_insert_rowid()"))
-                live = int(
-                    tx.value(
-                        "SELECT COUNT(*) FROM sessions WHERE objective_id = ? AND role = 'worker'"
-                        f" AND status NOT IN ({_ENDED})",
-                        (session.objective_id,),
-                    )
-                )
+                    notice_id = insert_notice(tx, session.objective_id, kind, text)
+                live = live_workers(tx, session.objective_id)
             return SessionEnd(session=session, notice_id=notice_id, live_workers=live)
 
     def count_sessions(self, statuses: Iterable[SessionStatus], *, role: SessionRole | None = None) -> int:
