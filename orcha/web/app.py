@@ -14,7 +14,8 @@ from orcha.web.access import AccessPolicy
 from orcha.web.api import api
 from orcha.web.context import WebContext
 from orcha.web.drain import DrainRequestBody
-from orcha.web.mcp import Router, build_mcp_app
+from orcha.web.lazy_app import LazyApp
+from orcha.web.mcp_router import Router
 from orcha.web.openapi import document
 from orcha.web.security import Gatekeeper
 from orcha.web.streams import streams
@@ -87,6 +88,12 @@ def create_asgi(ctx: WebContext, policy: AccessPolicy | None = None) -> DrainReq
 
     ``policy`` defaults to a loopback bind requiring ``ctx.token`` (none: no authentication).
     """
-    mcp_app = build_mcp_app(ctx.reader, ctx.agents)
+
+    def build_mcp() -> Any:
+        from orcha.web.mcp import build_mcp_app  # the SDK: imported off the loop once the server runs
+
+        return build_mcp_app(ctx.reader, ctx.agents)
+
+    mcp_app = LazyApp(build_mcp, name="MCP endpoint")
     router = Router(create_app(ctx), mcp_app, ctx.agents.mcp_secret)  # type: ignore[arg-type]
     return DrainRequestBody(Gatekeeper(router, policy or AccessPolicy(token=ctx.token)))  # outermost: drain.py

@@ -1,12 +1,9 @@
 """The sessions' MCP endpoint: ``/mcp/<session id>`` on the same hypercorn server as the API.
 
 Built on the official ``mcp`` 2.x SDK's low-level ``Server`` (stateless streamable HTTP), so orcha owns the
-tool list and its JSON schemas. A small ASGI router in front of it:
-
-- routes the exact URL handed to the agent (``/mcp/<session id>``, no redirect) to the MCP app, and
-  everything else to Quart; lifespan goes to both (``TrioDispatcherMiddleware``), so the SDK's session
-  manager runs;
-- refuses a request whose bearer secret is not the one minted for the session in its path.
+tool list and its JSON schemas. :class:`orcha.web.mcp_router.Router` in front of it checks each request's
+session secret; this module is imported only once the server runs (the SDK is slow to import, and the
+dashboard does not wait for it: :class:`orcha.web.lazy_app.LazyApp`).
 
 Each tool call runs :class:`~orcha.actors.tools.SessionTools` for that session: the same operations as the
 HTTP API, acting only within the session's objective; refusals come back as MCP tool errors.
@@ -14,13 +11,10 @@ HTTP API, acting only within the session's objective; refusals come back as MCP 
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from hypercorn.middleware.dispatcher import TrioDispatcherMiddleware
 from mcp import types
 from mcp.server.lowlevel.server import Server
 from mcp.server.transport_security import TransportSecuritySettings
@@ -29,12 +23,10 @@ from orcha import __version__
 from orcha.actors.tool_specs import tools_for_role
 from orcha.ports import Db
 from orcha.web.context import AgentAccess
+from orcha.web.mcp_router import SESSION_KEY
 
 log = logging.getLogger(__name__)
 
-Scope = MutableMapping[str, Any]
-ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
-SESSION_KEY = "orcha.session_id"
 INSTRUCTIONS = (
     "You are part of an orcha team. Use these tools to act on your objective: a manager spawns workers "
     "(spawn_session), watches them (list_sessions, session_status, read_transcript), asks the user when it must "
@@ -87,62 +79,3 @@ def build_mcp_app(db: Db, agents: AgentAccess) -> Any:
     )
     security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
     return server.streamable_http_app(streamable_http_path="/mcp", stateless_http=True, transport_security=security)
-
-
-async def _json_error(send: Callable[[Any], Awaitable[None]], status: int, code: str, message: str) -> None:
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-class Router:
-    """``/mcp/<session id>`` → the MCP app (after the session's secret is checked), the rest → Quart."""
-
-    def __init__(self, web: ASGIApp, mcp_app: ASGIApp, secret_of: Callable[[str], str | None]) -> None:
-        self._web = web
-        self._mcp = mcp_app
-        self._secret_of = secret_of
-        self._lifespan: Any = TrioDispatcherMiddleware({"/mcp": mcp_app, "": web})  # type: ignore[dict-item]
-
-    async def __call__(
-        self, scope: Scope, receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]
-    ) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(scope, receive, send)
-            return
-        path: str = scope.get("path", "")
-        if scope["type"] != "http" or not (path == "/mcp" or path.startswith("/mcp/")):
-            await self._web(scope, receive, send)
-            return
-        session_id = path.removeprefix("/mcp").strip("/")
-        if not session_id or "/" in session_id:
-            await _json_error(send, 404, "not_found", "the MCP endpoint of a session is /mcp/<session id>")
-            return
-        expected = self._secret_of(session_id)
-        presented = _bearer(scope)
-        if expected is None:
-            await _json_error(send, 404, "not_found", f"no live session {session_id!r} has an MCP endpoint")
-            return
-        if presented is None or not hmac.compare_digest(presented.encode(), expected.encode()):
-            await _json_error(
-                send, 401, "unauthorized", "this session's MCP secret is required (Authorization: Bearer)"
-            )
-            return
-        inner = dict(scope, path="/mcp", raw_path=b"/mcp")
-        inner[SESSION_KEY] = session_id
-        await self._mcp(inner, receive, send)
-
-
-def _bearer(scope: Scope) -> str | None:
-    for name, value in scope.get("headers", ()):
-        if name.lower() == b"authorization":
-            text = value.decode("latin-1")
-            if text.lower().startswith("bearer "):
-                return text[7:].strip()
-    return None

@@ -7,7 +7,7 @@ static pages), applying the decisions of :mod:`orcha.web.access`:
 2. a state-changing request or a websocket handshake from a browser must come from orcha's own origin: 403;
 3. a state-changing request with a body must be ``application/json``: 415 (so browsers preflight it);
 4. credentials: the token as ``Authorization: Bearer``, ``?token=``, or the login cookie; 401 otherwise.
-   ``/mcp/<session>`` checks its session's own secret instead (:class:`orcha.web.mcp.Router`); ``/healthz``
+   ``/mcp/<session>`` checks its session's own secret instead (:class:`orcha.web.mcp_router.Router`); ``/healthz``
    is open. ``GET /?token=…`` sets an HttpOnly, SameSite=Strict cookie and redirects to ``/``; ``/`` without
    a login answers a page that says how to get one.
 
