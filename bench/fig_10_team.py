@@ -28,7 +28,6 @@ FIGURE = "10"
 TITLE = "team throughput"
 TARGET = "overhead ≤ 10%"
 WORKERS = 3
-POLL = 0.05
 _STATUSES_SQL = "SELECT status, COUNT(*) FROM objectives GROUP BY status"
 
 
@@ -39,7 +38,7 @@ def _scripts(plan_seconds: float, work_seconds: float) -> ScriptFactory:
                 Say("Planning the objective: three independent parts."),
                 Wait(plan_seconds),
                 *(Call("spawn_session", {"prompt": f"part {n}"}) for n in range(WORKERS)),
-                AwaitTeam(poll_seconds=POLL),
+                AwaitTeam(poll_seconds=None),  # woken by the team's notices, as a manager that ends its turn
                 Call("mark_objective_done", {"summary": "{team}"}),
                 Complete("objective done"),
             ]
@@ -114,7 +113,8 @@ def run(smoke: bool) -> Result:
         orcha_text=f"{elapsed:.2f} s (+{overhead:.0%})",
         notes=(
             f"{objectives} objectives x (a manager + {WORKERS} workers); scripted {plan_seconds:g} s planning +"
-            f" {work_seconds:g} s work; the managers poll their team every {POLL * 1000:.0f} ms"
+            f" {work_seconds:g} s work; each manager ends its turn to wait for its team and looks at it when a"
+            " team notice wakes it"
         ),
         metrics={"objectives": objectives, "sessions": objectives * (WORKERS + 1), "overhead": overhead},
     )

@@ -35,6 +35,7 @@ from orcha.agents.contract import (
     UsageReport,
 )
 from orcha.agents.fake_steps import (
+    NOTICE_PREFIXES,
     Ask,
     AwaitTeam,
     Call,
@@ -211,6 +212,8 @@ class FakeRun:
         self._ended = False
         self._canceled = False
         self._late: list[AgentEvent] = []
+        self._turn_text: str | None = first_input
+        """What started the turn now played, until its first step (``None`` after it)."""
         if announce:
             self._pending.append(ProviderSessionStarted(provider_session_id=conversation.provider_session_id))
 
@@ -242,7 +245,7 @@ class FakeRun:
                     self._ended = True
                     continue
                 try:
-                    await self._inputs.receive()
+                    self._turn_text = await self._inputs.receive()
                 except (trio.EndOfChannel, trio.ClosedResourceError):
                     self._ended = True
                     continue
@@ -299,6 +302,7 @@ class FakeRun:
             return
         step = conversation.steps[conversation.position]
         conversation.position += 1
+        turn_text, self._turn_text = self._turn_text, None
         match step:
             case Say(text):
                 self._pending.extend([self._model_call(text), TextOut(text=text)])
@@ -337,10 +341,12 @@ class FakeRun:
             case Complete(text, failed):
                 self._pending.append(self._model_call(text))
                 self._end_turn(TurnCompleted(final_text=text, failed=failed))
-            case AwaitTeam(poll_seconds):
+            case AwaitTeam(poll_seconds) if poll_seconds is not None:
                 summary = await self._await_team(poll_seconds)
                 self._conversation.team = summary
                 self._pending.extend([self._model_call(summary), TextOut(text=summary)])
+            case AwaitTeam():
+                await self._look_at_team(turn_text)
 
     def _write(self, path: str, summary: str) -> None:
         """Edit for real when the session has a checkout: the fake stands in for the model, not the files."""
@@ -384,15 +390,56 @@ class FakeRun:
     async def _await_team(self, poll_seconds: float) -> str:
         if self._request.tools is None:
             return "no tools: cannot watch the team"
-        terminal = {str(s) for s in TERMINAL_SESSION_STATUSES}
         while True:
-            outcome = await self._request.tools.call("list_sessions", {})
-            workers = [s for s in outcome.data.get("sessions", ()) if s.get("role") == "worker"]
+            workers = await _workers(self._request.tools)
             await self._pass_on(self._request.tools, [w["id"] for w in workers if w.get("status") == "running"])
-            if workers and all(s.get("status") in terminal for s in workers):
-                counts = collections.Counter(s["status"] for s in workers)
-                prs = await self._request.tools.call("list_prs", {})
-                opened = len(prs.data.get("prs", ())) if prs.data else 0
-                outcome_text = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-                return f"team finished: {outcome_text}; {opened} PR(s)"
+            if _finished(workers):
+                return await _team_report(self._request.tools, workers)
             await trio.sleep(poll_seconds)
+
+    async def _look_at_team(self, turn_text: str | None) -> None:
+        """AwaitTeam without polling: one look at the team; unless it has finished, the turn ends and the next
+        turn (a team notice, a message) plays this step again. A message from the user that starts a turn
+        here is passed on to the working workers, as a manager would."""
+        tools = self._request.tools
+        if tools is None:
+            self._conversation.team = "no tools: cannot watch the team"
+            return
+        workers = await _workers(tools)
+        if _finished(workers):
+            summary = await _team_report(tools, workers)
+            self._conversation.team = summary
+            self._pending.extend([self._model_call(summary), TextOut(text=summary)])
+            return
+        live = [str(w["id"]) for w in workers if w.get("status") == "running"]
+        if turn_text and not turn_text.startswith(NOTICE_PREFIXES) and live:
+            self._pending.append(TextOut(text=f"passing on to the team: {turn_text}"))
+            for worker in live:
+                await tools.call("message_session", {"session": worker, "text": f"From your manager: {turn_text}"})
+        still = sum(1 for w in workers if w.get("status") not in _TERMINAL)
+        self._conversation.position -= 1  # the next turn looks again
+        text = f"Waiting for my team ({still} still at work)."
+        self._pending.append(self._model_call(text))
+        self._end_turn(TurnCompleted(final_text=text))
+
+
+_TERMINAL = frozenset(str(s) for s in TERMINAL_SESSION_STATUSES)
+
+
+async def _workers(tools: ToolSurface) -> list[dict[str, Any]]:
+    """The objective's workers, as ``list_sessions`` shows them."""
+    outcome = await tools.call("list_sessions", {})
+    return [s for s in outcome.data.get("sessions", ()) if s.get("role") == "worker"]
+
+
+def _finished(workers: list[dict[str, Any]]) -> bool:
+    return bool(workers) and all(s.get("status") in _TERMINAL for s in workers)
+
+
+async def _team_report(tools: ToolSurface, workers: list[dict[str, Any]]) -> str:
+    """What a manager says of its finished team (``{team}`` in its later calls)."""
+    counts = collections.Counter(str(s["status"]) for s in workers)
+    prs = await tools.call("list_prs", {})
+    opened = len(prs.data.get("prs", ())) if prs.data else 0
+    outcome_text = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    return f"team finished: {outcome_text}; {opened} PR(s)"

@@ -81,9 +81,18 @@ class Complete:
 
 @attrs.frozen
 class AwaitTeam:
-    """Poll ``list_sessions`` until every worker of the objective has ended, then report."""
+    """Go on once every worker of the objective has ended, then report.
 
-    poll_seconds: float = 1.0
+    With ``poll_seconds``, the in-process fake polls ``list_sessions`` within its turn. With ``None`` it waits
+    as a manager that ends its turn does (and as the fake TUI always does): it looks at its team once, ends the
+    turn ("waiting for my team") and looks again at each later turn (a team notice, a message), passing a
+    message from the user on to the working workers."""
+
+    poll_seconds: float | None = 1.0
+
+
+NOTICE_PREFIXES = ("Update from your team", "Updates from your team", "You were restarted")
+"""How orcha's own messages to a manager begin (not to be passed on to the workers)."""
 
 
 Step = Say | Call | Edit | Ask | Fail | Exhaust | Wait | EndTurn | Complete | AwaitTeam

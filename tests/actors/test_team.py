@@ -183,3 +183,59 @@ async def test_an_answer_that_comes_while_the_team_works_is_passed_on_to_the_wor
             told = [e.body for e in store.read_transcript(worker.id).items if e.kind is TranscriptKind.USER]
             assert "From your manager: The user answered your question" in " ".join(told), told
         assert str(store.get_question(question.id).status) == "answered"
+
+
+def _waiting_manager_script(request):
+    """A manager that ends its turn to wait for its team (woken by the team's notices), not one that polls."""
+    if request.role is SessionRole.MANAGER:
+        return [
+            Call("spawn_session", {"prompt": "fast part"}),
+            Call("spawn_session", {"prompt": "slow part"}),
+            AwaitTeam(poll_seconds=None),
+            Call("mark_objective_done", {"summary": "{team}"}),
+            Complete("objective done"),
+        ]
+    if request.prompt == "slow part":
+        return [Say("slow work"), Wait(500), Complete("slow done")]
+    return [Say("fast work"), Complete("fast done")]
+
+
+async def test_a_manager_waiting_for_its_team_ends_its_turn_and_goes_on_when_woken(tmp_path, autojump_clock):
+    provider = fake(_waiting_manager_script)
+    async with running(tmp_path, providers={"claude": provider}) as orch:
+        store = store_of(orch)
+        objective, manager = await orch.operations.create_objective(title="t", prompt="p", agent="claude")
+
+        async def fast_done_and_manager_waiting() -> bool:
+            sessions = store.list_sessions(objective_id=objective.id)
+            fast = [s for s in sessions if s.prompt == "fast part"]
+            return (
+                bool(fast)
+                and fast[0].status is SessionStatus.COMPLETED
+                and store.get_session(manager.id).status is SessionStatus.WAITING_INPUT
+            )
+
+        await wait_until(fast_done_and_manager_waiting)
+        bodies = [e.body for e in store.read_transcript(manager.id).items]
+        assert any("Waiting for my team (1 still at work)." in b for b in bodies)  # looked again when woken
+        slow = next(s for s in store.list_sessions(objective_id=objective.id) if s.prompt == "slow part")
+        assert store.get_session(slow.id).status is SessionStatus.RUNNING
+        turns_while_slow_works = len(provider.actions("send", manager.id))
+        await orch.operations.steer(manager.id, "Mind the tests.")  # a message from the user: passed on
+
+        async def passed_on() -> bool:
+            return any("From your manager: Mind the tests." in r.text for r in provider.actions("send", slow.id))
+
+        await wait_until(passed_on)
+
+        async def done() -> bool:
+            return store.get_objective(objective.id).status is ObjectiveStatus.DONE
+
+        await wait_until(done)
+        objective_after = store.get_objective(objective.id)
+        assert "team finished: 2 completed; 0 PR(s)" in (objective_after.summary or "")
+        # one turn per wake (the fast worker's end, the message, the team's end): the manager never polled
+        # through the slow worker's 500 s
+        sends = provider.actions("send", manager.id)
+        assert turns_while_slow_works <= 2 and len(sends) <= turns_while_slow_works + 3
+        assert store.get_session(manager.id).status is SessionStatus.COMPLETED

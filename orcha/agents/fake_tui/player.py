@@ -33,6 +33,7 @@ import trio
 
 from orcha.agents.contract import StartRequest
 from orcha.agents.fake_steps import (
+    NOTICE_PREFIXES,
     Ask,
     AwaitTeam,
     Call,
@@ -53,9 +54,6 @@ from orcha.agents.scripts import default_script
 from orcha.agents.tools import ToolOutcome, ToolSurface
 from orcha.errors import OrchaError
 from orcha.model import TERMINAL_SESSION_STATUSES, SessionRole
-
-NOTICE_PREFIXES = ("Update from your team", "Updates from your team", "You were restarted")
-"""How orcha's own messages to a manager begin (not to be passed on to the workers)."""
 
 
 class OrchaUnreachableError(OrchaError):
