@@ -82,8 +82,9 @@ class StorePort(Protocol):
     def add_pr_feedback(self, *, pr_id: str, external_id: str, kind: str, author: str, body: str) -> PRFeedback | None:
         """Store a piece of review feedback once; ``None`` when ``external_id`` was already seen for this PR."""
 
-    def add_session_usage(self, session_id: str, delta: Usage, *, cost_total_usd: float | None = None) -> Session:
-        """Add ``delta`` to a session's counters; ``cost_total_usd`` replaces the cost (providers report totals)."""
+    def add_session_usage(self, session_id: str, delta: Usage, *, cost_total_usd: float | None = None) -> Usage:
+        """Add ``delta`` to a session's counters; ``cost_total_usd`` replaces the cost (providers report totals).
+        Returns the counters after it."""
 
     def append_transcript(
         self, lines: Sequence[TranscriptLine], *, summarize: Collection[str] | None = None

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+import attrs
+
 from orcha import guards
 from orcha.actors.session_host import SessionFields
 from orcha.actors.turns import TurnCompletedOk, TurnOutcome, TurnOutOfQuota, TurnTripped
@@ -132,5 +134,6 @@ class EventsMixin(SessionFields):
         """Add a usage report; a provider's cost is a running total for its conversation, so it is rebased."""
         delta = Usage(model_calls=usage.model_calls, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
         total = None if usage.cost_total_usd is None else self._cost_base + usage.cost_total_usd
-        self._session = await self._deps.db.run(lambda s: s.add_session_usage(self.id, delta, cost_total_usd=total))
+        counters = await self._deps.db.run(lambda s: s.add_session_usage(self.id, delta, cost_total_usd=total))
+        self._session = attrs.evolve(self._session, usage=counters)
         self._deps.observer.session_updated(self._session)

@@ -198,9 +198,12 @@ def test_unknown_ids_are_not_found(store):
 def test_usage_counters_add_up_and_cost_takes_the_reported_total(store):
     _, manager = store.create_objective(title="t", prompt="p", agent="fake")
     store.add_session_usage(manager.id, Usage(model_calls=1, input_tokens=10, output_tokens=5, cost_usd=0.01))
-    store.add_session_usage(manager.id, Usage(model_calls=1, errors=1, input_tokens=3), cost_total_usd=0.5)
+    returned = store.add_session_usage(manager.id, Usage(model_calls=1, errors=1, input_tokens=3), cost_total_usd=0.5)
     usage = store.get_session(manager.id).usage
     assert usage == Usage(model_calls=2, errors=1, input_tokens=13, output_tokens=5, cost_usd=0.5)
+    assert returned == usage  # the counters after the write, as a fresh read has them
+    with pytest.raises(NotFoundError):
+        store.add_session_usage("ses_missing", Usage(model_calls=1))
 
 
 def test_pull_requests_feedback_is_deduplicated(store):

@@ -460,18 +460,20 @@ class SessionsMixin:
                 return load_session(tx, session_id)
             return attrs.evolve(session, updated_at=tx.now, **changes)  # type: ignore[arg-type]
 
-    def add_session_usage(self, session_id: str, delta: Usage, *, cost_total_usd: float | None = None) -> Session:
+    def add_session_usage(self, session_id: str, delta: Usage, *, cost_total_usd: float | None = None) -> Usage:
         """Add ``delta`` to a session's counters; ``cost_total_usd`` replaces the cost (providers report totals).
+        Returns the session's counters after it (the session itself is not read back).
 
         A change of cost appends the objective's new total to its cost samples (``objective_cost``)."""
         with self._db.write() as tx:
             cost_before = tx.value("SELECT cost_usd FROM sessions WHERE id = ?", (session_id,))
             if cost_before is None:
                 raise NotFoundError("session", session_id)
-            tx.execute(
+            objective_id, calls, errors, tokens_in, tokens_out, cost = tx.tuples(
                 "UPDATE sessions SET model_calls = model_calls + ?, errors = errors + ?, "
                 "input_tokens = input_tokens + ?, output_tokens = output_tokens + ?, "
-                "cost_usd = CASE WHEN ? IS NULL THEN cost_usd + ? ELSE ? END, updated_at = ? WHERE id = ?",
+                "cost_usd = CASE WHEN ? IS NULL THEN cost_usd + ? ELSE ? END, updated_at = ? WHERE id = ?"
+                " RETURNING objective_id, model_calls, errors, input_tokens, output_tokens, cost_usd",
                 (
                     delta.model_calls,
                     delta.errors,
@@ -483,15 +485,17 @@ class SessionsMixin:
                     tx.now,
                     session_id,
                 ),
+            )[0]
+            usage = Usage(
+                model_calls=calls, errors=errors, input_tokens=tokens_in, output_tokens=tokens_out, cost_usd=cost
             )
-            after = load_session(tx, session_id)
-            if after.usage.cost_usd != cost_before:
+            if usage.cost_usd != cost_before:
                 tx.execute(
                     "INSERT INTO objective_cost (objective_id, at, cost_usd)"
                     " SELECT ?, ?, COALESCE(SUM(cost_usd), 0) FROM sessions WHERE objective_id = ?",
-                    (after.objective_id, tx.now, after.objective_id),
+                    (objective_id, tx.now, objective_id),
                 )
-            return after
+            return usage
 
 
 def _insert_session(
