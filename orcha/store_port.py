@@ -83,8 +83,7 @@ class StorePort(Protocol):
         """Store a piece of review feedback once; ``None`` when ``external_id`` was already seen for this PR."""
 
     def add_session_usage(self, session_id: str, delta: Usage, *, cost_total_usd: float | None = None) -> Usage:
-        """Add ``delta`` to a session's counters; ``cost_total_usd`` replaces the cost (providers report totals).
-        Returns the counters after it."""
+        """Add ``delta`` to a session's counters (returned after it); ``cost_total_usd`` replaces the cost."""
 
     def append_transcript(
         self, lines: Sequence[TranscriptLine], *, summarize: Collection[str] | None = None

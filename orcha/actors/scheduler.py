@@ -27,7 +27,7 @@ from orcha.store_port import StorePort
 
 log = logging.getLogger(__name__)
 
-WAITING_PAGE = 64
+WAITING_PAGE = 16
 """A tick reads the oldest this many workers waiting for capacity (and every other runnable session); more
 only when room is left once they are placed: at most one start per freed slot is possible anyway."""
 MAX_PAGE = 4096

@@ -106,7 +106,11 @@ def test_a_database_of_any_earlier_version_migrates_and_keeps_its_rows(db_path, 
         assert len(migrated.read_transcript("ses_1").items) == len(TranscriptKind)
 
 
-@pytest.mark.parametrize("version", range(TRANSCRIPT_LINES + 1, SCHEMA_VERSION))
+SESSION_NOW = next(i for i, (name, _) in enumerate(MIGRATIONS) if name.startswith("what a session was asked"))
+"""Versions up to this one have no session task (that migration derives it from the prompt)."""
+
+
+@pytest.mark.parametrize("version", range(TRANSCRIPT_LINES + 1, SESSION_NOW + 1))
 def test_a_database_of_a_later_version_migrates_and_keeps_its_targets(db_path, version):
     conn = apsw.Connection(db_path)
     for _, sql in MIGRATIONS[:version]:
@@ -141,3 +145,29 @@ def test_a_database_of_a_later_version_migrates_and_keeps_its_targets(db_path, v
         migrated.append_transcript([TranscriptLine(session_id="ses_1", kind=TranscriptKind.TEXT, body="hi", ts=1.0)])
         assert migrated.dashboard().sessions[0].now == "hi"
         assert migrated.objective_timeline("obj_1").cost == ()
+
+
+def test_a_database_before_the_waiting_queue_index_migrates_and_pages_its_queue(db_path):
+    version = SESSION_NOW + 1
+    conn = apsw.Connection(db_path)
+    for _, sql in MIGRATIONS[:version]:
+        conn.execute(sql)
+    conn.execute(
+        "INSERT INTO objectives (id, title, prompt, agent, status, created_at, updated_at)"
+        " VALUES ('obj_1', 'kept', 'p', 'fake', 'active', 0, 0)"
+    )
+    for n in range(5):  # inserted youngest first: the queue's order is its age, not its rowid
+        conn.execute(
+            "INSERT INTO sessions (id, objective_id, role, agent, prompt, status, mode, created_at, updated_at, num)"
+            " VALUES (?, 'obj_1', 'worker', 'fake', 'w', 'waiting_capacity', 'interactive', ?, 0, ?)",
+            (f"ses_{n}", 10.0 - n, n + 1),
+        )
+    conn.pragma("user_version", version)
+    conn.close()
+    with Store(db_path) as migrated:
+        assert migrated.schema_version == SCHEMA_VERSION
+        columns = [r[2] for r in migrated.database.conn.execute("PRAGMA index_info(sessions_by_role_status)")]
+        assert columns == ["role", "status", "created_at"]
+        view = migrated.scheduling_view(waiting_workers=2)
+        assert [s.id for s in view.runnable] == ["ses_4", "ses_3"] and view.left_out_after == 2
+        assert [s.id for s in migrated.scheduling_view().runnable] == ["ses_4", "ses_3", "ses_2", "ses_1", "ses_0"]

@@ -354,6 +354,13 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             GROUP BY objective_id HAVING SUM(cost_usd) > 0;
         """,
     ),
+    (
+        "the workers waiting for capacity in age order, read a page at a time without sorting the queue",
+        """
+        DROP INDEX sessions_by_role_status;
+        CREATE INDEX sessions_by_role_status ON sessions(role, status, created_at);
+        """,
+    ),
 )
 """Forward migrations in order. Append new ones; never edit one that has shipped."""
 

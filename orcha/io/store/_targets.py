@@ -56,54 +56,48 @@ def _claim(tx: Tx, target_id: str, session_id: str, *, slot: bool) -> SlotClaim:
     return SlotClaim.CLAIMED
 
 
-_WAITING_WORKERS = "status = 'waiting_capacity' AND role = 'worker'"
+_WAITING = "waiting_capacity"
+_COLUMNS = (
+    "created_at, rowid, id, role, agent, status, target_id, workspace_id, labels,"
+    " (SELECT group_concat(depends_on, ' ') FROM session_deps d WHERE d.session_id = sessions.id)"
+)
+"""What a tick decides on, its order first (the dependencies in one correlated subquery: none for most)."""
 
 
 def _runnable(tx: Tx, statuses: Sequence[str], waiting_workers: int | None) -> tuple[list[Runnable], int | None]:
     """The sessions in ``statuses``, oldest first, as a tick sees them (only what it decides on); of the
     workers waiting for capacity, only the oldest ``waiting_workers`` (all with ``None``). Also: after how
-    many of them the first worker left out comes (``None``: none was)."""
-    page = ""
-    params: list[object] = list(statuses)
+    many of them the first worker left out comes (``None``: none was).
+
+    The workers waiting for capacity (a queue that may be long) are read on their own, in the order of the
+    ``sessions_by_role_status`` index (role, status, created_at): the page costs its own rows, not the queue's."""
+    others = [s for s in statuses if s != _WAITING]
+    rows = tx.tuples(f"SELECT {_COLUMNS} FROM sessions WHERE status IN ({','.join('?' * len(others))})", others)
     first_left_out = None
-    if waiting_workers is not None:
-        first_left_out = tx.first(
-            f"SELECT created_at, rowid FROM sessions WHERE {_WAITING_WORKERS} ORDER BY created_at, rowid"
-            " LIMIT 1 OFFSET ?",
-            (waiting_workers,),
+    if _WAITING in statuses:
+        rows += tx.tuples(f"SELECT {_COLUMNS} FROM sessions WHERE status = ? AND role != 'worker'", (_WAITING,))
+        limit = -1 if waiting_workers is None else waiting_workers + 1
+        waiting = tx.tuples(
+            f"SELECT {_COLUMNS} FROM sessions WHERE role = 'worker' AND status = ? ORDER BY created_at, rowid LIMIT ?",
+            (_WAITING, limit),
         )
-        page = (
-            f" AND NOT ({_WAITING_WORKERS} AND rowid NOT IN"
-            f" (SELECT rowid FROM sessions WHERE {_WAITING_WORKERS} ORDER BY created_at, rowid LIMIT ?))"
-        )
-        params.append(waiting_workers)
-    rows = tx.rows(
-        "SELECT id, role, agent, status, target_id, workspace_id, labels, created_at, rowid AS rid FROM sessions"
-        f" WHERE status IN ({','.join('?' * len(statuses))}){page} ORDER BY created_at, rowid",
-        params,
-    )
-    left_out_after = None
-    if first_left_out is not None:
-        left_out_after = sum(1 for r in rows if (r["created_at"], r["rid"]) < first_left_out)
-    deps: dict[str, list[str]] = {}
-    wanted = [r["id"] for r in rows]
-    for chunk_start in range(0, len(wanted), 500):
-        chunk = wanted[chunk_start : chunk_start + 500]
-        marks = ",".join("?" * len(chunk))
-        for dep in tx.rows(f"SELECT session_id, depends_on FROM session_deps WHERE session_id IN ({marks})", chunk):
-            deps.setdefault(dep["session_id"], []).append(dep["depends_on"])
+        if waiting_workers is not None and len(waiting) > waiting_workers:
+            first_left_out = waiting.pop()[:2]
+        rows += waiting
+    rows.sort(key=lambda r: r[:2])
+    left_out_after = None if first_left_out is None else sum(1 for r in rows if r[:2] < first_left_out)
     return [
         Runnable(
-            id=r["id"],
-            role=SessionRole(r["role"]),
-            agent=r["agent"],
-            status=SessionStatus(r["status"]),
-            target_id=r["target_id"],
-            workspace_id=r["workspace_id"],
-            labels=tuple(json.loads(r["labels"])) if r["labels"] not in (None, "[]") else (),
-            depends_on=tuple(deps.get(r["id"], ())),
+            id=id_,
+            role=SessionRole(role),
+            agent=agent,
+            status=SessionStatus(status),
+            target_id=target_id,
+            workspace_id=workspace_id,
+            labels=tuple(json.loads(labels)) if labels not in (None, "[]") else (),
+            depends_on=tuple(deps.split(" ")) if deps else (),
         )
-        for r in rows
+        for _, _, id_, role, agent, status, target_id, workspace_id, labels, deps in rows
     ], left_out_after
 
 
