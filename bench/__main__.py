@@ -25,7 +25,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from bench._result import ERROR, NOT_BUILT, Result, machine, table
+from bench._result import ERROR, NOT_BUILT, REFERENCE_LOOP, Result, machine, reference_loop_seconds, table
 
 FIGURES: tuple[tuple[str, str, str, str], ...] = (
     ("1", "ingest", "fig_01_ingest", "≥ 0.20"),
@@ -108,12 +108,20 @@ def selected(only: str | None) -> list[tuple[str, str, str, str]]:
     return [f for f in FIGURES if f[0] in wanted]
 
 
-def document(results: Sequence[Result], *, smoke: bool, started: datetime.datetime, seconds: float) -> dict[str, Any]:
+def document(
+    results: Sequence[Result],
+    *,
+    smoke: bool,
+    started: datetime.datetime,
+    seconds: float,
+    reference: tuple[float, float],
+) -> dict[str, Any]:
     return {
         "started": started.isoformat(timespec="seconds"),
         "seconds": round(seconds, 1),
         "smoke": smoke,
-        "machine": machine(),
+        "machine": machine()
+        | {"reference_loop_s": {"before": round(reference[0], 3), "after": round(reference[1], 3)}},
         "columns": ["figure", "orcha", "baseline", "ratio", "target", "verdict"],
         "table": table(results),
         "figures": [r.to_json() | {"measured_at": started.isoformat(timespec="seconds")} for r in results],
@@ -150,6 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     PROFILE = args.profile
     started = datetime.datetime.now(datetime.UTC)
     began = time.perf_counter()
+    reference_before = reference_loop_seconds()
     results = []
     for figure, title, module_name, target in selected(args.only):
         print(f"== {figure} {title}{' (smoke)' if args.smoke else ''}", file=sys.stderr, flush=True)
@@ -157,9 +166,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         results.append(result)
         print(f"   {result.verdict} in {result.seconds:.1f}s: {table([result]).splitlines()[-1]}", file=sys.stderr)
     seconds = time.perf_counter() - began
+    reference = (reference_before, reference_loop_seconds())
     print(table(results))
     print(f"\n{len(results)} figures in {seconds:.0f} s{' (smoke sizes)' if args.smoke else ''}")
-    doc = document(results, smoke=args.smoke, started=started, seconds=seconds)
+    print(
+        f"this machine's speed: a pure-Python loop of {REFERENCE_LOOP:,} additions took {reference[0]:.2f} s"
+        f" before the run and {reference[1]:.2f} s after (lower is faster; latencies and cores scale with it)"
+    )
+    doc = document(results, smoke=args.smoke, started=started, seconds=seconds, reference=reference)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")

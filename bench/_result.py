@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -145,3 +146,21 @@ def machine() -> dict[str, Any]:
         "apsw": apsw.apsw_version(),
         "platform": platform.platform(),
     }
+
+
+REFERENCE_LOOP = 2_000_000
+"""Additions in :func:`reference_loop_seconds`'s loop."""
+
+
+def reference_loop_seconds() -> float:
+    """The machine's speed for CPython at this moment: the best of three runs of a fixed pure-Python loop
+    (lower is faster). The absolute figures (latencies, cores, seconds) scale with it; the ratios less so.
+    Measured before and after a run, since a VM's speed drifts."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for n in range(REFERENCE_LOOP):
+            total += n
+        best = min(best, time.perf_counter() - started)
+    return best

@@ -29,6 +29,9 @@ def test_every_figure_runs_at_smoke_size_and_produces_a_number(tmp_path):
     results = json.loads(out.read_text())
     assert results["smoke"] is True
     assert results["machine"]["cores"] and results["machine"]["sqlite"]
+    speed = results["machine"]["reference_loop_s"]  # the machine's speed, before and after the run
+    assert 0 < speed["before"] < 60 and 0 < speed["after"] < 60
+    assert "this machine's speed: a pure-Python loop" in done.stdout
     header = results["table"].splitlines()[0].split()
     assert header == ["figure", "orcha", "baseline", "ratio", "target", "verdict"]
     figures = {f["figure"]: f for f in results["figures"]}
