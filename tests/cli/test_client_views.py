@@ -109,7 +109,10 @@ def test_questions_name_the_objective_and_the_asker_s_task_and_wrap_the_text(ser
 
 def test_logs_and_logs_follow_print_the_same_lines(server, asked):
     created, question = asked
-    server.ok("answer", question["id"], "nothing special")
+    answered = server.orcha("answer", question["id"], "nothing special")
+    # the module's earlier tests may outlast the demo team (its workers take ~4 s): the objective is done
+    # by then, and its open question was dismissed with it
+    assert answered.returncode == 0 or "is already dismissed (HTTP 409)" in answered.stderr, answered.stderr
     server.until(lambda: server.json("objective", "show", created["id"])["status"] == "done", within=90)
     manager = created["manager_session_id"]
     followed = server.ok("logs", "-f", manager)  # to the session's end: its every line is written then
