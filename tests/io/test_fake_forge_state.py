@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import apsw
 import pytest
 
 from orcha.forge import FakeForge
@@ -10,6 +9,7 @@ from orcha.io.store import SCHEMA_VERSION, Store
 from orcha.io.store._schema import MIGRATIONS
 from orcha.io.store._transcripts import KINDS
 from orcha.model import PRState, TranscriptKind, TranscriptLine
+from tests.io.old_schema import database_at
 
 
 async def test_a_fake_forge_on_the_store_round_trips_its_prs(store):
@@ -55,13 +55,7 @@ TRANSCRIPT_LINES = next(i for i, (name, _) in enumerate(MIGRATIONS) if name.star
 
 @pytest.mark.parametrize("version", range(1, TRANSCRIPT_LINES + 1))
 def test_a_database_of_any_earlier_version_migrates_and_keeps_its_rows(db_path, version):
-    conn = apsw.Connection(db_path)
-    for _, sql in MIGRATIONS[:version]:
-        conn.execute(sql)
-    conn.execute(
-        "INSERT INTO objectives (id, title, prompt, agent, status, created_at, updated_at)"
-        " VALUES ('obj_1', 'kept', 'p', 'fake', 'active', 0, 0)"
-    )
+    conn = database_at(db_path, version)
     if version < 9:  # the versions that counted lines in a column
         conn.execute(
             "INSERT INTO sessions (id, objective_id, role, agent, prompt, status, mode, transcript_seq, created_at,"
@@ -112,16 +106,10 @@ SESSION_NOW = next(i for i, (name, _) in enumerate(MIGRATIONS) if name.startswit
 
 @pytest.mark.parametrize("version", range(TRANSCRIPT_LINES + 1, SESSION_NOW + 1))
 def test_a_database_of_a_later_version_migrates_and_keeps_its_targets(db_path, version):
-    conn = apsw.Connection(db_path)
-    for _, sql in MIGRATIONS[:version]:
-        conn.execute(sql)
+    conn = database_at(db_path, version)
     conn.execute(
         "INSERT INTO targets (id, name, kind, host, work_root, capacity_sessions, status, created_at, updated_at)"
         " VALUES ('tgt_1', 'box', 'ssh', 'example.org', '/w', 2, 'online', 0, 0)"
-    )
-    conn.execute(
-        "INSERT INTO objectives (id, title, prompt, agent, status, created_at, updated_at)"
-        " VALUES ('obj_1', 'kept', 'p', 'fake', 'active', 0, 0)"
     )
     conn.execute(
         "INSERT INTO sessions (id, objective_id, role, agent, prompt, status, mode, created_at, updated_at, num)"
@@ -149,13 +137,7 @@ def test_a_database_of_a_later_version_migrates_and_keeps_its_targets(db_path, v
 
 def test_a_database_before_the_waiting_queue_index_migrates_and_pages_its_queue(db_path):
     version = SESSION_NOW + 1
-    conn = apsw.Connection(db_path)
-    for _, sql in MIGRATIONS[:version]:
-        conn.execute(sql)
-    conn.execute(
-        "INSERT INTO objectives (id, title, prompt, agent, status, created_at, updated_at)"
-        " VALUES ('obj_1', 'kept', 'p', 'fake', 'active', 0, 0)"
-    )
+    conn = database_at(db_path, version)
     for n in range(5):  # inserted youngest first: the queue's order is its age, not its rowid
         conn.execute(
             "INSERT INTO sessions (id, objective_id, role, agent, prompt, status, mode, created_at, updated_at, num)"

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 
-import apsw
-
 from orcha.io.store import Store
 from orcha.io.store._schema import MIGRATIONS
 from orcha.model import SessionStatus, TranscriptKind, TranscriptLine, Usage, WorkspaceKind
 from tests.conftest import make_target, make_worker
+from tests.io.old_schema import database_at
 
 
 def line(session_id: str, kind: TranscriptKind, body: str, ts: float, **extra: object) -> TranscriptLine:
@@ -122,13 +121,7 @@ def test_a_change_of_cost_samples_the_objectives_total(store):
 
 def test_migrating_to_this_version_backfills_times_and_the_last_output(db_path):
     version = next(n for n, (name, _) in enumerate(MIGRATIONS) if name.startswith("what a session was asked"))
-    conn = apsw.Connection(db_path)
-    for _, sql in MIGRATIONS[:version]:
-        conn.execute(sql)
-    conn.execute(
-        "INSERT INTO objectives (id, title, prompt, agent, status, created_at, updated_at)"
-        " VALUES ('obj_1', 'kept', 'p', 'fake', 'active', 0, 0)"
-    )
+    conn = database_at(db_path, version)
     conn.execute(
         "INSERT INTO sessions (id, objective_id, role, agent, prompt, status, mode, cost_usd, created_at,"
         " updated_at, num) VALUES ('ses_1', 'obj_1', 'manager', 'fake', ?, 'completed', 'interactive', 2.5, 0, 9, 1)",

@@ -8,6 +8,7 @@ import sys
 import threading
 from typing import Any
 
+import pytest
 import trio
 import trio.testing
 
@@ -114,10 +115,19 @@ async def test_startup_does_not_wait_for_the_build_and_an_early_request_waits_fo
     assert server.replies == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
 
 
-async def test_a_build_that_fails_answers_503_with_the_reason() -> None:
-    def build() -> Inner:
-        raise ImportError("No module named 'mcp'")
+def _no_sdk() -> Inner:
+    raise ImportError("No module named 'mcp'")
 
+
+@pytest.mark.parametrize(
+    ("build", "reason"),
+    [
+        (_no_sdk, "could not be built: ImportError: No module named 'mcp'"),
+        (lambda: Inner(fail_startup=True), "its startup failed: no database"),
+    ],
+    ids=["the build fails", "its startup fails"],
+)
+async def test_an_app_that_cannot_be_served_answers_503_with_the_reason(build, reason) -> None:
     app = LazyApp(build, name="MCP endpoint")
     server = Server(app)
     async with trio.open_nursery() as nursery:
@@ -127,21 +137,7 @@ async def test_a_build_that_fails_answers_503_with_the_reason() -> None:
             status, body = await request(app)
         assert status == 503
         error = json.loads(body)["error"]
-        assert error["code"] == "unavailable"
-        assert "could not be built: ImportError: No module named 'mcp'" in error["message"]
-        await server.stop()
-
-
-async def test_a_built_app_whose_startup_fails_answers_503() -> None:
-    inner = Inner(fail_startup=True)
-    app = LazyApp(lambda: inner, name="MCP endpoint")
-    server = Server(app)
-    async with trio.open_nursery() as nursery:
-        await server.start(nursery)
-        with trio.fail_after(10):
-            await app.wait_ready()
-        status, body = await request(app)
-        assert status == 503 and "its startup failed: no database" in json.loads(body)["error"]["message"]
+        assert error["code"] == "unavailable" and reason in error["message"]
         await server.stop()
 
 
