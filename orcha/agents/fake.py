@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import attrs
 import trio
 
+from orcha.agents import fake_team
 from orcha.agents.contract import (
     AgentError,
     AgentEvent,
@@ -52,7 +53,6 @@ from orcha.agents.fake_steps import (
     write_edit,
 )
 from orcha.agents.tools import ToolSurface
-from orcha.model import TERMINAL_SESSION_STATUSES
 
 __all__ = [  # the script steps are defined in fake_steps and used through this module
     "Ask",
@@ -391,10 +391,10 @@ class FakeRun:
         if self._request.tools is None:
             return "no tools: cannot watch the team"
         while True:
-            workers = await _workers(self._request.tools)
-            await self._pass_on(self._request.tools, [w["id"] for w in workers if w.get("status") == "running"])
-            if _finished(workers):
-                return await _team_report(self._request.tools, workers)
+            workers = await fake_team.workers(self._request.tools.call)
+            await self._pass_on(self._request.tools, fake_team.running(workers))
+            if fake_team.finished(workers):
+                return await fake_team.team_report(self._request.tools.call, workers)
             await trio.sleep(poll_seconds)
 
     async def _look_at_team(self, turn_text: str | None) -> None:
@@ -405,41 +405,19 @@ class FakeRun:
         if tools is None:
             self._conversation.team = "no tools: cannot watch the team"
             return
-        workers = await _workers(tools)
-        if _finished(workers):
-            summary = await _team_report(tools, workers)
+        workers = await fake_team.workers(tools.call)
+        if fake_team.finished(workers):
+            summary = await fake_team.team_report(tools.call, workers)
             self._conversation.team = summary
             self._pending.extend([self._model_call(summary), TextOut(text=summary)])
             return
-        live = [str(w["id"]) for w in workers if w.get("status") == "running"]
+        live = fake_team.running(workers)
         if turn_text and not turn_text.startswith(NOTICE_PREFIXES) and live:
             self._pending.append(TextOut(text=f"passing on to the team: {turn_text}"))
             for worker in live:
                 await tools.call("message_session", {"session": worker, "text": f"From your manager: {turn_text}"})
-        still = sum(1 for w in workers if w.get("status") not in _TERMINAL)
+        still = fake_team.still_at_work(workers)
         self._conversation.position -= 1  # the next turn looks again
         text = f"Waiting for my team ({still} still at work)."
         self._pending.append(self._model_call(text))
         self._end_turn(TurnCompleted(final_text=text))
-
-
-_TERMINAL = frozenset(str(s) for s in TERMINAL_SESSION_STATUSES)
-
-
-async def _workers(tools: ToolSurface) -> list[dict[str, Any]]:
-    """The objective's workers, as ``list_sessions`` shows them."""
-    outcome = await tools.call("list_sessions", {})
-    return [s for s in outcome.data.get("sessions", ()) if s.get("role") == "worker"]
-
-
-def _finished(workers: list[dict[str, Any]]) -> bool:
-    return bool(workers) and all(s.get("status") in _TERMINAL for s in workers)
-
-
-async def _team_report(tools: ToolSurface, workers: list[dict[str, Any]]) -> str:
-    """What a manager says of its finished team (``{team}`` in its later calls)."""
-    counts = collections.Counter(str(s["status"]) for s in workers)
-    prs = await tools.call("list_prs", {})
-    opened = len(prs.data.get("prs", ())) if prs.data else 0
-    outcome_text = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    return f"team finished: {outcome_text}; {opened} PR(s)"

@@ -21,7 +21,6 @@ back up (:mod:`orcha.agents.fake_tui.progress`).
 
 from __future__ import annotations
 
-import collections
 import enum
 import json
 import time
@@ -31,6 +30,7 @@ from typing import Any, Protocol
 import attrs
 import trio
 
+from orcha.agents import fake_team
 from orcha.agents.contract import StartRequest
 from orcha.agents.fake_steps import (
     NOTICE_PREFIXES,
@@ -53,7 +53,7 @@ from orcha.agents.pane_reports import report
 from orcha.agents.scripts import default_script
 from orcha.agents.tools import ToolOutcome, ToolSurface
 from orcha.errors import OrchaError
-from orcha.model import TERMINAL_SESSION_STATUSES, SessionRole
+from orcha.model import SessionRole
 
 
 class OrchaUnreachableError(OrchaError):
@@ -284,25 +284,18 @@ class Player:
     # --- a manager's team ---------------------------------------------------------------------------------
 
     async def _look_at_team(self, text: str) -> None:
-        listed = await self._tool("list_sessions", {})
-        workers = [s for s in listed.data.get("sessions", ()) if s.get("role") == "worker"]
-        terminal = {str(s) for s in TERMINAL_SESSION_STATUSES}
-        finished = bool(workers) and all(s.get("status") in terminal for s in workers)
-        if finished or "team has finished" in text:
-            counts = collections.Counter(str(s.get("status")) for s in workers)
-            prs = await self._tool("list_prs", {})
-            opened = len(prs.data.get("prs", ())) if prs.data else 0
-            outcome = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no workers"
-            self._team = f"team finished: {outcome}; {opened} PR(s)"
+        workers = await fake_team.workers(self._tool)
+        if fake_team.finished(workers) or "team has finished" in text:
+            self._team = await fake_team.team_report(self._tool, workers)
             self._screen.line(f"● {self._team}", self._usage(self._team))
             await self._play()
             return
-        live = [str(s["id"]) for s in workers if s.get("status") == "running" and s.get("id")]
+        live = fake_team.running(workers)
         if not text.startswith(NOTICE_PREFIXES) and live:
             for worker in live:
                 await self._tool("message_session", {"session": worker, "text": f"From your manager: {text}"})
             self._screen.line(f"  ⎿  passed on to {len(live)} worker(s)")
-        still = len([s for s in workers if s.get("status") not in terminal])
+        still = fake_team.still_at_work(workers)
         self._end_turn(f"Noted; waiting for my team ({still} still at work).", "waiting for my team",
                        waiting=Waiting.TEAM)  # fmt: skip
 
