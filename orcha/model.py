@@ -408,3 +408,14 @@ class Notice:
     kind: str
     text: str
     created_at: float
+
+
+@attrs.frozen(kw_only=True)
+class ManagerWake:
+    """What a waiting manager reads when it wakes, in one read: its undelivered notices and what it waits on."""
+
+    notices: list[Notice]
+    live_workers: list[str]
+    """The ids of the objective's workers that have not ended, oldest first."""
+    open_questions: list[str]
+    """The ids of the objective's open questions, oldest first."""

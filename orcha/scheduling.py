@@ -257,6 +257,26 @@ def plan_tick(
     return decisions
 
 
+def without_placing(view: SchedulingView, placing: Collection[str]) -> SchedulingView:
+    """``view`` as a tick must plan on it while the sessions in ``placing`` are being told to start (their
+    slots are claimed; each still reads as runnable until its actor's move is stored): they are not runnable
+    again, and each counts as live (a worker against the global cap, a manager against the managers')."""
+    held = [s for s in view.runnable if s.id in placing]
+    if not held:
+        return view
+    left_out_after = view.left_out_after
+    if left_out_after is not None:
+        left_out_after -= sum(1 for s in view.runnable[:left_out_after] if s.id in placing)
+    workers = sum(1 for s in held if s.role is SessionRole.WORKER)
+    return attrs.evolve(
+        view,
+        runnable=[s for s in view.runnable if s.id not in placing],
+        live_workers=view.live_workers + workers,
+        live_managers=view.live_managers + len(held) - workers,
+        left_out_after=left_out_after,
+    )
+
+
 def needs_more(view: SchedulingView, decisions: Iterable[Decision], *, max_concurrent: int) -> bool:
     """Whether a tick planned on a paged ``view`` must read the workers left out and plan again: when one of
     them could have started, i.e. a worker younger than the first left out was to start, or room is left

@@ -16,6 +16,7 @@ from orcha.model import (
     Audience,
     Event,
     LockKind,
+    ManagerWake,
     Note,
     Notice,
     Objective,
@@ -306,6 +307,9 @@ class StorePort(Protocol):
 
     def pending_notices(self, objective_id: str) -> list[Notice]:
         """Undelivered notices, oldest first."""
+
+    def manager_wake(self, objective_id: str) -> ManagerWake:
+        """A waiting manager's wake in one read: its notices, its live workers' and open questions' ids."""
 
     def place_workspace(self, workspace_id: str, *, target_id: str, path: str, branch: str | None) -> Workspace:
         """Record where a workspace was prepared (its target, its path) and its branch."""

@@ -22,6 +22,7 @@ from orcha.scheduling import (
     StartOn,
     needs_more,
     plan_tick,
+    without_placing,
 )
 from orcha.store_port import StorePort
 
@@ -74,6 +75,8 @@ class Scheduler:
         self._agents_on = agents_on
         """The agent CLIs each target's doctor found (``None``: unknown, nothing ruled out)."""
         self._wake = trio.Event()
+        self._placing: set[str] = set()
+        """Sessions told to start whose answer has not come yet (their slots are claimed)."""
         self.ticks = 0
 
     def wake(self) -> None:
@@ -81,20 +84,26 @@ class Scheduler:
         self._wake.set()
 
     async def run(self) -> None:
-        while True:
-            self._wake = trio.Event()
-            await self.tick()
-            with trio.move_on_after(self._interval):
-                await self._wake.wait()
+        async with trio.open_nursery() as places:
+            while True:
+                self._wake = trio.Event()
+                await self.tick(places)
+                with trio.move_on_after(self._interval):
+                    await self._wake.wait()
 
-    async def tick(self) -> None:
+    async def tick(self, places: trio.Nursery | None = None) -> None:
         """One pass: one read of what it decides on, one transaction for the slots of every planned start,
         then each placed session is told at once (concurrently). The cost grows with the queued sessions and
-        the first page of those waiting for capacity, not with history (nor with a long queue's tail)."""
+        the first page of those waiting for capacity, not with history (nor with a long queue's tail).
+
+        With ``places``, the sessions are told in that nursery and the tick returns without waiting for their
+        answers (a busy loop takes a few turns for each): the next tick plans with them as started already.
+        Without, it returns once every one has answered."""
         self.ticks += 1
         page: int | None = WAITING_PAGE
         while True:  # the oldest workers waiting for capacity, more of them only while room is left after them
             view = await self._db.run(call(StorePort.scheduling_view, waiting_workers=page))
+            view = without_placing(view, self._placing)
             runnable = view.runnable
             if not runnable:
                 return
@@ -138,7 +147,8 @@ class Scheduler:
         async with trio.open_nursery() as nursery:
             for (session, start), claim in zip(starts, claims, strict=True):
                 if claim.granted:
-                    nursery.start_soon(self._place, session, targets[start.target_id])
+                    self._placing.add(session.id)
+                    (places or nursery).start_soon(self._place, session, targets[start.target_id])
                 else:
                     await self._release_workspace(session)
                     if session.status is SessionStatus.QUEUED:
@@ -155,9 +165,13 @@ class Scheduler:
     async def _place(self, session: Runnable, target: Target) -> None:
         """Tell the session it starts on ``target`` (its slot is held); canceled meanwhile: hand it back."""
         session_id = session.id
-        if not await self._sessions.place(session_id, target):
-            await self._db.run(lambda s: s.release_target_slot(session_id))
-            await self._release_workspace(session)
+        try:
+            if not await self._sessions.place(session_id, target):
+                await self._db.run(lambda s: s.release_target_slot(session_id))
+                await self._release_workspace(session)
+                self.wake()  # its slot may start another
+        finally:
+            self._placing.discard(session_id)
 
     async def _release_workspace(self, session: Runnable) -> None:
         workspace = session.workspace_id

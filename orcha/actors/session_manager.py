@@ -15,7 +15,7 @@ import trio
 
 from orcha.actors.session_host import SessionFields
 from orcha.actors.team_news import compose
-from orcha.model import Audience, QuestionStatus, SessionRole, SessionStatus
+from orcha.model import Audience, Notice, SessionRole, SessionStatus
 from orcha.ports import call
 from orcha.store_port import StorePort
 
@@ -35,6 +35,9 @@ class ManagerMixin(SessionFields):
         if self._session.role is not SessionRole.MANAGER:
             return None
         notices = await self._deps.db.run(lambda s: s.pending_notices(self._session.objective_id))
+        return self._took_notices(notices)
+
+    def _took_notices(self: SessionHost, notices: list[Notice]) -> str | None:
         self._notice_flag = False
         if not notices:
             return None
@@ -47,24 +50,16 @@ class ManagerMixin(SessionFields):
             ids, self._delivering = self._delivering, []
             await self._deps.db.run(lambda s: s.mark_notices_delivered(ids, session_id=self.id))
 
-    async def _team_state(self: SessionHost) -> tuple[list[str], list[str]]:
-        """(live worker ids, open question ids) of the manager's objective."""
-        objective_id = self._session.objective_id
-        sessions = await self._deps.db.run(lambda s: s.list_sessions(objective_id=objective_id))
-        workers = [s.id for s in sessions if s.role is SessionRole.WORKER and s.status.is_live]
-        questions = await self._deps.db.run(
-            lambda s: s.list_questions(status=QuestionStatus.OPEN, objective_id=objective_id)
-        )
-        return workers, [q.id for q in questions]
-
     async def _manager_wait(self: SessionHost) -> str:
         """Wait as a manager; returns the next turn's text (notices, a message, an answer or a nudge)."""
         idle_seconds = self._deps.settings.manager_idle_seconds
+        objective_id = self._session.objective_id
         while True:
-            news = await self._take_notices()
+            wake = await self._deps.db.run(lambda s: s.manager_wake(objective_id))  # one read for it all
+            news = self._took_notices(wake.notices)
             if news is not None:
                 return news
-            workers, questions = await self._team_state()
+            workers, questions = wake.live_workers, wake.open_questions
             if workers:
                 reason = f"waiting for its team: {len(workers)} live worker(s) ({', '.join(workers[:5])})"
             elif questions:

@@ -152,3 +152,38 @@ async def test_a_page_that_leaves_room_is_read_again_bigger_so_no_younger_sessio
     assert sorted(sid for sid, _ in sessions.placed) == sorted(w.id for w in waiting[:5])  # not the young one
     assert young.id in {sid for sid, _ in sessions.waiting}
     assert target.id in store.target_loads()
+
+
+class SlowSessions(Sessions):
+    """Placements answered only once ``answer`` is set (a busy loop's few turns, stretched)."""
+
+    def __init__(self, refuse: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        super().__init__(expected=0, refuse=set(refuse))
+        self.answer = trio.Event()
+
+    async def place(self, session_id: str, target: Target) -> bool:
+        self.placed.append((session_id, target.id))
+        await self.answer.wait()
+        return session_id not in self._refuse
+
+
+async def test_a_tick_does_not_wait_for_its_placements_and_the_next_counts_them_as_live(store, autojump_clock):
+    target = make_target(store, capacity=10)
+    objective, manager = store.create_objective(title="t", prompt="p", agent="fake")
+    store.update_session_status(manager.id, S.CANCELED)
+    first = [make_worker(store, objective.id) for _ in range(3)]
+    sessions = SlowSessions(refuse={first[2].id})
+    scheduler = _scheduler(store, sessions, max_concurrent=4)
+    async with trio.open_nursery() as places:
+        with trio.fail_after(5):
+            await scheduler.tick(places)  # returns with the three placements still unanswered
+        await trio.testing.wait_all_tasks_blocked()
+        assert sorted(sid for sid, _ in sessions.placed) == sorted(w.id for w in first)
+        later = [make_worker(store, objective.id) for _ in range(2)]
+        await scheduler.tick(places)  # the three still read as queued: not placed again, counted as live
+        await trio.testing.wait_all_tasks_blocked()
+        assert sorted(sid for sid, _ in sessions.placed) == sorted(w.id for w in [*first, later[0]])
+        assert [sid for sid, _ in sessions.waiting] == [later[1].id]  # the cap of four is reached
+        sessions.answer.set()
+    assert set(store.slot_holders()) == {first[0].id, first[1].id, later[0].id}  # the refused one handed it back
+    assert target.id in store.target_loads()

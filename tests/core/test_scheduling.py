@@ -175,3 +175,52 @@ def test_a_paged_plan_needs_more_only_when_a_left_out_worker_could_have_started(
     full = view(4, 2)
     full_targets = attrs.evolve(full, loads={"a": 10})
     assert not needs_more(full_targets, [], max_concurrent=50)  # no online target has room
+
+
+def test_sessions_being_placed_are_not_runnable_again_and_count_as_live():
+    from orcha.scheduling import Runnable, SchedulingView, without_placing
+
+    worker, manager = SessionRole.WORKER, SessionRole.MANAGER
+    roles = {"w0": worker, "m1": manager, "w2": worker, "w3": worker, "w4": worker}
+    view = SchedulingView(
+        runnable=[Runnable(id=sid, role=role, agent="claude", status=S.QUEUED) for sid, role in roles.items()],
+        dependency_statuses={},
+        targets=[_target("a", 10)],
+        loads={"a": 3},
+        live_workers=1,
+        live_managers=2,
+        left_out_after=4,
+    )
+    assert without_placing(view, set()) is view
+    assert without_placing(view, {"gone"}) is view  # one that answered meanwhile is read as started already
+    held = without_placing(view, {"w0", "m1", "w4", "gone"})
+    assert [s.id for s in held.runnable] == ["w2", "w3"]
+    assert (held.live_workers, held.live_managers) == (3, 3)  # w0, w4 against the cap; m1 against the managers'
+    assert held.left_out_after == 2  # w0 and m1 came before the first left out; w4 after it
+    assert held.loads == view.loads  # their slots are claimed in the store already
+
+
+def test_the_global_cap_holds_while_placements_are_being_answered():
+    """A tick planned while workers it placed have not answered yet starts no more than the cap allows."""
+    from orcha.scheduling import Runnable, SchedulingView, without_placing
+
+    runnable = [Runnable(id=f"w{n}", role=SessionRole.WORKER, agent="claude", status=S.QUEUED) for n in range(4)]
+    view = SchedulingView(
+        runnable=runnable,
+        dependency_statuses={},
+        targets=[_target("a", 10)],
+        loads={"a": 2},
+        live_workers=0,
+        live_managers=0,
+    )
+    held = without_placing(view, {"w0", "w1"})
+    decisions = plan_tick(
+        held.runnable,
+        dependency_statuses={},
+        targets=held.targets,
+        loads=held.loads,
+        live_sessions=held.live_workers,
+        max_concurrent=3,
+    )
+    starts = [d.session_id for d in decisions if isinstance(d, StartOn)]
+    assert starts == ["w2"]  # two being placed + one: the cap of three

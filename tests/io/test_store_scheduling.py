@@ -8,7 +8,7 @@ import pytest
 
 from orcha.errors import ConflictError
 from orcha.io.store import SlotClaim, Store
-from orcha.model import SessionRole, SessionStatus, TargetKind, TargetStatus
+from orcha.model import QuestionStatus, SessionRole, SessionStatus, TargetKind, TargetStatus
 from orcha.scheduling import Placement
 from tests.conftest import make_target, make_worker
 
@@ -147,6 +147,28 @@ def test_a_team_notice_is_stored_for_an_active_objective_with_the_count_of_live_
         store.update_session_status(worker.id, S.CANCELED)
     second, live = store.add_team_notice(objective.id, "worker_canceled", "w2 canceled")
     assert second is not None and second > notice and live == 0
+
+
+def test_a_managers_wake_reads_its_notices_live_workers_and_open_questions_of_its_objective_only(store):
+    objective, manager = store.create_objective(title="t", prompt="p", agent="fake")
+    other, _ = store.create_objective(title="o", prompt="p", agent="fake")
+    workers = [make_worker(store, objective.id) for _ in range(3)]
+    make_worker(store, other.id)
+    store.update_session_status(workers[1].id, S.CANCELED)
+    store.update_session_status(workers[2].id, S.STARTING)
+    asked = store.ask_question(objective_id=objective.id, text="which way?", asked_by=workers[0].id)
+    answered = store.ask_question(objective_id=objective.id, text="done?")
+    store.close_question(answered.id, QuestionStatus.ANSWERED, answer="yes")
+    store.ask_question(objective_id=other.id, text="elsewhere")
+    notice, _ = store.add_team_notice(objective.id, "worker_canceled", "w1 canceled")
+    store.add_team_notice(other.id, "worker_canceled", "not ours")
+    wake = store.manager_wake(objective.id)
+    assert [(n.id, n.text) for n in wake.notices] == [(notice, "w1 canceled")]
+    assert wake.notices == store.pending_notices(objective.id)
+    assert wake.live_workers == [workers[0].id, workers[2].id]  # oldest first; not the manager, not the ended
+    assert wake.open_questions == [asked.id]
+    store.mark_notices_delivered([notice], session_id=manager.id)
+    assert store.manager_wake(objective.id).notices == []
 
 
 def test_no_notice_is_stored_once_the_objective_has_ended_and_a_missing_one_is_refused(store):

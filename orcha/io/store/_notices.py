@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from orcha.io.store._db import Database
+from orcha.io.store._db import Database, Tx
 from orcha.io.store._sessions import insert_notice, live_workers, load_objective
-from orcha.model import Notice, ObjectiveStatus
+from orcha.model import TERMINAL_SESSION_STATUSES, ManagerWake, Notice, ObjectiveStatus, QuestionStatus
+
+
+def _pending(tx: Tx, objective_id: str) -> list[Notice]:
+    rows = tx.rows(
+        "SELECT id, objective_id, kind, text, created_at FROM manager_notices"
+        " WHERE objective_id = ? AND delivered_at IS NULL ORDER BY id",
+        (objective_id,),
+    )
+    return [Notice(**r) for r in rows]
 
 
 class NoticesMixin:
@@ -30,12 +39,27 @@ class NoticesMixin:
     def pending_notices(self, objective_id: str) -> list[Notice]:
         """Undelivered notices, oldest first."""
         with self._db.read() as tx:
-            rows = tx.rows(
-                "SELECT id, objective_id, kind, text, created_at FROM manager_notices"
-                " WHERE objective_id = ? AND delivered_at IS NULL ORDER BY id",
-                (objective_id,),
+            return _pending(tx, objective_id)
+
+    def manager_wake(self, objective_id: str) -> ManagerWake:
+        """A waiting manager's wake in one read: its undelivered notices, the ids of its objective's live
+        workers and of its open questions (only ids: it says what it waits on)."""
+        with self._db.read() as tx:
+            ended = ",".join("?" * len(TERMINAL_SESSION_STATUSES))
+            workers = tx.tuples(
+                "SELECT id FROM sessions WHERE objective_id = ? AND role = 'worker'"
+                f" AND status NOT IN ({ended}) ORDER BY created_at, rowid",
+                (objective_id, *(str(s) for s in TERMINAL_SESSION_STATUSES)),
             )
-            return [Notice(**r) for r in rows]
+            questions = tx.tuples(
+                "SELECT id FROM questions WHERE objective_id = ? AND status = ? ORDER BY created_at",
+                (objective_id, str(QuestionStatus.OPEN)),
+            )
+            return ManagerWake(
+                notices=_pending(tx, objective_id),
+                live_workers=[w for (w,) in workers],
+                open_questions=[q for (q,) in questions],
+            )
 
     def mark_notices_delivered(self, ids: Sequence[int], *, session_id: str) -> int:
         """Record that ``session_id`` received these notices; a notice is delivered once (returns how many)."""
