@@ -163,6 +163,16 @@ class Usage:
     output_tokens: int = 0
     cost_usd: float = 0.0
 
+    def plus(self, delta: Usage, *, cost_total_usd: float | None = None) -> Usage:
+        """These counters with ``delta`` added; ``cost_total_usd`` replaces the cost (providers report totals)."""
+        return Usage(
+            model_calls=self.model_calls + delta.model_calls,
+            errors=self.errors + delta.errors,
+            input_tokens=self.input_tokens + delta.input_tokens,
+            output_tokens=self.output_tokens + delta.output_tokens,
+            cost_usd=cost_total_usd if cost_total_usd is not None else self.cost_usd + delta.cost_usd,
+        )
+
 
 @attrs.frozen(kw_only=True)
 class Session:
@@ -376,6 +386,16 @@ class TranscriptLine:
     """For a tool result: the tool failed (stored with the line)."""
     tool: str | None = None
     """For a tool result: its call's tool, when the emitter knows it (for the line's summary; not stored)."""
+
+
+@attrs.frozen(kw_only=True)
+class UsageUpdate:
+    """Usage to add to a session's counters, committed with the transcript lines queued around it."""
+
+    session_id: str
+    delta: Usage
+    cost_total_usd: float | None = None
+    """The provider's running total for the session, which replaces its cost."""
 
 
 @attrs.frozen(kw_only=True)

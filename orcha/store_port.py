@@ -40,6 +40,7 @@ from orcha.model import (
     TranscriptLine,
     TranscriptPage,
     Usage,
+    UsageUpdate,
     Workspace,
     WorkspaceKind,
 )
@@ -87,9 +88,13 @@ class StorePort(Protocol):
         """Add ``delta`` to a session's counters (returned after it); ``cost_total_usd`` replaces the cost."""
 
     def append_transcript(
-        self, lines: Sequence[TranscriptLine], *, summarize: Collection[str] | None = None
+        self,
+        lines: Sequence[TranscriptLine],
+        *,
+        summarize: Collection[str] | None = None,
+        usage: Sequence[UsageUpdate] = (),
     ) -> list[TranscriptEntry]:
-        """Append ``lines`` and the summaries of ``summarize`` (default: the batch's sessions) in one transaction."""
+        """Append ``lines``, the summaries of ``summarize`` (default: the batch's sessions) and ``usage``, at once."""
 
     def ask_question(
         self,

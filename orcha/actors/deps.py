@@ -15,7 +15,7 @@ from orcha.agents.registry import Exhaustion, ProviderRegistry
 from orcha.effects import EffectKey
 from orcha.executor import Executor
 from orcha.guards import GuardConfig
-from orcha.model import Audience, Question, Session, SessionEnd, Target, TranscriptLine, Workspace
+from orcha.model import Audience, Question, Session, SessionEnd, Target, TranscriptLine, UsageUpdate, Workspace
 from orcha.ports import Db
 
 if TYPE_CHECKING:
@@ -95,6 +95,9 @@ class TranscriptSink(Protocol):
 
     def emit(self, line: TranscriptLine) -> None:
         """Queue ``line``; it is committed soon, in order with the other lines of its session."""
+
+    def add_usage(self, update: UsageUpdate) -> None:
+        """Queue usage for a session's counters; committed with the lines (a flush waits for it too)."""
 
     async def flush(self) -> None:
         """Return once every line emitted before the call is committed (or known lost, and logged)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -151,7 +151,9 @@ class Orchestrator:
             spawn=self.operations.spawn, default_repo=config.default_repo,
         )  # fmt: skip
         self.pr_monitor = PRMonitor(db, self.pull_requests.refresh, interval=config.pr_poll_interval)
-        self.transcripts = TranscriptWriter(db, self.changes.lines_committed, on_lines=self.changes.publish_lines)
+        self.transcripts = TranscriptWriter(
+            db, self.changes.lines_committed, on_lines=self.changes.publish_lines, on_usage=self._usage_committed
+        )
         self._session_deps = SessionDeps(
             db=db,
             clock=clock,
@@ -421,12 +423,22 @@ class Orchestrator:
     def session_updated(self, session: Session) -> None:
         self._announce_session(session)
 
+    def _usage_committed(self, session_ids: Sequence[str]) -> None:
+        """The transcript writer committed usage of these sessions: their rows changed."""
+        for session_id in session_ids:
+            actor = self._sessions.get(session_id)
+            if actor is not None:
+                self._announce_row(session_id, actor.objective_id, actor.role)
+
     def _announce_session(self, session: Session) -> None:
+        self._announce_row(session.id, session.objective_id, session.role)
+
+    def _announce_row(self, session_id: str, objective_id: str, role: SessionRole) -> None:
         """A session's row, its objective's roll-up, and (for a worker) its manager's count of live workers."""
-        self.changes.announce("session", session.id)
-        self.changes.announce("objective", session.objective_id)
-        if session.role is SessionRole.WORKER:
-            for manager_id in self._managers.get(session.objective_id, ()):
+        self.changes.announce("session", session_id)
+        self.changes.announce("objective", objective_id)
+        if role is SessionRole.WORKER:
+            for manager_id in self._managers.get(objective_id, ()):
                 self.changes.announce("session", manager_id)
 
     def transcript_appended(self, session_id: str) -> None:

@@ -119,7 +119,13 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
         """When set, the session ends (as ``_ending`` says) at its turn's end, or at this trio time."""
         self._cancel_callers: list[Envelope[Any]] = []
         self._end_callers: list[Envelope[Any]] = []
-        self._own_writer = None if deps.transcripts is not None else TranscriptWriter(deps.db, self._appended)
+        self._own_writer = (
+            None
+            if deps.transcripts is not None
+            else TranscriptWriter(
+                deps.db, self._appended, on_usage=lambda _ids: deps.observer.session_updated(self._session)
+            )
+        )
         sink = deps.transcripts if deps.transcripts is not None else self._own_writer
         assert sink is not None
         self._transcript = TranscriptBuffer(sink, session.id, clock=deps.clock)

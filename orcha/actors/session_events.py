@@ -103,10 +103,10 @@ class EventsMixin(SessionFields):
                     self._guard = guards.on_progress(self._guard, now)
             case AgentError(message=message):
                 self._emit(TranscriptKind.ERROR, message)
-                await self._deps.db.run(lambda s: s.add_session_usage(self.id, Usage(errors=1)))
+                self._add_usage(Usage(errors=1))
                 self._guard, trip = guards.on_error(config, self._guard, message)
             case UsageReport() as usage:
-                await self._record_usage(usage)
+                self._record_usage(usage)
                 self._guard, trip = guards.on_model_calls(config, self._guard, usage.model_calls)
             case QuestionAsked(text=text):
                 self._emit(TranscriptKind.QUESTION, text)
@@ -130,10 +130,15 @@ class EventsMixin(SessionFields):
                 return TurnOutOfQuota(event)
         return TurnTripped(trip) if trip is not None else None
 
-    async def _record_usage(self: SessionHost, usage: UsageReport) -> None:
+    def _record_usage(self: SessionHost, usage: UsageReport) -> None:
         """Add a usage report; a provider's cost is a running total for its conversation, so it is rebased."""
         delta = Usage(model_calls=usage.model_calls, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
         total = None if usage.cost_total_usd is None else self._cost_base + usage.cost_total_usd
-        counters = await self._deps.db.run(lambda s: s.add_session_usage(self.id, delta, cost_total_usd=total))
-        self._session = attrs.evolve(self._session, usage=counters)
-        self._deps.observer.session_updated(self._session)
+        self._add_usage(delta, cost_total_usd=total)
+
+    def _add_usage(self: SessionHost, delta: Usage, *, cost_total_usd: float | None = None) -> None:
+        """Count usage: at once in the actor's copy of the session (its one writer), and in the store with the
+        transcript's next commit (which tells the session's watchers once it is stored)."""
+        usage = self._session.usage.plus(delta, cost_total_usd=cost_total_usd)
+        self._session = attrs.evolve(self._session, usage=usage)
+        self._transcript.add_usage(delta, cost_total_usd=cost_total_usd)

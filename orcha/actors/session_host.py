@@ -15,8 +15,9 @@ from typing import Protocol
 from orcha import guards
 from orcha.actors.deps import SessionDeps
 from orcha.actors.session_run import AgentRunPump
+from orcha.actors.transcript_buffer import TranscriptBuffer
 from orcha.agents.contract import Exhausted, UsageReport
-from orcha.model import Notice, Session, SessionMode, SessionStatus, TranscriptKind
+from orcha.model import Notice, Session, SessionMode, SessionStatus, TranscriptKind, Usage
 
 
 class SessionFields:
@@ -56,6 +57,7 @@ class SessionHost(Protocol):
     _in_turn: bool
     _steered: bool
     _runs: AgentRunPump
+    _transcript: TranscriptBuffer
 
     def _emit(
         self,
@@ -92,7 +94,8 @@ class SessionHost(Protocol):
 
     # the events (session_events.py)
     def _fold_progress(self) -> None: ...
-    async def _record_usage(self, usage: UsageReport) -> None: ...
+    def _record_usage(self, usage: UsageReport) -> None: ...
+    def _add_usage(self, delta: Usage, *, cost_total_usd: float | None = None) -> None: ...
 
     # the manager (session_manager.py)
     async def _take_notices(self) -> str | None: ...

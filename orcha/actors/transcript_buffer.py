@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 import trio
 
 from orcha.actors.deps import TranscriptSink
-from orcha.model import TranscriptEntry, TranscriptKind, TranscriptLine
+from orcha.model import TranscriptEntry, TranscriptKind, TranscriptLine, Usage, UsageUpdate
 from orcha.ports import Db
 from orcha.summary_schedule import SummarySchedule
 
@@ -48,11 +48,14 @@ class TranscriptWriter:
         on_committed: Callable[[Sequence[str]], None] = lambda _session_ids: None,
         *,
         on_lines: Callable[[Sequence[TranscriptEntry]], None] = lambda _entries: None,
+        on_usage: Callable[[Sequence[str]], None] = lambda _session_ids: None,
     ) -> None:
         self._db = db
         self._on_committed = on_committed
         self._on_lines = on_lines
+        self._on_usage = on_usage
         self._pending: list[TranscriptLine] = []
+        self._usage: list[UsageUpdate] = []
         self._emitted = 0
         self._committed = 0
         self._wake = trio.Event()
@@ -64,6 +67,11 @@ class TranscriptWriter:
 
     def emit(self, line: TranscriptLine) -> None:
         self._pending.append(line)
+        self._emitted += 1
+        self._wake.set()
+
+    def add_usage(self, update: UsageUpdate) -> None:
+        self._usage.append(update)
         self._emitted += 1
         self._wake.set()
 
@@ -107,16 +115,17 @@ class TranscriptWriter:
     async def _commit_waiting(self) -> None:
         self._wake = trio.Event()
         lines, self._pending, upto = self._pending, [], self._emitted
+        usage, self._usage = self._usage, []
         entries: list[TranscriptEntry] = []
         sessions = list(dict.fromkeys(line.session_id for line in lines))
         now = trio.current_time()
         # a writer that is not running has no task to catch a stale summary up later: each commit writes its own
         due = self._summaries.due(sessions, now) if self._running else sessions
-        if lines or due:
+        if lines or due or usage:
             self._committing = True
             try:
                 with trio.CancelScope(shield=True):  # taken from the queue: it is committed, whatever happens
-                    entries = await self._append(lines, due)
+                    entries = await self._append(lines, due, usage)
             finally:
                 self._committing = False
             self._summaries.written(due, sessions, now)
@@ -126,28 +135,39 @@ class TranscriptWriter:
             self._on_lines(entries)
         if lines:
             self._on_committed(list(dict.fromkeys(line.session_id for line in lines)))
+        if usage:
+            self._on_usage(list(dict.fromkeys(update.session_id for update in usage)))
 
-    async def _append(self, lines: list[TranscriptLine], due: list[str]) -> list[TranscriptEntry]:
+    async def _append(
+        self, lines: list[TranscriptLine], due: list[str], usage: list[UsageUpdate]
+    ) -> list[TranscriptEntry]:
+        size = len(lines) + len(due) + len(usage)
         try:
             return await self._db.run(
-                lambda s: s.append_transcript(lines, summarize=due), long=len(lines) + len(due) > LONG_COMMIT
+                lambda s: s.append_transcript(lines, summarize=due, usage=usage), long=size > LONG_COMMIT
             )
         except Exception:
-            if len({line.session_id for line in lines} | set(due)) <= 1:
-                log.exception("cannot append %d transcript lines of session %s", len(lines), (due or [""])[0])
+            sessions = {line.session_id for line in lines} | set(due) | {u.session_id for u in usage}
+            if len(sessions) <= 1:
+                log.exception("cannot append %d transcript lines of session %s", len(lines), next(iter(sessions), ""))
                 return []
         entries: list[TranscriptEntry] = []
-        for session_id in dict.fromkeys([*(line.session_id for line in lines), *due]):  # one bad session loses
-            mine = [line for line in lines if line.session_id == session_id]  # only its own
-            entries.extend(await self._append_alone(session_id, mine, [session_id] if session_id in due else []))
+        order = [*(line.session_id for line in lines), *due, *(u.session_id for u in usage)]
+        for session_id in dict.fromkeys(order):  # one bad session loses only its own
+            mine = [line for line in lines if line.session_id == session_id]
+            its_usage = [u for u in usage if u.session_id == session_id]
+            entries.extend(
+                await self._append_alone(session_id, mine, [session_id] if session_id in due else [], its_usage)
+            )
         return entries
 
     async def _append_alone(
-        self, session_id: str, lines: list[TranscriptLine], due: list[str]
+        self, session_id: str, lines: list[TranscriptLine], due: list[str], usage: list[UsageUpdate]
     ) -> list[TranscriptEntry]:
+        size = len(lines) + len(due) + len(usage)
         try:
             return await self._db.run(
-                lambda s: s.append_transcript(lines, summarize=due), long=len(lines) + len(due) > LONG_COMMIT
+                lambda s: s.append_transcript(lines, summarize=due, usage=usage), long=size > LONG_COMMIT
             )
         except Exception:
             log.exception("cannot append %d transcript lines of session %s", len(lines), session_id)
@@ -191,6 +211,11 @@ class TranscriptBuffer:
                 tool=tool,
             )
         )
+        self._emitted += 1
+
+    def add_usage(self, delta: Usage, *, cost_total_usd: float | None = None) -> None:
+        """Queue usage for this session's counters: committed with its lines, and waited for by a flush."""
+        self._sink.add_usage(UsageUpdate(session_id=self._session_id, delta=delta, cost_total_usd=cost_total_usd))
         self._emitted += 1
 
     async def flush(self) -> None:

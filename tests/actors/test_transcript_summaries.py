@@ -26,9 +26,9 @@ class CountingDb:
             def __init__(self, inner) -> None:
                 self._inner = inner
 
-            def append_transcript(self, lines, *, summarize=None):
+            def append_transcript(self, lines, *, summarize=None, usage=()):
                 outer.summarized.append(sorted(summarize or ()))
-                return self._inner.append_transcript(lines, summarize=summarize)
+                return self._inner.append_transcript(lines, summarize=summarize, usage=usage)
 
         return await self._gateway.run(lambda store: fn(Spy(store)))
 

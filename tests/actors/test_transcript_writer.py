@@ -13,7 +13,7 @@ from orcha.actors.changes import HELD_LINES, ChangeFeed
 from orcha.actors.transcript_buffer import MAX_WAITING, TranscriptBuffer, TranscriptWriter
 from orcha.errors import NotFoundError
 from orcha.io.gateway import StoreGateway
-from orcha.model import TranscriptEntry, TranscriptKind, TranscriptLine
+from orcha.model import TranscriptEntry, TranscriptKind, TranscriptLine, Usage, UsageUpdate
 
 
 class SlowDb:
@@ -29,10 +29,10 @@ class SlowDb:
             def __init__(self, inner, batches) -> None:
                 self._inner, self._batches = inner, batches
 
-            def append_transcript(self, lines, *, summarize=None):
+            def append_transcript(self, lines, *, summarize=None, usage=()):
                 if lines:  # a commit of summaries alone is no batch of lines
                     self._batches.append([line.body for line in lines])
-                return self._inner.append_transcript(lines, summarize=summarize)
+                return self._inner.append_transcript(lines, summarize=summarize, usage=usage)
 
         if self.delay:
             await trio.sleep(self.delay)
@@ -135,6 +135,42 @@ async def test_one_session_that_cannot_take_lines_loses_only_its_own(store, auto
     assert "ses_nosuchsession" in caplog.text
     with pytest.raises(NotFoundError):
         store.read_transcript("ses_nosuchsession")
+
+
+async def test_usage_is_committed_with_the_lines_and_told_only_once_it_is_stored(store, autojump_clock):
+    sessions = _sessions(store, 2)
+    db = SlowDb(store)
+    told: list[tuple[str, int]] = []
+    writer = TranscriptWriter(
+        db, on_usage=lambda sids: told.extend((sid, store.get_session(sid).usage.model_calls) for sid in sids)
+    )
+    first, second = (TranscriptBuffer(writer, sid, clock=lambda: 1.0) for sid in sessions)
+    first.emit(TranscriptKind.TEXT, "thinking")
+    first.add_usage(Usage(model_calls=1, input_tokens=10), cost_total_usd=0.5)
+    first.add_usage(Usage(model_calls=1, output_tokens=3, cost_usd=0.25))  # added to the total before it
+    second.add_usage(Usage(errors=1))  # usage alone, no line
+    await first.flush()  # a flush waits for its usage as for its lines
+    assert db.batches == [["thinking"]]  # one commit for all of it
+    assert store.get_session(sessions[0]).usage == Usage(model_calls=2, input_tokens=10, output_tokens=3, cost_usd=0.75)
+    assert store.get_session(sessions[1]).usage == Usage(errors=1)
+    assert told == [(sessions[0], 2), (sessions[1], 0)]
+    objective_id = store.get_session(sessions[0]).objective_id
+    samples = list(
+        store.database.conn.execute("SELECT cost_usd FROM objective_cost WHERE objective_id = ?", (objective_id,))
+    )
+    assert samples == [(0.75,)]  # one sample of the objective's total for the commit
+
+
+async def test_a_sessions_usage_that_cannot_be_stored_loses_nothing_of_the_others(store, autojump_clock, caplog):
+    [session] = _sessions(store, 1)
+    writer = TranscriptWriter(StoreGateway(store, inline=True))
+    writer.emit(_line(session, "kept"))
+    writer.add_usage(UsageUpdate(session_id="ses_nosuchsession", delta=Usage(model_calls=1)))
+    writer.add_usage(UsageUpdate(session_id=session, delta=Usage(model_calls=3)))
+    await writer.flush()
+    assert [e.body for e in store.read_transcript(session).items] == ["kept"]
+    assert store.get_session(session).usage.model_calls == 3
+    assert "ses_nosuchsession" in caplog.text
 
 
 async def test_a_watch_coalesces_changes_and_never_misses_one(autojump_clock):

@@ -23,6 +23,7 @@ from orcha.model import (
     SessionStatus,
     TeamMember,
     Usage,
+    UsageUpdate,
 )
 from orcha.store_port import UNSET
 from orcha.transitions import (
@@ -466,36 +467,56 @@ class SessionsMixin:
 
         A change of cost appends the objective's new total to its cost samples (``objective_cost``)."""
         with self._db.write() as tx:
-            cost_before = tx.value("SELECT cost_usd FROM sessions WHERE id = ?", (session_id,))
-            if cost_before is None:
+            update = UsageUpdate(session_id=session_id, delta=delta, cost_total_usd=cost_total_usd)
+            return add_usage(tx, [update])[session_id]
+
+
+_USAGE_SQL = (
+    "UPDATE sessions SET model_calls = model_calls + ?, errors = errors + ?, "
+    "input_tokens = input_tokens + ?, output_tokens = output_tokens + ?, "
+    "cost_usd = CASE WHEN ? IS NULL THEN cost_usd + ? ELSE ? END, updated_at = ? WHERE id = ?"
+    " RETURNING objective_id, model_calls, errors, input_tokens, output_tokens, cost_usd"
+)
+
+
+def add_usage(tx: Tx, updates: Sequence[UsageUpdate]) -> dict[str, Usage]:
+    """Apply ``updates`` in order; each session's counters after them. Each objective whose cost they changed
+    gets one new sample of its total (``objective_cost``)."""
+    cost_before: dict[str, float] = {}
+    counters: dict[str, Usage] = {}
+    objective_of: dict[str, str] = {}
+    for update in updates:
+        session_id, delta, total = update.session_id, update.delta, update.cost_total_usd
+        if session_id not in cost_before:
+            cost = tx.value("SELECT cost_usd FROM sessions WHERE id = ?", (session_id,))
+            if cost is None:
                 raise NotFoundError("session", session_id)
-            objective_id, calls, errors, tokens_in, tokens_out, cost = tx.tuples(
-                "UPDATE sessions SET model_calls = model_calls + ?, errors = errors + ?, "
-                "input_tokens = input_tokens + ?, output_tokens = output_tokens + ?, "
-                "cost_usd = CASE WHEN ? IS NULL THEN cost_usd + ? ELSE ? END, updated_at = ? WHERE id = ?"
-                " RETURNING objective_id, model_calls, errors, input_tokens, output_tokens, cost_usd",
-                (
-                    delta.model_calls,
-                    delta.errors,
-                    delta.input_tokens,
-                    delta.output_tokens,
-                    cost_total_usd,
-                    delta.cost_usd,
-                    cost_total_usd,
-                    tx.now,
-                    session_id,
-                ),
-            )[0]
-            usage = Usage(
-                model_calls=calls, errors=errors, input_tokens=tokens_in, output_tokens=tokens_out, cost_usd=cost
-            )
-            if usage.cost_usd != cost_before:
-                tx.execute(
-                    "INSERT INTO objective_cost (objective_id, at, cost_usd)"
-                    " SELECT ?, ?, COALESCE(SUM(cost_usd), 0) FROM sessions WHERE objective_id = ?",
-                    (objective_id, tx.now, objective_id),
-                )
-            return usage
+            cost_before[session_id] = cost
+        objective_id, calls, errors, tokens_in, tokens_out, cost = tx.tuples(
+            _USAGE_SQL,
+            (
+                delta.model_calls,
+                delta.errors,
+                delta.input_tokens,
+                delta.output_tokens,
+                total,
+                delta.cost_usd,
+                total,
+                tx.now,
+                session_id,
+            ),
+        )[0]
+        objective_of[session_id] = objective_id
+        counters[session_id] = Usage(
+            model_calls=calls, errors=errors, input_tokens=tokens_in, output_tokens=tokens_out, cost_usd=cost
+        )
+    for objective_id in dict.fromkeys(objective_of[s] for s, u in counters.items() if u.cost_usd != cost_before[s]):
+        tx.execute(
+            "INSERT INTO objective_cost (objective_id, at, cost_usd)"
+            " SELECT ?, ?, COALESCE(SUM(cost_usd), 0) FROM sessions WHERE objective_id = ?",
+            (objective_id, tx.now, objective_id),
+        )
+    return counters
 
 
 def _insert_session(

@@ -14,7 +14,8 @@ from orcha import oneline
 from orcha.errors import InvalidInputError, NotFoundError
 from orcha.io.store import _rows
 from orcha.io.store._db import Database, Tx
-from orcha.model import TranscriptEntry, TranscriptKind, TranscriptLine, TranscriptPage
+from orcha.io.store._sessions import add_usage
+from orcha.model import TranscriptEntry, TranscriptKind, TranscriptLine, TranscriptPage, UsageUpdate
 from orcha.redact import Redactor
 
 MAX_PAGE = 1000
@@ -123,7 +124,11 @@ class TranscriptsMixin:
     _tails_version: tuple[int, int] | None
 
     def append_transcript(
-        self, lines: Sequence[TranscriptLine], *, summarize: Collection[str] | None = None
+        self,
+        lines: Sequence[TranscriptLine],
+        *,
+        summarize: Collection[str] | None = None,
+        usage: Sequence[UsageUpdate] = (),
     ) -> list[TranscriptEntry]:
         """Append ``lines`` (of any sessions) in one transaction; returns them with their assigned ``seq``.
 
@@ -136,10 +141,15 @@ class TranscriptsMixin:
         default for every session of the batch; with ``summarize``, for those sessions only (with or without
         lines in the batch: a caller that writes summaries less often than lines names the sessions due), each
         from the batch or, when the batch says nothing, from its newest stored lines.
+
+        ``usage`` is added to the sessions' counters in the same transaction (as ``add_session_usage`` adds it):
+        an agent's usage reports are committed with its lines, not one write each.
         """
-        if not lines and not summarize:
+        if not lines and not summarize and not usage:
             return []
         with self._db.write() as tx:
+            if usage:
+                add_usage(tx, usage)
             tails = self._committed_tails(tx)
             base: dict[str, int] = {}
             next_seq: dict[str, int] = {}
