@@ -462,7 +462,11 @@ class Orchestrator:
     # --- the agents' tool surface and MCP ------------------------------------------------------------------
 
     def tools_for(self, session_id: str) -> SessionTools:
-        return SessionTools(self.operations, self.db, self.pull_requests, self.workspaces, session_id)
+        actor = self._sessions.get(session_id)
+        identity = (actor.role, actor.objective_id) if actor is not None else None  # known: not read again
+        return SessionTools(
+            self.operations, self.db, self.pull_requests, self.workspaces, session_id, identity=identity
+        )
 
     def mcp_secret(self, session_id: str) -> str | None:
         """The secret a request to ``/mcp/<session_id>`` must carry; ``None`` unless the session runs."""

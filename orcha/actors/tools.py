@@ -76,14 +76,16 @@ class SessionTools:
         pull_requests: PullRequestWorkflow,
         workspaces: WorkspaceManager,
         session_id: str,
+        *,
+        identity: tuple[SessionRole, str] | None = None,
     ) -> None:
         self._ops = operations
         self._db = db
         self._prs = pull_requests
         self._workspaces = workspaces
         self.session_id = session_id
-        self._identity: tuple[SessionRole, str] | None = None
-        """This session's role and objective, which never change (read with the first call)."""
+        self._identity: tuple[SessionRole, str] | None = identity
+        """This session's role and objective, which never change (given, or read with the first call)."""
         self._handlers: dict[str, Callable[..., Awaitable[ToolOutcome]]] = {
             spec.name: getattr(self, f"_{spec.name}") for spec in TOOL_SPECS
         }
