@@ -421,6 +421,9 @@ class StorePort(Protocol):
     ) -> SessionEnd:
         """Move a session to a terminal status; a worker's manager is told in the same transaction."""
 
+    def start_running(self, session_id: str, *, reason: str | None, mode: SessionMode, agent: str) -> Session:
+        """``starting`` then ``running`` (with ``mode`` and ``agent``) in one write, while its objective is active."""
+
     def update_session_status(
         self,
         session_id: str,

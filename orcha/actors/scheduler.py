@@ -7,12 +7,13 @@ import logging
 from collections.abc import Callable, Collection
 from typing import Protocol
 
+import attrs
 import trio
 
 from orcha.agents.registry import ProviderRegistry
 from orcha.errors import OrchaError
 from orcha.model import LockKind, SessionStatus, Target
-from orcha.ports import Db, call
+from orcha.ports import Db
 from orcha.scheduling import (
     AwaitCapacity,
     CancelForDependency,
@@ -92,22 +93,34 @@ class Scheduler:
                     await self._wake.wait()
 
     async def tick(self, places: trio.Nursery | None = None) -> None:
-        """One pass: one read of what it decides on, one transaction for the slots of every planned start,
-        then each placed session is told at once (concurrently). The cost grows with the queued sessions and
-        the first page of those waiting for capacity, not with history (nor with a long queue's tail).
+        """One pass, in one store call: one read of what it decides on, the plan, the workspace locks and one
+        transaction for the slots of every planned start; then each placed session is told at once
+        (concurrently). The cost grows with the queued sessions and the first page of those waiting for
+        capacity, not with history (nor with a long queue's tail).
 
         With ``places``, the sessions are told in that nursery and the tick returns without waiting for their
         answers (a busy loop takes a few turns for each): the next tick plans with them as started already.
         Without, it returns once every one has answered."""
         self.ticks += 1
+        placing, now = frozenset(self._placing), self._clock()
+        plan = await self._db.run(lambda s: self._plan(s, placing, now))
+        for session_id, reason in plan.waits:
+            self._sessions.await_capacity(session_id, reason)
+        for session_id, reason in plan.cancels:
+            await self._sessions.cancel(session_id, reason)
+        async with trio.open_nursery() as nursery:
+            for session, target in plan.starts:
+                self._placing.add(session.id)
+                (places or nursery).start_soon(self._place, session, target)
+
+    def _plan(self, store: StorePort, placing: frozenset[str], now: float) -> _Plan:
+        """The tick's store work and its decisions (synchronous: one store call, no ``await`` inside)."""
         page: int | None = WAITING_PAGE
         while True:  # the oldest workers waiting for capacity, more of them only while room is left after them
-            view = await self._db.run(call(StorePort.scheduling_view, waiting_workers=page))
-            view = without_placing(view, self._placing)
+            view = without_placing(store.scheduling_view(waiting_workers=page), placing)
             runnable = view.runnable
             if not runnable:
-                return
-            now = self._clock()
+                return _Plan()
             unavailable = {a for a in {s.agent for s in runnable} if self._providers.choose(a, now) is None}
             decisions = plan_tick(
                 runnable,
@@ -125,42 +138,34 @@ class Scheduler:
                 break
             page = None if page is None or page * 4 > MAX_PAGE else page * 4
         by_id = {s.id: s for s in runnable}
+        plan = _Plan()
         starts: list[tuple[Runnable, StartOn]] = []
         for decision in decisions:
             session = by_id[decision.session_id]
             match decision:
                 case StartOn() as start:
-                    if await self._lock_workspace(session):
+                    if _lock_workspace(store, session):
                         starts.append((session, start))
                 case AwaitCapacity(reason=reason):
                     if session.status is SessionStatus.QUEUED:
-                        self._sessions.await_capacity(session.id, reason)
+                        plan.waits.append((session.id, reason))
                 case CancelForDependency(reason=reason):
-                    await self._sessions.cancel(session.id, reason)
+                    plan.cancels.append((session.id, reason))
                 case Hold():
                     pass
         if not starts:
-            return
+            return plan
         placements = [Placement(session_id=s.id, target_id=start.target_id, slot=start.slot) for s, start in starts]
-        claims = await self._db.run(call(StorePort.claim_placements, placements))
+        claims = store.claim_placements(placements)
         targets = {t.id: t for t in view.targets}
-        async with trio.open_nursery() as nursery:
-            for (session, start), claim in zip(starts, claims, strict=True):
-                if claim.granted:
-                    self._placing.add(session.id)
-                    (places or nursery).start_soon(self._place, session, targets[start.target_id])
-                else:
-                    await self._release_workspace(session)
-                    if session.status is SessionStatus.QUEUED:
-                        self._sessions.await_capacity(session.id, f"slot claim: {claim}")
-
-    async def _lock_workspace(self, session: Runnable) -> bool:
-        """Take the workspace's writer lock, if the session has one; ``False`` when another session holds it
-        (its end releases the lock and wakes us)."""
-        session_id, workspace = session.id, session.workspace_id
-        if workspace is None:
-            return True
-        return await self._db.run(lambda s: s.acquire_lock(LockKind.WORKSPACE, workspace, session_id))
+        for (session, start), claim in zip(starts, claims, strict=True):
+            if claim.granted:
+                plan.starts.append((session, targets[start.target_id]))
+            else:
+                _release_workspace(store, session)
+                if session.status is SessionStatus.QUEUED:
+                    plan.waits.append((session.id, f"slot claim: {claim}"))
+        return plan
 
     async def _place(self, session: Runnable, target: Target) -> None:
         """Tell the session it starts on ``target`` (its slot is held); canceled meanwhile: hand it back."""
@@ -174,7 +179,27 @@ class Scheduler:
             self._placing.discard(session_id)
 
     async def _release_workspace(self, session: Runnable) -> None:
-        workspace = session.workspace_id
-        if workspace is not None:
-            with contextlib.suppress(OrchaError):
-                await self._db.run(lambda s: s.release_lock(LockKind.WORKSPACE, workspace, session.id))
+        if session.workspace_id is not None:
+            await self._db.run(lambda s: _release_workspace(s, session))
+
+
+@attrs.define
+class _Plan:
+    """What a tick's store call decided: the sessions to tell to start (their slots are held), to tell to wait,
+    and to cancel."""
+
+    starts: list[tuple[Runnable, Target]] = attrs.Factory(list)
+    waits: list[tuple[str, str]] = attrs.Factory(list)
+    cancels: list[tuple[str, str]] = attrs.Factory(list)
+
+
+def _lock_workspace(store: StorePort, session: Runnable) -> bool:
+    """Take the workspace's writer lock, if the session has one; ``False`` when another session holds it
+    (its end releases the lock and wakes us)."""
+    return session.workspace_id is None or store.acquire_lock(LockKind.WORKSPACE, session.workspace_id, session.id)
+
+
+def _release_workspace(store: StorePort, session: Runnable) -> None:
+    if session.workspace_id is not None:
+        with contextlib.suppress(OrchaError):
+            store.release_lock(LockKind.WORKSPACE, session.workspace_id, session.id)

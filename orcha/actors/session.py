@@ -56,6 +56,7 @@ from orcha.model import (
     SessionRole,
     SessionStatus,
     Target,
+    TargetKind,
     TranscriptKind,
 )
 from orcha.ports import call
@@ -210,8 +211,9 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
             match item.message:
                 case Place(target_id=target_id, target=target):
                     self._target = target if target is not None and target.id == target_id else None
-                    await answer(item, functools.partial(self._move, S.STARTING, f"placed on {target_id}"))
-                    if self._session.status is not S.STARTING:  # the move was refused (its caller was told why)
+                    reason = f"placed on {target_id}"
+                    await answer(item, functools.partial(self._placed, reason))
+                    if self._session.status not in (S.STARTING, S.RUNNING):  # refused (its caller was told why)
                         self._session = await self._deps.db.run(lambda s: s.get_session(self.id))
                         if self._session.status.is_terminal:
                             raise _End
@@ -221,6 +223,28 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
                         await self._move(S.WAITING_CAPACITY, reason)
                 case _:
                     await self._control(item)
+
+    async def _placed(self, reason: str) -> None:
+        """Placed: ``starting``, or (nothing to prepare) ``starting`` and ``running`` in one write."""
+        if self._straight_start():
+            mode = SessionMode.INTERACTIVE if self._interactive() else SessionMode.NONINTERACTIVE
+            start = call(StorePort.start_running, self.id, reason=reason, mode=mode, agent=self._agent)
+            with contextlib.suppress(ObjectiveEndedError):  # it has ended: the usual way, which ends the session
+                self._session = await self._deps.db.run(start)
+                await self._deps.observer.session_moved(self._session)
+                return
+        await self._move(S.STARTING, reason)
+
+    def _straight_start(self) -> bool:
+        """Whether the session may run as soon as it is placed: no workspace to check out, this machine (no
+        connection to make), and its own agent available (else ``_work`` prepares, chooses and moves)."""
+        target = self._target
+        if self._session.workspace_id is not None or self._session.waiting_question is not None:
+            return False
+        if target is None or target.kind is not TargetKind.LOCAL:
+            return False
+        chosen = self._deps.providers.choose(self._agent, self._deps.clock(), installed=self._deps.agents_on(target.id))
+        return chosen == self._agent
 
     async def _finish(self) -> None:
         """Kill what runs, write the end (if the session ends), answer whoever waits on us; leave."""
@@ -401,15 +425,19 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
     # --- the work -----------------------------------------------------------------------------------------
 
     async def _work(self) -> None:
-        with self._interruptible_step() as step:
-            workspace = await self._prepare_workspace()
-        if step.cancelled_caught:
-            await self._heed()
-        if workspace is False:
-            return
-        agent = await self._choose_agent()
-        mode = SessionMode.INTERACTIVE if self._interactive() else SessionMode.NONINTERACTIVE
-        await self._move(S.RUNNING, None, mode=mode, agent=agent, objective_active=True)  # one write for it all
+        if self._session.status is S.RUNNING and self._target is not None:  # started straight (``_placed``)
+            with contextlib.suppress(OrchaError):
+                self._executor = self._deps.executors.for_target(self._target)
+        else:
+            with self._interruptible_step() as step:
+                workspace = await self._prepare_workspace()
+            if step.cancelled_caught:
+                await self._heed()
+            if workspace is False:
+                return
+            agent = await self._choose_agent()
+            mode = SessionMode.INTERACTIVE if self._interactive() else SessionMode.NONINTERACTIVE
+            await self._move(S.RUNNING, None, mode=mode, agent=agent, objective_active=True)  # one write for it all
         self._objective_checked = True  # the first turn's check was the move's
         text, fresh_start, consume_only = self._session.prompt, True, False
         if self._provider_session_id is not None:  # orcha restarted under it: carry on, with any news

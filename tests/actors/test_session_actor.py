@@ -38,6 +38,7 @@ from orcha.model import (
     Audience,
     ObjectiveStatus,
     Session,
+    SessionMode,
     SessionRole,
     SessionStatus,
     Target,
@@ -517,6 +518,30 @@ async def test_a_worker_whose_objective_ended_during_its_turn_is_canceled_not_co
         session = rig.now()
         assert (session.status, session.status_reason) == (S.CANCELED, "objective canceled")
         assert rig.store.list_owned_processes() == []
+
+
+async def test_a_worker_with_nothing_to_prepare_moves_to_running_in_the_placements_one_write(
+    tmp_path, autojump_clock, monkeypatch
+):
+    async with a_session(tmp_path) as rig:
+        writes: list[str] = []
+        for name in ("update_session_status", "start_running"):
+            method = getattr(rig.store, name)
+            monkeypatch.setattr(
+                rig.store, name, lambda *a, _m=method, _n=name, **k: (writes.append(_n), _m(*a, **k))[1]
+            )
+        rig.store.claim_target_slot(rig.target.id, rig.session.id)
+        assert await rig.actor.mailbox.call(Place(target_id=rig.target.id, target=rig.target)) is None
+        assert rig.now().status is S.RUNNING  # when the scheduler hears back, it runs (no "starting" in between)
+        run = await rig.provider.next_run()
+        assert writes == ["start_running"]
+        moves = [
+            e.data["new"] for e in rig.store.events_after(0, session_id=rig.session.id) if e.kind == "session_status"
+        ]
+        assert moves == ["starting", "running"]  # the history is the usual one
+        assert rig.now().mode is SessionMode.INTERACTIVE and rig.now().started_at is not None
+        assert run.request.executor == StubExecutor(name="executor:local")
+        assert rig.fakes.executors.asked == [rig.target.id]
 
 
 async def test_a_worker_placed_after_its_objective_ended_starts_no_turn(tmp_path, autojump_clock):

@@ -242,6 +242,30 @@ def test_a_move_asked_only_while_the_objective_is_active_is_refused_after_its_en
     assert store.update_session_status(worker.id, S.CANCELED).status is S.CANCELED  # without: as before
 
 
+def test_a_straight_start_writes_both_moves_at_once_and_nothing_once_the_objective_has_ended(store):
+    from orcha.errors import ObjectiveEndedError
+    from orcha.model import ObjectiveStatus, SessionMode
+
+    objective, _ = store.create_objective(title="t", prompt="p", agent="fake")
+    worker, late = make_worker(store, objective.id), make_worker(store, objective.id)
+    store.update_session_status(worker.id, S.WAITING_CAPACITY, reason="full")
+    running = store.start_running(worker.id, reason="placed on t", mode=SessionMode.NONINTERACTIVE, agent="other")
+    assert (running.status, running.mode, running.agent) == (S.RUNNING, SessionMode.NONINTERACTIVE, "other")
+    assert running.started_at is not None and running == store.get_session(worker.id)
+    moves = [e for e in store.events_after(0, session_id=worker.id) if e.kind == "session_status"]
+    assert [(e.data["old"], e.data["new"]) for e in moves] == [
+        ("queued", "waiting_capacity"),
+        ("waiting_capacity", "starting"),
+        ("starting", "running"),
+    ]
+    assert moves[1].ts == moves[2].ts  # one transaction
+    store.finish_objective(objective.id, ObjectiveStatus.CANCELED)
+    before = len(store.events_after(0, session_id=late.id))
+    with pytest.raises(ObjectiveEndedError):
+        store.start_running(late.id, reason="placed on t", mode=SessionMode.INTERACTIVE, agent="fake")
+    assert store.get_session(late.id).status is S.QUEUED and len(store.events_after(0, session_id=late.id)) == before
+
+
 def test_a_paged_view_holds_every_queued_session_and_manager_and_the_oldest_waiting_workers(store):
     make_target(store, capacity=3)
     objective, manager = store.create_objective(title="t", prompt="p", agent="fake")

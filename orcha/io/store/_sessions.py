@@ -358,6 +358,15 @@ class SessionsMixin:
         with self._db.write() as tx:
             return _update_status(tx, session_id, status, reason, pause_reason, mode, agent, only_if_objective_active)
 
+    def start_running(self, session_id: str, *, reason: str | None, mode: SessionMode, agent: str) -> Session:
+        """A placed session with nothing to prepare starts at once: ``starting`` (for ``reason``) and then
+        ``running`` with its ``mode`` and ``agent``, both moves in one transaction, as two
+        :meth:`update_session_status` calls would write them. Only while its objective is active (else it
+        raises :class:`ObjectiveEndedError` and writes nothing)."""
+        with self._db.write() as tx:
+            _update_status(tx, session_id, SessionStatus.STARTING, reason, _UNSET, None, None, True)
+            return _update_status(tx, session_id, SessionStatus.RUNNING, None, _UNSET, mode, agent, False)
+
     def end_session(
         self,
         session_id: str,
