@@ -41,20 +41,31 @@ class Envelope(Generic[M]):
 
 
 class Mailbox(Generic[M]):
-    """An actor's inbox. ``call`` waits for the answer (or the actor's exception); ``cast`` does not."""
+    """An actor's inbox. ``call`` waits for the answer (or the actor's exception); ``cast`` does not.
 
-    def __init__(self, owner: str, size: int = 256) -> None:
+    With ``deliver``, an envelope is handed to it at once (synchronously, in the sender's task) instead of
+    waiting in the mailbox's channel: for an actor that merges its messages with other input into a queue of
+    its own, so no task of its has to move them there. ``deliver`` must not block or fail."""
+
+    def __init__(self, owner: str, size: int = 256, *, deliver: Callable[[Envelope[M]], None] | None = None) -> None:
         self.owner = owner
         self._send, self._receive = trio.open_memory_channel[Envelope[M]](size)
+        self._deliver = deliver
         self.closed = False
 
     async def call(self, message: M) -> Any:
         """Send ``message`` and wait for the answer; raises what the actor raised, or :class:`ActorGone`."""
         reply_send, reply_receive = trio.open_memory_channel[outcome.Outcome[Any]](1)
-        try:
-            await self._send.send(Envelope(message, reply_send))
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            raise ActorGone(f"{self.owner} is not running") from None
+        if self._deliver is not None:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            if self.closed:
+                raise ActorGone(f"{self.owner} is not running")
+            self._deliver(Envelope(message, reply_send))
+        else:
+            try:
+                await self._send.send(Envelope(message, reply_send))
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                raise ActorGone(f"{self.owner} is not running") from None
         async with reply_receive:
             try:
                 result = await reply_receive.receive()
@@ -64,6 +75,11 @@ class Mailbox(Generic[M]):
 
     def cast(self, message: M) -> bool:
         """Deliver ``message`` without waiting; ``False`` when the actor is gone or its inbox is full."""
+        if self._deliver is not None:
+            if self.closed:
+                return False
+            self._deliver(Envelope(message))
+            return True
         try:
             self._send.send_nowait(Envelope(message))
         except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):

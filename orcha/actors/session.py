@@ -86,7 +86,7 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
     def __init__(self, deps: SessionDeps, session: Session, *, adopted: bool = True) -> None:
         self.id = session.id
         self.name = f"session:{session.id}"
-        self.mailbox: Mailbox[SessionMessage] = Mailbox(self.name)
+        self.mailbox: Mailbox[SessionMessage] = Mailbox(self.name, deliver=self._deliver)
         self.objective_id = session.objective_id
         self.role = session.role
         self.ready = trio.Event()
@@ -160,7 +160,6 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                nursery.start_soon(self._forward_mailbox)
                 if self._own_writer is not None:
                     nursery.start_soon(self._own_writer.run)
                 with contextlib.suppress(_End):
@@ -313,12 +312,12 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
 
     # --- the inbox ----------------------------------------------------------------------------------------
 
-    async def _forward_mailbox(self) -> None:
-        """Messages go to the inbox in order; one that ends the session also interrupts a long step."""
-        async for envelope in self.mailbox:
-            if self._ends_us(envelope.message) and self._interruptible is not None:
-                self._interruptible.cancel()
-            await self._put(envelope)
+    def _deliver(self, envelope: Envelope[SessionMessage]) -> None:
+        """A message, into the inbox in order (in the sender's task); one that ends the session also
+        interrupts a long step."""
+        if self._ends_us(envelope.message) and self._interruptible is not None:
+            self._interruptible.cancel()
+        self._inbox_send.send_nowait(envelope)
 
     async def _put(self, item: _Item) -> None:
         """Into the (unbounded) inbox with no cancel point before the put: what was taken is never lost."""

@@ -130,3 +130,38 @@ async def test_a_cast_that_fails_unexpectedly_crashes_the_actor():
     with pytest.raises(RuntimeError, match="bug"):
         async for envelope in mailbox:
             await answer(envelope, broken)
+
+
+async def test_a_delivering_mailbox_hands_each_envelope_over_at_once_and_refuses_once_closed(autojump_clock):
+    """A session actor's mailbox puts envelopes straight into the actor's own queue: no task moves them."""
+    delivered: list[str] = []
+    queue_send, queue = trio.open_memory_channel(100)
+
+    def deliver(envelope) -> None:
+        delivered.append(envelope.message)
+        queue_send.send_nowait(envelope)
+
+    mailbox: Mailbox[str] = Mailbox("session:s1", deliver=deliver)
+    assert mailbox.cast("notify") is True
+    assert delivered == ["notify"]  # in the sender's task, before it yields
+    results: list[object] = []
+
+    async def caller() -> None:
+        try:
+            results.append(await mailbox.call("steer"))
+        except ActorGone as exc:
+            results.append(exc)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(caller)
+        nursery.start_soon(caller)
+        await trio.testing.wait_all_tasks_blocked()
+        assert delivered == ["notify", "steer", "steer"]
+        (await queue.receive()).abandon()  # the cast
+        await answer(await queue.receive(), _value("steered"))
+        mailbox.close()  # what the actor does when it ends: the call still in its queue is abandoned
+        (await queue.receive()).abandon()
+    assert results[0] == "steered" and isinstance(results[1], ActorGone)
+    with pytest.raises(ActorGone, match="not running"):
+        await mailbox.call("late")
+    assert mailbox.cast("late") is False and delivered == ["notify", "steer", "steer"]

@@ -383,7 +383,8 @@ async def test_a_completion_and_a_cancel_at_the_same_moment_the_first_in_the_inb
         async def cancel() -> None:
             async with seq(cancel_step):
                 pass
-            try:  # the call puts the cancel in the mailbox before it first yields; the forwarder relays it
+            await trio.lowlevel.checkpoint()  # one step, as the pump takes to relay what the agent fed it
+            try:  # the call puts the cancel in the inbox before it first yields
                 cancel_result.value = await rig.actor.mailbox.call(CancelSession(reason="changed my mind"))
             except ConflictError as exc:
                 cancel_result.error = exc
