@@ -505,12 +505,15 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
 
         A manager checks its objective first; a worker's next turn checks it, and so do the moves that end
         or park it here (in their own transaction)."""
-        if self._session.role is not SessionRole.WORKER:
+        manager = self._session.role is not SessionRole.WORKER
+        if manager:
             await self._end_if_objective_ended()
         if self._inputs:
+            self._objective_checked = manager  # just now: its next turn, at once, need not read it again
             return self._inputs.popleft()
         news = await self._take_notices()
         if news is not None:  # what happened to the team while the manager was busy, in one turn
+            self._objective_checked = manager
             return news
         if self._waiting_question is not None:
             await self._move(S.WAITING_INPUT, "waiting for an answer", objective_active=True)
@@ -527,7 +530,8 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
             return None
         text = await self._manager_wait()  # a manager never completes by itself: it waits for its team
         if self._session.status is not S.RUNNING:
-            await self._move(S.RUNNING, None)
+            await self._move(S.RUNNING, None, objective_active=True)
+            self._objective_checked = True  # by the move, in its transaction: the turn need not read it again
         return text
 
     async def _end_if_objective_ended(self) -> None:

@@ -312,6 +312,24 @@ async def test_notify_wakes_a_waiting_manager_with_its_team_news(tmp_path, autoj
         assert rig.store.pending_notices(rig.session.objective_id) == []  # delivered
 
 
+@pytest.mark.parametrize("ended", [ObjectiveStatus.DONE, ObjectiveStatus.CANCELED])
+async def test_a_waiting_manager_woken_after_its_objective_ended_starts_no_turn(tmp_path, autojump_clock, ended):
+    """Its move back to running checks the objective in the move's transaction (its turn reads it no more):
+    the objective ended meanwhile (its ``ObjectiveEnded`` still on its way), so the manager ends instead."""
+    async with a_session(tmp_path, role=SessionRole.MANAGER) as rig:
+        run = await rig.place()
+        run.feed(TurnCompleted(final_text="spawned my team"))
+        await trio.testing.wait_all_tasks_blocked()
+        assert rig.now().status is S.WAITING_INPUT
+        rig.store.add_notice(rig.session.objective_id, "session_ended", "worker w1 completed")
+        rig.store.finish_objective(rig.session.objective_id, ended)
+        rig.actor.mailbox.cast(Notify())
+        with trio.fail_after(60):  # virtual seconds: a manager that took the turn would wait for it forever
+            await rig.ended.wait()
+        assert run.sent == []  # no turn was sent
+        assert rig.now().status is (S.COMPLETED if ended is ObjectiveStatus.DONE else S.CANCELED)
+
+
 async def test_its_objective_ending_cancels_a_running_worker_and_answers_once_it_has_ended(tmp_path, autojump_clock):
     async with a_session(tmp_path) as rig:
         run = await rig.place()
