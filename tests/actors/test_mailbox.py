@@ -20,6 +20,14 @@ async def _answer_one_then_stop(mailbox: Mailbox[str]) -> None:
         mailbox.close()
 
 
+async def _call(mailbox: Mailbox[str], message: str, into: list[object]) -> None:
+    """A caller that keeps what its call gave: the answer, or the ActorGone it raised."""
+    try:
+        into.append(await mailbox.call(message))
+    except ActorGone as exc:
+        into.append(exc)
+
+
 def _value(value):
     async def get():
         return value
@@ -79,7 +87,7 @@ async def test_a_caller_blocked_on_a_full_inbox_is_released_when_it_closes(autoj
 
 async def test_a_call_in_hand_when_the_actor_is_cancelled_gets_actor_gone_not_the_cancellation(autojump_clock):
     mailbox: Mailbox[str] = Mailbox("session:s1")
-    seen: list[BaseException] = []
+    seen: list[object] = []
     actor_scope = trio.CancelScope()
 
     async def actor() -> None:
@@ -87,18 +95,12 @@ async def test_a_call_in_hand_when_the_actor_is_cancelled_gets_actor_gone_not_th
             async for envelope in mailbox:
                 await answer(envelope, trio.sleep_forever)  # the call is in hand when the cancel comes
 
-    async def caller() -> None:
-        try:
-            await mailbox.call("slow")
-        except ActorGone as exc:
-            seen.append(exc)
-
     async with trio.open_nursery() as nursery:
         nursery.start_soon(actor)
-        nursery.start_soon(caller)
+        nursery.start_soon(_call, mailbox, "slow", seen)
         await trio.testing.wait_all_tasks_blocked()
         actor_scope.cancel()
-    assert len(seen) == 1
+    assert len(seen) == 1 and isinstance(seen[0], ActorGone)
 
 
 async def test_a_refusal_reaches_the_caller_and_the_actor_lives_on():
@@ -145,16 +147,9 @@ async def test_a_delivering_mailbox_hands_each_envelope_over_at_once_and_refuses
     assert mailbox.cast("notify") is True
     assert delivered == ["notify"]  # in the sender's task, before it yields
     results: list[object] = []
-
-    async def caller() -> None:
-        try:
-            results.append(await mailbox.call("steer"))
-        except ActorGone as exc:
-            results.append(exc)
-
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(caller)
-        nursery.start_soon(caller)
+        nursery.start_soon(_call, mailbox, "steer", results)
+        nursery.start_soon(_call, mailbox, "steer", results)
         await trio.testing.wait_all_tasks_blocked()
         assert delivered == ["notify", "steer", "steer"]
         (await queue.receive()).abandon()  # the cast
