@@ -62,7 +62,7 @@ _SESSIONS_SQL = (
            s.cost_usd, {transcript_seq} AS transcript_seq, s.updated_at,
            (SELECT url FROM pull_requests p WHERE p.session_id = s.id ORDER BY p.created_at DESC LIMIT 1) AS pr_url,
            CASE WHEN s.role = 'manager' THEN (SELECT COUNT(*) FROM sessions w WHERE w.objective_id = s.objective_id
-                AND w.role = 'worker' AND w.status NOT IN ('completed', 'failed', 'canceled')) ELSE 0 END
+                AND +w.role = 'worker' AND w.status NOT IN ('completed', 'failed', 'canceled')) ELSE 0 END
                AS live_workers,
            {status_reason} AS status_reason, s.created_at, s.task,
            n.now, n.last_output_at, s.started_at, s.ended_at,

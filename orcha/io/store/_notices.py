@@ -47,7 +47,7 @@ class NoticesMixin:
         with self._db.read() as tx:
             ended = ",".join("?" * len(TERMINAL_SESSION_STATUSES))
             workers = tx.tuples(
-                "SELECT id FROM sessions WHERE objective_id = ? AND role = 'worker'"
+                "SELECT id FROM sessions WHERE objective_id = ? AND +role = 'worker'"  # by objective (never by role)
                 f" AND status NOT IN ({ended}) ORDER BY created_at, rowid",
                 (objective_id, *(str(s) for s in TERMINAL_SESSION_STATUSES)),
             )
