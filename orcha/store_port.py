@@ -282,13 +282,15 @@ class StorePort(Protocol):
     def list_pr_feedback(self, pr_id: str) -> list[PRFeedback]:
         """A pull request's stored review feedback."""
 
-    def list_pull_requests(self, *, objective_id: str | None = None, state: PRState | None = None) -> list[PullRequest]:
-        """Pull requests, filtered by objective and/or state."""
+    def list_pull_requests(
+        self, *, objective_id: str | None = None, state: PRState | None = None, limit: int | None = None
+    ) -> list[PullRequest]:
+        """Pull requests, oldest first, filtered by objective and/or state; with ``limit``, the newest that many."""
 
     def list_questions(
-        self, *, status: QuestionStatus | None = None, objective_id: str | None = None
+        self, *, status: QuestionStatus | None = None, objective_id: str | None = None, limit: int | None = None
     ) -> list[Question]:
-        """Questions, filtered by status and/or objective."""
+        """Questions, oldest first, filtered by status and/or objective; with ``limit``, the newest that many."""
 
     def list_sessions(
         self, *, objective_id: str | None = None, statuses: Iterable[SessionStatus] | None = None

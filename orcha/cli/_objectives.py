@@ -12,6 +12,9 @@ from orcha.cli._client import Client, ClientError
 from orcha.cli._remote import find_objective, find_question, read_text, remote, segment
 from orcha.cli._sessions import OPTIONAL_COLUMNS, SESSION_COLUMNS, session_rows, task_of
 
+QUESTIONS_SHOWN = 1000
+"""``questions --all`` shows the newest this many (the most a page of ``/api/questions`` holds)."""
+
 
 def _read_file(path: str) -> str:
     if path == "-":
@@ -162,7 +165,7 @@ async def named(client: Client, items: list[dict[str, Any]]) -> list[dict[str, A
 
 async def questions(client: Client, args: argparse.Namespace) -> int:
     if args.all:
-        items: list[dict[str, Any]] = (await client.get("/api/questions")).get("items", [])
+        items: list[dict[str, Any]] = (await client.get("/api/questions", limit=QUESTIONS_SHOWN)).get("items", [])
     else:
         items = list((await client.get("/api/dashboard")).get("open_questions", []))
     if args.json:
@@ -221,7 +224,9 @@ def add_parsers(commands: Any, flags: argparse.ArgumentParser) -> None:
     cancel.set_defaults(handler=remote(objective_cancel))
 
     asked = commands.add_parser("questions", parents=[flags], help="the open questions for you")
-    asked.add_argument("--all", action="store_true", help="answered and closed ones too")
+    asked.add_argument(
+        "--all", action="store_true", help=f"answered and closed ones too (the newest {QUESTIONS_SHOWN})"
+    )
     asked.set_defaults(handler=remote(questions))
     reply = commands.add_parser("answer", parents=[flags], help="answer a question")
     reply.add_argument("question", metavar="QUESTION", help="its id (or a unique start of it)")

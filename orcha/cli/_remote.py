@@ -135,13 +135,14 @@ async def find_objective(client: Client, typed: str) -> str:
 async def find_question(client: Client, typed: str) -> str:
     """A question's id, or a unique prefix of an open one's, else of any question's (the server then says why
     one answered or dismissed cannot be answered; 404 for an unknown id)."""
-    listed = await client.get("/api/questions")
-    items = listed.get("items", [])
-    ids = [str(q["id"]) for q in items]
-    if typed in ids:
+    open_ids = [str(q["id"]) for q in (await client.get("/api/questions", status="open", limit=1000))["items"]]
+    if typed in open_ids:
         return typed
-    open_ids = [str(q["id"]) for q in items if q.get("status") == "open"]
-    return pick("open question", typed, open_ids) or pick("question", typed, ids) or typed
+    found = pick("open question", typed, open_ids)
+    if found is not None:
+        return found
+    ids = [str(q["id"]) for q in (await client.get("/api/questions", limit=1000))["items"]]  # the newest: history
+    return typed if typed in ids else pick("question", typed, ids) or typed
 
 
 async def find_target(client: Client, typed: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import re
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from quart import Blueprint, current_app, request
@@ -316,8 +317,9 @@ async def session_screen(session_id: str) -> tuple[dict[str, Any], int]:
 async def list_questions() -> dict[str, Any]:
     status = query_enum("status", QuestionStatus)
     objective_id = request.args.get("objective_id") or None
-    items = await context().read(lambda s: s.list_questions(status=status, objective_id=objective_id))
-    return {"items": to_data(items)}
+    limit = query_int("limit", 200)
+    items = await context().read(lambda s: s.list_questions(status=status, objective_id=objective_id, limit=limit + 1))
+    return _newest_page(items, limit)
 
 
 @api.post("/questions/<question_id>/answer")
@@ -330,8 +332,16 @@ async def answer_question(question_id: str) -> dict[str, Any]:
 async def list_prs() -> dict[str, Any]:
     state = query_enum("state", PRState)
     objective_id = request.args.get("objective_id") or None
-    items = await context().read(lambda s: s.list_pull_requests(objective_id=objective_id, state=state))
-    return {"items": to_data(items)}
+    limit = query_int("limit", 200)
+    items = await context().read(
+        lambda s: s.list_pull_requests(objective_id=objective_id, state=state, limit=limit + 1)
+    )
+    return _newest_page(items, limit)
+
+
+def _newest_page(items: Sequence[Any], limit: int) -> dict[str, Any]:
+    """The newest ``limit`` of ``items`` (read one more than that, oldest first), and whether older ones exist."""
+    return {"items": to_data(items[-limit:]), "more": len(items) > limit}
 
 
 # --- targets ----------------------------------------------------------------------------------------------

@@ -198,7 +198,12 @@ def document() -> dict[str, Any]:
             },
             "/api/questions": {
                 "get": _op(
-                    "Questions", params=(_query("status", "question_status"), _query("objective_id", "objective_id"))
+                    "Questions (the newest ``limit``, oldest first; ``more`` when there are older ones)",
+                    params=(
+                        _query("status", "question_status"),
+                        _query("objective_id", "objective_id"),
+                        _query("limit"),
+                    ),
                 )
             },
             "/api/questions/{question_id}/answer": {
@@ -208,7 +213,8 @@ def document() -> dict[str, Any]:
             },
             "/api/prs": {
                 "get": _op(
-                    "Pull requests", params=(_query("state", "pr_state"), _query("objective_id", "objective_id"))
+                    "Pull requests (the newest ``limit``, oldest first; ``more`` when there are older ones)",
+                    params=(_query("state", "pr_state"), _query("objective_id", "objective_id"), _query("limit")),
                 )
             },
             "/api/targets": {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orcha.agents.fake import AwaitTeam, Call, Complete
+from orcha.io.store import Store
 from orcha.model import ObjectiveStatus, SessionRole, SessionStatus
 from orcha.web.app import create_app
 from orcha.web.context import WebContext
@@ -311,3 +312,34 @@ async def test_the_openapi_document_is_valid_and_states_bounds_and_errors(tmp_pa
     assert doc["components"]["responses"]["E421"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Error"
     }
+
+
+async def test_questions_and_prs_are_paged_newest_last_with_more_when_history_is_longer(tmp_path):
+    async with served(tmp_path) as srv:
+        history = Store(tmp_path / "orcha.db")  # history, written as an earlier run of orcha left it
+        objective, _ = history.create_objective(title="t", prompt="p", agent="claude")
+        for n in range(5):
+            history.ask_question(objective_id=objective.id, text=f"question {n}")
+            history.create_pull_request(
+                objective_id=objective.id, session_id=None, url=f"u{n}", number=n + 1, branch=f"b{n}", base="main"
+            )
+        history.close()
+        questions = (await srv.client.get("/api/questions", params={"limit": 3})).json()
+        assert [q["text"] for q in questions["items"]] == ["question 2", "question 3", "question 4"]
+        assert questions["more"] is True
+        prs = (await srv.client.get("/api/prs", params={"limit": 2})).json()
+        assert [p["number"] for p in prs["items"]] == [4, 5] and prs["more"] is True
+        every = (await srv.client.get("/api/prs")).json()  # the default page holds them all
+        assert [p["number"] for p in every["items"]] == [1, 2, 3, 4, 5] and every["more"] is False
+        for path in ("/api/questions", "/api/prs"):
+            for bad in ("0", "-1", "1001", "many"):
+                _error(await srv.client.get(path, params={"limit": bad}), 400, field="limit")
+
+
+def test_the_store_reads_only_the_newest_page_of_a_long_history(store):
+    objective, _ = store.create_objective(title="t", prompt="p", agent="fake")
+    for n in range(4):
+        store.ask_question(objective_id=objective.id, text=f"q{n}")
+    assert [q.text for q in store.list_questions(limit=2)] == ["q2", "q3"]
+    assert [q.text for q in store.list_questions()] == ["q0", "q1", "q2", "q3"]
+    assert store.list_questions(limit=10, objective_id="obj_none") == []

@@ -28,6 +28,17 @@ from orcha.model import (
 )
 
 
+def _newest(tx: Tx, table: str, clauses: list[str], params: list[Any], limit: int | None) -> list[dict[str, Any]]:
+    """``table``'s rows matching ``clauses``, oldest first; with ``limit``, the newest ``limit`` of them."""
+    where = " AND ".join(clauses)
+    if limit is None:
+        return tx.rows(f"SELECT * FROM {table} WHERE {where} ORDER BY created_at, rowid", params)
+    newest = tx.rows(
+        f"SELECT * FROM {table} WHERE {where} ORDER BY created_at DESC, rowid DESC LIMIT ?", [*params, limit]
+    )
+    return newest[::-1]
+
+
 def _one(tx: Tx, kind: str, table: str, ident: str) -> dict[str, Any]:
     row = tx.row(f"SELECT * FROM {table} WHERE id = ?", (ident,))
     if row is None:
@@ -173,7 +184,10 @@ class RecordsMixin:
         with self._db.read() as tx:
             return _rows.pull_request(_one(tx, "pull request", "pull_requests", pr_id))
 
-    def list_pull_requests(self, *, objective_id: str | None = None, state: PRState | None = None) -> list[PullRequest]:
+    def list_pull_requests(
+        self, *, objective_id: str | None = None, state: PRState | None = None, limit: int | None = None
+    ) -> list[PullRequest]:
+        """Oldest first; with ``limit``, only the newest that many (history is not read out whole)."""
         clauses, params = ["1"], []
         if objective_id is not None:
             clauses.append("objective_id = ?")
@@ -182,7 +196,7 @@ class RecordsMixin:
             clauses.append("state = ?")
             params.append(str(state))
         with self._db.read() as tx:
-            rows = tx.rows(f"SELECT * FROM pull_requests WHERE {' AND '.join(clauses)} ORDER BY created_at", params)
+            rows = _newest(tx, "pull_requests", clauses, params, limit)
             return [_rows.pull_request(r) for r in rows]
 
     def update_pull_request(
@@ -299,8 +313,9 @@ class RecordsMixin:
             return _rows.question(_one(tx, "question", "questions", question_id))
 
     def list_questions(
-        self, *, status: QuestionStatus | None = None, objective_id: str | None = None
+        self, *, status: QuestionStatus | None = None, objective_id: str | None = None, limit: int | None = None
     ) -> list[Question]:
+        """Oldest first; with ``limit``, only the newest that many (history is not read out whole)."""
         clauses, params = ["1"], []
         if status is not None:
             clauses.append("status = ?")
@@ -309,7 +324,7 @@ class RecordsMixin:
             clauses.append("objective_id = ?")
             params.append(objective_id)
         with self._db.read() as tx:
-            rows = tx.rows(f"SELECT * FROM questions WHERE {' AND '.join(clauses)} ORDER BY created_at", params)
+            rows = _newest(tx, "questions", clauses, params, limit)
             return [_rows.question(r) for r in rows]
 
     # --- artifacts and notes ------------------------------------------------------------------------------
