@@ -62,7 +62,7 @@ _SESSIONS_SQL = (
            s.cost_usd, {transcript_seq} AS transcript_seq, s.updated_at,
            (SELECT url FROM pull_requests p WHERE p.session_id = s.id ORDER BY p.created_at DESC LIMIT 1) AS pr_url,
            CASE WHEN s.role = 'manager' THEN (SELECT COUNT(*) FROM sessions w WHERE w.objective_id = s.objective_id
-                AND +w.role = 'worker' AND w.status NOT IN ('completed', 'failed', 'canceled')) ELSE 0 END
+                AND w.status IN {not_ended} AND +w.role = 'worker') ELSE 0 END
                AS live_workers,
            {status_reason} AS status_reason, s.created_at, s.task,
            n.now, n.last_output_at, s.started_at, s.ended_at,
@@ -72,6 +72,7 @@ _SESSIONS_SQL = (
 """.replace("{pause_reason}", _cut("s.pause_reason"))
     .replace("{status_reason}", _cut("s.status_reason"))
     .replace("{transcript_seq}", _rows.transcript_seq_sql("s"))
+    .replace("{not_ended}", _rows.NOT_ENDED)
 )
 _TARGETS_SQL = """
     SELECT t.id, t.name, t.kind, t.host, t.status, t.capacity_sessions,
@@ -91,7 +92,7 @@ _PRS_SQL = """
     WHERE {where} ORDER BY created_at
 """
 _IN_SHOWN = "objective_id IN (SELECT value FROM json_each(?))"
-_LIVE_SESSIONS = f"s.objective_id = ? AND s.status NOT IN {_TERMINAL}"
+_LIVE_SESSIONS = f"s.objective_id = ? AND s.status IN {_rows.NOT_ENDED}"
 _ENDED_SESSIONS = f"""s.id IN (SELECT id FROM sessions WHERE objective_id = ? AND status IN {_TERMINAL}
                            ORDER BY updated_at DESC LIMIT {RECENT_ENDED_SESSIONS})"""
 _SHOWN_PRS = """id IN (

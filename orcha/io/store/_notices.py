@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from orcha.io.store import _rows
 from orcha.io.store._db import Database, Tx
 from orcha.io.store._sessions import insert_notice, live_workers, load_objective
-from orcha.model import TERMINAL_SESSION_STATUSES, ManagerWake, Notice, ObjectiveStatus, QuestionStatus
+from orcha.model import ManagerWake, Notice, ObjectiveStatus, QuestionStatus
 
 
 def _pending(tx: Tx, objective_id: str) -> list[Notice]:
@@ -45,11 +46,10 @@ class NoticesMixin:
         """A waiting manager's wake in one read: its undelivered notices, the ids of its objective's live
         workers and of its open questions (only ids: it says what it waits on)."""
         with self._db.read() as tx:
-            ended = ",".join("?" * len(TERMINAL_SESSION_STATUSES))
-            workers = tx.tuples(
-                "SELECT id FROM sessions WHERE objective_id = ? AND +role = 'worker'"  # by objective (never by role)
-                f" AND status NOT IN ({ended}) ORDER BY created_at, rowid",
-                (objective_id, *(str(s) for s in TERMINAL_SESSION_STATUSES)),
+            workers = tx.tuples(  # its live sessions (by objective and status, never by role: see live_workers)
+                f"SELECT id FROM sessions WHERE objective_id = ? AND status IN {_rows.NOT_ENDED} AND +role = 'worker'"
+                " ORDER BY created_at, rowid",
+                (objective_id,),
             )
             questions = tx.tuples(
                 "SELECT id FROM questions WHERE objective_id = ? AND status = ? ORDER BY created_at",

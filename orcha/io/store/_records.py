@@ -108,10 +108,10 @@ class RecordsMixin:
             rows = tx.rows(
                 """SELECT w.* FROM workspaces w JOIN objectives o ON o.id = w.objective_id
                    WHERE w.path IS NOT NULL
-                     AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.workspace_id = w.id
-                                     AND s.status NOT IN ('completed', 'failed', 'canceled'))
+                     AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.status IN {not_ended}
+                                     AND s.workspace_id = w.id)
                      AND (w.kind != 'shared_scratch' OR o.status != 'active')
-                   ORDER BY w.created_at"""
+                   ORDER BY w.created_at""".replace("{not_ended}", _rows.NOT_ENDED)
             )
             return [_rows.workspace(r) for r in rows]
 

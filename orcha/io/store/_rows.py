@@ -45,6 +45,11 @@ def transcript_seq_sql(table: str) -> str:
     )
 
 
+NOT_ENDED = "(" + ", ".join(f"'{s}'" for s in SessionStatus if not s.is_terminal) + ")"
+"""The statuses of a session that has not ended, for ``status IN {NOT_ENDED}``: a few lookups in an index on
+``(objective_id, status)`` or ``(status)``, where ``NOT IN`` the ended ones reads every session of the
+objective (or of history) to skip the ended."""
+
 SESSION_COLUMNS = (
     "id, objective_id, role, agent, prompt, status, mode, target_id, workspace_id, parent_session_id, "
     "provider_session_id, attach_command, pause_reason, status_reason, model_calls, errors, input_tokens, "

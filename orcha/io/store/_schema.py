@@ -361,6 +361,18 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX sessions_by_role_status ON sessions(role, status, created_at);
         """,
     ),
+    (
+        "an objective's live sessions looked up by status, not read among all of its sessions; the newest"
+        " objectives, questions and PRs listed by an index walk, not by sorting all of history",
+        """
+        DROP INDEX sessions_by_objective;
+        CREATE INDEX sessions_by_objective_status ON sessions(objective_id, status);
+        CREATE INDEX objectives_by_created ON objectives(created_at);
+        CREATE INDEX objectives_by_status_created ON objectives(status, created_at);
+        CREATE INDEX questions_by_created ON questions(created_at);
+        CREATE INDEX pull_requests_by_created ON pull_requests(created_at);
+        """,
+    ),
 )
 """Forward migrations in order. Append new ones; never edit one that has shipped."""
 

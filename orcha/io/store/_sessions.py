@@ -55,9 +55,6 @@ def load_objective(tx: Tx, objective_id: str) -> Objective:
     return _rows.objective(row)
 
 
-_ENDED = ",".join(f"'{s}'" for s in SessionStatus if s.is_terminal)
-
-
 def insert_notice(tx: Tx, objective_id: str, kind: str, text: str) -> int:
     """Queue a notice for the objective's manager in ``tx``; its id."""
     tx.execute(
@@ -68,12 +65,13 @@ def insert_notice(tx: Tx, objective_id: str, kind: str, text: str) -> int:
 
 
 def live_workers(tx: Tx, objective_id: str) -> int:
-    """How many of the objective's workers have not ended. ``+role`` keeps the role out of the index choice:
-    with no statistics (orcha runs no ``ANALYZE``) SQLite would take ``sessions_by_role_status`` and read every
-    worker in history, where the objective's index reads its few sessions."""
+    """How many of the objective's workers have not ended: its live sessions, looked up in
+    ``sessions_by_objective_status``. ``+role`` keeps the role out of the index choice: with no statistics
+    (orcha runs no ``ANALYZE``) SQLite would take ``sessions_by_role_status`` and read every worker in history."""
     return int(
         tx.value(
-            f"SELECT COUNT(*) FROM sessions WHERE objective_id = ? AND +role = 'worker' AND status NOT IN ({_ENDED})",
+            "SELECT COUNT(*) FROM sessions"
+            f" WHERE objective_id = ? AND status IN {_rows.NOT_ENDED} AND +role = 'worker'",
             (objective_id,),
         )
     )
