@@ -24,6 +24,7 @@ from orcha.actors.messages import (
 )
 from orcha.actors.workspaces import check_branch
 from orcha.agents.registry import ProviderRegistry
+from orcha.effects import EffectKey
 from orcha.errors import ConflictError, InvalidInputError, OrchaError
 from orcha.model import (
     Audience,
@@ -114,17 +115,26 @@ class ObjectiveActor:
             self._on_exit(self.id)
 
     async def _spawn(self, spawn: Spawn) -> Session:
+        """A replayed request (its asker was restarted) gets the session it made: found by ``create_session``
+        in its own transaction, or first, here, when the request would be refused now or would make a
+        workspace row before it (neither may happen twice)."""
         effect = spawn.effect
-        if effect is not None:  # a replayed request (its asker was restarted): the session it made
-            first = await self._deps.db.run(lambda s: s.find_effect(effect, "spawn_session"))
+        try:
+            agent = self._deps.providers.check_agent(spawn.agent or (await self._objective_as_created()).agent)
+            for label in spawn.labels:
+                check_label(label)
+            target_id = None
+            if spawn.target_id is not None:
+                target_id = (await self._deps.db.run(lambda s: s.find_target(spawn.target_id or ""))).id
+        except OrchaError:
+            first = await self._replayed(effect)
+            if first is None:
+                raise
+            return first
+        if await self._workspace_needed(spawn):
+            first = await self._replayed(effect)
             if first is not None:
-                return await self._deps.db.run(lambda s: s.get_session(first))
-        agent = self._deps.providers.check_agent(spawn.agent or (await self._objective_as_created()).agent)
-        for label in spawn.labels:
-            check_label(label)
-        target_id = None
-        if spawn.target_id is not None:
-            target_id = (await self._deps.db.run(lambda s: s.find_target(spawn.target_id or ""))).id
+                return first
         workspace_id = await self._workspace_for(spawn)
         session = await self._deps.db.run(
             lambda s: s.create_session(
@@ -140,7 +150,9 @@ class ObjectiveActor:
                 labels=spawn.labels,
             )
         )
-        self._deps.start_session(session)
+        if session.status.is_terminal:  # a replay of a request keyed by its call id, whose session has ended
+            return session
+        self._deps.start_session(session)  # (a replay's live session has its actor already: this is a no-op)
         self._deps.announce("session", session.id)
         self._deps.wake_scheduler()
         return session
@@ -151,12 +163,25 @@ class ObjectiveActor:
             self._created = await self._deps.db.run(lambda s: s.get_objective(self.id))
         return self._created
 
+    async def _replayed(self, effect: EffectKey | None) -> Session | None:
+        """The session a replay of ``effect`` returns, or ``None`` (a new request, or none is keyed)."""
+        if effect is None:
+            return None
+        first = await self._deps.db.run(lambda s: s.find_effect(effect, "spawn_session"))
+        return None if first is None else await self._deps.db.run(lambda s: s.get_session(first))
+
+    async def _workspace_needed(self, spawn: Spawn) -> bool:
+        """A coding worker of an objective with a repo gets a workspace row (:meth:`_workspace_for`)."""
+        objective = await self._objective_as_created()
+        return (spawn.repo or objective.repo) is not None and spawn.role is SessionRole.WORKER
+
     async def _workspace_for(self, spawn: Spawn) -> str | None:
         """A coding worker of an objective with a repo gets a workspace row now; it is checked out at start."""
+        if not await self._workspace_needed(spawn):
+            return None
         objective = await self._objective_as_created()
         repo = spawn.repo or objective.repo
-        if repo is None or spawn.role is not SessionRole.WORKER:
-            return None
+        assert repo is not None
         base = check_branch(spawn.base_branch or objective.base_branch or "main")
         kind = spawn.workspace_kind or (WorkspaceKind.PR_BRANCH if spawn.pr_id else WorkspaceKind.ISOLATED)
         branch = None
@@ -271,7 +296,9 @@ class ObjectiveActor:
                 "manager_restarted", objective_id=self.id, session_id=session.id, previous=resume_from
             )
         )
-        self._deps.start_session(session)
+        if session.status.is_terminal:  # a replay of a request keyed by its call id, whose session has ended
+            return session
+        self._deps.start_session(session)  # (a replay's live session has its actor already: this is a no-op)
         self._deps.announce("session", session.id)
         self._deps.wake_scheduler()
         return session

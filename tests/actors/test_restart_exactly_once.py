@@ -85,6 +85,36 @@ async def test_a_replayed_tool_call_returns_the_first_result(tmp_path, autojump_
         assert len(store.list_notes(objective.id)) == 1
 
 
+async def test_a_replayed_spawn_of_a_session_that_ended_returns_it_and_starts_nothing(tmp_path, autojump_clock):
+    """The replay is found in ``create_session``'s own transaction: an ended session is not given an actor."""
+    async with running(tmp_path) as orch:
+        objective, manager = await orch.operations.create_objective(title="t", prompt="p", agent="claude")
+        tools = orch.tools_for(manager.id)
+        first = await tools.call("spawn_session", {"prompt": "part 1"}, call_id="toolu_1")
+        await orch.operations.cancel_session(first.data["id"], reason="not needed")
+        again = await tools.call("spawn_session", {"prompt": "part 1"}, call_id="toolu_1")
+        assert (again.data["id"], again.data["status"]) == (first.data["id"], "canceled")
+        assert orch.session(first.data["id"]) is None  # its actor left with its end and none came back
+        assert len(store_of(orch).list_sessions(objective_id=objective.id)) == 2
+
+
+async def test_a_replayed_spawn_that_would_be_refused_now_returns_the_first_session(tmp_path, autojump_clock):
+    """Its target was renamed since the first call: the replay still gets the session it made, not a refusal."""
+    async with running(tmp_path) as orch:
+        _, manager = await orch.operations.create_objective(title="t", prompt="p", agent="claude")
+        tools = orch.tools_for(manager.id)
+        target = store_of(orch).list_targets()[0]
+        first = await tools.call("spawn_session", {"prompt": "p", "target": target.name}, call_id="toolu_1")
+        assert not first.is_error, first.text
+        renamer = Store(tmp_path / "orcha.db")
+        renamer.database.conn.execute("UPDATE targets SET name = 'elsewhere' WHERE id = ?", (target.id,))
+        renamer.close()
+        again = await tools.call("spawn_session", {"prompt": "p", "target": target.name}, call_id="toolu_1")
+        assert not again.is_error and again.data["id"] == first.data["id"]
+        refused = await tools.call("spawn_session", {"prompt": "p", "target": target.name}, call_id="toolu_2")
+        assert refused.is_error and target.name in refused.text  # a new request is refused as before
+
+
 async def test_a_session_waiting_on_its_question_waits_on_it_again_after_a_restart(tmp_path, autojump_clock):
     def asker(request):
         return [Ask("which database?"), Say("using it"), Complete("done")]
