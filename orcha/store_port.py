@@ -165,8 +165,10 @@ class StorePort(Protocol):
         workspace_id: str | None = None,
         effect: EffectKey | None = None,
         labels: Iterable[str] = (),
+        session_id: str | None = None,
     ) -> Session:
-        """Create a queued session in an active objective; a replayed ``effect`` returns the session it made."""
+        """Create a queued session (with ``session_id``, that id) in an active objective; a replayed ``effect``
+        returns the session it made (whose id is not ``session_id``: so the caller tells a replay)."""
 
     def create_target(
         self,

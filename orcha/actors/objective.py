@@ -11,6 +11,7 @@ from typing import Protocol
 import attrs
 import trio
 
+from orcha import ids
 from orcha.actors.deps import Announce, Questions
 from orcha.actors.mailbox import Mailbox, answer
 from orcha.actors.messages import (
@@ -136,6 +137,7 @@ class ObjectiveActor:
             if first is not None:
                 return first
         workspace_id = await self._workspace_for(spawn)
+        new_id = ids.new_id("session")
         session = await self._deps.db.run(
             lambda s: s.create_session(
                 objective_id=self.id,
@@ -148,11 +150,12 @@ class ObjectiveActor:
                 workspace_id=workspace_id,
                 effect=effect,
                 labels=spawn.labels,
+                session_id=new_id,
             )
         )
-        if session.status.is_terminal:  # a replay of a request keyed by its call id, whose session has ended
+        if session.id != new_id:  # a replay: the session the first request made (its actor runs, or it has ended)
             return session
-        self._deps.start_session(session)  # (a replay's live session has its actor already: this is a no-op)
+        self._deps.start_session(session)
         self._deps.announce("session", session.id)
         self._deps.wake_scheduler()
         return session
@@ -296,9 +299,7 @@ class ObjectiveActor:
                 "manager_restarted", objective_id=self.id, session_id=session.id, previous=resume_from
             )
         )
-        if session.status.is_terminal:  # a replay of a request keyed by its call id, whose session has ended
-            return session
-        self._deps.start_session(session)  # (a replay's live session has its actor already: this is a no-op)
+        self._deps.start_session(session)
         self._deps.announce("session", session.id)
         self._deps.wake_scheduler()
         return session

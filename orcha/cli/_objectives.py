@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from rich.text import Text
 
 from orcha.cli import _output as out
 from orcha.cli._client import Client, ClientError
-from orcha.cli._remote import find_objective, find_question, read_text, remote, segment
+from orcha.cli._remote import PAGE, find_objective, find_question, read_text, remote, segment
 from orcha.cli._sessions import OPTIONAL_COLUMNS, SESSION_COLUMNS, session_rows, task_of
 
-QUESTIONS_SHOWN = 1000
+QUESTIONS_SHOWN = PAGE
 """``questions --all`` shows the newest this many (the most a page of ``/api/questions`` holds)."""
 
 
@@ -165,7 +166,10 @@ async def named(client: Client, items: list[dict[str, Any]]) -> list[dict[str, A
 
 async def questions(client: Client, args: argparse.Namespace) -> int:
     if args.all:
-        items: list[dict[str, Any]] = (await client.get("/api/questions", limit=QUESTIONS_SHOWN)).get("items", [])
+        page = await client.get("/api/questions", limit=QUESTIONS_SHOWN)
+        items: list[dict[str, Any]] = page.get("items", [])
+        if page.get("more"):
+            print(f"orcha: the newest {QUESTIONS_SHOWN} questions; older ones are not shown", file=sys.stderr)
     else:
         items = list((await client.get("/api/dashboard")).get("open_questions", []))
     if args.json:

@@ -13,6 +13,9 @@ import trio
 
 from orcha.cli._client import REFUSED, Client, ClientError, find_server, open_client
 
+PAGE = 1000
+"""The most one page of a list endpoint holds (``limit`` of ``/api/questions``): the newest that many."""
+
 Command = Callable[[Client, argparse.Namespace], Awaitable[int | list[str]]]
 """A subcommand: its exit status, or a command line to replace this process with once the server is left."""
 
@@ -135,13 +138,13 @@ async def find_objective(client: Client, typed: str) -> str:
 async def find_question(client: Client, typed: str) -> str:
     """A question's id, or a unique prefix of an open one's, else of any question's (the server then says why
     one answered or dismissed cannot be answered; 404 for an unknown id)."""
-    open_ids = [str(q["id"]) for q in (await client.get("/api/questions", status="open", limit=1000))["items"]]
+    open_ids = [str(q["id"]) for q in (await client.get("/api/questions", status="open", limit=PAGE))["items"]]
     if typed in open_ids:
         return typed
     found = pick("open question", typed, open_ids)
     if found is not None:
         return found
-    ids = [str(q["id"]) for q in (await client.get("/api/questions", limit=1000))["items"]]  # the newest: history
+    ids = [str(q["id"]) for q in (await client.get("/api/questions", limit=PAGE))["items"]]  # the newest: history
     return typed if typed in ids else pick("question", typed, ids) or typed
 
 

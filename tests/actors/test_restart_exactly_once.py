@@ -10,6 +10,7 @@ from orcha.agents.fake import Ask, Call, Complete, Say, Wait
 from orcha.io.store import Store
 from orcha.model import QuestionStatus, SessionRole, SessionStatus
 from tests.actors.harness import fake, running, store_of, wait_until
+from tests.gitfixtures import Origin
 
 S = SessionStatus
 
@@ -113,6 +114,23 @@ async def test_a_replayed_spawn_that_would_be_refused_now_returns_the_first_sess
         assert not again.is_error and again.data["id"] == first.data["id"]
         refused = await tools.call("spawn_session", {"prompt": "p", "target": target.name}, call_id="toolu_2")
         assert refused.is_error and target.name in refused.text  # a new request is refused as before
+
+
+async def test_a_replayed_spawn_of_a_coding_worker_makes_no_second_workspace(tmp_path):
+    """A worker of an objective with a repo gets a workspace row before its session: the replay is found first."""
+    origin = Origin(tmp_path)
+    idle = fake(lambda request: [Wait(3600)])
+    async with running(tmp_path, providers={"claude": idle}) as orch:
+        objective, manager = await orch.operations.create_objective(
+            title="t", prompt="p", agent="claude", repo=str(origin.path)
+        )
+        tools = orch.tools_for(manager.id)
+        first = await tools.call("spawn_session", {"prompt": "part 1"}, call_id="toolu_1")
+        again = await tools.call("spawn_session", {"prompt": "part 1"}, call_id="toolu_1")
+        assert not first.is_error and again.data["id"] == first.data["id"]
+        store = store_of(orch)
+        assert len(store.list_workspaces(objective.id)) == 1
+        assert len(store.list_sessions(objective_id=objective.id)) == 2
 
 
 async def test_a_session_waiting_on_its_question_waits_on_it_again_after_a_restart(tmp_path, autojump_clock):

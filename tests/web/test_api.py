@@ -331,6 +331,8 @@ async def test_questions_and_prs_are_paged_newest_last_with_more_when_history_is
         assert [p["number"] for p in prs["items"]] == [4, 5] and prs["more"] is True
         every = (await srv.client.get("/api/prs")).json()  # the default page holds them all
         assert [p["number"] for p in every["items"]] == [1, 2, 3, 4, 5] and every["more"] is False
+        exact = (await srv.client.get("/api/prs", params={"limit": 5})).json()  # as many as there are
+        assert len(exact["items"]) == 5 and exact["more"] is False
         for path in ("/api/questions", "/api/prs"):
             for bad in ("0", "-1", "1001", "many"):
                 _error(await srv.client.get(path, params={"limit": bad}), 400, field="limit")

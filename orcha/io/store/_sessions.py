@@ -241,14 +241,17 @@ class SessionsMixin:
         workspace_id: str | None = None,
         effect: EffectKey | None = None,
         labels: Iterable[str] = (),
+        session_id: str | None = None,
     ) -> Session:
         """Create a queued session in an active objective; dependencies must be sessions of that objective.
 
-        With ``effect`` (the spawning request's key), a replayed request returns the session it made."""
+        With ``effect`` (the spawning request's key), a replayed request returns the session it made; with
+        ``session_id`` (a fresh id from :func:`orcha.ids.new_id`), the new session takes it, so a caller tells
+        the replay (another id) from the session it made."""
         if not agent.strip():
             raise InvalidInputError("agent must not be empty", field="agent")
         deps = tuple(dict.fromkeys(depends_on))
-        session_id = ids.new_id("session")
+        session_id = session_id or ids.new_id("session")
         with self._db.write() as tx:
             first = replayed(tx, effect, "spawn_session")
             if first is not None:
