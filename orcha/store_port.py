@@ -167,8 +167,7 @@ class StorePort(Protocol):
         labels: Iterable[str] = (),
         session_id: str | None = None,
     ) -> Session:
-        """Create a queued session (with ``session_id``, that id) in an active objective; a replayed ``effect``
-        returns the session it made (whose id is not ``session_id``: so the caller tells a replay)."""
+        """Create a queued session (id ``session_id`` if given); a replayed ``effect`` returns the one it made."""
 
     def create_target(
         self,
