@@ -78,8 +78,10 @@ class Executor(Protocol):
         cwd: str | None = None,
         env: Mapping[str, str] | None = None,
         before_exec: ProcessRecorder | None = None,
+        input: bytes = b"",
     ) -> RunningCommand:
-        """Start a long-lived command in its own process group, stdin and stdout piped.
+        """Start a long-lived command in its own process group, stdin and stdout piped; ``input`` is the start of
+        its stdin (written as it is let run, with the gate's release when there is one: one write).
 
         With ``before_exec``, the process is created held at a gate: its identity (group, start time, boot) is
         awaited through ``before_exec`` and only then is the program let run. If ``before_exec`` raises, the

@@ -138,12 +138,15 @@ class ObjectiveActor:
                 return first
         workspace_id = await self._workspace_for(spawn)
         new_id = ids.new_id("session")
+        interactive = self._deps.providers.provider(agent).capabilities.interactive  # (its start need not change it)
+        mode = SessionMode.INTERACTIVE if interactive else SessionMode.NONINTERACTIVE
         session = await self._deps.db.run(
             lambda s: s.create_session(
                 objective_id=self.id,
                 agent=agent,
                 prompt=spawn.prompt,
                 role=spawn.role,
+                mode=mode,
                 parent_session_id=spawn.parent_session_id,
                 depends_on=spawn.depends_on,
                 target_id=target_id,

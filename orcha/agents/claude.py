@@ -286,16 +286,14 @@ class ClaudeProvider:
         try:
             argv = claude_argv(self.options, request, resume, mcp_config_path=secret.path if secret else None)
             process = await request.executor.start(
-                argv, cwd=request.cwd, env=claude_env(self.options), before_exec=request.record_process
+                argv,
+                cwd=request.cwd,
+                env=claude_env(self.options),
+                before_exec=request.record_process,
+                input=user_turn(first_turn),  # (with the release: one write)
             )
         except BaseException:
             if secret is not None:
                 await secret.remove()
             raise
-        run = ClaudeRun(process, secret)
-        try:
-            await process.send(user_turn(first_turn))
-        except BaseException:
-            await run.cancel()
-            raise
-        return run
+        return ClaudeRun(process, secret)

@@ -242,7 +242,8 @@ class CodexProvider:
             raise CommandError(f"session {request.session_id} has no executor to run codex on")
         env = {"ORCHA_MCP_TOKEN": request.mcp_token} if request.mcp_token else None
         argv = codex_argv(self.options, request, resume)
-        process = await request.executor.start(argv, cwd=request.cwd, env=env, before_exec=request.record_process)
-        await process.send(prompt.encode())
+        process = await request.executor.start(
+            argv, cwd=request.cwd, env=env, before_exec=request.record_process, input=prompt.encode()
+        )
         await process.close_stdin()  # never left open: codex would wait for more input
         return CodexRun(process)

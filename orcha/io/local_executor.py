@@ -99,6 +99,7 @@ class LocalExecutor:
         cwd: str | None = None,
         env: Mapping[str, str] | None = None,
         before_exec: ProcessRecorder | None = None,
+        input: bytes = b"",
     ) -> LocalRunningCommand:
         command = [str(a) for a in argv]
         txguard.ensure_no_transaction(f"starting {command[0]}")
@@ -122,14 +123,16 @@ class LocalExecutor:
             stderr_file.close()
             raise CommandError(f"cannot run {command[0]!r}: {exc.strerror or exc}") from exc
         running = LocalRunningCommand(process, stderr_file, command)
-        if before_exec is not None:
-            try:
+        try:
+            if before_exec is not None:
                 await before_exec(proc_identity.identity_of(process.pid))
-                await running.send(b"\n")  # the gate lets the program run
-            except BaseException:
-                with trio.CancelScope(shield=True):  # held at the gate (or only just let go): the group goes
-                    await running.kill(grace=self.grace)
-                raise
+                await running.send(b"\n" + input)  # the gate lets the program run, its input after the line
+            elif input:
+                await running.send(input)
+        except BaseException:
+            with trio.CancelScope(shield=True):  # held at the gate (or only just let go): the group goes
+                await running.kill(grace=self.grace)
+            raise
         return running
 
     async def run(

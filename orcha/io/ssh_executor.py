@@ -481,6 +481,7 @@ class SSHExecutor:
         cwd: str | None = None,
         env: Mapping[str, str] | None = None,
         before_exec: ProcessRecorder | None = None,
+        input: bytes = b"",
     ) -> SSHRunningCommand:
         command = [str(a) for a in argv]
         txguard.ensure_no_transaction(f"starting {command[0]} on {self.name}")
@@ -494,7 +495,10 @@ class SSHExecutor:
             running = SSHRunningCommand(self, process, pgid, stderr_tail, command)
             if before_exec is not None:
                 await before_exec(await self.identity(pgid, kind="headless"))
-                process.stdin.write(b"\n")  # the wrapper lets the program run
+                process.stdin.write(b"\n" + input)  # the wrapper lets the program run, its input after the line
+                await _aio(process.stdin.drain)
+            elif input:
+                process.stdin.write(input)
                 await _aio(process.stdin.drain)
         except BaseException:
             with trio.CancelScope(shield=True):

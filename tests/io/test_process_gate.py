@@ -54,6 +54,25 @@ async def test_the_recorder_runs_before_the_program_and_the_program_s_input_is_u
         await process.kill(grace=0.5)
 
 
+@pytest.mark.parametrize("gated", [True, False])
+async def test_input_given_at_the_start_reaches_the_program_whole_after_the_gate_s_line(tmp_path, gated):
+    recorded: list[ProcessIdentity] = []
+
+    async def record(identity: ProcessIdentity) -> None:
+        recorded.append(identity)
+
+    first = b"\n\nline after two empty ones\n"  # (empty lines are the program's, not the gate's)
+    process = await LocalExecutor(grace=1.0).start(["cat"], before_exec=record if gated else None, input=first)
+    try:
+        assert len(recorded) == (1 if gated else 0)
+        await process.send(b"and more")
+        await process.close_stdin()
+        assert [line async for line in process.lines()] == ["", "", "line after two empty ones", "and more"]
+        assert await process.wait() == 0
+    finally:
+        await process.kill(grace=0.5)
+
+
 @pytest.mark.parametrize("failure", ["raises", "is cancelled"])
 async def test_a_recorder_that_fails_leaves_no_process_and_the_program_never_ran(tmp_path, failure):
     marker = tmp_path / "ran"

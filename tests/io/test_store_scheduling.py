@@ -266,6 +266,23 @@ def test_a_straight_start_writes_both_moves_at_once_and_nothing_once_the_objecti
     assert store.get_session(late.id).status is S.QUEUED and len(store.events_after(0, session_id=late.id)) == before
 
 
+def test_a_start_with_the_mode_and_agent_the_session_has_writes_no_fields(store):
+    from orcha.model import SessionMode
+
+    objective, _ = store.create_objective(title="t", prompt="p", agent="fake")
+    same = store.create_session(objective_id=objective.id, agent="fake", prompt="w", mode=SessionMode.NONINTERACTIVE)
+    changed = store.create_session(objective_id=objective.id, agent="fake", prompt="w", mode=SessionMode.NONINTERACTIVE)
+    kept = store.start_running(same.id, reason="placed", mode=SessionMode.NONINTERACTIVE, agent="fake")
+    moved = store.start_running(changed.id, reason="placed", mode=SessionMode.INTERACTIVE, agent="fake")
+    assert kept == store.get_session(same.id) and moved == store.get_session(changed.id)
+    assert (moved.mode, moved.agent) == (SessionMode.INTERACTIVE, "fake")
+    fields = {
+        sid: [e.data for e in store.events_after(0, session_id=sid) if e.kind == "session_fields"]
+        for sid in (same.id, changed.id)
+    }
+    assert fields == {same.id: [], changed.id: [{"mode": "interactive"}]}  # only what changed, told once
+
+
 def test_a_paged_view_holds_every_queued_session_and_manager_and_the_oldest_waiting_workers(store):
     make_target(store, capacity=3)
     objective, manager = store.create_objective(title="t", prompt="p", agent="fake")

@@ -86,15 +86,15 @@ def _stored_seqs(store, session_id: str) -> list[int]:
     return [entry.seq for entry in store.read_transcript(session_id, limit=1000).items]
 
 
-def _tail_reads(store, append) -> int:
-    """How many statements ``append()`` ran that read a session's number or its last line."""
+def _tail_reads(store, append, needles=("SELECT num FROM sessions", "ORDER BY key DESC")) -> int:
+    """How many statements ``append()`` ran that read a session's number or its last line (``needles``)."""
     statements: list[str] = []
     store.connection.set_exec_trace(lambda cursor, sql, bindings: statements.append(sql) or True)
     try:
         append()
     finally:
         store.connection.set_exec_trace(None)
-    return sum("SELECT num FROM sessions" in sql or "ORDER BY key DESC" in sql for sql in statements)
+    return sum(any(needle in sql for needle in needles) for sql in statements)
 
 
 def test_interleaved_sessions_keep_gapless_seqs_and_their_tails_are_read_once(store):
@@ -106,6 +106,21 @@ def test_interleaved_sessions_keep_gapless_seqs_and_their_tails_are_read_once(st
         assert _tail_reads(store, lambda: store.append_transcript([_text(sid, "b") for sid in order])) == 0
     assert _stored_seqs(store, manager.id) == list(range(1, 9))
     assert _stored_seqs(store, worker.id) == list(range(1, 13))
+
+
+def test_a_session_this_store_created_has_its_tail_known_and_another_writer_makes_it_read(db_path):
+    with Store(db_path) as store, Store(db_path) as other:
+        objective, manager = store.create_objective(title="t", prompt="p", agent="fake")
+        store.append_transcript([_text(manager.id, "m")])  # (the store's first look at the database reads)
+        worker = store.create_session(objective_id=objective.id, agent="fake", prompt="w")
+        assert _tail_reads(store, lambda: store.append_transcript([_text(worker.id, "1")])) == 0
+        summarized = lambda: store.append_transcript([], summarize={worker.id})  # noqa: E731 - (its lines, not its number)
+        assert _tail_reads(store, summarized, needles=("SELECT num FROM sessions",)) == 0
+        late = store.create_session(objective_id=objective.id, agent="fake", prompt="w")
+        other.append_transcript([_text(late.id, "by another"), _text(worker.id, "2")])
+        assert _tail_reads(store, lambda: store.append_transcript([_text(late.id, "x"), _text(worker.id, "3")])) == 4
+        assert [e.body for e in store.read_transcript(late.id).items] == ["by another", "x"]
+        assert _stored_seqs(store, worker.id) == [1, 2, 3]
 
 
 def test_a_rolled_back_append_does_not_advance_the_seqs(store):

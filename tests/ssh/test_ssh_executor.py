@@ -70,9 +70,10 @@ async def test_a_started_command_streams_takes_input_and_is_killed_with_its_grou
         recorded.append(identity)
 
     running = await ssh.start(["sh", "-c", "sleep 1002 & while read -r line; do echo got $line; done"],
-                              before_exec=record)  # fmt: skip
+                              before_exec=record, input=b"\nfirst\n")  # fmt: skip
     assert recorded and recorded[0].pgid == running.pgid and recorded[0].boot_id
     lines = running.lines()
+    assert [await anext(lines), await anext(lines)] == ["got", "got first"]  # the input, after the gate's line
     await running.send(b"hello\n")
     assert await anext(lines) == "got hello"
     assert await ssh.group_members(running.pgid)

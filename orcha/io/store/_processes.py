@@ -50,9 +50,7 @@ class ProcessesMixin:
                     tx.now,
                 ),
             )
-            row = tx.row("SELECT * FROM owned_processes WHERE session_id = ? AND pgid = ?", (session_id, identity.pgid))
-            assert row is not None
-            return _owned(row)
+            return OwnedProcess(session_id=session_id, target_id=target_id, identity=identity, created_at=tx.now)
 
     def forget_owned_process(self, session_id: str, pgid: int) -> bool:
         """Forget one recorded process of ``session_id``; ``False`` when there was none."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import attrs
 
@@ -86,10 +86,13 @@ def _update_status(
     mode: SessionMode | None,
     agent: str | None,
     only_if_objective_active: bool,
+    session: Session | None = None,
 ) -> Session:
     """The write of :meth:`SessionsMixin.update_session_status`; the session as it is after it (what the
-    write changed, applied to the session read before it: no second read)."""
-    session = load_session(tx, session_id)
+    write changed, applied to the session read before it: no second read). ``session``: the session as this
+    transaction has it already (not read again)."""
+    if session is None:
+        session = load_session(tx, session_id)
     if only_if_objective_active:
         objective_status = ObjectiveStatus(
             tx.value("SELECT status FROM objectives WHERE id = ?", (session.objective_id,))
@@ -97,7 +100,9 @@ def _update_status(
         if objective_status.is_terminal:
             raise ObjectiveEndedError(session.objective_id, str(objective_status))
     move_session(tx, session, status, reason)
-    changes = {k: v for k, v in (("mode", mode), ("agent", agent)) if v is not None}
+    changes = {
+        k: v for k, v in (("mode", mode), ("agent", agent)) if v is not None and v != getattr(session, k)
+    }  # (a field the session has already is neither written nor told again)
     if changes:
         tx.execute(
             f"UPDATE sessions SET {', '.join(f'{k} = ?' for k in changes)} WHERE id = ?",
@@ -161,6 +166,7 @@ def move_session(tx: Tx, session: Session, status: SessionStatus, reason: str | 
 
 class SessionsMixin:
     _db: Database
+    _transcript_started: Callable[[str, int], None]
 
     # --- objectives ---------------------------------------------------------------------------------------
 
@@ -188,7 +194,7 @@ class SessionsMixin:
                 (objective_id, title, prompt, agent, ObjectiveStatus.ACTIVE, repo, base_branch, tx.now, tx.now),
             )
             tx.event("objective_created", objective_id=objective_id, title=title, agent=agent)
-            _insert_session(
+            num = _insert_session(
                 tx,
                 session_id=manager_id,
                 objective_id=objective_id,
@@ -197,7 +203,9 @@ class SessionsMixin:
                 prompt=prompt,
                 mode=manager_mode,
             )
-            return load_objective(tx, objective_id), load_session(tx, manager_id)
+            created = load_objective(tx, objective_id), load_session(tx, manager_id)
+        self._transcript_started(manager_id, num)
+        return created
 
     def get_objective(self, objective_id: str) -> Objective:
         with self._db.read() as tx:
@@ -275,7 +283,7 @@ class SessionsMixin:
                     )
             if target_id is not None and tx.value("SELECT 1 FROM targets WHERE id = ?", (target_id,)) is None:
                 raise NotFoundError("target", target_id)
-            _insert_session(
+            num = _insert_session(
                 tx,
                 session_id=session_id,
                 objective_id=objective_id,
@@ -292,7 +300,9 @@ class SessionsMixin:
             if wanted:
                 tx.execute("UPDATE sessions SET labels = ? WHERE id = ?", (json.dumps(wanted), session_id))
             remember(tx, effect, "spawn_session", session_id)
-            return load_session(tx, session_id)
+            created = load_session(tx, session_id)
+        self._transcript_started(session_id, num)
+        return created
 
     def get_session(self, session_id: str) -> Session:
         with self._db.read() as tx:
@@ -367,8 +377,8 @@ class SessionsMixin:
         :meth:`update_session_status` calls would write them. Only while its objective is active (else it
         raises :class:`ObjectiveEndedError` and writes nothing)."""
         with self._db.write() as tx:
-            _update_status(tx, session_id, SessionStatus.STARTING, reason, _UNSET, None, None, True)
-            return _update_status(tx, session_id, SessionStatus.RUNNING, None, _UNSET, mode, agent, False)
+            starting = _update_status(tx, session_id, SessionStatus.STARTING, reason, _UNSET, None, None, True)
+            return _update_status(tx, session_id, SessionStatus.RUNNING, None, _UNSET, mode, agent, False, starting)
 
     def end_session(
         self,
@@ -390,7 +400,11 @@ class SessionsMixin:
                 tx.execute("DELETE FROM owned_processes WHERE session_id = ?", (session_id,))
             notice_id = live = None
             if session.role is SessionRole.WORKER:
-                objective_status = tx.value("SELECT status FROM objectives WHERE id = ?", (session.objective_id,))
+                objective_status = (
+                    ObjectiveStatus.ACTIVE  # (checked by the move, in this transaction)
+                    if only_if_objective_active
+                    else tx.value("SELECT status FROM objectives WHERE id = ?", (session.objective_id,))
+                )
                 if objective_status == ObjectiveStatus.ACTIVE:
                     kind, text = team_notices.worker_ended(session_id, status, reason)
                     notice_id = insert_notice(tx, session.objective_id, kind, text)
@@ -544,11 +558,12 @@ def _insert_session(
     target_id: str | None = None,
     workspace_id: str | None = None,
     depends_on: tuple[str, ...] = (),
-) -> None:
+) -> int:
+    """Insert a queued session; its number (``sessions.num``, its transcript's key base over ``SEQ_SPAN``)."""
+    num = int(tx.value("SELECT COALESCE(MAX(num), 0) + 1 FROM sessions"))
     tx.execute(
         "INSERT INTO sessions (id, objective_id, role, agent, prompt, task, status, mode, target_id, workspace_id,"
-        " parent_session_id, created_at, updated_at, num)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(num), 0) + 1 FROM sessions))",
+        " parent_session_id, created_at, updated_at, num) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             session_id,
             objective_id,
@@ -563,6 +578,7 @@ def _insert_session(
             parent_session_id,
             tx.now,
             tx.now,
+            num,
         ),
     )
     tx.executemany(
@@ -576,3 +592,4 @@ def _insert_session(
         agent=agent,
         depends_on=list(depends_on),
     )
+    return num

@@ -53,9 +53,12 @@ _NOW_SQL = """
 """
 
 
-def _nows(tx: Tx, entries: list[TranscriptEntry], summarize: Collection[str] | None) -> dict[str, oneline.Now]:
+def _nows(
+    tx: Tx, entries: list[TranscriptEntry], summarize: Collection[str] | None, tails: dict[str, tuple[int, int]]
+) -> dict[str, oneline.Now]:
     """What the sessions to summarize are doing now: from the batch; with ``summarize``, a session the batch
-    says nothing of is read from its newest stored lines (its summary may be older than them)."""
+    says nothing of is read from its newest stored lines (its summary may be older than them; ``tails``: the
+    key bases known)."""
     if summarize is None:
         return oneline.latest(entries)  # every session's summary is current: one that says nothing keeps it
     wanted = set(summarize)
@@ -63,18 +66,21 @@ def _nows(tx: Tx, entries: list[TranscriptEntry], summarize: Collection[str] | N
     for session_id in wanted:
         now = nows.get(session_id)
         if now is None or now.now is None:
-            stored = _stored_now(tx, session_id)
+            tail = tails.get(session_id)
+            stored = _stored_now(tx, session_id, None if tail is None else tail[0])
             if stored is not None:
                 nows[session_id] = stored
     return nows
 
 
-def _stored_now(tx: Tx, session_id: str) -> oneline.Now | None:
-    """What a session's newest stored lines say (a few first, up to :data:`~orcha.oneline.SCAN_LINES`)."""
-    num = tx.value("SELECT num FROM sessions WHERE id = ?", (session_id,))
-    if num is None:
-        return None
-    base = num * SEQ_SPAN
+def _stored_now(tx: Tx, session_id: str, base: int | None) -> oneline.Now | None:
+    """What a session's newest stored lines say (a few first, up to :data:`~orcha.oneline.SCAN_LINES`);
+    ``base``: its key base, when known (else read)."""
+    if base is None:
+        num = tx.value("SELECT num FROM sessions WHERE id = ?", (session_id,))
+        if num is None:
+            return None
+        base = num * SEQ_SPAN
     found: oneline.Now | None = None
     for limit in (8, oneline.SCAN_LINES):
         rows = tx.rows(
@@ -176,7 +182,7 @@ class TranscriptsMixin:
                 raise InvalidInputError(f"a session holds at most {SEQ_SPAN - 1} transcript lines", field="lines")
             tx.executemany("INSERT INTO transcript_lines (key, kind, body, ts) VALUES (?, ?, ?, ?)", rows)
             tx.executemany(  # what each session is doing now: its newest meaningful line, with the lines
-                _NOW_SQL, [(sid, now.now, now.last_output_at) for sid, now in _nows(tx, entries, summarize).items()]
+                _NOW_SQL, [(sid, n.now, n.last_output_at) for sid, n in _nows(tx, entries, summarize, tails).items()]
             )
             offsets = {line.session_id: line.pane_offset for line in lines if line.pane_offset is not None}
             tx.executemany(  # what a re-adopted tmux pane resumes from: committed with the lines it covers
@@ -189,6 +195,12 @@ class TranscriptsMixin:
         for session_id, seq in next_seq.items():
             tails[session_id] = (base[session_id], seq)
         return entries
+
+    def _transcript_started(self, session_id: str, num: int) -> None:
+        """A session this store just created (committed, or in a group whose loss forgets every tail) has an
+        empty transcript under key base ``num * SEQ_SPAN``: its first append need not read them."""
+        if len(self._tails) < MAX_TAILS:
+            self._tails[session_id] = (num * SEQ_SPAN, 0)
 
     def _committed_tails(self, tx: Tx) -> dict[str, tuple[int, int]]:
         """Each session's key base and last committed seq, as this store committed them: the store appends
