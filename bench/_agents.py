@@ -19,6 +19,7 @@ from collections.abc import Callable
 import attrs
 import trio
 
+from bench._lines import line_body
 from orcha.agents.contract import (
     AgentEvent,
     Capabilities,
@@ -59,17 +60,6 @@ def parse_plan(prompt: str) -> Plan:
     if not prompt.startswith(PREFIX):
         return IDLE
     return Plan(**json.loads(prompt[len(PREFIX) :]))
-
-
-def line_body(stamp: float, tag: str, index: int, size: int) -> str:
-    """``stamp|tag|index|`` padded to ``size`` characters: what the reader takes apart (:func:`parse_body`)."""
-    head = f"{stamp:.6f}|{tag}|{index}|"
-    return head + "x" * max(0, size - len(head))
-
-
-def parse_body(body: str) -> tuple[float, str, int]:
-    stamp, tag, index, _ = body.split("|", 3)
-    return float(stamp), tag, int(index)
 
 
 _gates: dict[str, trio.Event] = {}

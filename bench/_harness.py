@@ -25,6 +25,8 @@ import h11
 import httpx
 import trio
 
+from bench._lines import parse_body
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CACHE = pathlib.Path(os.environ.get("ORCHA_BENCH_CACHE") or ROOT / "bench" / ".cache")
 """Where generated databases are kept between runs (``$ORCHA_BENCH_CACHE`` moves it)."""
@@ -223,15 +225,16 @@ async def follow_stream(
 
 
 def _take_line(log: StreamLog, block: bytes, now: float, stamped: bool) -> None:
-    data = json.loads(block[block.index(b"data: ") + 6 :])
+    """One ``line`` event: its JSON parsed whole (decoded first: ``json.loads`` of bytes guesses their encoding
+    each time), its seq checked, its stamp read. The readers share the machine with the server: what they cost
+    a line is taken from it."""
+    data = json.loads(block[block.index(b"data: ") + 6 :].decode())
     seq = int(data["seq"])
     if seq != log.last_seq + 1:
         log.gaps += 1
     log.last_seq = seq
     log.count += 1
     if stamped and data["kind"] == "text" and data["body"].count("|") >= 3:
-        from bench._agents import parse_body
-
         stamp, _, index = parse_body(data["body"])
         log.latencies.append(now - stamp)
         log.last_index = index

@@ -14,9 +14,10 @@ import time
 
 import trio
 
-from bench._agents import Plan, line_body
+from bench._agents import Plan
 from bench._baselines import count, raw_insert_seconds
 from bench._harness import ServeProcess, percentile, print_and_follow
+from bench._lines import line_body
 from bench._result import Result
 
 FIGURE = "1"

@@ -16,9 +16,10 @@ import time
 import trio
 from trio_websocket import open_websocket_url
 
-from bench._agents import Plan, line_body, plan_prompt
+from bench._agents import Plan, plan_prompt
 from bench._baselines import count, raw_insert_seconds
 from bench._harness import ServeProcess, StreamLog, create_printers, follow_stream, wait_statuses
+from bench._lines import line_body
 from bench._result import Result
 
 FIGURE = "2"

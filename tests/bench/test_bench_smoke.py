@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -41,3 +42,21 @@ def test_every_figure_runs_at_smoke_size_and_produces_a_number(tmp_path):
         assert isinstance(figure["orcha"], int | float), figure
         assert f"{figure['figure']} {figure['title']}" in results["table"]
     assert "pass" in done.stdout or "FAIL" in done.stdout  # the table is printed too
+
+
+def test_the_micro_benchmarks_run_as_the_readme_shows_them(tmp_path):
+    """``bench/store_life.py`` and ``bench/spawn_cost.py`` (README, "Benchmarks"), at a few sessions each."""
+    for script, sessions, wanted in (
+        ("bench/store_life.py", "60", r"60 sessions: \d+ µs a session through the store"),
+        ("bench/spawn_cost.py", "8", r"orcha +\d+ sessions/s; a session: trio thread [\d.]+ ms, children [\d.]+ ms"),
+    ):
+        done = subprocess.run(
+            [sys.executable, script, sessions],
+            cwd=ROOT,
+            env={**os.environ, "TMPDIR": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr[-4000:]
+        assert re.search(wanted, done.stdout), done.stdout
