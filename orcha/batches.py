@@ -35,3 +35,10 @@ class Batches(Generic[T]):
             else:
                 self._queue.extend(batch)
         return self._queue.popleft()
+
+    def ready(self) -> list[T]:
+        """The items already at hand (the rest of the batches taken so far), without waiting: a reader that
+        handles many at once takes them in one step."""
+        items = list(self._queue)
+        self._queue.clear()
+        return items

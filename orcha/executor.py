@@ -6,11 +6,12 @@ the same way on every target. Cancelling the caller's scope stops the command an
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 import attrs
 
+from orcha.batches import Batches
 from orcha.errors import OrchaError
 from orcha.processes import ProcessRecorder
 
@@ -46,8 +47,9 @@ class CommandResult:
 class RunningCommand(Protocol):
     """A long-lived command (an agent process): write its stdin, read its stdout lines, stop it."""
 
-    def lines(self) -> AsyncIterator[str]:
-        """Stdout, a line at a time (without the newline), until the process closes it."""
+    def lines(self) -> Batches[str]:
+        """Stdout, a line at a time (without the newline), until the process closes it; what a read brought
+        is at hand at once (``ready()``)."""
 
     async def send(self, data: bytes) -> None:
         """Write to stdin. Raises :class:`CommandError` once the process is gone."""

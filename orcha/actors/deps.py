@@ -105,6 +105,9 @@ class TranscriptSink(Protocol):
     async def room(self) -> None:
         """Return at once while few lines wait; once too many do, when they are committed (backpressure)."""
 
+    def full(self) -> bool:
+        """Whether too many lines wait (:meth:`room` would wait): a caller checks this before it awaits."""
+
 
 @attrs.frozen(kw_only=True)
 class SessionSettings:

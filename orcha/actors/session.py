@@ -130,7 +130,7 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
         sink = deps.transcripts if deps.transcripts is not None else self._own_writer
         assert sink is not None
         self._transcript = TranscriptBuffer(sink, session.id, clock=deps.clock)
-        self._runs = AgentRunPump(self._put, self._take_output, self._transcript.room)
+        self._runs = AgentRunPump(self._put, self._take_output, self._transcript.room, self._transcript.full)
         self._guard = guards.fresh(deps.clock(), model_calls=session.usage.model_calls)
         self._cost_base = session.usage.cost_usd
         self._cwd: str | None = None

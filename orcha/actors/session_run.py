@@ -46,10 +46,13 @@ class AgentRunPump:
         put: Callable[[AgentItem | RunClosed], Awaitable[None]],
         take_output: Callable[[int, AgentEvent], bool] = lambda generation, event: False,
         room: Callable[[], Awaitable[None]] | None = None,
+        full: Callable[[], bool] = lambda: True,
     ) -> None:
         self._put = put
         self._take_output = take_output
         self._room = room
+        self._full = full
+        """Whether ``room`` would wait (else it is not awaited)."""
         self.run: AgentRun | None = None
         self.generation = 0
         self._pumps = 0
@@ -110,7 +113,7 @@ class AgentRunPump:
                             taken += 1
                             if taken % YIELD_EVERY == 0:  # a burst read at once lets the rest run now and then
                                 await trio.lowlevel.checkpoint()
-                            if self._room is not None:
+                            if self._room is not None and self._full():
                                 await self._room()  # (the transcript's writer is behind: wait for its commit)
                             event = await events.__anext__()
                     except StopAsyncIteration:

@@ -85,8 +85,11 @@ class TranscriptWriter:
             await progress.wait()
 
     async def room(self) -> None:
-        if len(self._pending) >= MAX_WAITING:
+        if self.full():
             await self.flush()
+
+    def full(self) -> bool:
+        return len(self._pending) >= MAX_WAITING
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self._running = True
@@ -228,3 +231,7 @@ class TranscriptBuffer:
 
     async def room(self) -> None:
         await self._sink.room()
+
+    def full(self) -> bool:
+        """Whether :meth:`room` would wait (checked first, once a line: no coroutine while there is room)."""
+        return self._sink.full()

@@ -12,14 +12,12 @@ Needs GNU ``tail`` and GNU ``sed`` (``-u``, ``l 0``, ``z``) on the pane's machin
 
 from __future__ import annotations
 
-import re
+import codecs
 import shlex
 
 from orcha.executor import Executor
 
 LIST_SCRIPT = "l 0;z;p"
-_ESCAPE = re.compile(rb"\\(?:([0-7]{3})|(.))", re.DOTALL)
-_NAMED = {b"\\": 0x5C, b"a": 0x07, b"b": 0x08, b"t": 0x09, b"n": 0x0A, b"v": 0x0B, b"f": 0x0C, b"r": 0x0D}
 
 
 def reader_argv(path: str, offset: int) -> list[str]:
@@ -35,13 +33,9 @@ def reader_argv(path: str, offset: int) -> list[str]:
 
 
 def unlist(listed: str) -> bytes:
-    """The bytes of a line that ``sed -n 'l 0'`` printed as ``listed`` (its final ``$`` removed)."""
-
-    def byte(match: re.Match[bytes]) -> bytes:
-        octal, named = match.groups()
-        return bytes([int(octal, 8) if octal else _NAMED.get(named, named[0])])
-
-    return _ESCAPE.sub(byte, listed.encode("utf-8"))
+    """The bytes of a line that ``sed -n 'l 0'`` printed as ``listed`` (its final ``$`` removed): sed's
+    escapes (``\\\\``, ``\\a \\b \\t \\n \\v \\f \\r``, ``\\ooo``) are Python's bytes escapes, decoded in C."""
+    return codecs.escape_decode(listed.encode("utf-8"))[0]
 
 
 class PaneLines:

@@ -174,19 +174,27 @@ class TmuxRun:
                     return []
             if out is None:
                 return None
-            raw = log.feed(out)
-            if raw is None:
-                return []
-            text = raw.decode("utf-8", errors="replace")
-            reported: list[AgentEvent] = []
-            if self._reports is not None:
-                text, reported = self._reports.feed(text)
-            line = clean(text)
-            if line.startswith(EXIT_MARK):
-                ended = True
-                code = line[len(EXIT_MARK) :].strip()
-                return [TurnCompleted(final_text=f"the program exited ({code})", failed=code not in ("", "0"))]
-            return [TextOut(text=line, offset=log.offset), *reported] if line else reported
+            events: list[AgentEvent] = []
+            for taken in (out, *lines.ready()):  # what the read brought, in one step (a burst: thousands)
+                raw = log.feed(taken)
+                if raw is None:
+                    continue
+                text = raw.decode("utf-8", errors="replace")
+                reported: list[AgentEvent] = []
+                if self._reports is not None:
+                    text, reported = self._reports.feed(text)
+                line = clean(text)
+                if line.startswith(EXIT_MARK):
+                    ended = True
+                    code = line[len(EXIT_MARK) :].strip()
+                    events.append(
+                        TurnCompleted(final_text=f"the program exited ({code})", failed=code not in ("", "0"))
+                    )
+                    break  # (the rest of the read is after the program's end: not its output)
+                if line:
+                    events.append(TextOut(text=line, offset=log.offset))
+                events.extend(reported)
+            return events
 
         return Batches(step)
 

@@ -12,7 +12,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import IO
 
 import trio
@@ -214,7 +214,7 @@ class LocalRunningCommand:
     def pid(self) -> int:
         return self._process.pid
 
-    def lines(self) -> AsyncIterator[str]:
+    def lines(self) -> Batches[str]:
         assert self._process.stdout is not None
         stdout = self._process.stdout
         pending = b""

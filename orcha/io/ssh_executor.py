@@ -632,7 +632,7 @@ class SSHRunningCommand:
     def pid(self) -> int:
         return self.pgid
 
-    def lines(self) -> AsyncIterator[str]:
+    def lines(self) -> Batches[str]:
         lines = _Lines("stdout", None)
         ended = False
 

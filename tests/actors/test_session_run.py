@@ -94,3 +94,35 @@ async def test_a_closed_runs_pump_leaves_the_next_runs_demand_alone(autojump_clo
         events = [item.event for item in put if isinstance(item, AgentItem) and item.generation == pump.generation]
         assert events == [TextOut(text="line 0"), TextOut(text="line 1")]
         nursery.cancel_scope.cancel()
+
+
+async def test_the_pump_waits_for_room_only_while_the_writer_is_full(autojump_clock):
+    """Each line taken as it came asks ``full()``; ``room()`` is awaited (and holds the pump) only when it says so."""
+    taken: list[str] = []
+    waits: list[int] = []
+    full_after = 5
+
+    async def into_inbox(item: AgentItem | RunClosed) -> None:
+        await trio.lowlevel.cancel_shielded_checkpoint()
+
+    def take(generation: int, event) -> bool:
+        if isinstance(event, TextOut):
+            taken.append(event.text)
+            return True
+        return False
+
+    async def room() -> None:
+        waits.append(len(taken))
+        await trio.sleep(1.0)  # the writer's commit
+
+    pump = AgentRunPump(into_inbox, take, room, lambda: len(taken) >= full_after)
+    async with trio.open_nursery() as nursery:
+        pump.open(BurstRun(8), nursery)
+        pump.want()
+        await trio.sleep(0.5)
+        assert taken == [f"line {n}" for n in range(full_after)] and waits == [full_after]  # held at the bound
+        await trio.testing.wait_all_tasks_blocked()
+        await trio.sleep(5)
+        assert len(taken) == 8 and waits == [5, 6, 7, 8]  # full from then on: a wait a line
+        await pump.close()
+        nursery.cancel_scope.cancel()

@@ -212,9 +212,11 @@ async def test_an_emitter_gets_room_at_once_until_too_many_lines_wait_then_after
         for n in range(MAX_WAITING - 1):
             writer.emit(_line(session, str(n)))
         before = trio.current_time()
+        assert not writer.full()
         await writer.room()  # below the bound: no wait
         assert trio.current_time() == before
         writer.emit(_line(session, "one too many"))
+        assert writer.full()
         await writer.room()  # at the bound: until what waits is committed (the commit in flight, then theirs)
         assert trio.current_time() == pytest.approx(before + 0.4 + 0.5)
         assert store.get_session(session).transcript_seq == MAX_WAITING + 1

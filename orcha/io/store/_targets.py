@@ -26,7 +26,10 @@ def _load_target(tx: Tx, target_id: str) -> Target:
 
 def _claim(tx: Tx, target_id: str, session_id: str, *, slot: bool) -> SlotClaim:
     """A slot on ``target_id`` for ``session_id`` (``slot``), or only its placement there (a manager)."""
-    target = _load_target(tx, target_id)
+    found = tx.first("SELECT status, capacity_sessions FROM targets WHERE id = ?", (target_id,))
+    if found is None:
+        raise NotFoundError("target", target_id)
+    target_status, capacity = TargetStatus(found[0]), int(found[1])  # (what a claim decides on, not the row)
     status = tx.value("SELECT status FROM sessions WHERE id = ?", (session_id,))
     if status is None:
         raise NotFoundError("session", session_id)
@@ -38,14 +41,14 @@ def _claim(tx: Tx, target_id: str, session_id: str, *, slot: bool) -> SlotClaim:
             raise ConflictError(f"session {session_id} already holds a slot on target {held_on}")
     if SessionStatus(status).is_terminal:
         return SlotClaim.SESSION_ENDED
-    if not target.status.accepts_sessions:
+    if not target_status.accepts_sessions:
         return SlotClaim.TARGET_UNAVAILABLE
     if not slot:
         tx.execute("UPDATE sessions SET target_id = ?, updated_at = ? WHERE id = ?", (target_id, tx.now, session_id))
         tx.event("session_placed", session_id=session_id, target_id=target_id)
         return SlotClaim.CLAIMED
     load = tx.value("SELECT COUNT(*) FROM target_slots WHERE target_id = ?", (target_id,))
-    if load >= target.capacity_sessions:
+    if load >= capacity:
         return SlotClaim.FULL
     tx.execute(
         "INSERT INTO target_slots (session_id, target_id, claimed_at) VALUES (?, ?, ?)",
