@@ -33,6 +33,18 @@ class BurstRun:
         await trio.lowlevel.checkpoint()
 
 
+def _taking(taken: list[str]):
+    """A ``take_output`` that takes every line of text (into ``taken``) and nothing else."""
+
+    def take(generation: int, event) -> bool:
+        if isinstance(event, TextOut):
+            taken.append(event.text)
+            return True
+        return False
+
+    return take
+
+
 async def test_a_burst_of_output_is_taken_without_the_inbox_and_lets_the_rest_run_now_and_then(autojump_clock):
     put: list[AgentItem | RunClosed] = []
     taken: list[str] = []
@@ -42,13 +54,7 @@ async def test_a_burst_of_output_is_taken_without_the_inbox_and_lets_the_rest_ru
         put.append(item)
         await trio.lowlevel.cancel_shielded_checkpoint()
 
-    def take(generation: int, event) -> bool:
-        if isinstance(event, TextOut):
-            taken.append(event.text)
-            return True
-        return False
-
-    pump = AgentRunPump(into_inbox, take)
+    pump = AgentRunPump(into_inbox, _taking(taken))
     async with trio.open_nursery() as nursery:
 
         async def another_task() -> None:
@@ -105,17 +111,11 @@ async def test_the_pump_waits_for_room_only_while_the_writer_is_full(autojump_cl
     async def into_inbox(item: AgentItem | RunClosed) -> None:
         await trio.lowlevel.cancel_shielded_checkpoint()
 
-    def take(generation: int, event) -> bool:
-        if isinstance(event, TextOut):
-            taken.append(event.text)
-            return True
-        return False
-
     async def room() -> None:
         waits.append(len(taken))
         await trio.sleep(1.0)  # the writer's commit
 
-    pump = AgentRunPump(into_inbox, take, room, lambda: len(taken) >= full_after)
+    pump = AgentRunPump(into_inbox, _taking(taken), room, lambda: len(taken) >= full_after)
     async with trio.open_nursery() as nursery:
         pump.open(BurstRun(8), nursery)
         pump.want()
