@@ -63,8 +63,8 @@ SESSION_COLUMNS = (
 """A session row's columns, in the order :func:`session` takes them (its dependencies in one, space-separated
 in key order: ids have no spaces)."""
 
-_ROLES = {str(role): role for role in SessionRole}
-_STATUSES = {str(status): status for status in SessionStatus}
+ROLES = {str(role): role for role in SessionRole}
+STATUSES = {str(status): status for status in SessionStatus}
 _MODES = {str(mode): mode for mode in SessionMode}
 
 
@@ -80,10 +80,10 @@ def session(values: Sequence[Any]) -> Session:
     return Session(
         id=id_,
         objective_id=objective_id,
-        role=_ROLES[role],
+        role=ROLES[role],
         agent=agent,
         prompt=prompt,
-        status=_STATUSES[status],
+        status=STATUSES[status],
         mode=_MODES[mode],
         target_id=target_id,
         workspace_id=workspace_id,

@@ -92,9 +92,9 @@ def _runnable(tx: Tx, statuses: Sequence[str], waiting_workers: int | None) -> t
     return [
         Runnable(
             id=id_,
-            role=SessionRole(role),
+            role=_rows.ROLES[role],  # (a dict, not the enum's call: a tick reads a page of them)
             agent=agent,
-            status=SessionStatus(status),
+            status=_rows.STATUSES[status],
             target_id=target_id,
             workspace_id=workspace_id,
             labels=tuple(json.loads(labels)) if labels not in (None, "[]") else (),
