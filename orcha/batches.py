@@ -36,9 +36,8 @@ class Batches(Generic[T]):
                 self._queue.extend(batch)
         return self._queue.popleft()
 
-    def ready(self) -> list[T]:
-        """The items already at hand (the rest of the batches taken so far), without waiting: a reader that
-        handles many at once takes them in one step."""
-        items = list(self._queue)
-        self._queue.clear()
-        return items
+    def ready(self, limit: int) -> list[T]:
+        """Up to ``limit`` of the items already at hand (the rest of the batches taken so far), without waiting:
+        a reader that handles many at once takes them in one step (a bounded one: the loop is not held long)."""
+        queue = self._queue
+        return [queue.popleft() for _ in range(min(limit, len(queue)))]

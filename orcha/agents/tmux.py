@@ -32,6 +32,9 @@ from orcha.paths import tmux_log_dir
 from orcha.procfs import read_identity
 
 EXIT_MARK = "__orcha_exit__"
+AT_ONCE = 256
+"""The reader's lines (two a pane line) parsed in one step at most: a read of a burst holds thousands, and the
+loop is not held for all of them (about a millisecond a step here)."""
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]|[\x00-\x08\x0b-\x1f]")
 
 
@@ -175,7 +178,7 @@ class TmuxRun:
             if out is None:
                 return None
             events: list[AgentEvent] = []
-            for taken in (out, *lines.ready()):  # what the read brought, in one step (a burst: thousands)
+            for taken in (out, *lines.ready(AT_ONCE - 1)):  # what the read brought, a bounded step at a time
                 raw = log.feed(taken)
                 if raw is None:
                     continue

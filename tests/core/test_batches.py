@@ -21,11 +21,12 @@ async def test_items_come_in_order_across_batches_and_empty_ones():
     assert [item async for item in _batches([1, 2], [], [3])] == [1, 2, 3]
 
 
-async def test_ready_takes_the_rest_of_the_batches_read_so_far_and_never_waits():
-    items = _batches([1, 2, 3], [4])
-    assert items.ready() == []  # nothing read yet: nothing at hand (and no step run for it)
+async def test_ready_takes_at_most_so_many_of_the_batches_read_so_far_and_never_waits():
+    items = _batches([1, 2, 3, 4], [5])
+    assert items.ready(10) == []  # nothing read yet: nothing at hand (and no step run for it)
     assert await anext(items) == 1
-    assert items.ready() == [2, 3]
-    assert items.ready() == []
-    assert await anext(items) == 4
+    assert items.ready(2) == [2, 3]
+    assert items.ready(10) == [4]
+    assert items.ready(10) == []
+    assert await anext(items) == 5
     assert await anext(items, None) is None
