@@ -214,7 +214,9 @@ def test_beside_a_writer_that_never_pauses_the_wal_still_starts_over_and_stays_b
     sizes: list[int] = []
     inline_at: list[int] = []
     with caplog.at_level(logging.WARNING):
-        for i in range(2000):
+        for i in range(20_000):  # how many commits the thread's checkpoints leave to the writer varies
+            if len(inline_at) >= 10:
+                break
             before = checkpointer.inline_checkpoints
             with conn:
                 conn.execute("INSERT INTO t VALUES (?)", (BLOB,))
@@ -226,7 +228,7 @@ def test_beside_a_writer_that_never_pauses_the_wal_still_starts_over_and_stays_b
             else:  # not run although due: only because the thread was at one (then it is the next to run)
                 assert not due or checkpointer._inline_pending, (i, sizes[-1])
         checkpointer.close()
-    assert len(inline_at) >= 10
+    assert len(inline_at) >= 10, (len(inline_at), len(sizes))
     for i in inline_at[:-1]:
         assert sizes[i + 1] < sizes[i], (i, sizes[i], sizes[i + 1])  # the WAL started over right after
     assert sum(1 for a, b in itertools.pairwise(sizes) if b < a) >= len(inline_at) - 1
