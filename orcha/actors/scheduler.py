@@ -108,10 +108,15 @@ class Scheduler:
             self._sessions.await_capacity(session_id, reason)
         for session_id, reason in plan.cancels:
             await self._sessions.cancel(session_id, reason)
+        if places is not None:  # (no nursery of its own: a tick with nothing to start opens none)
+            for session, target in plan.starts:
+                self._placing.add(session.id)
+                places.start_soon(self._place, session, target)
+            return
         async with trio.open_nursery() as nursery:
             for session, target in plan.starts:
                 self._placing.add(session.id)
-                (places or nursery).start_soon(self._place, session, target)
+                nursery.start_soon(self._place, session, target)
 
     def _plan(self, store: StorePort, placing: frozenset[str], now: float) -> _Plan:
         """The tick's store work and its decisions (synchronous: one store call, no ``await`` inside)."""
