@@ -10,6 +10,7 @@ import re
 import select
 import subprocess
 import time
+from typing import Any
 
 import pytest
 
@@ -65,16 +66,22 @@ def test_ls_shows_every_session_with_its_columns(server):
     created = _new(server, "Columns")
     manager = created["manager_session_id"]
     server.until(lambda: len(_team(server, created["id"])) == 3)
-    # its question asked, the manager waits on its team (its "now" stays put until a worker ends)
     server.until(lambda: [q for q in server.json("questions") if q["objective_id"] == created["id"]])
-    lines = server.ok("ls").splitlines()
+
+    def both_views() -> tuple[list[str], str, dict[str, Any]] | None:
+        """The table and the JSON, read one after the other: the manager's "now" may move between the two (its
+        question is stored as its tool call's line is committed, and a worker may end), so until they agree."""
+        lines = server.ok("ls").splitlines()
+        [row] = [line for line in lines if line.startswith(manager)]
+        [shown] = [s for s in server.json("ls")["sessions"] if s["id"] == manager]
+        return (lines, row, shown) if shown["now"] is None or shown["now"] in row else None
+
+    lines, row, shown = server.until(both_views)
     header = lines[0].split()
     assert header == ["ID", "ROLE", "AGENT", "STATUS", "TASK", "NOW", "OUT", "COST", "TARGET", "PR"]
-    [row] = [line for line in lines if line.startswith(manager)]
     assert row.split()[:3] == [manager, "manager", "claude"] and "local" in row  # the target by its name
     assert " Columns " in row  # its task: the first line of its prompt (the title here)
-    [shown] = [s for s in server.json("ls")["sessions"] if s["id"] == manager]
-    assert shown["task"] == "Columns" and (shown["now"] is None or shown["now"] in row)
+    assert shown["task"] == "Columns"
     assert "open question" in lines[-1]
     _done(server, created["id"])
 
