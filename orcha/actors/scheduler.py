@@ -108,15 +108,16 @@ class Scheduler:
             self._sessions.await_capacity(session_id, reason)
         for session_id, reason in plan.cancels:
             await self._sessions.cancel(session_id, reason)
-        if places is not None:  # (no nursery of its own: a tick with nothing to start opens none)
-            for session, target in plan.starts:
-                self._placing.add(session.id)
-                places.start_soon(self._place, session, target)
+        if places is not None:  # (no nursery of its own: a tick costs one fewer nursery and cancel scope)
+            self._tell(plan.starts, places)
             return
         async with trio.open_nursery() as nursery:
-            for session, target in plan.starts:
-                self._placing.add(session.id)
-                nursery.start_soon(self._place, session, target)
+            self._tell(plan.starts, nursery)
+
+    def _tell(self, starts: list[tuple[Runnable, Target]], nursery: trio.Nursery) -> None:
+        for session, target in starts:
+            self._placing.add(session.id)
+            nursery.start_soon(self._place, session, target)
 
     def _plan(self, store: StorePort, placing: frozenset[str], now: float) -> _Plan:
         """The tick's store work and its decisions (synchronous: one store call, no ``await`` inside)."""
