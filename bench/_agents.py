@@ -10,6 +10,7 @@ A gate (a file path) holds every printer of a run until the file exists, so subs
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 import os
@@ -70,13 +71,18 @@ class _Clock:
 
     Printers stand in for agents in other processes, whose lines reach orcha through pipes; ten thousand
     ``sleep_until`` a second (each a cancel-scope expiry in trio) would charge orcha's process for the agents'
-    own waiting. A printer parks until its tick instead (one reschedule, cheaper than a pipe read)."""
+    own waiting. A printer parks until its tick instead (one reschedule, cheaper than a pipe read). The ticks
+    are a heap and the clock sleeps until the earliest (woken early only by an earlier one): a wake costs the
+    printers it wakes, not the number of printers waiting (2,000 in figure 6)."""
 
     TICK = 0.001
 
     def __init__(self) -> None:
         self._due: dict[int, list[trio.lowlevel.Task]] = {}
+        self._ticks: list[int] = []
+        """The ticks in ``_due``, a heap."""
         self._wake = trio.Event()
+        self._sleeping_until = math.inf
         self._root: object = None
 
     async def sleep_until(self, deadline: float) -> None:
@@ -85,12 +91,22 @@ class _Clock:
             await trio.lowlevel.checkpoint()
             return
         if self._root is not trio.lowlevel.current_root_task():  # one clock task per trio run
-            self._root, self._due = trio.lowlevel.current_root_task(), {}
+            self._root, self._due, self._ticks, self._sleeping_until = (
+                trio.lowlevel.current_root_task(),
+                {},
+                [],
+                math.inf,
+            )
+            self._wake = trio.Event()
             trio.lowlevel.spawn_system_task(self._run)
         task = trio.lowlevel.current_task()
-        waiting = self._due.setdefault(tick, [])
+        waiting = self._due.get(tick)
+        if waiting is None:
+            waiting = self._due[tick] = []
+            heapq.heappush(self._ticks, tick)
+            if tick < self._sleeping_until:
+                self._wake.set()
         waiting.append(task)
-        self._wake.set()
 
         def abort(_: object) -> trio.lowlevel.Abort:
             waiting.remove(task)
@@ -100,15 +116,14 @@ class _Clock:
 
     async def _run(self) -> None:
         while True:
-            if not self._due:
-                self._wake = trio.Event()
-                await self._wake.wait()
-                continue
-            await trio.sleep_until(min(min(self._due), math.floor(trio.current_time() / self.TICK) + 1) * self.TICK)
-            now = math.floor(trio.current_time() / self.TICK)
-            for tick in [tick for tick in self._due if tick <= now]:
-                for task in self._due.pop(tick):
+            now = trio.current_time()
+            while self._ticks and self._ticks[0] * self.TICK <= now:
+                for task in self._due.pop(heapq.heappop(self._ticks)):
                     trio.lowlevel.reschedule(task)
+            self._wake = trio.Event()
+            self._sleeping_until = self._ticks[0] if self._ticks else math.inf
+            with trio.move_on_at(self._sleeping_until * self.TICK):
+                await self._wake.wait()
 
 
 _clock = _Clock()
