@@ -148,6 +148,15 @@ class StoreMachine(RuleBasedStateMachine):
             self.load_when_closed[target_id] = loads.get(target_id, 0)
 
     @invariant()
+    def the_kept_counts_are_the_rows_counted(self) -> None:
+        """The counts the triggers keep (what a scheduler tick reads) never drift from the rows themselves."""
+        conn = self.store._db.conn
+        assert self._loads() == dict(conn.execute("SELECT target_id, COUNT(*) FROM target_slots GROUP BY target_id"))
+        for status in SessionStatus:
+            rows = conn.execute("SELECT COUNT(*) FROM sessions WHERE status = ?", (str(status),)).fetchall()[0][0]
+            assert self.store.count_sessions({status}) == rows
+
+    @invariant()
     def ended_sessions_hold_no_slot_and_no_lock(self) -> None:
         owners = {owner for _, _, owner in self.store.list_locks()}
         assert not owners & set(self.terminal)

@@ -77,7 +77,7 @@ _SESSIONS_SQL = (
 _TARGETS_SQL = """
     SELECT t.id, t.name, t.kind, t.host, t.status, t.capacity_sessions,
            substr(t.status_reason, 1, 500) AS status_reason, t.host_key,
-           (SELECT COUNT(*) FROM target_slots ts WHERE ts.target_id = t.id) AS load
+           COALESCE((SELECT l.slots FROM target_loads l WHERE l.target_id = t.id), 0) AS load
     FROM targets t WHERE {where} ORDER BY t.created_at, t.name
 """
 _QUESTIONS_SQL = """

@@ -47,7 +47,7 @@ def _claim(tx: Tx, target_id: str, session_id: str, *, slot: bool) -> SlotClaim:
         tx.execute("UPDATE sessions SET target_id = ?, updated_at = ? WHERE id = ?", (target_id, tx.now, session_id))
         tx.event("session_placed", session_id=session_id, target_id=target_id)
         return SlotClaim.CLAIMED
-    load = tx.value("SELECT COUNT(*) FROM target_slots WHERE target_id = ?", (target_id,))
+    load = tx.value("SELECT slots FROM target_loads WHERE target_id = ?", (target_id,)) or 0
     if load >= capacity:
         return SlotClaim.FULL
     tx.execute(
@@ -269,14 +269,12 @@ class TargetsMixin:
                 for r in tx.rows(f"SELECT id, status FROM sessions WHERE id IN ({','.join('?' * len(chunk))})", chunk):
                     statuses[r["id"]] = SessionStatus(r["status"])
             targets = [_rows.target(r) for r in tx.rows("SELECT * FROM targets ORDER BY created_at, name")]
-            loads = {
-                r["target_id"]: r["n"]
-                for r in tx.rows("SELECT target_id, COUNT(*) AS n FROM target_slots GROUP BY target_id")
-            }
-            live_sql = f"SELECT COUNT(*) FROM sessions WHERE role = ? AND status IN ({','.join('?' * len(live))})"
-            workers, managers = (
-                int(tx.value(live_sql, (role, *live))) for role in (SessionRole.WORKER, SessionRole.MANAGER)
+            loads = dict(tx.tuples("SELECT target_id, slots FROM target_loads WHERE slots > 0"))
+            live_sql = (
+                f"SELECT role, SUM(n) FROM session_counts WHERE status IN ({','.join('?' * len(live))}) GROUP BY role"
             )
+            counts = {role: int(n) for role, n in tx.tuples(live_sql, live)}
+            workers, managers = counts.get(SessionRole.WORKER, 0), counts.get(SessionRole.MANAGER, 0)
             return SchedulingView(
                 runnable=sessions,
                 dependency_statuses=statuses,
@@ -290,8 +288,7 @@ class TargetsMixin:
     def target_loads(self) -> dict[str, int]:
         """Claimed slots per target id (targets with none are absent)."""
         with self._db.read() as tx:
-            rows = tx.rows("SELECT target_id, COUNT(*) AS n FROM target_slots GROUP BY target_id")
-            return {r["target_id"]: r["n"] for r in rows}
+            return dict(tx.tuples("SELECT target_id, slots FROM target_loads WHERE slots > 0"))
 
     def slot_holders(self) -> dict[str, str]:
         """Every claimed slot, as session id → target id."""
