@@ -94,8 +94,11 @@ class Redactor:
 
     def __init__(self, secrets: tuple[str, ...] = ()) -> None:
         self._lock = threading.Lock()
-        self._tokens: dict[int, frozenset[str]] = {}
-        """Token-shaped secrets by length (replaced, never changed in place: a search uses a snapshot)."""
+        self._tokens: dict[int, set[str]] = {}
+        """Token-shaped secrets by length. A set changes in place under the lock (an add or a forget is O(1)
+        whatever the number of secrets of its length); the dict is replaced when a length comes or goes. A
+        search holds the dict it started with and looks secrets up in its sets (a membership test, atomic
+        beside a change): it may see a secret added meanwhile, never a broken set."""
         self._runs: re.Pattern[str] | None = None
         """Runs of token characters at least as long as the shortest token secret."""
         self._token_automaton: ahocorasick.Automaton | None = None
@@ -122,11 +125,16 @@ class Redactor:
             return
         with self._lock:
             if _TOKEN.fullmatch(secret):
-                same = self._tokens.get(len(secret), frozenset())
-                if secret not in same:
-                    self._tokens = {**self._tokens, len(secret): same | {secret}}
-                    self._runs = self._token_automaton = None
-                    self._looked_up = 0
+                same = self._tokens.get(len(secret))
+                if same is None:  # a new length: the runs' shortest may change
+                    self._tokens = {**self._tokens, len(secret): {secret}}
+                    self._runs = None
+                elif secret in same:
+                    return
+                else:
+                    same.add(secret)
+                self._token_automaton = None
+                self._looked_up = 0
             elif secret not in self._others:
                 self._others = self._others | {secret}
                 self._automaton_stale = True
@@ -140,21 +148,20 @@ class Redactor:
                 self.forget_secret(part.strip())
             return
         with self._lock:
-            same = self._tokens.get(len(secret), frozenset())
+            same = self._tokens.get(len(secret), set())
             if secret in same:
-                tokens = dict(self._tokens)
-                if len(same) == 1:
-                    del tokens[len(secret)]
+                if len(same) == 1:  # the last of its length: the runs' shortest may change
+                    self._tokens = {length: known for length, known in self._tokens.items() if known is not same}
+                    self._runs = None
                 else:
-                    tokens[len(secret)] = same - {secret}
-                self._tokens = tokens
-                self._runs = self._token_automaton = None
+                    same.discard(secret)
+                self._token_automaton = None
                 self._looked_up = 0
             elif secret in self._others:
                 self._others = self._others - {secret}
                 self._automaton_stale = True
 
-    def _finders(self) -> tuple[dict[int, frozenset[str]], re.Pattern[str] | None, ahocorasick.Automaton | None]:
+    def _finders(self) -> tuple[dict[int, set[str]], re.Pattern[str] | None, ahocorasick.Automaton | None]:
         with self._lock:
             if self._runs is None and self._tokens:
                 self._runs = re.compile(f"[{_TOKEN_CHARS}]{{{min(self._tokens)},}}")
@@ -162,21 +169,18 @@ class Redactor:
                 self._automaton, self._automaton_stale = _automaton_of(self._others), False
             return self._tokens, self._runs, self._automaton
 
-    def _long_run_finder(self, tokens: dict[int, frozenset[str]]) -> ahocorasick.Automaton | None:
+    def _long_run_finder(self) -> ahocorasick.Automaton | None:
+        """The automaton of the token secrets as they are now (built under the lock: no set changes meanwhile)."""
         with self._lock:
-            if self._token_automaton is None or tokens is not self._tokens:
-                built = _automaton_of(word for known in tokens.values() for word in known)
-                if tokens is self._tokens:
-                    self._token_automaton = built
-                return built
+            if self._token_automaton is None:
+                self._token_automaton = _automaton_of(word for known in self._tokens.values() for word in known)
             return self._token_automaton
 
-    def _built_token_finder(self, tokens: dict[int, frozenset[str]]) -> ahocorasick.Automaton | None:
-        """The automaton of the token secrets if it is built for ``tokens`` (or worth building now)."""
-        if self._looked_up > BUILD_AFTER and tokens is self._tokens:
-            return self._long_run_finder(tokens)
-        finder = self._token_automaton
-        return finder if finder is not None and tokens is self._tokens else None
+    def _built_token_finder(self) -> ahocorasick.Automaton | None:
+        """The automaton of the token secrets if it is built since their last change (or worth building now)."""
+        if self._looked_up > BUILD_AFTER:
+            return self._long_run_finder()
+        return self._token_automaton
 
     def redact(self, text: str) -> str:
         """Return ``text`` with known secrets and credential-shaped substrings masked."""
@@ -211,7 +215,7 @@ class Redactor:
             position += len(text) + len(_SEPARATOR)
         joined = _SEPARATOR.join(texts)
         touched: set[int] = set()
-        built = self._built_token_finder(tokens)
+        built = self._built_token_finder()
         if built is not None:
             touched.update(bisect.bisect_right(starts, end) - 1 for end, _ in built.iter(joined))
         elif runs is not None:
@@ -226,11 +230,11 @@ class Redactor:
         touched |= _texts_hit(_TRIGGERS, lowered)
         return [self.redact(text) if index in touched else text for index, text in enumerate(texts)]
 
-    def _token_spans(self, tokens: dict[int, frozenset[str]], word: str, offset: int) -> Iterable[tuple[int, int]]:
+    def _token_spans(self, tokens: dict[int, set[str]], word: str, offset: int) -> Iterable[tuple[int, int]]:
         """The token secrets in ``word`` (a run of token characters at ``offset``), as spans of the text."""
-        built = self._built_token_finder(tokens)
+        built = self._built_token_finder()
         if len(word) > LONG_RUN or built is not None:
-            finder = built or self._long_run_finder(tokens)
+            finder = built or self._long_run_finder()
             if finder is not None:
                 yield from ((offset + end - len(w) + 1, offset + end + 1) for end, w in finder.iter(word))
             return

@@ -173,3 +173,51 @@ def test_once_lookups_would_have_paid_for_it_the_token_secrets_are_searched_with
     redactor.forget_secret(secrets[0])
     assert redactor._token_automaton is None  # a change: lookups again
     assert secrets[0] in redactor.redact(f"now {secrets[0]} shows") and redactor.redact(secrets[1]) == MASK
+
+
+def test_secrets_come_and_go_on_one_thread_while_another_redacts():
+    """The token secrets of a length change in place (an add costs the same among 2,000 as among none): a
+    redaction on another thread meanwhile never fails and always masks the secrets live all along."""
+    import secrets as random_secrets
+    import threading
+
+    steady = [random_secrets.token_urlsafe(32) for _ in range(200)]
+    redactor = Redactor(tuple(steady))
+    line = " ".join(steady[::20])
+    expected = " ".join([MASK] * len(steady[::20]))
+    done = threading.Event()
+    failures: list[BaseException] = []
+
+    def churn() -> None:
+        try:
+            for _ in range(3000):
+                passing = random_secrets.token_urlsafe(32)
+                redactor.add_secret(passing)
+                redactor.add_secret(random_secrets.token_urlsafe(9))  # a length of its own, come and gone
+                redactor.forget_secret(passing)
+        except BaseException as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=churn)
+    thread.start()
+    redactions = 0
+    while not done.is_set() or redactions == 0:
+        assert redactor.redact(line) == expected
+        assert redactor.redact_many([line, "plain", line]) == [expected, "plain", expected]
+        redactions += 1
+    thread.join()
+    assert failures == [] and redactions > 0
+
+
+def test_adding_a_secret_keeps_the_set_of_its_length_and_forgetting_the_last_drops_the_length():
+    redactor = Redactor(("a" * 32, "b" * 32))
+    same = redactor._tokens[32]
+    redactor.add_secret("c" * 32)
+    redactor.forget_secret("a" * 32)
+    assert redactor._tokens[32] is same and same == {"b" * 32, "c" * 32}  # changed in place, not copied
+    redactor.forget_secret("b" * 32)
+    redactor.forget_secret("c" * 32)
+    assert 32 not in redactor._tokens
+    assert redactor.redact("c" * 32) == "c" * 32
