@@ -23,7 +23,7 @@ from orcha import oneline
 from orcha.cli import _output as out
 from orcha.cli._client import REFUSED, Client, ClientError
 from orcha.cli._remote import find_session, read_text, remote, segment
-from orcha.cli._sse import SseEvent, follow
+from orcha.cli._sse import RECONNECT_SECONDS, SseEvent, follow
 
 ONE_LINERS = {"tool_call", "tool_result", "usage"}
 """Kinds printed as one line (the server's ``summary`` when it sends one); the others are printed whole."""
@@ -228,12 +228,26 @@ class Summaries:
 
     async def _has_failed(self, seq: int) -> bool:
         if seq not in self._failed:
-            path = f"/api/sessions/{segment(self.session_id)}/messages"
-            page = await self.client.get(path, after=seq - 1, limit=PAGE)
+            page = await self._page_from(seq - 1)
             for item in page.get("items", []):
                 if item.get("kind") == "tool_result":
                     self._failed[int(item["seq"])] = str(item.get("summary") or "").startswith("✗")
         return self._failed.pop(seq, False)
+
+    async def _page_from(self, after: int) -> dict[str, Any]:
+        """The messages page after ``after``, asked again while the server cannot be reached (a line read just
+        before a restart is summarized once it is back, as the stream resumes); a refusal raises."""
+        path = f"/api/sessions/{segment(self.session_id)}/messages"
+        attempt = 0
+        while True:
+            try:
+                page: dict[str, Any] = await self.client.get(path, after=after, limit=PAGE)
+                return page
+            except ClientError as exc:
+                if exc.http_status is not None and exc.http_status < 500:
+                    raise
+            await trio.sleep(RECONNECT_SECONDS[min(attempt, len(RECONNECT_SECONDS) - 1)])
+            attempt += 1
 
 
 async def _act(client: Client, args: argparse.Namespace, action: str, body: dict[str, Any]) -> int:

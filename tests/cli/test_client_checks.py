@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 import pytest
+import trio
 from rich.console import Console
 
 from orcha.cli._client import ClientError, find_server
@@ -173,3 +174,38 @@ async def test_a_followed_tool_result_reads_as_in_the_messages_page():
     shown = [(await summaries.add(line))["summary"] for line in lines]
     assert shown == ["Edit a.py", "✓ Edit", "Bash make", "✗ Bash: exit 1"]
     assert len(pages.asked) == 1  # one page answered for both results
+
+
+class _Restarting(_Pages):
+    """The messages page of a server that is restarting: unreachable twice, then back."""
+
+    def __init__(self, failures: list[ClientError]) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def get(self, path: str, **params: object) -> dict[str, object]:
+        if self.failures:
+            self.asked.append({"path": path, **params})
+            raise self.failures.pop(0)
+        return await super().get(path, **params)
+
+
+async def test_a_followed_tool_result_read_while_the_server_restarts_is_summarized_once_it_is_back(autojump_clock):
+    """``logs -f`` met a server going down between a tool result's line and its summary's page: it asks again
+    (as its stream reconnects), it does not end the command."""
+    lost = [ClientError("lost the connection: reset by peer"), ClientError("no orcha server")]
+    pages = _Restarting(lost)
+    summaries = Summaries(pages, "ses_1")  # type: ignore[arg-type]
+    await summaries.add({"seq": 3, "kind": "tool_call", "body": '{"tool": "Bash", "arguments": {"command": "make"}}'})
+    started = trio.current_time()
+    shown = await summaries.add({"seq": 4, "kind": "tool_result", "body": "exit 1"})
+    assert shown["summary"] == "✗ Bash: exit 1"
+    assert len(pages.asked) == 3 and trio.current_time() - started >= 0.2
+
+
+async def test_a_refused_summary_page_is_not_asked_again():
+    pages = _Restarting([ClientError("no such session (HTTP 404)", http_status=404)])
+    summaries = Summaries(pages, "ses_1")  # type: ignore[arg-type]
+    with pytest.raises(ClientError, match="404"):
+        await summaries.add({"seq": 2, "kind": "tool_result", "body": "done"})
+    assert len(pages.asked) == 1
