@@ -13,6 +13,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invar
 from orcha.errors import ConflictError, InvalidTransitionError, LockNotHeldError
 from orcha.io.store import SlotClaim, Store
 from orcha.model import LockKind, SessionStatus, TargetKind, TargetStatus
+from orcha.scheduling import LIVE_STATUSES
 
 
 class StoreMachine(RuleBasedStateMachine):
@@ -152,9 +153,12 @@ class StoreMachine(RuleBasedStateMachine):
         """The counts the triggers keep (what a scheduler tick reads) never drift from the rows themselves."""
         conn = self.store._db.conn
         assert self._loads() == dict(conn.execute("SELECT target_id, COUNT(*) FROM target_slots GROUP BY target_id"))
-        for status in SessionStatus:
-            rows = conn.execute("SELECT COUNT(*) FROM sessions WHERE status = ?", (str(status),)).fetchall()[0][0]
-            assert self.store.count_sessions({status}) == rows
+        live = [str(status) for status in LIVE_STATUSES]
+        rows = conn.execute(
+            f"SELECT role, COUNT(*) FROM sessions WHERE status IN ({','.join('?' * len(live))}) GROUP BY role", live
+        )
+        view = self.store.scheduling_view()
+        assert {"manager": view.live_managers, "worker": view.live_workers} == {"manager": 0, "worker": 0, **dict(rows)}
 
     @invariant()
     def ended_sessions_hold_no_slot_and_no_lock(self) -> None:

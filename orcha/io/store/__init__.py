@@ -22,7 +22,7 @@ from orcha.io.store._processes import ProcessesMixin
 from orcha.io.store._providers import ProvidersMixin
 from orcha.io.store._records import RecordsMixin
 from orcha.io.store._schema import SCHEMA_VERSION
-from orcha.io.store._sessions import SessionsMixin
+from orcha.io.store._sessions import SessionsMixin, recount_live_sessions
 from orcha.io.store._targets import SlotClaim, TargetsMixin
 from orcha.io.store._timeline import TimelineMixin
 from orcha.io.store._transcripts import MAX_PAGE, TranscriptsMixin
@@ -61,6 +61,9 @@ class Store(
         busy_timeout_ms: int = 10_000,
     ) -> None:
         self._db = Database(path, clock=clock, readonly=readonly, busy_timeout_ms=busy_timeout_ms)
+        if not readonly:
+            with self._db.write() as tx:
+                recount_live_sessions(tx)
         self._redactor = redactor
         self._tails: dict[str, tuple[int, int]] = {}
         self._tails_version: tuple[int, int] | None = None

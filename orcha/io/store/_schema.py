@@ -374,11 +374,9 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         """,
     ),
     (
-        "each target's claimed slots and the sessions of each role and status, counted by triggers as rows"
-        " change: a scheduler tick reads a few counters, not every live session's row (2,000 of them at scale)."
-        " Every role and status the model has gets its row here (a trigger that only updates compiles no"
-        " foreign-key look-ups into a session's insert); a new one needs a migration adding its rows, and"
-        " writing a session of one without is refused",
+        "each target's claimed slots, counted by triggers as its rows come and go, and each role's live sessions"
+        " (counted by the store's one status write, recounted at every open): a scheduler tick reads a few"
+        " counters, not every live session's row (2,000 of them at scale)",
         """
         CREATE TABLE target_loads (
             target_id TEXT PRIMARY KEY,
@@ -399,33 +397,11 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
                 ON CONFLICT (target_id) DO UPDATE SET slots = slots + 1;
         END;
 
-        CREATE TABLE session_counts (
-            role TEXT NOT NULL,
-            status TEXT NOT NULL,
-            n INTEGER NOT NULL,
-            PRIMARY KEY (role, status)
+        CREATE TABLE live_sessions (
+            role TEXT PRIMARY KEY,
+            n INTEGER NOT NULL
         ) WITHOUT ROWID;
-        WITH roles (role) AS (VALUES ('manager'), ('worker')),
-             statuses (status) AS (VALUES ('queued'), ('waiting_capacity'), ('starting'), ('running'),
-                                          ('waiting_input'), ('paused'), ('completed'), ('failed'), ('canceled'))
-        INSERT INTO session_counts (role, status, n) SELECT role, status, 0 FROM roles, statuses;
-        INSERT INTO session_counts (role, status, n) SELECT role, status, COUNT(*) FROM sessions WHERE true
-            GROUP BY role, status ON CONFLICT (role, status) DO UPDATE SET n = excluded.n;
-        CREATE TRIGGER session_counted AFTER INSERT ON sessions BEGIN
-            SELECT RAISE(ABORT, 'a session of a role or status the store does not count')
-                WHERE NOT EXISTS (SELECT 1 FROM session_counts WHERE role = new.role AND status = new.status);
-            UPDATE session_counts SET n = n + 1 WHERE role = new.role AND status = new.status;
-        END;
-        CREATE TRIGGER session_uncounted AFTER DELETE ON sessions BEGIN
-            UPDATE session_counts SET n = n - 1 WHERE role = old.role AND status = old.status;
-        END;
-        CREATE TRIGGER session_recounted AFTER UPDATE OF role, status ON sessions
-            WHEN old.role IS NOT new.role OR old.status IS NOT new.status BEGIN
-            SELECT RAISE(ABORT, 'a session of a role or status the store does not count')
-                WHERE NOT EXISTS (SELECT 1 FROM session_counts WHERE role = new.role AND status = new.status);
-            UPDATE session_counts SET n = n - 1 WHERE role = old.role AND status = old.status;
-            UPDATE session_counts SET n = n + 1 WHERE role = new.role AND status = new.status;
-        END;
+        INSERT INTO live_sessions (role, n) VALUES ('manager', 0), ('worker', 0);
         """,
     ),
 )

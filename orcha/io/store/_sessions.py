@@ -25,6 +25,7 @@ from orcha.model import (
     Usage,
     UsageUpdate,
 )
+from orcha.scheduling import LIVE_STATUSES
 from orcha.store_port import UNSET
 from orcha.transitions import (
     validate_objective_transition,
@@ -141,9 +142,26 @@ def _update_status(
     )
 
 
+def recount_live_sessions(tx: Tx) -> None:
+    """Count each role's live sessions from the rows (at a writable store's open: what ``move_session`` keeps
+    from then on; a write made by another program meanwhile is counted again here)."""
+    live = [str(s) for s in LIVE_STATUSES]
+    tx.execute(
+        "UPDATE live_sessions SET n = (SELECT COUNT(*) FROM sessions s WHERE s.role = live_sessions.role"
+        f" AND s.status IN ({','.join('?' * len(live))}))",
+        live,
+    )
+
+
 def move_session(tx: Tx, session: Session, status: SessionStatus, reason: str | None) -> None:
-    """Move ``session`` to ``status`` (validated) and, when terminal, give back its slot and its locks."""
+    """Move ``session`` to ``status`` (validated) and, when terminal, give back its slot and its locks. The one
+    write of a session's status: it keeps its role's count of live sessions (``live_sessions``) as it goes (a
+    session is inserted queued, its role never changes)."""
     validate_session_transition(session.status, status)
+    if (status in LIVE_STATUSES) != (session.status in LIVE_STATUSES):  # (no trigger: it would read the whole row)
+        tx.execute(
+            "UPDATE live_sessions SET n = n + ? WHERE role = ?", (1 if status in LIVE_STATUSES else -1, session.role)
+        )
     tx.execute(
         "UPDATE sessions SET status = ?, status_reason = ?, updated_at = ?,"
         " started_at = CASE WHEN ? THEN COALESCE(started_at, ?) ELSE started_at END,"
@@ -412,8 +430,7 @@ class SessionsMixin:
             return SessionEnd(session=session, notice_id=notice_id, live_workers=live)
 
     def count_sessions(self, statuses: Iterable[SessionStatus], *, role: SessionRole | None = None) -> int:
-        """How many sessions (of ``role``, if given) are in one of ``statuses`` (from the counts the store's
-        triggers keep: a few rows, whatever the history)."""
+        """How many sessions (of ``role``, if given) are in one of ``statuses`` (served by the status index)."""
         wanted = [str(s) for s in statuses]
         if not wanted:
             return 0
@@ -423,7 +440,7 @@ class SessionsMixin:
             where += " AND role = ?"
             params.append(str(role))
         with self._db.read() as tx:
-            return int(tx.value(f"SELECT COALESCE(SUM(n), 0) FROM session_counts WHERE {where}", params))
+            return int(tx.value(f"SELECT COUNT(*) FROM sessions WHERE {where}", params))
 
     def session_statuses(self, session_ids: Iterable[str]) -> dict[str, SessionStatus]:
         """The status of each named session that exists."""

@@ -13,7 +13,7 @@ from orcha.errors import ConflictError, InvalidInputError, LockNotHeldError, Not
 from orcha.io.store import _rows
 from orcha.io.store._db import Database, Tx
 from orcha.model import LockKind, SessionRole, SessionStatus, SlotClaim, Target, TargetKind, TargetStatus
-from orcha.scheduling import LIVE_STATUSES, RUNNABLE_STATUSES, Placement, Runnable, SchedulingView
+from orcha.scheduling import RUNNABLE_STATUSES, Placement, Runnable, SchedulingView
 from orcha.transitions import validate_target_transition
 
 
@@ -259,7 +259,6 @@ class TargetsMixin:
         ``waiting_workers``, only the oldest that many of the workers waiting for capacity are in it
         (``left_out_after`` says where the first left out would be): a long queue is not read whole at every tick."""
         runnable = [str(s) for s in RUNNABLE_STATUSES]
-        live = [str(s) for s in LIVE_STATUSES]
         with self._db.read() as tx:
             sessions, left_out_after = _runnable(tx, runnable, waiting_workers)
             deps = list(dict.fromkeys(d for session in sessions for d in session.depends_on))
@@ -270,10 +269,7 @@ class TargetsMixin:
                     statuses[r["id"]] = SessionStatus(r["status"])
             targets = [_rows.target(r) for r in tx.rows("SELECT * FROM targets ORDER BY created_at, name")]
             loads = dict(tx.tuples("SELECT target_id, slots FROM target_loads WHERE slots > 0"))
-            live_sql = (
-                f"SELECT role, SUM(n) FROM session_counts WHERE status IN ({','.join('?' * len(live))}) GROUP BY role"
-            )
-            counts = {role: int(n) for role, n in tx.tuples(live_sql, live)}
+            counts = dict(tx.tuples("SELECT role, n FROM live_sessions"))
             workers, managers = counts.get(SessionRole.WORKER, 0), counts.get(SessionRole.MANAGER, 0)
             return SchedulingView(
                 runnable=sessions,
