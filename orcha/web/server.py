@@ -10,6 +10,8 @@ import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
 
+from orcha.web import direct_send
+
 log = logging.getLogger(__name__)
 
 
@@ -29,4 +31,5 @@ async def serve_web(
     config.graceful_timeout = 2.0
     config.keep_alive_timeout = 5.0
     config.websocket_ping_interval = None
+    direct_send.install()  # a connection's bytes straight to its socket when they can go at once
     await serve(app, config, shutdown_trigger=shutdown_trigger, task_status=task_status)
