@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 
 import attrs
@@ -32,9 +33,11 @@ class Watch:
     It also holds the session's lines committed since the holder last took them (:meth:`take_lines`), so a
     subscriber that keeps up is sent them from memory, without a read of the store."""
 
-    def __init__(self) -> None:
+    def __init__(self, timer: WaitTimer | None = None) -> None:
         self._changed = False
-        self._event = trio.Event()
+        self._timer = timer
+        self._waiting: trio.lowlevel.Task | None = None
+        """The holder's task, parked in :meth:`wait` (``None``: not waiting)."""
         self._lines: list[TranscriptEntry] = []
         self._dropped = False
         self._other = False
@@ -49,7 +52,7 @@ class Watch:
         else:
             self._other = True
         self._changed = True
-        self._event.set()
+        self._wake(True)
 
     def take_lines(self, after: int) -> list[TranscriptEntry] | None:
         """The held lines that follow seq ``after`` with no gap (``[]``: none came), or ``None`` when the
@@ -61,18 +64,85 @@ class Watch:
         return lines
 
     async def wait(self, within: float) -> bool:
-        """Wait until something changed since the last wait (at most ``within`` seconds); ``False`` if not."""
+        """Wait until something changed since the last wait (at most ``within`` seconds); ``False`` if not.
+
+        The timeout is the feed's :class:`WaitTimer` when it runs (no cancel scope a wait: a stream's lines each
+        end one), else a cancel scope of the wait's own."""
         if not self._changed:
-            with trio.move_on_after(within):
-                await self._event.wait()
+            if self._timer is not None and self._timer.running:
+                self._timer.add(self, trio.current_time() + within)
+                await self._park()
+            else:
+                with trio.move_on_after(within):
+                    await self._park()
         changed, self._changed = self._changed, False
-        self._event = trio.Event()
         return changed
+
+    async def _park(self) -> None:
+        self._waiting = trio.lowlevel.current_task()
+
+        def abort(_raise_cancel: object) -> trio.lowlevel.Abort:
+            self._waiting = None
+            if self._timer is not None:
+                self._timer.discard(self)
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+
+    def _wake(self, changed: bool) -> None:
+        """Reschedule the parked holder (a poke, or its time is up)."""
+        task, self._waiting = self._waiting, None
+        if task is not None:
+            if changed and self._timer is not None:
+                self._timer.discard(self)
+            trio.lowlevel.reschedule(task)
 
     def take_other(self) -> bool:
         """Whether something other than new lines changed since the last call."""
         other, self._other = self._other, False
         return other
+
+
+class WaitTimer:
+    """Times out the :meth:`Watch.wait` calls of a feed's watches, while :meth:`run` runs: one task that sleeps
+    until the earliest parked wait's time is up, instead of a cancel scope entered and left at every wait.
+
+    A wait that a poke ends costs a dict entry; the timer wakes about once per wait's length (the waits parked
+    then each have a later time: their lines came meanwhile), looking at the waits parked at that moment."""
+
+    def __init__(self) -> None:
+        self._parked: dict[Watch, float] = {}
+        self._scope: trio.CancelScope | None = None
+        self.running = False
+
+    def add(self, watch: Watch, deadline: float) -> None:
+        self._parked[watch] = deadline
+        if self._scope is not None and deadline < self._scope.deadline:
+            self._scope.deadline = deadline
+
+    def discard(self, watch: Watch) -> None:
+        self._parked.pop(watch, None)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Time out the parked waits until cancelled; then every wait still parked ends (as if timed out)."""
+        self.running = True
+        try:
+            task_status.started()
+            while True:
+                with trio.CancelScope(deadline=min(self._parked.values(), default=math.inf)) as scope:
+                    self._scope = scope
+                    await trio.sleep_forever()
+                self._scope = None
+                now = trio.current_time()
+                for watch, deadline in list(self._parked.items()):
+                    if deadline <= now:
+                        del self._parked[watch]
+                        watch._wake(False)
+        finally:
+            self.running, self._scope = False, None
+            parked, self._parked = self._parked, {}
+            for watch in parked:
+                watch._wake(False)
 
 
 ACTIVITY = Change(kind="transcript", id="")
@@ -143,6 +213,8 @@ class ChangeFeed:
     def __init__(self) -> None:
         self._listeners: dict[trio.MemorySendChannel[Change], Activity | None] = {}
         self._watches: dict[str, set[Watch]] = {}
+        self.timer = WaitTimer()
+        """Times out the watches' waits while it runs (:meth:`WaitTimer.run`, in the orchestrator's tree)."""
 
     def announce(self, kind: str, ident: str) -> None:
         if kind == "transcript":  # lines committed outside the writer: watches read them from the store
@@ -190,7 +262,7 @@ class ChangeFeed:
     @contextlib.contextmanager
     def watch(self, ident: str) -> Iterator[Watch]:
         """A :class:`Watch` of the changes to ``ident`` (of any kind), until the block exits."""
-        watch = Watch()
+        watch = Watch(self.timer)
         self._watches.setdefault(ident, set()).add(watch)
         try:
             yield watch

@@ -213,6 +213,7 @@ class Orchestrator:
         ``orcha serve`` starts its web server first, so that every session gets its MCP endpoint."""
         async with trio.open_nursery() as nursery:
             await nursery.start(self.transcripts.run)  # when it stops, actors that end commit their own lines
+            await nursery.start(self.changes.timer.run)  # the streams' keep-alive waits
             for supervisor in (self._targets_sup, self._objectives_sup, self._sessions_sup, self._services_sup):
                 await nursery.start(supervisor.run)
             await self.limits.load()
