@@ -1,4 +1,4 @@
-"""Inboxes: a memory channel of envelopes; a call carries a one-shot reply channel, a cast does not.
+"""Inboxes: a memory channel of envelopes; a call carries a one-shot :class:`Reply`, a cast does not.
 
 A call never hangs: when the actor stops (or crashes), :meth:`Mailbox.close` fails every queued call, and any
 later call fails at once, with :class:`ActorGone`. A call the actor was handling when it was cancelled fails
@@ -7,7 +7,6 @@ the same way (:func:`answer`).
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
@@ -27,17 +26,58 @@ class ActorGone(ConflictError):
     code = "actor_gone"
 
 
+class Reply:
+    """A call's answer, set once by the actor and waited for by the caller: no channel, no task.
+
+    The first answer counts (an :meth:`abandon` after it changes nothing). A caller cancelled while it waits
+    leaves, and a later answer is dropped, as a reply channel's would be."""
+
+    __slots__ = ("_owner", "_result", "_waiter")
+
+    def __init__(self, owner: str) -> None:
+        self._owner = owner
+        self._result: outcome.Outcome[Any] | None = None
+        self._waiter: trio.lowlevel.Task | None = None
+
+    def send(self, result: outcome.Outcome[Any]) -> None:
+        if self._result is not None:
+            return
+        self._result = result
+        if self._waiter is not None:
+            task, self._waiter = self._waiter, None
+            trio.lowlevel.reschedule(task)
+
+    def abandon(self) -> None:
+        """The actor will not answer: the caller gets :class:`ActorGone`."""
+        self.send(outcome.Error(ActorGone(f"{self._owner} stopped before answering")))
+
+    async def wait(self) -> Any:
+        """The answer's value, or the actor's exception (a checkpoint either way)."""
+        if self._result is None:
+            self._waiter = trio.lowlevel.current_task()
+
+            def abort(_raise_cancel: Any) -> trio.lowlevel.Abort:
+                self._waiter = None
+                return trio.lowlevel.Abort.SUCCEEDED
+
+            await trio.lowlevel.wait_task_rescheduled(abort)
+        else:
+            await trio.lowlevel.checkpoint()
+        assert self._result is not None
+        return self._result.unwrap()
+
+
 @attrs.frozen
 class Envelope(Generic[M]):
     """A message and, for a call, where its answer goes. Envelopes are never serialized."""
 
     message: M
-    reply: trio.MemorySendChannel[outcome.Outcome[Any]] | None = None
+    reply: Reply | None = None
 
     def abandon(self) -> None:
         """The actor will not answer: the caller gets :class:`ActorGone` at once."""
         if self.reply is not None:
-            self.reply.close()
+            self.reply.abandon()
 
 
 class Mailbox(Generic[M]):
@@ -55,23 +95,18 @@ class Mailbox(Generic[M]):
 
     async def call(self, message: M) -> Any:
         """Send ``message`` and wait for the answer; raises what the actor raised, or :class:`ActorGone`."""
-        reply_send, reply_receive = trio.open_memory_channel[outcome.Outcome[Any]](1)
+        reply = Reply(self.owner)
         if self._deliver is not None:
             await trio.lowlevel.checkpoint_if_cancelled()
             if self.closed:
                 raise ActorGone(f"{self.owner} is not running")
-            self._deliver(Envelope(message, reply_send))
+            self._deliver(Envelope(message, reply))
         else:
             try:
-                await self._send.send(Envelope(message, reply_send))
+                await self._send.send(Envelope(message, reply))
             except (trio.ClosedResourceError, trio.BrokenResourceError):
                 raise ActorGone(f"{self.owner} is not running") from None
-        async with reply_receive:
-            try:
-                result = await reply_receive.receive()
-            except trio.EndOfChannel:
-                raise ActorGone(f"{self.owner} stopped before answering") from None
-        return result.unwrap()
+        return await reply.wait()
 
     def cast(self, message: M) -> bool:
         """Deliver ``message`` without waiting; ``False`` when the actor is gone or its inbox is full."""
@@ -133,8 +168,6 @@ async def answer(envelope: Envelope[Any], work: Callable[[], Awaitable[R]]) -> N
         envelope.abandon()
         raise
     if envelope.reply is not None:
-        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, trio.WouldBlock):
-            envelope.reply.send_nowait(result)
-        envelope.reply.close()
+        envelope.reply.send(result)
     elif isinstance(result, outcome.Error) and not isinstance(result.error, OrchaError):
         result.unwrap()  # a cast whose work failed unexpectedly: the actor crashes, its supervisor decides

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import outcome
 import pytest
 import trio
 import trio.testing
 
-from orcha.actors.mailbox import ActorGone, Mailbox, answer
+from orcha.actors.mailbox import ActorGone, Mailbox, Reply, answer
 from orcha.errors import ConflictError, NotFoundError
 
 
@@ -160,3 +161,53 @@ async def test_a_delivering_mailbox_hands_each_envelope_over_at_once_and_refuses
     with pytest.raises(ActorGone, match="not running"):
         await mailbox.call("late")
     assert mailbox.cast("late") is False and delivered == ["notify", "steer", "steer"]
+
+
+async def test_a_reply_keeps_its_first_answer_and_a_cancelled_caller_leaves_nothing_behind(autojump_clock):
+    """The one-shot reply: first answer wins, an abandon after it changes nothing, an answer that came before
+    the caller waited is there (after a checkpoint), and a caller cancelled while waiting is not woken later."""
+    early = Reply("session:s1")
+    early.send(outcome.Value("first"))
+    early.send(outcome.Value("second"))
+    early.abandon()
+    with trio.testing.assert_checkpoints():
+        assert await early.wait() == "first"
+
+    gone = Reply("session:s1")
+    gone.abandon()
+    with pytest.raises(ActorGone, match="stopped before answering"):
+        await gone.wait()
+
+    late = Reply("session:s1")
+    with trio.move_on_after(1) as scope:
+        await late.wait()
+    assert scope.cancelled_caught
+    late.send(outcome.Value("too late"))  # nobody waits: no task is rescheduled (trio would raise if one were)
+    assert await late.wait() == "too late"  # the answer is kept, as a reply channel's would be in its buffer
+
+
+async def test_a_call_answered_at_once_costs_the_caller_no_extra_turn_of_the_loop():
+    """The caller wakes with the answer: it is not parked again to close a reply channel (one step fewer)."""
+    mailbox: Mailbox[str] = Mailbox("objective:o1")
+    caller = trio.lowlevel.current_task()
+    steps = [0]
+
+    class CallerSteps(trio.abc.Instrument):
+        def before_task_step(self, task: trio.lowlevel.Task) -> None:
+            if task is caller:
+                steps[0] += 1
+
+    async def actor() -> None:
+        async for envelope in mailbox:
+            await answer(envelope, _value("ok"))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(actor)
+        await trio.testing.wait_all_tasks_blocked()
+        trio.lowlevel.add_instrument(instrument := CallerSteps())
+        try:
+            assert await mailbox.call("go") == "ok"
+        finally:
+            trio.lowlevel.remove_instrument(instrument)
+        nursery.cancel_scope.cancel()
+    assert steps[0] == 2  # after the send's checkpoint, and woken with the answer (a reply channel took 3)
