@@ -21,8 +21,10 @@ from orcha.oneline import Now
 from orcha.ports import call
 from orcha.store_port import StorePort
 from orcha.validation import INT64_MAX
+from orcha.views import SessionRow
 from orcha.web.api import context, guard, parse_int, query_int
 from orcha.web.json import to_data
+from orcha.web.told import ToldNows
 
 streams = Blueprint("streams", __name__)
 guard(streams)
@@ -187,7 +189,9 @@ def _json_float(value: float) -> str:
 @streams.websocket("/ws")
 async def dashboard_socket() -> None:
     """The dashboard's live channel: a snapshot, then one delta per changed row and one ``activity`` message
-    naming the sessions that printed, each coalesced over :data:`COALESCE_SECONDS`."""
+    naming the sessions that printed, each coalesced over :data:`COALESCE_SECONDS`. A session's row carries
+    what the socket last told of it while the store's summary is older (:mod:`orcha.web.told`)."""
+    told = ToldNows()
     async with context().changes.subscribe_with_activity() as (changes, activity):
         snapshot = await context().read(lambda s: s.dashboard())
         await websocket.send(json.dumps({"type": "snapshot", "dashboard": to_data(snapshot)}, default=str))
@@ -200,8 +204,11 @@ async def dashboard_socket() -> None:
                 if change == ACTIVITY:
                     continue
                 row = await context().read(call(StorePort.dashboard_row, change.kind, change.id))
+                if isinstance(row, SessionRow):
+                    row = told.overlay(row, trio.current_time())
                 delta = {"type": "delta", "kind": change.kind, "id": change.id, "row": to_data(row)}
                 await websocket.send(json.dumps(delta, default=str))
             printed = activity.take_now()
             if printed:
+                told.told(printed, trio.current_time())
                 await websocket.send(activity_json(printed))

@@ -4,15 +4,19 @@ timeline shows its sessions, PRs, questions and cost over time."""
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Sequence
 
 import trio
 from trio_websocket import open_websocket_url
 
 from orcha import oneline
+from orcha.actors import transcript_buffer
 from orcha.agents.contract import StartRequest
 from orcha.agents.fake import Call, Edit, Say, Step, Wait
 from orcha.model import SessionRole
+from orcha.summary_schedule import SummarySchedule
 from tests.web.harness import eventually, served
 
 
@@ -152,3 +156,34 @@ async def test_the_websocket_activity_says_what_each_printing_session_is_doing(t
                         assert now["now"] is None or len(now["now"]) <= oneline.LIMIT
                         said.setdefault(sid, []).append(now["now"])
         assert any("spawn_session Fix the parser" in says for says in said.values())
+
+
+def _manager_that_talks_then_waits(request: StartRequest) -> Sequence[Step]:
+    return [Say("first words"), Wait(0.3), Say("second words"), Wait(60)]
+
+
+async def test_a_row_the_socket_sends_after_its_activity_says_what_the_activity_said(tmp_path, monkeypatch):
+    # The store's summary lags (an hour's interval here; a second in orcha): a row read from it would go back.
+    monkeypatch.setattr(transcript_buffer, "SummarySchedule", functools.partial(SummarySchedule, 3600.0))
+    async with served(tmp_path, scripts=_manager_that_talks_then_waits) as srv:
+        ws_url = srv.url.replace("http://", "ws://") + "/ws"
+        async with open_websocket_url(ws_url) as ws:
+            assert json.loads(await ws.get_message())["type"] == "snapshot"
+            created = (await srv.client.post("/api/objectives", json={"title": "Talk", "agent": "claude"})).json()
+            manager = created["manager_session_id"]
+            told = None
+            with trio.fail_after(20):
+                while told is None or told["now"] != "second words":
+                    message = json.loads(await ws.get_message())
+                    if message["type"] == "activity" and manager in message["now"]:
+                        told = message["now"][manager]
+            assert srv.store.dashboard_row("session", manager).now == "first words"  # the store lags
+
+            srv.orchestrator.changes.announce("session", manager)
+            with trio.fail_after(20):
+                while not (
+                    (message := json.loads(await ws.get_message()))["type"] == "delta" and message["id"] == manager
+                ):
+                    pass
+            assert (message["row"]["now"], message["row"]["last_output_at"]) == ("second words", told["last_output_at"])
+            assert message["row"]["status"] == "running"

@@ -52,7 +52,7 @@ function applyActivity(message) {
     const row = sessionRow(id);
     if (!row) continue;
     const info = told[id];
-    if (info && "now" in info) row.now = info.now;
+    if (info && info.now != null) row.now = info.now; // null: its newest lines said nothing new, the row's now stands
     row.last_output_at = info && info.last_output_at ? info.last_output_at : now;
   }
 }
