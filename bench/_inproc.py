@@ -23,6 +23,7 @@ from orcha.io.gateway import StoreGateway
 from orcha.io.local_executor import LocalExecutor
 from orcha.io.store import Store
 from orcha.model import Target
+from orcha.processes import database_mark
 from orcha.web.app import create_asgi
 from orcha.web.context import WebContext
 from orcha.web.server import serve_web
@@ -78,7 +79,7 @@ async def running(
             artifacts_root=str(root / "artifacts"),
         ),
         clock=time.time,
-        local_executor=LocalExecutor(grace=grace),
+        local_executor=LocalExecutor(grace=grace, mark=database_mark(str(root / "orcha.db"))),  # as serve's
     )
     thresholds = gc.get_threshold()
     try:

@@ -85,10 +85,13 @@ class Executor(Protocol):
         """Start a long-lived command in its own process group, stdin and stdout piped; ``input`` is the start of
         its stdin (written as it is let run, with the gate's release when there is one: one write).
 
-        With ``before_exec``, the process is created held at a gate: its identity (group, start time, boot) is
-        awaited through ``before_exec`` and only then is the program let run. If ``before_exec`` raises, the
-        process is killed (the program never ran) and the error propagates; if orcha dies before the release,
-        the gate exits without running the program.
+        ``before_exec`` says the process is an agent that a restarted orcha must find if this one dies under
+        it. An executor that marks its agents (this machine's under ``orcha serve``: ``LocalExecutor(mark=…)``)
+        starts it at once with the mark in its environment and calls nothing: the boot sweep finds it in
+        ``/proc``. Any other creates it held at a gate: its identity (group, start time, boot) is awaited through
+        ``before_exec`` and only then is the program let run. If ``before_exec`` raises, the process is killed
+        (the program never ran) and the error propagates; if orcha dies before the release, the gate exits
+        without running the program.
 
         Raises :class:`CommandError` when it cannot start.
         """

@@ -1,13 +1,17 @@
-"""Who an agent process is: recorded before it runs, so a restarted orcha finds its own and nobody else's.
+"""Who an agent process is, so a restarted orcha finds its own and nobody else's.
 
-A process is known by its group id on its target and its start time (``/proc/<pid>/stat`` field 22, in clock
-ticks since boot, with the boot's id): a pid that was reused by another program after a crash never matches.
+A recorded process is known by its group id on its target and its start time (``/proc/<pid>/stat`` field 22,
+in clock ticks since boot, with the boot's id): a pid that was reused by another program after a crash never
+matches. An agent started on this machine is not recorded but *marked*: its environment names the database of
+the orcha that started it and its session (:data:`MARK_VARIABLE`, :data:`SESSION_VARIABLE`), which its
+children inherit; the boot sweep finds it in ``/proc/<pid>/environ`` (:func:`plan_marked`).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable
+import os
+from collections.abc import Awaitable, Callable, Collection, Iterable
 
 import attrs
 
@@ -102,3 +106,75 @@ class KillOutcome(enum.StrEnum):
     """Not (or no longer) the recorded group: nothing was signalled."""
     SURVIVED = "survived"
     """Signalled, SIGKILL included, yet some of it still runs (unkillable, or not ours to kill)."""
+
+
+# --- marked processes ----------------------------------------------------------------------------------
+
+MARK_VARIABLE = "ORCHA_AGENT_OF"
+"""In a local agent's environment: the database of the orcha that started it (:func:`database_mark`)."""
+SESSION_VARIABLE = "ORCHA_SESSION_ID"
+"""In an agent's environment: the session it runs for."""
+
+
+def database_mark(db_path: str) -> str:
+    """The mark of the agents started for the database at ``db_path``: its absolute path, as its lock knows it
+    (one orcha serves a database at a time: ``orcha.io.dblock``)."""
+    return os.path.abspath(db_path)
+
+
+def mark_env(mark: str) -> dict[str, str]:
+    """The environment entry that marks a process as an agent of the database ``mark`` names."""
+    return {MARK_VARIABLE: mark}
+
+
+def marked_session(environ: bytes, mark: str) -> str | None:
+    """For a process whose environment (``/proc/<pid>/environ``: ``NAME=value`` entries, each ended by a NUL)
+    carries ``mark``: the session it names (``""`` when it names none); ``None`` when it does not carry it."""
+    entries = environ.split(b"\0")
+    if f"{MARK_VARIABLE}={mark}".encode() not in entries:
+        return None
+    prefix = f"{SESSION_VARIABLE}=".encode()
+    for entry in entries:
+        if entry.startswith(prefix):
+            return entry[len(prefix) :].decode("utf-8", "replace")
+    return ""
+
+
+@attrs.frozen(kw_only=True)
+class MarkedProcess:
+    """A live process that carries a database's mark, as ``/proc`` showed it."""
+
+    stat: ProcStat
+    session_id: str
+    """The session its environment names (``""``: none)."""
+
+
+@attrs.frozen(kw_only=True)
+class MarkedGroup:
+    """A group to stop: its identity as seen (the leader's start time, or its eldest member's once the leader
+    is gone, for :func:`is_recorded_group`) and the sessions its marked members name."""
+
+    identity: ProcessIdentity
+    session_ids: tuple[str, ...]
+
+
+def plan_marked(found: Iterable[MarkedProcess], *, boot_id: str, ended: Collection[str]) -> list[MarkedGroup]:
+    """The groups an earlier orcha's agents left running, to be stopped: every group with a marked member
+    whose session has not ended (``ended``: the ids of those that have) or is not named. A marked process of
+    an ended session is left alone: its session's end killed its agent's group first, so it is one the agent
+    detached on purpose (``setsid``), as a session that ends while orcha runs leaves it."""
+    groups: dict[int, list[MarkedProcess]] = {}
+    for process in found:
+        if process.stat.state != "Z" and (not process.session_id or process.session_id not in ended):
+            groups.setdefault(process.stat.pgid, []).append(process)
+    planned = []
+    for pgid, members in sorted(groups.items()):
+        leaders = [m for m in members if m.stat.pid == pgid]
+        start = leaders[0].stat.start_time if leaders else min(m.stat.start_time for m in members)
+        planned.append(
+            MarkedGroup(
+                identity=ProcessIdentity(pgid=pgid, start_time=start, boot_id=boot_id),
+                session_ids=tuple(sorted({m.session_id for m in members})),
+            )
+        )
+    return planned

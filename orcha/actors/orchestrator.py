@@ -31,7 +31,7 @@ from orcha.actors.messages import AwaitCapacity, CancelSession, Notify, Place, S
 from orcha.actors.objective import ObjectiveActor, ObjectiveDeps
 from orcha.actors.operations import Operations
 from orcha.actors.pr_monitor import PRMonitor
-from orcha.actors.process_sweep import HostProcesses, sweep_owned_processes
+from orcha.actors.process_sweep import HostProcesses, LocalHost, sweep_marked_processes, sweep_owned_processes
 from orcha.actors.pull_requests import PullRequestWorkflow
 from orcha.actors.questions import QuestionDesk
 from orcha.actors.scheduler import Scheduler
@@ -117,7 +117,7 @@ class Orchestrator:
         config: OrchestratorConfig | None = None,
         clock: Callable[[], float],
         local_executor: Executor | None = None,
-        processes: HostProcesses | None = None,
+        processes: LocalHost | None = None,
         ssh_executor: Callable[[Target], Executor] | None = None,
         ssh_processes: Callable[[Target], HostProcesses] | None = None,
     ) -> None:
@@ -222,6 +222,8 @@ class Orchestrator:
             await self._ensure_local_target()
             if self._processes is not None:  # before any session actor: what an earlier orcha left running
                 await sweep_owned_processes(self.db, self._processes)
+                local = [t.id for t in await self.db.run(lambda s: s.list_targets()) if t.kind is TargetKind.LOCAL]
+                await sweep_marked_processes(self.db, self._processes, target_id=local[0] if local else None)
             await self._sweep_ssh_targets()
             for objective in await self.db.run(
                 lambda s: s.list_objectives(status=ObjectiveStatus.ACTIVE, limit=10**6), long=True

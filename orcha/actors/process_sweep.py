@@ -6,6 +6,10 @@ now a different process (another boot, another start time), is only forgotten; a
 died with the old orcha) is killed, and its session, found ``running``, is requeued and resumed through its
 provider session id; a tmux pane is kept for its unfinished session (the tmux provider re-attaches to it) or,
 its session over, killed with its tmux session. Records of other targets are left for their target.
+
+An agent this machine's executor marked instead of recording it (:mod:`orcha.processes`) is found by
+:func:`sweep_marked_processes`, at the same moment: the group of each marked process whose session has not
+ended is killed the same way, and its session resumes.
 """
 
 from __future__ import annotations
@@ -21,7 +25,16 @@ import trio
 from orcha.errors import OrchaError
 from orcha.model import SessionStatus, TargetKind
 from orcha.ports import Db
-from orcha.processes import GroupObservation, KillOutcome, OwnedProcess, ProcessIdentity, is_recorded_group
+from orcha.processes import (
+    GroupObservation,
+    KillOutcome,
+    MarkedGroup,
+    MarkedProcess,
+    OwnedProcess,
+    ProcessIdentity,
+    is_recorded_group,
+    plan_marked,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +97,13 @@ class HostProcesses(Protocol):
 
     async def kill_tmux_session(self, name: str) -> None:
         """``tmux kill-session -t name`` (a session already gone is no error)."""
+
+
+class LocalHost(HostProcesses, Protocol):
+    """This machine's processes: the recorded ones, and the agents its executor marked."""
+
+    async def marked(self) -> tuple[str, list[MarkedProcess]]:
+        """This boot's id, and the live processes that carry this orcha's mark (``OSError``: no ``/proc``)."""
 
 
 UNFINISHED = frozenset(s for s in SessionStatus if not s.is_terminal)
@@ -165,3 +185,54 @@ async def _perform(db: Db, processes: HostProcesses, step: SweepStep) -> None:
                     )
                 )
     await db.run(lambda s: s.forget_owned_process(session_id, pgid))
+
+
+async def sweep_marked_processes(db: Db, processes: LocalHost, *, target_id: str | None) -> list[MarkedGroup]:
+    """Kill the groups of the marked agents an earlier orcha left (:func:`orcha.processes.plan_marked`), at
+    once, each as a recorded headless group is (``target_id``: this machine's target, for the audit log);
+    returns the groups. Run before any session actor starts: none of this orcha's own carries the mark yet."""
+    try:
+        boot, found = await processes.marked()
+    except (OSError, OrchaError) as exc:  # no /proc to tell: nothing is killed blind
+        log.error("boot sweep: cannot look for marked agent processes (%s)", exc)
+        return []
+    if not found:
+        return []
+    ids = {p.session_id for p in found if p.session_id}
+    statuses = await db.run(lambda s: s.session_statuses(ids))
+    ended = {sid for sid, status in statuses.items() if status.is_terminal}
+    groups = plan_marked(found, boot_id=boot, ended=ended)
+    async with trio.open_nursery() as nursery:
+        for group in groups:
+            session_id = next((s for s in group.session_ids if s in statuses), None)  # (the log names a known one)
+            nursery.start_soon(_stop_marked, db, processes, group, session_id, target_id)
+    return groups
+
+
+async def _stop_marked(
+    db: Db, processes: LocalHost, group: MarkedGroup, session_id: str | None, target_id: str | None
+) -> None:
+    pgid, sessions = group.identity.pgid, ", ".join(s or "(none named)" for s in group.session_ids)
+    what = f"marked process group {pgid} of session {sessions}"
+    outcome = await processes.kill_group(group.identity)
+    if outcome is KillOutcome.CHANGED:
+        log.info("boot sweep: leaving %s: it changed before it was killed", what)
+        return
+    if outcome is KillOutcome.SURVIVED:
+        log.error("boot sweep: %s survived SIGKILL", what)
+        await db.run(
+            lambda s: s.record_event("owned_process_survived", session_id=session_id, target_id=target_id, pgid=pgid)
+        )
+        return
+    log.warning("boot sweep: killed %s: its orcha died: its pipes are gone", what)
+    await db.run(
+        lambda s: s.record_event(
+            "owned_process_killed",
+            session_id=session_id,
+            target_id=target_id,
+            pgid=pgid,
+            kind="headless",
+            found="mark",
+            reason="its orcha died: its pipes are gone",
+        )
+    )

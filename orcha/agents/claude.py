@@ -33,6 +33,7 @@ from orcha.agents.limits import claude_limit
 from orcha.agents.private_files import AgentProgram, SecretFile, write_secret
 from orcha.batches import Batches
 from orcha.executor import CommandError, RunningCommand
+from orcha.processes import SESSION_VARIABLE
 
 
 @attrs.frozen(kw_only=True)
@@ -288,7 +289,7 @@ class ClaudeProvider:
             process = await request.executor.start(
                 argv,
                 cwd=request.cwd,
-                env=claude_env(self.options),
+                env={**claude_env(self.options), SESSION_VARIABLE: request.session_id},
                 before_exec=request.record_process,
                 input=user_turn(first_turn),  # (with the release: one write)
             )

@@ -33,6 +33,7 @@ from orcha.agents.limits import codex_limit
 from orcha.agents.private_files import AgentProgram, write_secret
 from orcha.batches import Batches
 from orcha.executor import CommandError, RunningCommand
+from orcha.processes import SESSION_VARIABLE
 
 
 @attrs.frozen(kw_only=True)
@@ -240,7 +241,9 @@ class CodexProvider:
     async def _spawn(self, request: StartRequest, prompt: str, *, resume: str | None) -> CodexRun:
         if request.executor is None:
             raise CommandError(f"session {request.session_id} has no executor to run codex on")
-        env = {"ORCHA_MCP_TOKEN": request.mcp_token} if request.mcp_token else None
+        env = {SESSION_VARIABLE: request.session_id}
+        if request.mcp_token:
+            env["ORCHA_MCP_TOKEN"] = request.mcp_token
         argv = codex_argv(self.options, request, resume)
         process = await request.executor.start(
             argv, cwd=request.cwd, env=env, before_exec=request.record_process, input=prompt.encode()

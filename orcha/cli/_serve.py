@@ -310,6 +310,7 @@ async def _serve(args: argparse.Namespace) -> None:
     from orcha.io.ssh_processes import SSHProcesses
     from orcha.io.store import Store
     from orcha.model import SessionStatus, TargetKind
+    from orcha.processes import database_mark
     from orcha.serve_mode import ServeModeError, mode_conflict
     from orcha.web.access import AccessPolicy
     from orcha.web.app import create_asgi
@@ -336,7 +337,8 @@ async def _serve(args: argparse.Namespace) -> None:
         manager_idle_seconds=args.manager_idle if args.manager_idle > 0 else None,
         mcp_key=args.mcp_key,
     )
-    executor = LocalExecutor()
+    mark = database_mark(args.db)  # its agents carry it: a crashed orcha's are found at the next start
+    executor = LocalExecutor(mark=mark)
     ssh_executors = SSHExecutors()
     remote_clis = {name: (None if binary is None else name) for name, binary in agent_clis(args).items()}
     orchestrator = Orchestrator(
@@ -344,7 +346,7 @@ async def _serve(args: argparse.Namespace) -> None:
         providers=ProviderRegistry(providers, fallback_order=("claude", "codex")),
         forge=GitForge(local=executor) if forge_state is None else FakeForge(state=forge_state),
         local_executor=executor,
-        processes=LocalProcesses(executor),
+        processes=LocalProcesses(executor, mark=mark),
         ssh_executor=ssh_executors.for_target,
         ssh_processes=lambda target: SSHProcesses(ssh_executors.for_target(target)),
         doctor=doctor_by_kind(

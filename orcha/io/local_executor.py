@@ -2,6 +2,11 @@
 
 Cancelling the caller's scope delivers SIGTERM to the whole group, waits a grace period, then SIGKILLs the
 group: a shell's children die with it (``kill_process_group``, the cancel delivery for trio processes).
+
+An agent (a start with ``before_exec``) must be found again if orcha dies under it. An executor with a
+``mark`` (``orcha serve``'s: its database's) starts it at once with the mark in its environment, recording
+nothing: the boot sweep finds it in ``/proc`` (``orcha.io.local_processes.LocalProcesses.marked``). One without
+holds it at :data:`GATE` until ``before_exec`` has recorded its identity.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import trio
 from orcha.batches import Batches
 from orcha.executor import CommandError, CommandResult, LineSink
 from orcha.io import private, proc_identity, txguard
-from orcha.processes import ProcessRecorder
+from orcha.processes import ProcessRecorder, mark_env
 
 MAX_CAPTURE = 1024 * 1024
 
@@ -85,12 +90,14 @@ class _Collector:
 
 
 class LocalExecutor:
-    """The executor of the machine orcha runs on."""
+    """The executor of the machine orcha runs on. With ``mark``, the agents it starts carry it in their
+    environment instead of waiting at the gate for their record (:func:`orcha.processes.database_mark`)."""
 
     name = "local"
 
-    def __init__(self, *, grace: float = 3.0) -> None:
+    def __init__(self, *, grace: float = 3.0, mark: str | None = None) -> None:
         self.grace = grace
+        self.mark = mark
 
     async def start(
         self,
@@ -103,15 +110,19 @@ class LocalExecutor:
     ) -> LocalRunningCommand:
         command = [str(a) for a in argv]
         txguard.ensure_no_transaction(f"starting {command[0]}")
+        mark = self.mark if before_exec is not None else None
+        gate = before_exec if mark is None else None  # what the process waits for at the gate, if it does
+        if mark is not None:  # found by its mark after a crash: it need not wait for a record
+            env = {**(env or {}), **mark_env(mark)}
         merged_env = {**os.environ, **env} if env else None
-        if before_exec is not None:  # the gate would only fail once released: refuse a missing program now
+        if gate is not None:  # the gate would only fail once released: refuse a missing program now
             problem = unrunnable(command[0], (merged_env or os.environ).get("PATH", os.defpath), cwd)
             if problem is not None:
                 raise CommandError(f"cannot run {command[0]!r}: {problem}")
         stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 - it lives as long as the process
         try:
             process = await trio.lowlevel.open_process(
-                [*GATE, *command] if before_exec is not None else command,
+                [*GATE, *command] if gate is not None else command,
                 cwd=cwd,
                 env=merged_env,
                 start_new_session=True,
@@ -124,8 +135,8 @@ class LocalExecutor:
             raise CommandError(f"cannot run {command[0]!r}: {exc.strerror or exc}") from exc
         running = LocalRunningCommand(process, stderr_file, command)
         try:
-            if before_exec is not None:
-                await before_exec(proc_identity.identity_of(process.pid))
+            if gate is not None:
+                await gate(proc_identity.identity_of(process.pid))
                 await running.send(b"\n" + input)  # the gate lets the program run, its input after the line
             elif input:
                 await running.send(input)

@@ -1,6 +1,7 @@
-"""The processes of this machine, for the boot sweep: look at a recorded group, stop it, end a tmux session.
+"""The processes of this machine, for the boot sweep: look at a recorded group, find the marked agents, stop a
+group, end a tmux session.
 
-A group is signalled only after ``/proc`` shows it is still the recorded one (:func:`orcha.processes.
+A group is signalled only after ``/proc`` shows it is still the one recorded or seen (:func:`orcha.processes.
 is_recorded_group`): never by name, never by a bare pid.
 """
 
@@ -14,8 +15,8 @@ import trio
 
 from orcha.executor import CommandError, Executor
 from orcha.io.local_executor import LocalExecutor
-from orcha.io.proc_identity import observe_group
-from orcha.processes import GroupObservation, KillOutcome, ProcessIdentity, is_recorded_group
+from orcha.io.proc_identity import boot_id, find_marked, observe_group
+from orcha.processes import GroupObservation, KillOutcome, MarkedProcess, ProcessIdentity, is_recorded_group
 
 log = logging.getLogger(__name__)
 
@@ -23,13 +24,24 @@ POLL = 0.05
 
 
 class LocalProcesses:
-    """Implements the sweep's ``HostProcesses`` for this machine. ``grace`` is how long a SIGTERM'd group gets
-    before SIGKILL; ``verify`` how long the group may take to vanish after SIGKILL."""
+    """Implements the sweep's ``LocalHost`` for this machine. ``grace`` is how long a SIGTERM'd group gets
+    before SIGKILL; ``verify`` how long the group may take to vanish after SIGKILL; ``mark`` the mark of the
+    agents this machine's executor starts (:class:`~orcha.io.local_executor.LocalExecutor`), if it marks them."""
 
-    def __init__(self, executor: Executor | None = None, *, grace: float = 3.0, verify: float = 5.0) -> None:
+    def __init__(
+        self, executor: Executor | None = None, *, grace: float = 3.0, verify: float = 5.0, mark: str | None = None
+    ) -> None:
         self._executor = executor or LocalExecutor()
         self.grace = grace
         self.verify = verify
+        self.mark = mark
+
+    async def marked(self) -> tuple[str, list[MarkedProcess]]:
+        """This boot's id and the live processes that carry the mark (none without one): a scan of ``/proc``."""
+        await trio.lowlevel.checkpoint()
+        if self.mark is None:
+            return boot_id(), []
+        return boot_id(), find_marked(self.mark)
 
     async def observe(self, pgid: int) -> GroupObservation:
         await trio.lowlevel.checkpoint()

@@ -1,4 +1,5 @@
-"""This machine's processes as ``/proc`` shows them: a process's identity, and the live members of a group.
+"""This machine's processes as ``/proc`` shows them: a process's identity, the live members of a group, and the
+processes that carry a database's mark.
 
 Plain file reads (a few per call, a scan of ``/proc`` for a group); the parsing and the decisions are pure, in
 :mod:`orcha.processes`.
@@ -10,7 +11,7 @@ import functools
 import os
 
 from orcha.executor import CommandError
-from orcha.processes import GroupObservation, ProcessIdentity, ProcStat, parse_stat
+from orcha.processes import GroupObservation, MarkedProcess, ProcessIdentity, ProcStat, marked_session, parse_stat
 
 PROC = "/proc"
 
@@ -55,3 +56,37 @@ def observe_group(pgid: int, proc: str = PROC) -> GroupObservation:
             if stat is not None and stat.pgid == pgid and stat.state != "Z":
                 members.append(stat)
     return GroupObservation(boot_id=boot_id(proc), members=tuple(sorted(members, key=lambda m: m.pid)))
+
+
+def find_marked(mark: str, proc: str = PROC) -> list[MarkedProcess]:
+    """The live processes whose environment carries ``mark`` (:func:`orcha.processes.marked_session`), by a
+    scan of ``/proc``: every process of this user is read, another user's environment cannot be (and holds no
+    agent of ours). Raises ``OSError`` when there is no ``/proc`` to scan."""
+    found = []
+    for name in os.listdir(proc):
+        if not name.isdigit():
+            continue
+        try:
+            fd = os.open(f"{proc}/{name}/environ", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:  # gone, or another user's
+            continue
+        try:
+            environ = _read_all(fd)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+        session_id = marked_session(environ, mark)
+        if session_id is None:
+            continue
+        stat = read_stat(int(name), proc)
+        if stat is not None and stat.state != "Z":
+            found.append(MarkedProcess(stat=stat, session_id=session_id))
+    return found
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,4 +1,5 @@
-"""Who a process is, from /proc text alone: parsing its stat line, and "is this still the recorded group"."""
+"""Who a process is, from /proc text alone: parsing its stat line, "is this still the recorded group", and the
+marks an agent carries in its environment."""
 
 from __future__ import annotations
 
@@ -6,7 +7,20 @@ import os
 
 import pytest
 
-from orcha.processes import GroupObservation, ProcessIdentity, ProcStat, is_recorded_group, parse_stat
+from orcha.processes import (
+    MARK_VARIABLE,
+    SESSION_VARIABLE,
+    GroupObservation,
+    MarkedProcess,
+    ProcessIdentity,
+    ProcStat,
+    database_mark,
+    is_recorded_group,
+    mark_env,
+    marked_session,
+    parse_stat,
+    plan_marked,
+)
 
 BOOT = "a7f0dda0-a692-4c31-9066-ec42593dde97"
 TAIL = " ".join(["0"] * 20)
@@ -62,3 +76,50 @@ def test_the_recorded_group_is_known_by_boot_and_start_time(seen, ours):
 def test_a_record_without_a_boot_id_never_matches():
     unverifiable = ProcessIdentity(pgid=100, start_time=5000)
     assert not is_recorded_group(unverifiable, GroupObservation(boot_id="", members=(member(100, 5000),)))
+
+
+# --- marked processes ----------------------------------------------------------------------------------
+
+MARK = "/home/u/.local/share/orcha/orcha.db"
+
+
+def environ(*entries: str) -> bytes:
+    return b"".join(entry.encode() + b"\0" for entry in entries)
+
+
+def test_a_mark_is_one_whole_entry_of_the_environment_and_names_its_session():
+    assert marked_session(environ("PATH=/bin", f"{MARK_VARIABLE}={MARK}", f"{SESSION_VARIABLE}=ses_1"), MARK) == "ses_1"
+    assert marked_session(environ(f"{MARK_VARIABLE}={MARK}"), MARK) == ""  # marked, no session named
+    assert marked_session(environ(f"{MARK_VARIABLE}={MARK}.old", f"{SESSION_VARIABLE}=ses_1"), MARK) is None
+    assert marked_session(environ(f"X_{MARK_VARIABLE}={MARK}", f"{SESSION_VARIABLE}=ses_1"), MARK) is None
+    assert marked_session(environ(f"OTHER={MARK_VARIABLE}={MARK}"), MARK) is None  # inside another's value
+    assert marked_session(b"", MARK) is None
+    assert database_mark("rel/orcha.db") == os.path.abspath("rel/orcha.db")
+    assert mark_env(MARK) == {MARK_VARIABLE: MARK}
+
+
+def marked(pid: int, pgid: int, start: int, session_id: str = "ses_1", state: str = "S") -> MarkedProcess:
+    return MarkedProcess(stat=ProcStat(pid=pid, state=state, pgid=pgid, start_time=start), session_id=session_id)
+
+
+def test_the_groups_of_unfinished_or_unnamed_sessions_are_stopped_and_an_ended_session_s_left_alone():
+    found = [
+        marked(10, 10, 500),  # an agent (its group's leader) and its child
+        marked(11, 10, 510),
+        marked(20, 20, 600, session_id="ses_done"),  # detached on purpose by a session that ended
+        marked(30, 30, 700, session_id=""),  # names no session: stopped, to be safe
+        marked(40, 40, 800, state="Z"),  # a zombie: nothing to stop
+    ]
+    groups = plan_marked(found, boot_id=BOOT, ended={"ses_done"})
+    assert [(g.identity, g.session_ids) for g in groups] == [
+        (ProcessIdentity(pgid=10, start_time=500, boot_id=BOOT), ("ses_1",)),
+        (ProcessIdentity(pgid=30, start_time=700, boot_id=BOOT), ("",)),
+    ]
+
+
+def test_a_group_whose_leader_is_gone_is_known_by_its_eldest_marked_member():
+    [group] = plan_marked([marked(12, 10, 530), marked(11, 10, 520)], boot_id=BOOT, ended=set())
+    assert group.identity == ProcessIdentity(pgid=10, start_time=520, boot_id=BOOT)
+    seen = GroupObservation(boot_id=BOOT, members=(ProcStat(pid=11, state="S", pgid=10, start_time=520),))
+    assert is_recorded_group(group.identity, seen)  # what the kill checks before each signal
+    assert plan_marked([], boot_id=BOOT, ended=set()) == []
