@@ -37,11 +37,12 @@ class LocalProcesses:
         self.mark = mark
 
     async def marked(self) -> tuple[str, list[MarkedProcess]]:
-        """This boot's id and the live processes that carry the mark (none without one): a scan of ``/proc``."""
-        await trio.lowlevel.checkpoint()
+        """This boot's id and the live processes that carry the mark (none without one): a scan of ``/proc``,
+        two reads a process, on a worker thread (a machine runs thousands)."""
         if self.mark is None:
+            await trio.lowlevel.checkpoint()
             return boot_id(), []
-        return boot_id(), find_marked(self.mark)
+        return boot_id(), await trio.to_thread.run_sync(find_marked, self.mark)
 
     async def observe(self, pgid: int) -> GroupObservation:
         await trio.lowlevel.checkpoint()

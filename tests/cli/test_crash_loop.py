@@ -12,6 +12,7 @@ import subprocess
 import apsw
 import pytest
 
+from orcha.processes import MARK_VARIABLE, SESSION_VARIABLE
 from tests.crashloop import (
     Readers,
     Server,
@@ -120,6 +121,20 @@ def _tmux(tmp_path: pathlib.Path, *args: str) -> subprocess.CompletedProcess[str
     return subprocess.run(["tmux", *args], capture_output=True, text=True, env=env, timeout=10)
 
 
+def _environ(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/environ", "rb") as handle:
+        entries = handle.read().split(b"\0")
+    return dict(e.decode("utf-8", "replace").split("=", 1) for e in entries if b"=" in e)
+
+
+def _count(server: Server, sql: str) -> int:
+    conn = apsw.Connection(str(server.db))
+    try:
+        return int(conn.execute(sql).fetchone()[0])
+    finally:
+        conn.close()
+
+
 def _events(server: Server, kind: str) -> list[str]:
     conn = apsw.Connection(str(server.db))
     try:
@@ -150,6 +165,9 @@ def test_agent_processes_a_killed_orcha_left_are_stopped_at_the_next_start(tmp_p
     killed = []
     for _ in range(3):
         agents = _wait_for_agents(server, fake_bin)
+        for pid in agents:  # marked with its database and session, not recorded: found by the mark at the start
+            assert (_environ(pid)[MARK_VARIABLE], _environ(pid)[SESSION_VARIABLE]) == (str(server.db), manager)
+        assert _count(server, "SELECT COUNT(*) FROM owned_processes") == 0
         server.kill9()
         assert all(_alive(pid) for pid in agents)  # what a crash leaves: the agent runs on, orphaned
         server.start()  # the boot sweep has run by the time it answers
@@ -161,6 +179,8 @@ def test_agent_processes_a_killed_orcha_left_are_stopped_at_the_next_start(tmp_p
     assert marked_processes(server.mark) == [], _commands(server.mark)
     assert manager in _events(server, "session_interrupted")
     assert len(_events(server, "owned_process_killed")) >= 3
+    found = "SELECT COUNT(*) FROM events WHERE kind = 'owned_process_killed' AND json_extract(data, '$.found') = 'mark'"
+    assert _count(server, found) >= 3
     conn = apsw.Connection(str(server.db))
     try:
         assert conn.execute("SELECT COUNT(*) FROM owned_processes").fetchone()[0] == 0
