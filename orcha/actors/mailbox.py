@@ -102,8 +102,13 @@ class Mailbox(Generic[M]):
                 raise ActorGone(f"{self.owner} is not running")
             self._deliver(Envelope(message, reply))
         else:
+            envelope = Envelope(message, reply)
             try:
-                await self._send.send(Envelope(message, reply))
+                await trio.lowlevel.checkpoint_if_cancelled()
+                try:  # room in the inbox: in at once, and the wait for the answer is the one turn given up
+                    self._send.send_nowait(envelope)
+                except trio.WouldBlock:  # full: wait for room (the actor is behind)
+                    await self._send.send(envelope)
             except (trio.ClosedResourceError, trio.BrokenResourceError):
                 raise ActorGone(f"{self.owner} is not running") from None
         return await reply.wait()

@@ -319,10 +319,10 @@ class SessionActor(EventsMixin, PausesMixin, ManagerMixin, RestartsMixin):
             self._interruptible.cancel()
         self._inbox_send.send_nowait(envelope)
 
-    async def _put(self, item: _Item) -> None:
-        """Into the (unbounded) inbox with no cancel point before the put: what was taken is never lost."""
+    def _put(self, item: _Item) -> None:
+        """Into the (unbounded) inbox, at once: what the pump took is never lost (the pump's next wait for
+        demand is its checkpoint)."""
         self._inbox_send.send_nowait(item)
-        await trio.lowlevel.cancel_shielded_checkpoint()
 
     def _ends_us(self, message: SessionMessage) -> bool:
         if isinstance(message, CancelSession):

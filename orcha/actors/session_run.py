@@ -43,7 +43,7 @@ class AgentRunPump:
 
     def __init__(
         self,
-        put: Callable[[AgentItem | RunClosed], Awaitable[None]],
+        put: Callable[[AgentItem | RunClosed], None],
         take_output: Callable[[int, AgentEvent], bool] = lambda generation, event: False,
         room: Callable[[], Awaitable[None]] | None = None,
         full: Callable[[], bool] = lambda: True,
@@ -117,15 +117,15 @@ class AgentRunPump:
                                 await self._room()  # (the transcript's writer is behind: wait for its commit)
                             event = await events.__anext__()
                     except StopAsyncIteration:
-                        await self._put(RunClosed(generation))
+                        self._put(RunClosed(generation))
                         return
                     finally:
                         if generation == self.generation:  # (a closed run's pump leaves the next run's alone)
                             self._asked = False
-                    await self._put(AgentItem(generation, event))
+                    self._put(AgentItem(generation, event))
             with trio.move_on_after(LATE_EVENT_GRACE):  # closed: what the run still delivers is late
                 async for event in events:
-                    await self._put(AgentItem(generation, event))
+                    self._put(AgentItem(generation, event))
         finally:
             del self._scopes[generation]
             self._pumps -= 1

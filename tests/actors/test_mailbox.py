@@ -86,6 +86,30 @@ async def test_a_caller_blocked_on_a_full_inbox_is_released_when_it_closes(autoj
     assert len(outcome) == 1
 
 
+async def test_a_call_on_a_full_inbox_waits_for_room_and_is_answered_in_order(autojump_clock):
+    mailbox: Mailbox[str] = Mailbox("objective:o1", size=1)
+    assert mailbox.cast("first")
+    seen: list[str] = []
+    answers: list[str] = []
+
+    async def actor() -> None:
+        async for envelope in mailbox:
+            seen.append(envelope.message)
+            await answer(envelope, _value("ok"))
+
+    async def caller() -> None:
+        answers.append(await mailbox.call("second"))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(caller)
+        await trio.testing.wait_all_tasks_blocked()
+        assert answers == []  # blocked: no room
+        nursery.start_soon(actor)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.cancel_scope.cancel()
+    assert (seen, answers) == (["first", "second"], ["ok"])
+
+
 async def test_a_call_in_hand_when_the_actor_is_cancelled_gets_actor_gone_not_the_cancellation(autojump_clock):
     mailbox: Mailbox[str] = Mailbox("session:s1")
     seen: list[object] = []
@@ -187,7 +211,8 @@ async def test_a_reply_keeps_its_first_answer_and_a_cancelled_caller_leaves_noth
 
 
 async def test_a_call_answered_at_once_costs_the_caller_no_extra_turn_of_the_loop():
-    """The caller wakes with the answer: it is not parked again to close a reply channel (one step fewer)."""
+    """The caller wakes with the answer: it gives up no turn to put the message in (an inbox with room), nor to
+    close a reply channel."""
     mailbox: Mailbox[str] = Mailbox("objective:o1")
     caller = trio.lowlevel.current_task()
     steps = [0]
@@ -210,4 +235,4 @@ async def test_a_call_answered_at_once_costs_the_caller_no_extra_turn_of_the_loo
         finally:
             trio.lowlevel.remove_instrument(instrument)
         nursery.cancel_scope.cancel()
-    assert steps[0] == 2  # after the send's checkpoint, and woken with the answer (a reply channel took 3)
+    assert steps[0] == 1  # woken with the answer (a channel send's checkpoint made 2, a reply channel 3)

@@ -50,9 +50,8 @@ async def test_a_burst_of_output_is_taken_without_the_inbox_and_lets_the_rest_ru
     taken: list[str] = []
     others_ran_during_the_burst = 0
 
-    async def into_inbox(item: AgentItem | RunClosed) -> None:
+    def into_inbox(item: AgentItem | RunClosed) -> None:
         put.append(item)
-        await trio.lowlevel.cancel_shielded_checkpoint()
 
     pump = AgentRunPump(into_inbox, _taking(taken))
     async with trio.open_nursery() as nursery:
@@ -80,9 +79,8 @@ async def test_a_closed_runs_pump_leaves_the_next_runs_demand_alone(autojump_clo
     is never handed two events for one want."""
     put: list[AgentItem | RunClosed] = []
 
-    async def into_inbox(item: AgentItem | RunClosed) -> None:
+    def into_inbox(item: AgentItem | RunClosed) -> None:
         put.append(item)
-        await trio.lowlevel.cancel_shielded_checkpoint()
 
     pump = AgentRunPump(into_inbox)
     async with trio.open_nursery() as nursery:
@@ -108,8 +106,8 @@ async def test_the_pump_waits_for_room_only_while_the_writer_is_full(autojump_cl
     waits: list[int] = []
     full_after = 5
 
-    async def into_inbox(item: AgentItem | RunClosed) -> None:
-        await trio.lowlevel.cancel_shielded_checkpoint()
+    def into_inbox(item: AgentItem | RunClosed) -> None:
+        pass
 
     async def room() -> None:
         waits.append(len(taken))
