@@ -2,8 +2,8 @@
 answers at once, :mod:`bench._programs`), started and completed per second, eight at a time; divided by raw
 ``trio.run_process`` of the same program, as many at a time, in the same run.
 
-orcha runs in the benchmark's process with Codex's real provider and the local executor (its owned-process
-record, its start gate, its process group), only the binary swapped.
+orcha runs in the benchmark's process with Codex's real provider and the local executor as ``orcha serve``
+builds it (its agents marked with the database, each in its process group), only the binary swapped.
 """
 
 from __future__ import annotations
