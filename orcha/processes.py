@@ -158,14 +158,19 @@ class MarkedGroup:
     session_ids: tuple[str, ...]
 
 
-def plan_marked(found: Iterable[MarkedProcess], *, boot_id: str, ended: Collection[str]) -> list[MarkedGroup]:
+def plan_marked(
+    found: Iterable[MarkedProcess], *, boot_id: str, ended: Collection[str], own_pgid: int
+) -> list[MarkedGroup]:
     """The groups an earlier orcha's agents left running, to be stopped: every group with a marked member
     whose session has not ended (``ended``: the ids of those that have) or is not named. A marked process of
     an ended session is left alone: its session's end killed its agent's group first, so it is one the agent
-    detached on purpose (``setsid``), as a session that ends while orcha runs leaves it."""
+    detached on purpose (``setsid``), as a session that ends while orcha runs leaves it. The group of this
+    orcha (``own_pgid``) is never one: an orcha started by an earlier one's agent carries its mark too."""
     groups: dict[int, list[MarkedProcess]] = {}
     for process in found:
-        if process.stat.state != "Z" and (not process.session_id or process.session_id not in ended):
+        if process.stat.pgid == own_pgid or process.stat.state == "Z":
+            continue
+        if not process.session_id or process.session_id not in ended:
             groups.setdefault(process.stat.pgid, []).append(process)
     planned = []
     for pgid, members in sorted(groups.items()):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
 from collections.abc import Collection, Iterable, Mapping
 from typing import Protocol
 
@@ -201,7 +202,7 @@ async def sweep_marked_processes(db: Db, processes: LocalHost, *, target_id: str
     ids = {p.session_id for p in found if p.session_id}
     statuses = await db.run(lambda s: s.session_statuses(ids))
     ended = {sid for sid, status in statuses.items() if status.is_terminal}
-    groups = plan_marked(found, boot_id=boot, ended=ended)
+    groups = plan_marked(found, boot_id=boot, ended=ended, own_pgid=os.getpgrp())
     async with trio.open_nursery() as nursery:
         for group in groups:
             session_id = next((s for s in group.session_ids if s in statuses), None)  # (the log names a known one)

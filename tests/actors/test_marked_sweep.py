@@ -236,3 +236,19 @@ async def test_a_group_that_changed_before_its_kill_is_left_and_not_logged_as_ki
         assert not [e for e in store.events_after(0) if e.kind == "owned_process_killed"]
     finally:
         leave_nothing(pgid)
+
+
+async def test_the_sweep_never_stops_the_group_of_the_orcha_that_runs_it(store):
+    """An orcha started from an earlier orcha's agent (in its group, with its marks) does not kill itself."""
+    mark = database_mark(store.path)
+    session_id, target_id = session_on_target(store, S.STARTING, S.RUNNING)
+    env = {**os.environ, MARK_VARIABLE: mark, SESSION_VARIABLE: session_id}
+    child = await trio.lowlevel.open_process(["sleep", "600"], env=env)  # in this process's group, as ours are
+    try:
+        await until(lambda: [p.stat.pid for p in find_marked(mark)] == [child.pid])
+        processes = LocalProcesses(grace=0.3, mark=mark)
+        groups = await sweep_marked_processes(StoreGateway(store), processes, target_id=target_id)
+        assert groups == [] and child.poll() is None
+    finally:
+        child.kill()
+        await child.wait()

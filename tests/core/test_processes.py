@@ -109,8 +109,9 @@ def test_the_groups_of_unfinished_or_unnamed_sessions_are_stopped_and_an_ended_s
         marked(20, 20, 600, session_id="ses_done"),  # detached on purpose by a session that ended
         marked(30, 30, 700, session_id=""),  # names no session: stopped, to be safe
         marked(40, 40, 800, state="Z"),  # a zombie: nothing to stop
+        marked(50, 7, 900),  # in this orcha's own group (started by an earlier orcha's agent): never
     ]
-    groups = plan_marked(found, boot_id=BOOT, ended={"ses_done"})
+    groups = plan_marked(found, boot_id=BOOT, ended={"ses_done"}, own_pgid=7)
     assert [(g.identity, g.session_ids) for g in groups] == [
         (ProcessIdentity(pgid=10, start_time=500, boot_id=BOOT), ("ses_1",)),
         (ProcessIdentity(pgid=30, start_time=700, boot_id=BOOT), ("",)),
@@ -118,8 +119,8 @@ def test_the_groups_of_unfinished_or_unnamed_sessions_are_stopped_and_an_ended_s
 
 
 def test_a_group_whose_leader_is_gone_is_known_by_its_eldest_marked_member():
-    [group] = plan_marked([marked(12, 10, 530), marked(11, 10, 520)], boot_id=BOOT, ended=set())
+    [group] = plan_marked([marked(12, 10, 530), marked(11, 10, 520)], boot_id=BOOT, ended=set(), own_pgid=1)
     assert group.identity == ProcessIdentity(pgid=10, start_time=520, boot_id=BOOT)
     seen = GroupObservation(boot_id=BOOT, members=(ProcStat(pid=11, state="S", pgid=10, start_time=520),))
     assert is_recorded_group(group.identity, seen)  # what the kill checks before each signal
-    assert plan_marked([], boot_id=BOOT, ended=set()) == []
+    assert plan_marked([], boot_id=BOOT, ended=set(), own_pgid=1) == []
