@@ -23,12 +23,16 @@ import contextlib
 import os
 import re
 import shlex
+import warnings
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
-import asyncssh
 import attrs
 import trio
+
+with warnings.catch_warnings():  # asyncssh names DSA keys at import, which cryptography >= 51 warns is deprecated
+    warnings.filterwarnings("ignore", message="DSA is deprecated")
+    import asyncssh
 
 from orcha.batches import Batches
 from orcha.executor import CommandError, CommandResult, LineSink
