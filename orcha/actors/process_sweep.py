@@ -175,16 +175,7 @@ async def _perform(db: Db, processes: HostProcesses, step: SweepStep) -> None:
                 log.info("boot sweep: forgetting %s: it changed before it was killed", what)
             else:
                 log.warning("boot sweep: killed %s: %s", what, step.reason)
-                await db.run(
-                    lambda s: s.record_event(
-                        "owned_process_killed",
-                        session_id=session_id,
-                        target_id=target_id,
-                        pgid=pgid,
-                        kind=identity.kind,
-                        reason=step.reason,
-                    )
-                )
+                await _record_kill(db, session_id, target_id, pgid, kind=identity.kind, reason=step.reason)
     await db.run(lambda s: s.forget_owned_process(session_id, pgid))
 
 
@@ -225,15 +216,23 @@ async def _stop_marked(
             lambda s: s.record_event("owned_process_survived", session_id=session_id, target_id=target_id, pgid=pgid)
         )
         return
-    log.warning("boot sweep: killed %s: its orcha died: its pipes are gone", what)
+    reason = "its orcha died: its pipes are gone"
+    log.warning("boot sweep: killed %s: %s", what, reason)
+    await _record_kill(db, session_id, target_id, pgid, kind="headless", reason=reason, found="mark")
+
+
+async def _record_kill(
+    db: Db, session_id: str | None, target_id: str | None, pgid: int, *, kind: str, reason: str, **found: str
+) -> None:
+    """The audit log's ``owned_process_killed`` (``found``: how the group was found, when not by its record)."""
     await db.run(
         lambda s: s.record_event(
             "owned_process_killed",
             session_id=session_id,
             target_id=target_id,
             pgid=pgid,
-            kind="headless",
-            found="mark",
-            reason="its orcha died: its pipes are gone",
+            kind=kind,
+            reason=reason,
+            **found,
         )
     )
